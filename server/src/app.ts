@@ -1,0 +1,183 @@
+// The GraphQL app: graphql-yoga over the Pothos schema, with authentication in the
+// context, abuse limits (graphql-armor), masked errors with contract codes, structured
+// logs and metrics. Transport-free: tests call app.yoga.fetch in process; http.ts serves it.
+import { randomUUID } from 'node:crypto';
+import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
+import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
+import { type ExecutionResult, GraphQLError } from 'graphql';
+import { createYoga, type Plugin } from 'graphql-yoga';
+import { ABUSE_LIMITS, type Config } from './config';
+import type { Database } from './db/database';
+import { type Context, createLoaders } from './graphql/context';
+import { AppError, ERROR_CODES, type ErrorCode, unauthenticated } from './lib/errors';
+import { createLogger, createMetrics, type Logger, type Metrics } from './observability';
+import { schema } from './schema';
+import { createServices, type Services } from './services';
+
+export interface AppOptions {
+  db: Database;
+  config: Config;
+  logger?: Logger;
+  now?: () => Date;
+}
+
+export type App = ReturnType<typeof createApp>;
+
+const CONTRACT_CODES = new Set<string>(ERROR_CODES);
+
+interface RequestState {
+  id: string;
+  started: number;
+  operation: string;
+}
+
+export function createApp(opts: AppOptions) {
+  const { db, config } = opts;
+  const logger = opts.logger ?? createLogger(config.logLevel);
+  const metrics = createMetrics();
+  const services = createServices(db, config, opts.now);
+  const requests = new WeakMap<Request, RequestState>();
+  const rejectTooComplex = (_ctx: unknown, err: GraphQLError) => {
+    Object.assign(err.extensions as Record<string, unknown>, { code: 'QUERY_TOO_COMPLEX' });
+  };
+
+  services.usage.emitter.on('outcomes', (outcomes: string[]) => {
+    for (const o of outcomes) metrics.ingest.inc({ outcome: o });
+  });
+
+  const yoga = createYoga<Record<string, unknown>, Context>({
+    schema,
+    graphqlEndpoint: '/graphql',
+    landingPage: false,
+    graphiql: !config.production && { title: 'Tally', headers: JSON.stringify({ Authorization: 'Bearer <your key>' }) },
+    // Bearer keys only: no cookies, so a browser can never be tricked into sending credentials.
+    cors: { origin: '*', credentials: false, allowedHeaders: ['authorization', 'content-type', 'x-request-id'] },
+    logging: false,
+    maskedErrors: {
+      maskError(error, message) {
+        // Errors we raised on purpose (AppError and graphql-js's own) carry their code; only
+        // unexpected ones are replaced, and logged with the request id.
+        if (error instanceof GraphQLError && (!error.originalError || error.originalError instanceof GraphQLError))
+          return error;
+        const original = error instanceof GraphQLError ? error.originalError : error;
+        const state = (error as { requestId?: string }).requestId;
+        logger.error({ err: original ?? error, requestId: state }, 'unexpected error');
+        return new GraphQLError(message === 'Unexpected error.' ? 'internal error; see the server log' : message, {
+          extensions: { code: 'INTERNAL' },
+        });
+      },
+    },
+    context: async ({ request }): Promise<Context> => {
+      const state = requests.get(request);
+      const header = request.headers.get('authorization') ?? '';
+      const m = /^Bearer\s+(\S+)$/i.exec(header.trim());
+      if (!m) throw unauthenticated();
+      const principal = await services.apiKeys.authenticate(m[1] as string);
+      if (!principal) throw unauthenticated('unknown, malformed or revoked API key');
+      return { requestId: state?.id ?? randomUUID(), principal, services, loaders: createLoaders(services) };
+    },
+    plugins: [
+      EnvelopArmorPlugin({
+        maxDepth: { n: ABUSE_LIMITS.maxDepth, onReject: [rejectTooComplex] },
+        maxAliases: { n: ABUSE_LIMITS.maxAliases, onReject: [rejectTooComplex] },
+        maxTokens: { n: ABUSE_LIMITS.maxTokens, onReject: [rejectTooComplex] },
+        maxDirectives: { n: ABUSE_LIMITS.maxDirectives, onReject: [rejectTooComplex] },
+        costLimit: { maxCost: ABUSE_LIMITS.maxCost, onReject: [rejectTooComplex] },
+        blockFieldSuggestion: { enabled: config.production },
+      }),
+      ...(config.production ? [useDisableIntrospection()] : []),
+      useRequestLog(requests, logger, metrics),
+      useContractCodes(),
+    ],
+  });
+
+  return {
+    yoga,
+    services,
+    metrics,
+    logger,
+    async close() {
+      await services.apiKeys.close();
+    },
+  };
+}
+
+/** Request id, operation name and duration for every request, as a log line and metrics. */
+function useRequestLog(requests: WeakMap<Request, RequestState>, logger: Logger, metrics: Metrics): Plugin {
+  return {
+    onRequest({ request }) {
+      const given = request.headers.get('x-request-id');
+      const id = given && /^[\w.:-]{1,100}$/.test(given) ? given : randomUUID();
+      requests.set(request, { id, started: performance.now(), operation: 'unknown' });
+    },
+    onParams({ params, request }) {
+      const s = requests.get(request);
+      if (s) s.operation = params.operationName ?? firstOperation(params.query) ?? 'anonymous';
+    },
+    onResponse({ request, response }) {
+      const s = requests.get(request);
+      if (!s) return;
+      const ms = performance.now() - s.started;
+      response.headers.set('x-request-id', s.id);
+      metrics.requests.inc({ operation: s.operation, status: String(response.status) });
+      metrics.duration.observe({ operation: s.operation }, ms / 1000);
+      logger.info(
+        { requestId: s.id, operation: s.operation, status: response.status, durationMs: Math.round(ms * 100) / 100 },
+        'graphql',
+      );
+    },
+  };
+}
+
+const firstOperation = (q: string | undefined) =>
+  q ? /\b(?:query|mutation|subscription)\s+(\w+)/.exec(q)?.[1] : undefined;
+
+/**
+ * Every error a client sees carries a contract code: parse and validation failures and
+ * variable coercion failures become BAD_USER_INPUT (with the field path when known);
+ * armor's rejections were tagged QUERY_TOO_COMPLEX; anything else was masked as INTERNAL.
+ */
+function useContractCodes(): Plugin {
+  const fix = (result: ExecutionResult) => {
+    if (!result?.errors?.length) return;
+    (result as { errors: GraphQLError[] }).errors = result.errors.map((e) => {
+      const ext = { ...(e.extensions ?? {}) } as Record<string, unknown>;
+      const code = ext.code as string | undefined;
+      if (code && CONTRACT_CODES.has(code)) {
+        if (ext.code === 'BAD_USER_INPUT' && (!ext.field || (ext.field as string[]).length === 0)) {
+          const field = fieldFromMessage(e.message);
+          if (field) ext.field = field;
+          else delete ext.field;
+        }
+        return new GraphQLError(e.message, { nodes: e.nodes, path: e.path, extensions: ext });
+      }
+      const next: ErrorCode =
+        e.originalError && !(e.originalError instanceof GraphQLError) ? 'INTERNAL' : 'BAD_USER_INPUT';
+      ext.code = next;
+      if (next === 'BAD_USER_INPUT') {
+        const field = fieldFromMessage(e.message);
+        if (field) ext.field = field;
+      }
+      return new GraphQLError(e.message, { nodes: e.nodes, path: e.path, extensions: ext });
+    });
+  };
+  return {
+    onResultProcess({ result }) {
+      if (Array.isArray(result)) for (const r of result) fix(r as ExecutionResult);
+      else if (result && typeof result === 'object' && 'errors' in result) fix(result as ExecutionResult);
+    },
+  };
+}
+
+/** 'Variable "$input" got invalid value ... at "input.items[0].cost"' -> ['input', 'items', '0', 'cost']. */
+function fieldFromMessage(message: string): string[] | null {
+  const m = /^Variable "\$(\w+)" got invalid value .*? at "([^"]+)"/.exec(message);
+  if (m) return (m[2] as string).split(/[.[\]]+/).filter(Boolean);
+  const v = /^Variable "\$(\w+)"/.exec(message);
+  if (v) return [v[1] as string];
+  const a = /^(?:Argument|Field) "(\w+)"/.exec(message);
+  return a ? [a[1] as string] : null;
+}
+
+export type { Services };
+export { AppError };

@@ -1,0 +1,70 @@
+// Runtime settings, read once from the environment. Every knob has a safe default so
+// `npm start` works on a machine that has only Node.js.
+import { z } from 'zod';
+
+const Env = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(4000),
+  HOST: z.string().default('0.0.0.0'),
+  DATABASE_URL: z.string().optional(),
+  REDIS_URL: z.string().optional(),
+  TALLY_OPERATOR_KEY: z.string().optional(),
+  TALLY_DATA_DIR: z.string().default('.data'),
+  NODE_ENV: z.string().default('development'),
+  LOG_LEVEL: z.string().default('info'),
+  DB_POOL_SIZE: z.coerce.number().int().min(1).max(500).default(20),
+  MAX_BODY_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(8 * 1024 * 1024),
+  AUTH_CACHE_MS: z.coerce.number().int().min(0).default(5000),
+  LAST_USED_FLUSH_MS: z.coerce.number().int().min(10).default(30_000),
+  SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
+});
+
+export interface Config {
+  port: number;
+  host: string;
+  databaseUrl: string | undefined;
+  redisUrl: string | undefined;
+  operatorKey: string | undefined;
+  dataDir: string;
+  production: boolean;
+  logLevel: string;
+  poolSize: number;
+  maxBodyBytes: number;
+  /** How long a verified API key is trusted before it is looked up again (revocation on other instances takes at most this long). */
+  authCacheMs: number;
+  lastUsedFlushMs: number;
+  shutdownGraceMs: number;
+  /** Abuse limits; pinned here and asserted in tests. */
+  limits: { maxDepth: number; maxAliases: number; maxTokens: number; maxCost: number; maxDirectives: number };
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const e = Env.parse(env);
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    databaseUrl: e.DATABASE_URL || undefined,
+    redisUrl: e.REDIS_URL || undefined,
+    operatorKey: e.TALLY_OPERATOR_KEY || undefined,
+    dataDir: e.TALLY_DATA_DIR,
+    production: e.NODE_ENV === 'production',
+    logLevel: e.LOG_LEVEL,
+    poolSize: e.DB_POOL_SIZE,
+    maxBodyBytes: e.MAX_BODY_BYTES,
+    authCacheMs: e.AUTH_CACHE_MS,
+    lastUsedFlushMs: e.LAST_USED_FLUSH_MS,
+    shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    limits: { ...ABUSE_LIMITS },
+  };
+}
+
+export const ABUSE_LIMITS = {
+  maxDepth: 10,
+  maxAliases: 15,
+  maxTokens: 2000,
+  maxCost: 5000,
+  maxDirectives: 20,
+} as const;

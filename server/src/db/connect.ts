@@ -1,0 +1,33 @@
+// Where the database is: DATABASE_URL when set, else an embedded PostgreSQL under the
+// data directory (started here, stopped by the caller). Used by start, migrate, reconcile.
+import path from 'node:path';
+import pg from 'pg';
+import type { Config } from '../config';
+import { startEmbeddedPostgres } from './embedded';
+
+export interface DatabaseLocation {
+  url: string;
+  embedded: boolean;
+  stop: () => Promise<void>;
+}
+
+export async function ensureDatabase(adminUrl: string, database: string): Promise<void> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
+    if (rows.length === 0) await client.query(`CREATE DATABASE "${database.replace(/"/g, '""')}"`);
+  } finally {
+    await client.end();
+  }
+}
+
+export async function locateDatabase(config: Config, log: (msg: string) => void = () => {}): Promise<DatabaseLocation> {
+  if (config.databaseUrl) return { url: config.databaseUrl, embedded: false, stop: async () => {} };
+  const dir = path.join(config.dataDir, 'pg');
+  const port = Number(process.env.TALLY_EMBEDDED_PG_PORT ?? 54329);
+  log(`no DATABASE_URL: starting embedded PostgreSQL in ${dir} on 127.0.0.1:${port}`);
+  const pgEmbedded = await startEmbeddedPostgres({ dir, port });
+  await ensureDatabase(pgEmbedded.url('postgres'), 'tally');
+  return { url: pgEmbedded.url('tally'), embedded: true, stop: pgEmbedded.stop };
+}

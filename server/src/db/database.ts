@@ -1,0 +1,123 @@
+// The data layer's port. Services ask for a named unit of work and run SQL through it;
+// only this file knows TypeORM's DataSource and QueryRunner. Every statement is named
+// (`/* recordUsage:insertEvents */ ...`) so logs and pg_stat_statements read well.
+import { DataSource, type Logger as OrmLogger, type QueryRunner } from 'typeorm';
+import { entities } from './entities';
+
+export interface Sql {
+  /** Runs one named statement and returns its rows. */
+  query<T = Record<string, unknown>>(name: string, text: string, params?: unknown[]): Promise<T[]>;
+}
+
+export interface Database extends Sql {
+  readonly dataSource: DataSource;
+  /** Runs `fn` in one READ COMMITTED transaction; retried (whole) on deadlock or serialization failure. */
+  transaction<T>(name: string, fn: (tx: Sql) => Promise<T>): Promise<T>;
+  /** Statements sent since start (tests count them to prove there is no N+1). */
+  queryCount(): number;
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+const RETRYABLE_TX = new Set(['40P01', '40001']);
+
+class CountingLogger implements OrmLogger {
+  count = 0;
+  logQuery() {
+    this.count++;
+  }
+  logQueryError() {}
+  logQuerySlow() {}
+  logSchemaBuild() {}
+  logMigration() {}
+  log() {}
+}
+
+const named = (name: string, text: string) => `/* ${name} */ ${text}`;
+
+function runner(qr: QueryRunner): Sql {
+  return {
+    async query<T>(name: string, text: string, params: unknown[] = []) {
+      return (await qr.query(named(name, text), params)) as T[];
+    },
+  };
+}
+
+export function createDataSource(url: string, poolSize = 20): DataSource {
+  return new DataSource({
+    type: 'postgres',
+    url,
+    entities,
+    migrations: [`${new URL('../../../migrations', import.meta.url).pathname}/*.ts`],
+    migrationsTableName: 'typeorm_migrations',
+    migrationsTransactionMode: 'each',
+    synchronize: false,
+    logging: false,
+    poolSize,
+    applicationName: 'tally',
+    // Every session speaks UTC; calendar math names the tenant's zone explicitly.
+    extra: { options: '-c TimeZone=UTC', max: poolSize, connectionTimeoutMillis: 10_000 },
+  });
+}
+
+export async function openDatabase(
+  url: string,
+  opts: { poolSize?: number; migrate?: boolean } = {},
+): Promise<Database> {
+  const dataSource = createDataSource(url, opts.poolSize);
+  const logger = new CountingLogger();
+  // Replace the logger after construction: TypeORM calls logQuery for every statement it sends.
+  (dataSource as unknown as { logger: OrmLogger }).logger = logger;
+  await dataSource.initialize();
+  if (opts.migrate !== false) await dataSource.runMigrations({ transaction: 'each' });
+
+  return {
+    dataSource,
+    async query<T>(name: string, text: string, params: unknown[] = []) {
+      return (await dataSource.query(named(name, text), params)) as T[];
+    },
+    async transaction<T>(name: string, fn: (tx: Sql) => Promise<T>): Promise<T> {
+      for (let attempt = 1; ; attempt++) {
+        const qr = dataSource.createQueryRunner();
+        try {
+          await qr.connect();
+          await qr.query(`/* ${name}:begin */ BEGIN`);
+          const out = await fn(runner(qr));
+          await qr.query(`/* ${name}:commit */ COMMIT`);
+          return out;
+        } catch (err) {
+          await qr.query('ROLLBACK').catch(() => {});
+          const code =
+            (err as { driverError?: { code?: string }; code?: string }).driverError?.code ??
+            (err as { code?: string }).code;
+          if (code && RETRYABLE_TX.has(code) && attempt < 5) continue;
+          throw err;
+        } finally {
+          await qr.release();
+        }
+      }
+    },
+    queryCount: () => logger.count,
+    async ping() {
+      try {
+        await dataSource.query('/* readyz */ SELECT 1');
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    async close() {
+      if (dataSource.isInitialized) await dataSource.destroy();
+    },
+  };
+}
+
+/** The PostgreSQL error code behind a TypeORM/pg error, if any. */
+export function pgCode(err: unknown): string | undefined {
+  const e = err as { driverError?: { code?: string; constraint?: string }; code?: string };
+  return e?.driverError?.code ?? e?.code;
+}
+export function pgConstraint(err: unknown): string | undefined {
+  const e = err as { driverError?: { constraint?: string }; constraint?: string };
+  return e?.driverError?.constraint ?? e?.constraint;
+}

@@ -1,0 +1,55 @@
+// The per-request context: who calls, the services, and DataLoaders created per request
+// (so batching never crosses requests or tenants).
+import DataLoader from 'dataloader';
+import type { ApiKeyRow, PriceRow, TenantRow } from '../db/entities';
+import type { EventRow, Totals } from '../modules/usage/usage.types';
+import type { Services } from '../services';
+import type { Principal } from './principal';
+
+export interface Context {
+  requestId: string;
+  principal: Principal;
+  services: Services;
+  loaders: Loaders;
+}
+
+export type Loaders = ReturnType<typeof createLoaders>;
+
+const byId = <T extends { id: string }>(ids: readonly string[], rows: T[]) => {
+  const m = new Map(rows.map((r) => [r.id, r]));
+  return ids.map((id) => m.get(id) ?? null);
+};
+
+export function createLoaders(s: Services) {
+  const tenant = new DataLoader<string, TenantRow | null>(async (ids) => byId(ids, await s.tenants.byIds(ids)));
+  return {
+    tenant,
+    apiKey: new DataLoader<string, ApiKeyRow | null>(async (ids) => byId(ids, await s.apiKeys.byIds(ids))),
+    price: new DataLoader<string, PriceRow | null>(async (ids) => byId(ids, await s.pricing.byIds(ids))),
+    event: new DataLoader<string, EventRow | null>(async (ids) => byId(ids, await s.usage.byIds(ids))),
+    /** Key usage over one range: all keys asked in one tick cost one statement per (tenant, range). */
+    keyUsage: new DataLoader<{ key: ApiKeyRow; from: Date; to: Date }, Totals, string>(
+      async (asks) => {
+        const groups = new Map<string, { tenantId: string; from: Date; to: Date; ids: string[] }>();
+        for (const a of asks) {
+          const g = `${a.key.tenantId}|${a.from.toISOString()}|${a.to.toISOString()}`;
+          const e = groups.get(g) ?? { tenantId: a.key.tenantId, from: a.from, to: a.to, ids: [] };
+          e.ids.push(a.key.id);
+          groups.set(g, e);
+        }
+        const answers = new Map<string, Totals>();
+        await Promise.all(
+          [...groups.entries()].map(async ([g, e]) => {
+            const t = await tenant.load(e.tenantId);
+            const totals = await s.usage.totalsByKey(e.tenantId, t?.timezone ?? 'UTC', e.ids, e.from, e.to);
+            for (const [id, v] of totals) answers.set(`${id}|${g}`, v);
+          }),
+        );
+        return asks.map(
+          (a) => answers.get(`${a.key.id}|${a.key.tenantId}|${a.from.toISOString()}|${a.to.toISOString()}`) as Totals,
+        );
+      },
+      { cacheKeyFn: (a) => `${a.key.id}|${a.from.toISOString()}|${a.to.toISOString()}` },
+    ),
+  };
+}

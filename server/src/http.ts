@@ -1,0 +1,71 @@
+// The HTTP server: /graphql (yoga), /healthz, /readyz, /metrics, a request body limit, and
+// a graceful stop (no new requests, in-flight ones finish, then the pool closes).
+import http from 'node:http';
+import type { App } from './app';
+import type { Database } from './db/database';
+
+export interface Server {
+  server: http.Server;
+  port: number;
+  stop: (graceMs?: number) => Promise<void>;
+}
+
+const json = (res: http.ServerResponse, status: number, body: unknown) => {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body));
+};
+
+export async function serve(
+  app: App,
+  db: Database,
+  opts: { port: number; host?: string; maxBodyBytes: number },
+): Promise<Server> {
+  const server = http.createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/healthz') return json(res, 200, { status: 'ok' });
+    if (path === '/readyz') {
+      void db.ping().then((ok) => json(res, ok ? 200 : 503, { status: ok ? 'ready' : 'database unreachable' }));
+      return;
+    }
+    if (path === '/metrics') {
+      void app.metrics.registry.metrics().then((text) => {
+        res.writeHead(200, { 'content-type': app.metrics.registry.contentType });
+        res.end(text);
+      });
+      return;
+    }
+    if (req.method === 'POST') {
+      const length = Number(req.headers['content-length']);
+      const tooLarge = {
+        errors: [{ message: `request body over ${opts.maxBodyBytes} bytes`, extensions: { code: 'BAD_USER_INPUT' } }],
+      };
+      if (req.headers['content-length'] == null) {
+        // Counting a chunked body as it streams keeps the limit without a Content-Length.
+        let seen = 0;
+        req.on('data', (chunk: Buffer) => {
+          seen += chunk.length;
+          if (seen > opts.maxBodyBytes) {
+            json(res, 413, tooLarge);
+            req.destroy();
+          }
+        });
+      } else if (!Number.isFinite(length) || length > opts.maxBodyBytes) return json(res, 413, tooLarge);
+    }
+    void app.yoga(req, res);
+  });
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve) => server.listen(opts.port, opts.host ?? '0.0.0.0', resolve));
+  const port = (server.address() as { port: number }).port;
+
+  return {
+    server,
+    port,
+    async stop(graceMs = 10_000) {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+      await closed;
+      clearTimeout(timer);
+    },
+  };
+}

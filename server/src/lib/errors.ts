@@ -1,0 +1,50 @@
+// The one place that creates client-facing errors. Every error a client sees carries a
+// contract code in extensions.code (and extensions.field for input errors); nothing from a
+// driver or the ORM ever reaches a client (see maskError in app.ts).
+import { GraphQLError } from 'graphql';
+
+export const ERROR_CODES = [
+  'UNAUTHENTICATED',
+  'FORBIDDEN',
+  'BAD_USER_INPUT',
+  'NOT_FOUND',
+  'IDEMPOTENCY_CONFLICT',
+  'PRICE_NOT_FOUND',
+  'RESERVATION_INVALID',
+  'QUERY_TOO_COMPLEX',
+  'RATE_LIMITED',
+  'INTERNAL',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+const HTTP_STATUS: Partial<Record<ErrorCode, number>> = { UNAUTHENTICATED: 401, RATE_LIMITED: 429 };
+
+/** A failure the caller can act on. Thrown by services; shown to clients as is. */
+export class AppError extends GraphQLError {
+  readonly code: ErrorCode;
+  readonly field: string[] | undefined;
+  constructor(code: ErrorCode, message: string, field?: string[], extra?: Record<string, unknown>) {
+    const status = HTTP_STATUS[code];
+    super(message, {
+      extensions: { code, ...(field ? { field } : {}), ...extra, ...(status ? { http: { status } } : {}) },
+    });
+    this.code = code;
+    this.field = field;
+  }
+}
+
+/** A per-item error inside a batch result (the contract's UserError). */
+export interface UserError {
+  code: ErrorCode;
+  message: string;
+  field?: string[] | null;
+}
+
+export const toUserError = (e: AppError): UserError => ({ code: e.code, message: e.message, field: e.field ?? null });
+
+export const badInput = (field: string | string[], message: string) =>
+  new AppError('BAD_USER_INPUT', message, Array.isArray(field) ? field : [field]);
+export const notFound = (what: string, field?: string[]) => new AppError('NOT_FOUND', `${what} was not found`, field);
+export const forbidden = (message = 'this key may not do that') => new AppError('FORBIDDEN', message);
+export const unauthenticated = (message = 'a valid API key is required (Authorization: Bearer tly_...)') =>
+  new AppError('UNAUTHENTICATED', message);

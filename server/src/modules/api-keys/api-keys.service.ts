@@ -1,0 +1,175 @@
+// API keys: creation (secret shown once), verification, revocation, lastUsedAt.
+// Owns the api_keys table. Secrets are 256-bit random, so a SHA-256 digest is a safe
+// stored form (no slow KDF needed for high-entropy secrets); lookups go by the visible
+// prefix and the digest is compared in constant time.
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { type Database, pgCode, type Sql } from '../../db/database';
+import type { ApiKeyRow } from '../../db/entities';
+import { API_KEY_SCOPES, type ApiKeyScope, type Principal, principalForKey, tenantOf } from '../../graphql/principal';
+import { AppError, badInput, forbidden, notFound } from '../../lib/errors';
+import { isUuid } from '../../lib/ids';
+
+const SECRET_RE = /^(tly_[0-9a-f]{8})_([A-Za-z0-9_-]{43})$/;
+
+const digest = (secret: string) => createHash('sha256').update(secret).digest();
+
+export interface NewApiKey {
+  apiKey: ApiKeyRow;
+  secret: string;
+}
+
+const KEY_COLUMNS = `id, tenant_id AS "tenantId", name, prefix, secret_hash AS "secretHash", scopes,
+  created_at AS "createdAt", last_used_at AS "lastUsedAt", revoked_at AS "revokedAt"`;
+
+export class ApiKeysService {
+  private cache = new Map<string, { principal: Principal; until: number }>();
+  private lastUsed = new Map<string, Date>();
+  private readonly operatorDigest: Buffer | null;
+  private flushTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly db: Database,
+    opts: { operatorKey?: string; cacheMs: number; lastUsedFlushMs: number; now: () => Date },
+  ) {
+    this.operatorDigest = opts.operatorKey ? digest(opts.operatorKey) : null;
+    this.cacheMs = opts.cacheMs;
+    this.now = opts.now;
+    this.flushTimer = setInterval(() => void this.flushLastUsed().catch(() => {}), opts.lastUsedFlushMs);
+    this.flushTimer.unref();
+  }
+  private readonly cacheMs: number;
+  private readonly now: () => Date;
+
+  static generateSecret(): { secret: string; prefix: string; hash: Buffer } {
+    const prefix = `tly_${randomBytes(4).toString('hex')}`;
+    const secret = `${prefix}_${randomBytes(32).toString('base64url')}`;
+    return { secret, prefix, hash: digest(secret) };
+  }
+
+  /** The principal behind a bearer secret, or null when it is unknown, malformed or revoked. */
+  async authenticate(secret: string): Promise<Principal | null> {
+    const d = digest(secret);
+    if (this.operatorDigest && timingSafeEqual(d, this.operatorDigest))
+      return { isOperator: true, key: null, tenantId: null, scopes: new Set(API_KEY_SCOPES) };
+    const m = SECRET_RE.exec(secret);
+    if (!m) return null;
+    const cacheKey = d.toString('hex');
+    const hit = this.cache.get(cacheKey);
+    const nowMs = Date.now();
+    let principal: Principal | null = null;
+    if (hit && hit.until > nowMs) principal = hit.principal;
+    else {
+      const [row] = await this.db.query<ApiKeyRow>(
+        'auth:keyByPrefix',
+        `SELECT ${KEY_COLUMNS} FROM api_keys WHERE prefix = $1`,
+        [m[1]],
+      );
+      if (!row || row.secretHash.length !== d.length || !timingSafeEqual(row.secretHash, d) || row.revokedAt) {
+        this.cache.delete(cacheKey);
+        return null;
+      }
+      principal = principalForKey(row);
+      this.cache.set(cacheKey, { principal, until: nowMs + this.cacheMs });
+    }
+    if (principal.key) this.lastUsed.set(principal.key.id, this.now());
+    return principal;
+  }
+
+  /** lastUsedAt including uses not yet flushed to the database. */
+  lastUsedAt(row: ApiKeyRow): Date | null {
+    const pending = this.lastUsed.get(row.id);
+    if (pending && (!row.lastUsedAt || pending > row.lastUsedAt)) return pending;
+    return row.lastUsedAt;
+  }
+
+  /** Writes pending lastUsedAt values in one statement (never a write per request). */
+  async flushLastUsed(): Promise<number> {
+    if (this.lastUsed.size === 0) return 0;
+    const entries = [...this.lastUsed.entries()];
+    this.lastUsed.clear();
+    await this.db.query(
+      'auth:flushLastUsed',
+      `UPDATE api_keys k SET last_used_at = v.t
+         FROM unnest($1::uuid[], $2::timestamptz[]) AS v(id, t)
+        WHERE k.id = v.id AND (k.last_used_at IS NULL OR k.last_used_at < v.t)`,
+      [entries.map(([id]) => id), entries.map(([, t]) => t.toISOString())],
+    );
+    return entries.length;
+  }
+
+  async create(
+    principal: Principal,
+    input: { tenantId?: string | null; name: string; scopes: string[] },
+    tx?: Sql,
+  ): Promise<NewApiKey> {
+    const tenantId = tenantOf(principal, input.tenantId, ['input', 'tenantId']);
+    if (!principal.isOperator && !principal.scopes.has('ADMIN'))
+      throw forbidden('creating API keys needs an ADMIN key');
+    const name = input.name.trim();
+    if (name.length < 1 || name.length > 100) throw badInput(['input', 'name'], 'must be 1 to 100 characters');
+    const scopes = [...new Set(input.scopes)];
+    if (scopes.length === 0) throw badInput(['input', 'scopes'], 'give at least one scope');
+    if (scopes.some((s) => !API_KEY_SCOPES.includes(s as ApiKeyScope)))
+      throw badInput(['input', 'scopes'], 'unknown scope');
+    const run = async (sql: Sql) => {
+      if (!tx) {
+        const [t] = await sql.query('apiKeys:tenantExists', 'SELECT 1 FROM tenants WHERE id = $1', [tenantId]);
+        if (!t) throw notFound('tenant', ['input', 'tenantId']);
+      }
+      for (let attempt = 0; ; attempt++) {
+        const { secret, prefix, hash } = ApiKeysService.generateSecret();
+        try {
+          const [row] = await sql.query<ApiKeyRow>(
+            'apiKeys:insert',
+            `INSERT INTO api_keys (tenant_id, name, prefix, secret_hash, scopes) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (prefix) DO NOTHING RETURNING ${KEY_COLUMNS}`,
+            [tenantId, name, prefix, hash, scopes],
+          );
+          if (row) return { apiKey: row, secret };
+        } catch (err) {
+          if (pgCode(err) === '23503') throw notFound('tenant', ['input', 'tenantId']);
+          throw err;
+        }
+        if (attempt > 5) throw new AppError('INTERNAL', 'could not allocate a key prefix');
+      }
+    };
+    return tx ? run(tx) : run(this.db);
+  }
+
+  async revoke(principal: Principal, id: string): Promise<ApiKeyRow> {
+    if (!principal.isOperator && !principal.scopes.has('ADMIN'))
+      throw forbidden('revoking API keys needs an ADMIN key');
+    if (!isUuid(id)) throw notFound('API key', ['id']);
+    const [row] = await this.db.query<ApiKeyRow>(
+      'apiKeys:revoke',
+      `UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())
+        WHERE id = $1 AND ($2::uuid IS NULL OR tenant_id = $2) RETURNING ${KEY_COLUMNS}`,
+      [id, principal.isOperator ? null : principal.tenantId],
+    );
+    // Another tenant's key is reported exactly like a missing one: its existence is not revealed.
+    if (!row) throw notFound('API key', ['id']);
+    for (const [k, v] of this.cache) if (v.principal.key?.id === id) this.cache.delete(k);
+    return row;
+  }
+
+  async byIds(ids: readonly string[]): Promise<ApiKeyRow[]> {
+    ids = ids.filter(isUuid);
+    if (ids.length === 0) return [];
+    return this.db.query<ApiKeyRow>('apiKeys:byIds', `SELECT ${KEY_COLUMNS} FROM api_keys WHERE id = ANY($1::uuid[])`, [
+      ids,
+    ]);
+  }
+
+  async listForTenant(tenantId: string, includeRevoked: boolean): Promise<ApiKeyRow[]> {
+    return this.db.query<ApiKeyRow>(
+      'apiKeys:list',
+      `SELECT ${KEY_COLUMNS} FROM api_keys WHERE tenant_id = $1 AND ($2 OR revoked_at IS NULL) ORDER BY created_at, id`,
+      [tenantId, includeRevoked],
+    );
+  }
+
+  async close(): Promise<void> {
+    if (this.flushTimer) clearInterval(this.flushTimer);
+    await this.flushLastUsed().catch(() => {});
+  }
+}

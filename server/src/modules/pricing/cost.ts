@@ -1,0 +1,48 @@
+// The cost of one piece of usage under one price version, exactly:
+//   (input - cached - cacheWrite) x inputPerMillion / 1e6
+// + cached x (cachedInputPerMillion ?? inputPerMillion) / 1e6
+// + cacheWrite x (cacheWriteInputPerMillion ?? inputPerMillion) / 1e6
+// + output x outputPerMillion / 1e6            (reasoning tokens are part of output)
+// + perRequest + durationMs / 1000 x perSecond + quantity x perUnit
+// Unset rates count 0. The exact result is rounded once, half-even, to 12 decimals.
+import type { PriceRow } from '../../db/entities';
+import { Dec, toScale, ZERO } from '../../lib/money';
+
+export interface Metered {
+  inputTokens: number;
+  outputTokens: number;
+  cachedInputTokens: number;
+  cacheWriteInputTokens: number;
+  durationMs: number | null;
+  quantity: Dec | null;
+}
+
+type Rates = Pick<
+  PriceRow,
+  | 'inputPerMillion'
+  | 'outputPerMillion'
+  | 'cachedInputPerMillion'
+  | 'cacheWriteInputPerMillion'
+  | 'perRequest'
+  | 'perSecond'
+  | 'perUnit'
+>;
+
+const rate = (v: string | null | undefined) => (v == null ? ZERO : new Dec(v));
+const MILLION = new Dec(1_000_000);
+
+export function costOf(u: Metered, p: Rates): Dec {
+  const input = rate(p.inputPerMillion);
+  const cachedRate = p.cachedInputPerMillion == null ? input : new Dec(p.cachedInputPerMillion);
+  const writeRate = p.cacheWriteInputPerMillion == null ? input : new Dec(p.cacheWriteInputPerMillion);
+  const uncached = new Dec(u.inputTokens).minus(u.cachedInputTokens).minus(u.cacheWriteInputTokens);
+  const tokens = uncached
+    .times(input)
+    .plus(new Dec(u.cachedInputTokens).times(cachedRate))
+    .plus(new Dec(u.cacheWriteInputTokens).times(writeRate))
+    .plus(new Dec(u.outputTokens).times(rate(p.outputPerMillion)))
+    .div(MILLION);
+  const seconds = u.durationMs == null ? ZERO : new Dec(u.durationMs).div(1000).times(rate(p.perSecond));
+  const units = u.quantity == null ? ZERO : u.quantity.times(rate(p.perUnit));
+  return toScale(tokens.plus(rate(p.perRequest)).plus(seconds).plus(units));
+}

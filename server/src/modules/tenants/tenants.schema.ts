@@ -1,0 +1,80 @@
+// GraphQL for tenants and the viewer. Resolvers authorize, map arguments and call services.
+import { builder } from '../../graphql/builder';
+import { requireScope, tenantOf } from '../../graphql/principal';
+import { ApiKeyRef, TenantRef, UsageTotalsRef } from '../../graphql/refs';
+import { CreateApiKeyPayloadRef } from '../api-keys/api-keys.schema';
+import { UsageService } from '../usage/usage.service';
+
+TenantRef.implement({
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    name: t.exposeString('name'),
+    timezone: t.exposeString('timezone', {
+      description: 'IANA zone used for DAY / MONTH windows and calendar buckets. Default UTC.',
+    }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    apiKeys: t.field({
+      type: [ApiKeyRef],
+      authScopes: { read: true },
+      args: { includeRevoked: t.arg.boolean({ defaultValue: false }) },
+      resolve: (tenant, args, ctx) => ctx.services.apiKeys.listForTenant(tenant.id, args.includeRevoked ?? false),
+    }),
+    usage: t.field({
+      type: UsageTotalsRef,
+      authScopes: { read: true },
+      args: { from: t.arg({ type: 'DateTime', required: true }), to: t.arg({ type: 'DateTime', required: true }) },
+      resolve: (tenant, { from, to }, ctx) => {
+        UsageService.checkRange(from, to);
+        return ctx.services.usage.tenantTotals(tenant.id, tenant.timezone, from, to);
+      },
+    }),
+  }),
+});
+
+const ViewerRef = builder.objectRef<{ isOperator: boolean }>('Viewer').implement({
+  fields: (t) => ({
+    apiKey: t.field({ type: ApiKeyRef, nullable: true, resolve: (_, __, ctx) => ctx.principal.key }),
+    tenant: t.field({
+      type: TenantRef,
+      nullable: true,
+      resolve: (_, __, ctx) => (ctx.principal.tenantId ? ctx.loaders.tenant.load(ctx.principal.tenantId) : null),
+    }),
+    isOperator: t.exposeBoolean('isOperator'),
+  }),
+});
+
+builder.queryFields((t) => ({
+  viewer: t.field({
+    type: ViewerRef,
+    description: 'The calling API key, and through it its tenant.',
+    resolve: (_, __, ctx) => ({ isOperator: ctx.principal.isOperator }),
+  }),
+  tenant: t.field({
+    type: TenantRef,
+    nullable: true,
+    description: 'Operator keys may read any tenant; tenant keys only their own (another id: FORBIDDEN).',
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (_, { id }, ctx) => {
+      requireScope(ctx.principal, 'READ');
+      const tenantId = tenantOf(ctx.principal, String(id), ['id']);
+      return ctx.loaders.tenant.load(tenantId);
+    },
+  }),
+}));
+
+const CreateTenantInput = builder.inputType('CreateTenantInput', {
+  fields: (t) => ({
+    name: t.string({ required: true }),
+    timezone: t.string({ defaultValue: 'UTC' }),
+    planCode: t.string(),
+  }),
+});
+
+builder.mutationFields((t) => ({
+  createTenant: t.field({
+    type: CreateApiKeyPayloadRef,
+    description: "Operator only. Returns the tenant's first ADMIN key secret, shown once.",
+    args: { input: t.arg({ type: CreateTenantInput, required: true }) },
+    resolve: (_, { input }, ctx) => ctx.services.tenants.create(ctx.principal, input),
+  }),
+}));

@@ -1,0 +1,67 @@
+// Tenants: the unit of isolation. Owns the tenants table. Creating a tenant also creates
+// its first ADMIN key in the same transaction, so a tenant never exists without a way in.
+
+import type { Database } from '../../db/database';
+import type { TenantRow } from '../../db/entities';
+import type { Principal } from '../../graphql/principal';
+import { AppError, badInput, forbidden, notFound } from '../../lib/errors';
+import { isUuid } from '../../lib/ids';
+import type { ApiKeysService, NewApiKey } from '../api-keys/api-keys.service';
+
+const TENANT_COLUMNS = `id, name, timezone, created_at AS "createdAt"`;
+
+export class TenantsService {
+  constructor(
+    private readonly db: Database,
+    private readonly apiKeys: ApiKeysService,
+  ) {}
+
+  async create(
+    principal: Principal,
+    input: { name: string; timezone?: string | null; planCode?: string | null },
+  ): Promise<NewApiKey> {
+    if (!principal.isOperator) throw forbidden('only the operator creates tenants');
+    const name = input.name.trim();
+    if (name.length < 1 || name.length > 200) throw badInput(['input', 'name'], 'must be 1 to 200 characters');
+    const timezone = input.timezone ?? 'UTC';
+    if (!(await this.isZone(timezone)))
+      throw badInput(['input', 'timezone'], `"${timezone}" is not an IANA time zone (e.g. Europe/Berlin)`);
+    // Plans arrive with the quota module; until then no plan code can name one.
+    if (input.planCode) throw new AppError('NOT_FOUND', `no plan with code "${input.planCode}"`, ['input', 'planCode']);
+    return this.db.transaction('createTenant', async (tx) => {
+      const [tenant] = await tx.query<TenantRow>(
+        'createTenant:insert',
+        `INSERT INTO tenants (name, timezone) VALUES ($1, $2) RETURNING ${TENANT_COLUMNS}`,
+        [name, timezone],
+      );
+      return this.apiKeys.create(
+        principal,
+        { tenantId: (tenant as TenantRow).id, name: 'admin', scopes: ['ADMIN'] },
+        tx,
+      );
+    });
+  }
+
+  /** PostgreSQL does the calendar math, so its zone database is the one that decides. */
+  async isZone(zone: string): Promise<boolean> {
+    if (zone.length > 64) return false;
+    const rows = await this.db.query('tenants:zone', 'SELECT 1 FROM pg_timezone_names WHERE name = $1', [zone]);
+    return rows.length > 0;
+  }
+
+  async byIds(ids: readonly string[]): Promise<TenantRow[]> {
+    const valid = ids.filter(isUuid);
+    if (valid.length === 0) return [];
+    return this.db.query<TenantRow>(
+      'tenants:byIds',
+      `SELECT ${TENANT_COLUMNS} FROM tenants WHERE id = ANY($1::uuid[])`,
+      [valid],
+    );
+  }
+
+  async get(id: string, field: string[] = ['id']): Promise<TenantRow> {
+    const [row] = await this.byIds([id]);
+    if (!row) throw notFound('tenant', field);
+    return row;
+  }
+}

@@ -1,0 +1,327 @@
+// GraphQL for the ledger: recording, reversals, the event list and summaries.
+import { builder } from '../../graphql/builder';
+import {
+  ApiKeyRef,
+  GranularityEnum,
+  ModelSourceEnum,
+  PriceRef,
+  TenantRef,
+  UsageDimensionEnum,
+  UsageEventRef,
+  UsageKindEnum,
+  UsageStatusEnum,
+  UsageTotalsRef,
+} from '../../graphql/refs';
+import { AppError, type UserError } from '../../lib/errors';
+import type { ItemResult } from './usage.service';
+import type { SummaryRow } from './usage.summary';
+import type { EventRow, RecordOutcome, Totals, UsageKind } from './usage.types';
+
+UsageTotalsRef.implement({
+  fields: (t) => ({
+    requests: t.expose('requests', { type: 'BigInt' }),
+    failedRequests: t.expose('failedRequests', { type: 'BigInt' }),
+    inputTokens: t.expose('inputTokens', { type: 'BigInt' }),
+    outputTokens: t.expose('outputTokens', { type: 'BigInt' }),
+    cachedInputTokens: t.expose('cachedInputTokens', { type: 'BigInt' }),
+    cacheWriteInputTokens: t.expose('cacheWriteInputTokens', { type: 'BigInt' }),
+    reasoningTokens: t.expose('reasoningTokens', { type: 'BigInt' }),
+    totalTokens: t.expose('totalTokens', { type: 'BigInt' }),
+    asrMilliseconds: t.expose('asrMilliseconds', { type: 'BigInt' }),
+    quantity: t.expose('quantity', {
+      type: 'Decimal',
+      description: 'CALL units only (an event without quantity counts 1).',
+    }),
+    cost: t.expose('cost', { type: 'Decimal' }),
+    currency: t.exposeString('currency'),
+  }),
+});
+
+UsageEventRef.implement({
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    idempotencyKey: t.exposeString('idempotencyKey'),
+    tenant: t.field({
+      type: TenantRef,
+      resolve: async (e, _, ctx) => (await ctx.loaders.tenant.load(e.tenantId)) ?? fail('tenant missing'),
+    }),
+    apiKey: t.field({
+      type: ApiKeyRef,
+      nullable: true,
+      resolve: (e, _, ctx) => (e.apiKeyId ? ctx.loaders.apiKey.load(e.apiKeyId) : null),
+    }),
+    subject: t.exposeString('subject', {
+      nullable: true,
+      description: 'The end user, device or customer inside the tenant.',
+    }),
+    kind: t.field({ type: UsageKindEnum, resolve: (e) => e.kind }),
+    provider: t.exposeString('provider', { nullable: true }),
+    model: t.exposeString('model', { nullable: true }),
+    modelSource: t.field({ type: ModelSourceEnum, resolve: (e) => e.modelSource }),
+    status: t.field({ type: UsageStatusEnum, resolve: (e) => e.status }),
+    inputTokens: t.exposeInt('inputTokens'),
+    outputTokens: t.exposeInt('outputTokens'),
+    cachedInputTokens: t.exposeInt('cachedInputTokens', {
+      description: "Part of inputTokens read from the provider's prompt cache.",
+    }),
+    cacheWriteInputTokens: t.exposeInt('cacheWriteInputTokens', {
+      description: "Part of inputTokens written to the provider's prompt cache.",
+    }),
+    reasoningTokens: t.exposeInt('reasoningTokens', {
+      description: 'Part of outputTokens spent on reasoning; informational, priced as output.',
+    }),
+    totalTokens: t.int({ description: 'inputTokens + outputTokens.', resolve: (e) => e.inputTokens + e.outputTokens }),
+    durationMs: t.exposeInt('durationMs', { nullable: true }),
+    quantity: t.expose('quantity', { type: 'Decimal', nullable: true }),
+    cost: t.expose('cost', { type: 'Decimal' }),
+    currency: t.exposeString('currency'),
+    price: t.field({
+      type: PriceRef,
+      nullable: true,
+      description: 'The price version that produced cost; null when the caller supplied cost.',
+      resolve: (e, _, ctx) => (e.priceId ? ctx.loaders.price.load(e.priceId) : null),
+    }),
+    latencyMs: t.exposeInt('latencyMs', { nullable: true }),
+    sessionId: t.exposeString('sessionId', { nullable: true }),
+    metadata: t.expose('metadata', { type: 'JSON', nullable: true }),
+    occurredAt: t.expose('occurredAt', { type: 'DateTime' }),
+    recordedAt: t.expose('recordedAt', { type: 'DateTime' }),
+    reverses: t.field({
+      type: UsageEventRef,
+      nullable: true,
+      description: 'Set on a reversal entry: the entry it cancels.',
+      resolve: (e, _, ctx) => (e.reversesId ? ctx.loaders.event.load(e.reversesId) : null),
+    }),
+    reason: t.exposeString('reason', { nullable: true, description: 'Set on a reversal entry: why.' }),
+  }),
+});
+
+function fail(message: string): never {
+  throw new AppError('INTERNAL', message);
+}
+
+const UsageEventEdge = builder.objectRef<{ cursor: string; node: EventRow }>('UsageEventEdge').implement({
+  fields: (t) => ({ cursor: t.exposeString('cursor'), node: t.field({ type: UsageEventRef, resolve: (e) => e.node }) }),
+});
+const PageInfo = builder.objectRef<{ hasNextPage: boolean; endCursor: string | null }>('PageInfo').implement({
+  fields: (t) => ({
+    hasNextPage: t.exposeBoolean('hasNextPage'),
+    endCursor: t.exposeString('endCursor', { nullable: true }),
+  }),
+});
+const UsageEventConnection = builder
+  .objectRef<{
+    edges: { cursor: string; node: EventRow }[];
+    pageInfo: { hasNextPage: boolean; endCursor: string | null };
+  }>('UsageEventConnection')
+  .implement({
+    fields: (t) => ({
+      edges: t.field({ type: [UsageEventEdge], resolve: (c) => c.edges }),
+      pageInfo: t.field({ type: PageInfo, resolve: (c) => c.pageInfo }),
+    }),
+  });
+
+export const UsageFilter = builder.inputType('UsageFilter', {
+  fields: (t) => ({
+    tenantId: t.id({ description: 'Required for operator keys; tenant keys default to (and may only use) their own.' }),
+    apiKeyId: t.id(),
+    subject: t.string(),
+    model: t.string(),
+    provider: t.string(),
+    kind: t.field({ type: UsageKindEnum }),
+    currency: t.string({ description: 'Only usage priced in this currency (needed when a range holds several).' }),
+    from: t.field({ type: 'DateTime', required: true, description: 'Inclusive.' }),
+    to: t.field({ type: 'DateTime', required: true, description: 'Exclusive. The range may span at most 400 days.' }),
+  }),
+});
+
+const UsageBucket = builder.objectRef<SummaryRow>('UsageBucket').implement({
+  fields: (t) => ({
+    start: t.expose('start', {
+      type: 'DateTime',
+      nullable: true,
+      description: "Start of the bucket in the tenant's zone; null when no granularity was asked.",
+    }),
+    apiKey: t.field({
+      type: ApiKeyRef,
+      nullable: true,
+      resolve: (b, _, ctx) => (b.apiKeyId ? ctx.loaders.apiKey.load(b.apiKeyId) : null),
+    }),
+    subject: t.exposeString('subject', { nullable: true }),
+    model: t.exposeString('model', { nullable: true }),
+    provider: t.exposeString('provider', { nullable: true }),
+    kind: t.field({ type: UsageKindEnum, nullable: true, resolve: (b) => b.kind as UsageKind | null }),
+    totals: t.field({ type: UsageTotalsRef, resolve: (b) => b }),
+  }),
+});
+
+const UsageSummary = builder.objectRef<{ totals: Totals; buckets: SummaryRow[] }>('UsageSummary').implement({
+  fields: (t) => ({
+    totals: t.field({ type: UsageTotalsRef, description: 'Exactly the sum of the buckets.', resolve: (s) => s.totals }),
+    buckets: t.field({ type: [UsageBucket], resolve: (s) => s.buckets }),
+  }),
+});
+
+const filterArg = (f: typeof UsageFilter.$inferInput) => ({
+  ...f,
+  tenantId: f.tenantId == null ? null : String(f.tenantId),
+  apiKeyId: f.apiKeyId == null ? null : String(f.apiKeyId),
+});
+
+builder.queryFields((t) => ({
+  usageEvents: t.field({
+    type: UsageEventConnection,
+    description:
+      'Ledger entries, newest first (occurredAt, then id, descending), cursor pagination; first over 500 is BAD_USER_INPUT.',
+    args: {
+      filter: t.arg({ type: UsageFilter, required: true }),
+      first: t.arg.int({ defaultValue: 50 }),
+      after: t.arg.string(),
+    },
+    resolve: (_, args, ctx) =>
+      ctx.services.usage.events(ctx.principal, filterArg(args.filter), args.first ?? 50, args.after),
+  }),
+  usageSummary: t.field({
+    type: UsageSummary,
+    description:
+      "Aggregates served from rollups. Without granularity: one bucket per group over the whole range. With it: buckets in the tenant's zone (HOUR: local hours; WEEK: ISO weeks from Monday), only buckets that hold usage, ordered by start; a bucket's start is its calendar start even when `from` falls inside it, and it counts only usage inside [from, to).",
+    args: {
+      filter: t.arg({ type: UsageFilter, required: true }),
+      groupBy: t.arg({ type: [UsageDimensionEnum], required: { list: false, items: true }, defaultValue: [] }),
+      granularity: t.arg({ type: GranularityEnum }),
+    },
+    resolve: (_, args, ctx) =>
+      ctx.services.usage.summary(ctx.principal, filterArg(args.filter), args.groupBy ?? [], args.granularity ?? null),
+  }),
+}));
+
+export const RecordUsageInput = builder.inputType('RecordUsageInput', {
+  fields: (t) => ({
+    idempotencyKey: t.string({
+      required: true,
+      description: "The gateway's request id. 1 to 255 printable characters.",
+    }),
+    tenantId: t.id({ description: 'Operator keys must name the tenant; tenant keys may not name another.' }),
+    apiKeyId: t.id({ description: 'Attribute to another key of the same tenant; default the calling key.' }),
+    subject: t.string(),
+    kind: t.field({ type: UsageKindEnum, required: true }),
+    provider: t.string(),
+    model: t.string({ description: 'Required for LLM.' }),
+    modelSource: t.field({ type: ModelSourceEnum, defaultValue: 'VENDOR' }),
+    status: t.field({ type: UsageStatusEnum, defaultValue: 'SUCCEEDED' }),
+    inputTokens: t.int({
+      defaultValue: 0,
+      description:
+        'All input tokens, cached and cache-writing ones included (OpenAI prompt_tokens; Anthropic input + cache read + cache creation).',
+    }),
+    outputTokens: t.int({ defaultValue: 0 }),
+    cachedInputTokens: t.int({ defaultValue: 0 }),
+    cacheWriteInputTokens: t.int({ defaultValue: 0 }),
+    reasoningTokens: t.int({ defaultValue: 0 }),
+    durationMs: t.int({ description: 'Required for ASR.' }),
+    quantity: t.field({ type: 'Decimal', description: 'CALL units; default 1.' }),
+    cost: t.field({
+      type: 'Decimal',
+      description: "The upstream's own cost, used instead of the price book when given (also for BYOK).",
+    }),
+    currency: t.string({ description: "Currency of a caller-supplied cost; default the price's currency, else USD." }),
+    latencyMs: t.int(),
+    sessionId: t.string(),
+    occurredAt: t.field({
+      type: 'DateTime',
+      description: 'Default: now. At most 5 minutes in the future; at most 35 days in the past.',
+    }),
+    metadata: t.field({ type: 'JSON', description: 'A JSON object of at most 4 KiB.' }),
+    reservationId: t.id({ description: 'Settles this reservation.' }),
+  }),
+});
+
+const RecordOutcomeEnum = builder.enumType('RecordOutcome', {
+  values: {
+    CREATED: { description: 'A new ledger entry was written.' },
+    DUPLICATE: {
+      description:
+        'The idempotency key was seen before with the same payload; nothing was written, the original entry is returned.',
+    },
+    CONFLICT: {
+      description:
+        'The idempotency key was seen before with a DIFFERENT payload; nothing was written (batch items only; a single recordUsage fails with IDEMPOTENCY_CONFLICT).',
+    },
+    INVALID: { description: 'The item failed validation; nothing was written (batch items only).' },
+  } satisfies Record<RecordOutcome, unknown>,
+});
+
+const RecordUsagePayload = builder
+  .objectRef<{ outcome: RecordOutcome; event: EventRow }>('RecordUsagePayload')
+  .implement({
+    fields: (t) => ({
+      outcome: t.field({ type: RecordOutcomeEnum, resolve: (p) => p.outcome }),
+      event: t.field({ type: UsageEventRef, resolve: (p) => p.event }),
+    }),
+  });
+
+const UserErrorRef = builder.objectRef<UserError>('UserError').implement({
+  fields: (t) => ({
+    code: t.exposeString('code', { description: 'One of the error codes listed at the end of this file.' }),
+    message: t.exposeString('message'),
+    field: t.exposeStringList('field', {
+      nullable: true,
+      description: 'Path of the offending input field, e.g. ["inputTokens"].',
+    }),
+  }),
+});
+
+const RecordUsageResult = builder.objectRef<ItemResult>('RecordUsageResult').implement({
+  fields: (t) => ({
+    index: t.exposeInt('index'),
+    outcome: t.field({ type: RecordOutcomeEnum, resolve: (r) => r.outcome }),
+    event: t.field({ type: UsageEventRef, nullable: true, resolve: (r) => r.event }),
+    error: t.field({ type: UserErrorRef, nullable: true, resolve: (r) => r.error }),
+  }),
+});
+
+const RecordUsageBatchPayload = builder
+  .objectRef<{ created: number; duplicates: number; rejected: number; results: ItemResult[] }>(
+    'RecordUsageBatchPayload',
+  )
+  .implement({
+    fields: (t) => ({
+      created: t.exposeInt('created'),
+      duplicates: t.exposeInt('duplicates'),
+      rejected: t.exposeInt('rejected'),
+      results: t.field({ type: [RecordUsageResult], resolve: (p) => p.results }),
+    }),
+  });
+
+const ReverseUsageInput = builder.inputType('ReverseUsageInput', {
+  fields: (t) => ({
+    eventId: t.id({ required: true }),
+    idempotencyKey: t.string({ required: true }),
+    reason: t.string(),
+  }),
+});
+
+builder.mutationFields((t) => ({
+  recordUsage: t.field({
+    type: RecordUsagePayload,
+    description:
+      'Idempotent on (tenant, idempotencyKey). The fingerprint is every input field with defaults applied, except occurredAt when the caller omitted it. Same key + same fingerprint: DUPLICATE (also while the first call is still in flight: it waits, never 409). Same key + different fingerprint: error IDEMPOTENCY_CONFLICT.',
+    args: { input: t.arg({ type: RecordUsageInput, required: true }) },
+    resolve: (_, { input }, ctx) => ctx.services.usage.recordOne(ctx.principal, input),
+  }),
+  recordUsageBatch: t.field({
+    type: RecordUsageBatchPayload,
+    description:
+      '1 to 1000 items, each judged on its own; results in input order, index 0-based; rejected = CONFLICT + INVALID. Never fails as a whole for a bad item.',
+    args: { input: t.arg({ type: [RecordUsageInput], required: true }) },
+    resolve: (_, { input }, ctx) => ctx.services.usage.recordBatch(ctx.principal, input),
+  }),
+  reverseUsage: t.field({
+    type: RecordUsagePayload,
+    description:
+      'Appends an entry that cancels another: every count, quantity and cost negated (requests -1), same occurredAt, tenant, key, subject, model, provider and kind as the original, so every rollup and window nets to zero. INGEST or ADMIN. Idempotent on its own idempotencyKey; reversing an entry that is already reversed, or a reversal, is BAD_USER_INPUT. Ledger entries are never updated or deleted.',
+    args: { input: t.arg({ type: ReverseUsageInput, required: true }) },
+    resolve: (_, { input }, ctx) =>
+      ctx.services.usage.reverse(ctx.principal, { ...input, eventId: String(input.eventId) }),
+  }),
+}));

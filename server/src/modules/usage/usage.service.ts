@@ -1,0 +1,448 @@
+// Usage: recording (through the one writer), reversals, the event list and summaries.
+// Owns usage_events and usage_rollups_hourly; nothing outside this module writes them.
+// Side effects (metrics, and later pub/sub) run only after the transaction committed.
+import { EventEmitter } from 'node:events';
+import type { Database } from '../../db/database';
+import { type Principal, requireScope, tenantOf } from '../../graphql/principal';
+import { AppError, badInput, notFound, toUserError, type UserError } from '../../lib/errors';
+import { isUuid } from '../../lib/ids';
+import { Dec, fmt, ZERO } from '../../lib/money';
+import { costOf } from '../pricing/cost';
+import type { PricingService } from '../pricing/pricing.service';
+import { priceNotFound } from '../pricing/pricing.service';
+import type { TenantsService } from '../tenants/tenants.service';
+import { addTotals, emptyTotals, type SummaryRow, summarize } from './usage.summary';
+import {
+  EVENT_COLUMNS,
+  type EventRow,
+  type Granularity,
+  type RecordOutcome,
+  type Totals,
+  type UsageDimension,
+} from './usage.types';
+import { fingerprintOf, type NormalizedUsage, normalizeUsage, reversalFingerprint } from './usage.validation';
+import { type NewEntry, UsageWriter } from './usage.writer';
+
+export const MAX_BATCH = 1000;
+export const MAX_PAGE = 500;
+const MAX_RANGE_MS = 400 * 24 * 3600_000;
+
+export interface ItemResult {
+  index: number;
+  outcome: RecordOutcome;
+  event: EventRow | null;
+  error: UserError | null;
+}
+
+export interface UsageFilterInput {
+  tenantId?: string | null;
+  apiKeyId?: string | null;
+  subject?: string | null;
+  model?: string | null;
+  provider?: string | null;
+  kind?: string | null;
+  currency?: string | null;
+  from: Date;
+  to: Date;
+}
+
+export interface UsageEvents {
+  created: (events: EventRow[]) => void;
+}
+
+interface Pending {
+  index: number;
+  u: NormalizedUsage;
+  tenantId: string;
+  apiKeyId: string | null;
+}
+
+export class UsageService {
+  readonly writer: UsageWriter;
+  /** Emits, after commit, 'created' with the new entries and 'outcomes' with every item's outcome. */
+  readonly emitter = new EventEmitter();
+
+  constructor(
+    private readonly db: Database,
+    private readonly tenants: TenantsService,
+    private readonly pricing: PricingService,
+    private readonly now: () => Date,
+  ) {
+    this.writer = new UsageWriter(db);
+  }
+
+  /** Judges and records items; one transaction for all of them. Never throws for a bad item. */
+  async record(principal: Principal, raws: readonly unknown[]): Promise<ItemResult[]> {
+    requireScope(principal, 'INGEST');
+    const now = this.now();
+    const results: ItemResult[] = raws.map((_, index) => ({ index, outcome: 'INVALID', event: null, error: null }));
+    const fail = (index: number, e: unknown) => {
+      if (!(e instanceof AppError)) throw e;
+      (results[index] as ItemResult).error = toUserError(e);
+    };
+
+    const pending: Pending[] = [];
+    raws.forEach((raw, index) => {
+      try {
+        const u = normalizeUsage(raw, now);
+        const tenantId = tenantOf(principal, u.tenantId, ['tenantId']);
+        if (u.apiKeyId != null && !isUuid(u.apiKeyId)) throw notFound('API key', ['apiKeyId']);
+        pending.push({ index, u, tenantId, apiKeyId: u.apiKeyId ?? principal.key?.id ?? null });
+      } catch (e) {
+        fail(index, e);
+      }
+    });
+
+    // Names the operator gave, and keys the caller attributes to, must exist in that tenant.
+    const valid = await this.checkReferences(principal, pending);
+    const ready = pending.filter((p) => {
+      const err = valid.get(p.index);
+      if (err) fail(p.index, err);
+      return !err;
+    });
+
+    // Reservations arrive with the quota module; until then none can be named.
+    const entries: { p: Pending; entry: NewEntry }[] = [];
+    const byTenant = new Map<string, Pending[]>();
+    for (const p of ready) {
+      if (p.u.reservationId) {
+        fail(
+          p.index,
+          new AppError('RESERVATION_INVALID', 'unknown, expired or settled reservation', ['reservationId']),
+        );
+        continue;
+      }
+      byTenant.set(p.tenantId, [...(byTenant.get(p.tenantId) ?? []), p]);
+    }
+    for (const [tenantId, ps] of byTenant) {
+      const prices = await this.pricing.resolve(
+        tenantId,
+        ps.map((p) => ({ provider: p.u.provider, model: p.u.model, at: p.u.occurredAt ?? now })),
+      );
+      ps.forEach((p, i) => {
+        try {
+          entries.push({ p, entry: this.toEntry(p, prices[i] ?? null, now) });
+        } catch (e) {
+          fail(p.index, e);
+        }
+      });
+    }
+
+    const outcomes = await this.writer.write(entries.map((e) => e.entry));
+    const created: EventRow[] = [];
+    outcomes.forEach((o, i) => {
+      const r = results[(entries[i] as { p: Pending }).p.index] as ItemResult;
+      if (o.outcome === 'ALREADY_REVERSED') return; // cannot happen for recordUsage entries
+      r.outcome = o.outcome;
+      r.event = o.event;
+      if (o.outcome === 'CONFLICT')
+        r.error = {
+          code: 'IDEMPOTENCY_CONFLICT',
+          message: 'idempotency key reused with a different payload',
+          field: ['idempotencyKey'],
+        };
+      if (o.outcome === 'CREATED') created.push(o.event);
+    });
+    if (created.length) this.emitter.emit('created', created);
+    this.emitter.emit(
+      'outcomes',
+      results.map((r) => r.outcome),
+    );
+    return results;
+  }
+
+  private toEntry(p: Pending, price: import('../../db/entities').PriceRow | null, now: Date): NewEntry {
+    const u = p.u;
+    let cost: Dec;
+    let priceId: string | null = null;
+    if (u.cost != null) cost = u.cost;
+    else if (u.modelSource === 'BYOK') cost = ZERO;
+    else {
+      if (!price) throw priceNotFound(u.provider, u.model);
+      cost = costOf(u, price);
+      priceId = price.id;
+    }
+    return {
+      tenantId: p.tenantId,
+      idempotencyKey: u.idempotencyKey,
+      fingerprint: fingerprintOf(u, p.tenantId, p.apiKeyId),
+      apiKeyId: p.apiKeyId,
+      subject: u.subject,
+      kind: u.kind,
+      provider: u.provider ?? price?.provider ?? null,
+      model: u.model,
+      modelSource: u.modelSource,
+      status: u.status,
+      requests: 1,
+      inputTokens: u.inputTokens,
+      outputTokens: u.outputTokens,
+      cachedInputTokens: u.cachedInputTokens,
+      cacheWriteInputTokens: u.cacheWriteInputTokens,
+      reasoningTokens: u.reasoningTokens,
+      durationMs: u.durationMs,
+      quantity: u.quantity ? fmt(u.quantity) : null,
+      cost: fmt(cost),
+      currency: u.currency ?? price?.currency ?? 'USD',
+      priceId,
+      latencyMs: u.latencyMs,
+      sessionId: u.sessionId,
+      metadata: u.metadata,
+      occurredAt: u.occurredAt ?? now,
+      reversesId: null,
+      reason: null,
+    };
+  }
+
+  private async checkReferences(principal: Principal, pending: Pending[]): Promise<Map<number, AppError>> {
+    const errors = new Map<number, AppError>();
+    if (principal.isOperator) {
+      const ids = [...new Set(pending.map((p) => p.tenantId))];
+      const found = new Set((await this.tenants.byIds(ids)).map((t) => t.id));
+      for (const p of pending) if (!found.has(p.tenantId)) errors.set(p.index, notFound('tenant', ['tenantId']));
+    }
+    const keyIds = [
+      ...new Set(pending.map((p) => p.apiKeyId).filter((k): k is string => k != null && k !== principal.key?.id)),
+    ];
+    if (keyIds.length) {
+      const rows = await this.db.query<{ id: string; tenantId: string }>(
+        'recordUsage:keys',
+        'SELECT id, tenant_id AS "tenantId" FROM api_keys WHERE id = ANY($1::uuid[])',
+        [keyIds],
+      );
+      const owner = new Map(rows.map((r) => [r.id, r.tenantId]));
+      for (const p of pending) {
+        // Another tenant's key is answered exactly like a missing one.
+        if (
+          p.apiKeyId &&
+          p.apiKeyId !== principal.key?.id &&
+          owner.get(p.apiKeyId) !== p.tenantId &&
+          !errors.has(p.index)
+        )
+          errors.set(p.index, notFound('API key', ['apiKeyId']));
+      }
+    }
+    return errors;
+  }
+
+  async recordOne(principal: Principal, raw: unknown): Promise<{ outcome: RecordOutcome; event: EventRow }> {
+    const [r] = await this.record(principal, [raw]);
+    const res = r as ItemResult;
+    if (res.error) {
+      const field = res.error.field ? ['input', ...res.error.field] : undefined;
+      throw new AppError(res.error.code, res.error.message, field);
+    }
+    return { outcome: res.outcome, event: res.event as EventRow };
+  }
+
+  async recordBatch(principal: Principal, raws: readonly unknown[]) {
+    if (raws.length < 1 || raws.length > MAX_BATCH) throw badInput(['input'], `a batch holds 1 to ${MAX_BATCH} items`);
+    const results = await this.record(principal, raws);
+    const count = (o: RecordOutcome) => results.filter((r) => r.outcome === o).length;
+    return {
+      created: count('CREATED'),
+      duplicates: count('DUPLICATE'),
+      rejected: count('CONFLICT') + count('INVALID'),
+      results,
+    };
+  }
+
+  /** Appends the entry that cancels `eventId`: every count, quantity and cost negated. */
+  async reverse(
+    principal: Principal,
+    input: { eventId: string; idempotencyKey: string; reason?: string | null },
+  ): Promise<{ outcome: RecordOutcome; event: EventRow }> {
+    requireScope(principal, 'INGEST');
+    const key = input.idempotencyKey;
+    if (key.length < 1 || key.length > 255 || /\p{C}/u.test(key))
+      throw badInput(['input', 'idempotencyKey'], 'must be 1 to 255 printable characters');
+    const reason = input.reason ?? null;
+    if (reason != null && reason.length > 1000) throw badInput(['input', 'reason'], 'must be at most 1000 characters');
+    if (!isUuid(input.eventId)) throw notFound('usage event', ['input', 'eventId']);
+    const [original] = await this.db.query<EventRow>(
+      'reverseUsage:original',
+      `SELECT ${EVENT_COLUMNS} FROM usage_events WHERE id = $1 AND ($2::uuid IS NULL OR tenant_id = $2)`,
+      [input.eventId, principal.isOperator ? null : principal.tenantId],
+    );
+    if (!original) throw notFound('usage event', ['input', 'eventId']);
+    const fingerprint = reversalFingerprint(original.id, reason);
+    const [prior] = await this.db.query<EventRow>(
+      'reverseUsage:prior',
+      `SELECT ${EVENT_COLUMNS} FROM usage_events WHERE tenant_id = $1 AND idempotency_key = $2`,
+      [original.tenantId, key],
+    );
+    if (prior) return this.judgeRetry(prior, fingerprint);
+    if (original.reversesId)
+      throw badInput(['input', 'eventId'], 'that entry is a reversal; reversals cannot be reversed');
+
+    const neg = (n: number | null) => (n == null ? null : -n);
+    const negDec = (s: string | null) => (s == null ? null : fmt(new Dec(s).neg()));
+    const [out] = await this.writer.write([
+      {
+        ...original,
+        idempotencyKey: key,
+        fingerprint,
+        requests: -1,
+        inputTokens: -original.inputTokens,
+        outputTokens: -original.outputTokens,
+        cachedInputTokens: -original.cachedInputTokens,
+        cacheWriteInputTokens: -original.cacheWriteInputTokens,
+        reasoningTokens: -original.reasoningTokens,
+        durationMs: neg(original.durationMs),
+        quantity: negDec(original.quantity),
+        cost: negDec(original.cost) as string,
+        reversesId: original.id,
+        reason,
+      },
+    ]);
+    if (!out || out.outcome === 'ALREADY_REVERSED')
+      throw badInput(['input', 'eventId'], 'that entry is already reversed');
+    if (out.outcome === 'CREATED') this.emitter.emit('created', [out.event]);
+    this.emitter.emit('outcomes', [out.outcome === 'CREATED' ? 'CREATED' : 'DUPLICATE']);
+    return out.outcome === 'CREATED' ? out : this.judgeRetry(out.event, fingerprint);
+  }
+
+  private judgeRetry(prior: EventRow, fingerprint: Buffer) {
+    if (!prior.fingerprint.equals(fingerprint))
+      throw new AppError('IDEMPOTENCY_CONFLICT', 'idempotency key reused with a different payload', [
+        'input',
+        'idempotencyKey',
+      ]);
+    return { outcome: 'DUPLICATE' as const, event: prior };
+  }
+
+  /** Checks a filter and pins it to one tenant the caller may read. */
+  async resolveFilter(principal: Principal, f: UsageFilterInput) {
+    requireScope(principal, 'READ');
+    const tenantId = tenantOf(principal, f.tenantId, ['filter', 'tenantId']);
+    if (f.to.getTime() <= f.from.getTime()) throw badInput(['filter', 'to'], 'must be after from');
+    if (f.to.getTime() - f.from.getTime() > MAX_RANGE_MS)
+      throw badInput(['filter', 'to'], 'the range may span at most 400 days');
+    const tenant = await this.tenants.get(tenantId, ['filter', 'tenantId']);
+    if (f.apiKeyId != null) {
+      const [k] = isUuid(f.apiKeyId)
+        ? await this.db.query('usage:filterKey', 'SELECT 1 FROM api_keys WHERE id = $1 AND tenant_id = $2', [
+            f.apiKeyId,
+            tenantId,
+          ])
+        : [];
+      if (!k) throw notFound('API key', ['filter', 'apiKeyId']);
+    }
+    return {
+      tenant,
+      filter: { ...f, tenantId, timezone: tenant.timezone, apiKeyIds: f.apiKeyId ? [f.apiKeyId] : null },
+    };
+  }
+
+  async events(principal: Principal, f: UsageFilterInput, first: number, after: string | null | undefined) {
+    if (!Number.isInteger(first) || first < 0 || first > MAX_PAGE)
+      throw badInput(['first'], `must be 0 to ${MAX_PAGE}`);
+    const { filter } = await this.resolveFilter(principal, f);
+    let cursor: [string, string] | null = null;
+    if (after) {
+      try {
+        const c = JSON.parse(Buffer.from(after, 'base64url').toString('utf8'));
+        if (!Array.isArray(c) || Number.isNaN(Date.parse(c[0])) || !isUuid(c[1])) throw new Error();
+        cursor = [c[0], c[1]];
+      } catch {
+        throw badInput(['after'], 'is not a cursor from this list');
+      }
+    }
+    const rows = await this.db.query<EventRow>(
+      'usageEvents:page',
+      `SELECT ${EVENT_COLUMNS} FROM usage_events
+        WHERE tenant_id = $1 AND occurred_at >= $2 AND occurred_at < $3
+          AND ($4::uuid IS NULL OR api_key_id = $4) AND ($5::text IS NULL OR subject = $5)
+          AND ($6::text IS NULL OR model = $6) AND ($7::text IS NULL OR provider = $7) AND ($8::text IS NULL OR kind = $8)
+          AND ($9::text IS NULL OR currency = $9)
+          AND ($10::timestamptz IS NULL OR (occurred_at, id) < ($10::timestamptz, $11::uuid))
+        ORDER BY occurred_at DESC, id DESC
+        LIMIT $12`,
+      [
+        filter.tenantId,
+        filter.from,
+        filter.to,
+        f.apiKeyId ?? null,
+        f.subject ?? null,
+        f.model ?? null,
+        f.provider ?? null,
+        f.kind ?? null,
+        f.currency ?? null,
+        cursor?.[0] ?? null,
+        cursor?.[1] ?? null,
+        first + 1,
+      ],
+    );
+    const page = rows.slice(0, first);
+    const cursorOf = (e: EventRow) =>
+      Buffer.from(JSON.stringify([e.occurredAt.toISOString(), e.id])).toString('base64url');
+    return {
+      edges: page.map((e) => ({ cursor: cursorOf(e), node: e })),
+      pageInfo: {
+        hasNextPage: rows.length > first,
+        endCursor: page.length ? cursorOf(page[page.length - 1] as EventRow) : null,
+      },
+    };
+  }
+
+  async summary(
+    principal: Principal,
+    f: UsageFilterInput,
+    groupBy: readonly UsageDimension[],
+    granularity: Granularity | null,
+  ) {
+    const { filter } = await this.resolveFilter(principal, f);
+    const buckets = await summarize(this.db, filter, [...new Set(groupBy)], granularity);
+    return { totals: totalsOf(buckets, ['filter', 'currency']), buckets };
+  }
+
+  /** Totals per API key over [from, to), one statement for all keys of one tenant. */
+  async totalsByKey(
+    tenantId: string,
+    timezone: string,
+    keyIds: string[],
+    from: Date,
+    to: Date,
+  ): Promise<Map<string, Totals>> {
+    const rows = await summarize(this.db, { tenantId, timezone, from, to, apiKeyIds: keyIds }, ['API_KEY'], null);
+    const out = new Map<string, Totals>();
+    for (const id of keyIds)
+      out.set(
+        id,
+        totalsOf(
+          rows.filter((r) => r.apiKeyId === id),
+          ['from'],
+        ),
+      );
+    return out;
+  }
+
+  async tenantTotals(tenantId: string, timezone: string, from: Date, to: Date): Promise<Totals> {
+    return totalsOf(await summarize(this.db, { tenantId, timezone, from, to }, [], null), ['from']);
+  }
+
+  async byIds(ids: readonly string[]): Promise<EventRow[]> {
+    const valid = ids.filter(isUuid);
+    if (!valid.length) return [];
+    return this.db.query<EventRow>(
+      'usageEvents:byIds',
+      `SELECT ${EVENT_COLUMNS} FROM usage_events WHERE id = ANY($1::uuid[])`,
+      [valid],
+    );
+  }
+
+  static checkRange(from: Date, to: Date) {
+    if (to.getTime() <= from.getTime()) throw badInput(['to'], 'must be after from');
+    if (to.getTime() - from.getTime() > MAX_RANGE_MS) throw badInput(['to'], 'the range may span at most 400 days');
+  }
+}
+
+/** Totals of rows that share one currency; usage in several currencies cannot be added up. */
+function totalsOf(rows: SummaryRow[], currencyField: string[]): Totals {
+  const currencies = new Set(rows.map((r) => r.currency));
+  if (currencies.size > 1)
+    throw badInput(
+      currencyField,
+      `the range holds usage in ${[...currencies].sort().join(' and ')}; filter by one currency`,
+    );
+  return rows.length ? addTotals(rows) : emptyTotals();
+}

@@ -1,0 +1,202 @@
+// Usage aggregates for any [from, to) and any tenant time zone, exact.
+//
+// Rollups are hourly in UTC. An hour is served from the rollups only when it lies wholly
+// inside [from, to) and wholly inside one bucket of the asked granularity in the tenant's
+// zone. Every other hour (the partial edge hours, and hours that a local bucket boundary
+// cuts, as in zones with half-hour offsets) is summed from the ledger itself, restricted
+// to that hour. So the answer always equals a GROUP BY over the ledger, while the bulk of
+// a long range costs one rollup row per (hour, group).
+//
+// Bucket starts are computed by PostgreSQL in the tenant's zone: DAY/WEEK (ISO, Monday)/
+// MONTH with date_trunc(unit, t, zone), which follows DST; HOUR as t minus its local
+// minutes and seconds, which keeps the two 01:00 hours of a DST fall-back apart.
+import type { Sql } from '../../db/database';
+import { Dec, fmt } from '../../lib/money';
+import type { Granularity, Totals, UsageDimension } from './usage.types';
+import { LEDGER_MEASURES_SQL } from './usage.writer';
+
+export interface SummaryFilter {
+  tenantId: string;
+  timezone: string;
+  from: Date;
+  to: Date;
+  apiKeyIds?: string[] | null;
+  subject?: string | null;
+  model?: string | null;
+  provider?: string | null;
+  kind?: string | null;
+  currency?: string | null;
+}
+
+export interface SummaryRow extends Totals {
+  start: Date | null;
+  apiKeyId: string | null;
+  subject: string | null;
+  model: string | null;
+  provider: string | null;
+  kind: string | null;
+}
+
+const DIM_COLUMN: Record<UsageDimension, string> = {
+  API_KEY: 'api_key_id',
+  SUBJECT: 'subject',
+  MODEL: 'model',
+  PROVIDER: 'provider',
+  KIND: 'kind',
+};
+
+/** SQL for the start of the bucket holding instant `t` ($2 is the tenant's zone). */
+export function bucketSql(t: string, g: Granularity | null | undefined): string {
+  switch (g) {
+    case 'HOUR':
+      return `(${t} - ((${t} AT TIME ZONE $2) - date_trunc('hour', ${t} AT TIME ZONE $2)))`;
+    case 'DAY':
+      return `date_trunc('day', ${t}, $2)`;
+    case 'WEEK':
+      return `date_trunc('week', ${t}, $2)`;
+    case 'MONTH':
+      return `date_trunc('month', ${t}, $2)`;
+    default:
+      return 'NULL::timestamptz';
+  }
+}
+
+export async function summarize(
+  sql: Sql,
+  f: SummaryFilter,
+  groupBy: readonly UsageDimension[],
+  granularity: Granularity | null | undefined,
+): Promise<SummaryRow[]> {
+  const dims = (alias: string) =>
+    (Object.keys(DIM_COLUMN) as UsageDimension[])
+      .map(
+        (d) =>
+          (groupBy.includes(d) ? `${alias}.${DIM_COLUMN[d]}` : `NULL::${d === 'API_KEY' ? 'uuid' : 'text'}`) +
+          ` AS ${DIM_COLUMN[d]}`,
+      )
+      .join(', ');
+  const filters = (alias: string) => `
+      AND ($5::uuid[] IS NULL OR ${alias}.api_key_id = ANY($5::uuid[]))
+      AND ($6::text IS NULL OR ${alias}.subject = $6)
+      AND ($7::text IS NULL OR ${alias}.model = $7)
+      AND ($8::text IS NULL OR ${alias}.provider = $8)
+      AND ($9::text IS NULL OR ${alias}.kind = $9)
+      AND ($10::text IS NULL OR ${alias}.currency = $10)`;
+  const groupCols = 'bucket, api_key_id, subject, model, provider, kind, currency';
+  const measures = [
+    'requests',
+    'failed_requests',
+    'input_tokens',
+    'output_tokens',
+    'cached_input_tokens',
+    'cache_write_input_tokens',
+    'reasoning_tokens',
+    'asr_ms',
+  ];
+
+  const rows = await sql.query<Record<string, string | Date | null>>(
+    'usageSummary',
+    `WITH hours AS (
+       SELECT h, (h >= $3 AND h + interval '1 hour' <= $4
+                  AND ${bucketSql('h', granularity)} IS NOT DISTINCT FROM ${bucketSql("(h + interval '1 hour' - interval '1 microsecond')", granularity)}) AS clean
+         FROM generate_series(date_trunc('hour', $3::timestamptz), $4::timestamptz - interval '1 microsecond', interval '1 hour') AS h
+     ), parts AS (
+       SELECT ${bucketSql('r.hour', granularity)} AS bucket, ${dims('r')}, r.currency,
+              ${measures.map((m) => `sum(r.${m})::bigint AS ${m}`).join(', ')},
+              sum(r.quantity) AS quantity, sum(r.cost) AS cost
+         FROM usage_rollups_hourly r
+        WHERE r.tenant_id = $1 AND r.hour >= date_trunc('hour', $3::timestamptz) AND r.hour < $4
+          AND r.hour IN (SELECT h FROM hours WHERE clean) ${filters('r')}
+        GROUP BY 1, 2, 3, 4, 5, 6, 7
+       UNION ALL
+       SELECT ${bucketSql('e.occurred_at', granularity)} AS bucket, ${dims('e')}, e.currency, ${LEDGER_MEASURES_SQL}
+         FROM hours d
+         JOIN usage_events e ON e.tenant_id = $1
+              AND e.occurred_at >= greatest(d.h, $3::timestamptz) AND e.occurred_at < least(d.h + interval '1 hour', $4::timestamptz)
+        WHERE NOT d.clean ${filters('e')}
+        GROUP BY 1, 2, 3, 4, 5, 6, 7
+     )
+     SELECT bucket AS start, api_key_id AS "apiKeyId", subject, model, provider, kind, currency,
+            ${measures.map((m) => `sum(${m})::text AS ${m}`).join(', ')},
+            sum(quantity)::numeric(38,12)::text AS quantity, sum(cost)::numeric(38,12)::text AS cost
+       FROM parts
+      GROUP BY ${groupCols}
+      ORDER BY bucket NULLS FIRST, api_key_id NULLS FIRST, subject NULLS FIRST, model NULLS FIRST,
+               provider NULLS FIRST, kind NULLS FIRST, currency`,
+    [
+      f.tenantId,
+      f.timezone,
+      f.from.toISOString(),
+      f.to.toISOString(),
+      f.apiKeyIds ?? null,
+      f.subject ?? null,
+      f.model ?? null,
+      f.provider ?? null,
+      f.kind ?? null,
+      f.currency ?? null,
+    ],
+  );
+
+  return rows.map((r) => {
+    const input = BigInt(r.input_tokens as string);
+    const output = BigInt(r.output_tokens as string);
+    return {
+      start: r.start as Date | null,
+      apiKeyId: r.apiKeyId as string | null,
+      subject: r.subject as string | null,
+      model: r.model as string | null,
+      provider: r.provider as string | null,
+      kind: r.kind as string | null,
+      currency: r.currency as string,
+      requests: BigInt(r.requests as string),
+      failedRequests: BigInt(r.failed_requests as string),
+      inputTokens: input,
+      outputTokens: output,
+      cachedInputTokens: BigInt(r.cached_input_tokens as string),
+      cacheWriteInputTokens: BigInt(r.cache_write_input_tokens as string),
+      reasoningTokens: BigInt(r.reasoning_tokens as string),
+      totalTokens: input + output,
+      asrMilliseconds: BigInt(r.asr_ms as string),
+      quantity: r.quantity as string,
+      cost: r.cost as string,
+    };
+  });
+}
+
+export const emptyTotals = (currency = 'USD'): Totals => ({
+  requests: 0n,
+  failedRequests: 0n,
+  inputTokens: 0n,
+  outputTokens: 0n,
+  cachedInputTokens: 0n,
+  cacheWriteInputTokens: 0n,
+  reasoningTokens: 0n,
+  totalTokens: 0n,
+  asrMilliseconds: 0n,
+  quantity: fmt(new Dec(0)),
+  cost: fmt(new Dec(0)),
+  currency,
+});
+
+/** Exactly the sum of `rows` (bigint and decimal addition, no rounding anywhere). */
+export function addTotals(rows: readonly Totals[], currency?: string): Totals {
+  const t = emptyTotals(currency ?? rows[0]?.currency ?? 'USD');
+  let q = new Dec(0);
+  let c = new Dec(0);
+  for (const r of rows) {
+    t.requests += r.requests;
+    t.failedRequests += r.failedRequests;
+    t.inputTokens += r.inputTokens;
+    t.outputTokens += r.outputTokens;
+    t.cachedInputTokens += r.cachedInputTokens;
+    t.cacheWriteInputTokens += r.cacheWriteInputTokens;
+    t.reasoningTokens += r.reasoningTokens;
+    t.totalTokens += r.totalTokens;
+    t.asrMilliseconds += r.asrMilliseconds;
+    q = q.plus(r.quantity);
+    c = c.plus(r.cost);
+  }
+  t.quantity = fmt(q);
+  t.cost = fmt(c);
+  return t;
+}

@@ -1,0 +1,192 @@
+// Validation of one RecordUsageInput, shared by recordUsage and recordUsageBatch (each
+// batch item is judged alone, so this cannot live in the GraphQL layer). zod checks
+// shapes and ranges; the cross-field rules follow the contract.
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { AppError, badInput } from '../../lib/errors';
+import { isUuid } from '../../lib/ids';
+import { type Dec, fmt, parseDecimal } from '../../lib/money';
+import { CURRENCY_RE } from '../pricing/pricing.service';
+import { KINDS, type UsageKind } from './usage.types';
+
+export const MAX_FUTURE_MS = 5 * 60_000;
+export const MAX_PAST_MS = 35 * 24 * 3600_000;
+export const MAX_METADATA_BYTES = 4096;
+
+const count = z.number().int().min(0, 'may not be negative').max(2_147_483_647);
+const text = (max: number) =>
+  z
+    .string()
+    .max(max, `must be at most ${max} characters`)
+    .regex(/^[^\p{Cc}]*$/u, 'may not contain control characters');
+
+const Input = z.object({
+  idempotencyKey: z
+    .string()
+    .min(1, 'must be 1 to 255 printable characters')
+    .max(255, 'must be 1 to 255 printable characters')
+    .regex(/^[^\p{C}]+$/u, 'must be 1 to 255 printable characters'),
+  tenantId: z.string().nullish(),
+  apiKeyId: z.string().nullish(),
+  subject: text(255).nullish(),
+  kind: z.enum(KINDS),
+  provider: text(200).nullish(),
+  model: text(200).nullish(),
+  modelSource: z.enum(['VENDOR', 'BYOK']).nullish(),
+  status: z.enum(['SUCCEEDED', 'FAILED']).nullish(),
+  inputTokens: count.nullish(),
+  outputTokens: count.nullish(),
+  cachedInputTokens: count.nullish(),
+  cacheWriteInputTokens: count.nullish(),
+  reasoningTokens: count.nullish(),
+  durationMs: count.nullish(),
+  quantity: z.unknown().optional(),
+  cost: z.unknown().optional(),
+  currency: z.string().regex(CURRENCY_RE, 'must be a 3-letter ISO 4217 code such as USD').nullish(),
+  latencyMs: count.nullish(),
+  sessionId: text(255).nullish(),
+  occurredAt: z.date().nullish(),
+  metadata: z.unknown().optional(),
+  reservationId: z.string().nullish(),
+});
+
+export type RawRecordUsage = z.input<typeof Input>;
+
+/** A valid input with every default applied; tenant and key still to be resolved. */
+export interface NormalizedUsage {
+  idempotencyKey: string;
+  tenantId: string | null;
+  apiKeyId: string | null;
+  subject: string | null;
+  kind: UsageKind;
+  provider: string | null;
+  model: string | null;
+  modelSource: 'VENDOR' | 'BYOK';
+  status: 'SUCCEEDED' | 'FAILED';
+  inputTokens: number;
+  outputTokens: number;
+  cachedInputTokens: number;
+  cacheWriteInputTokens: number;
+  reasoningTokens: number;
+  durationMs: number | null;
+  quantity: Dec | null;
+  cost: Dec | null;
+  currency: string | null;
+  latencyMs: number | null;
+  sessionId: string | null;
+  /** As given; null when the caller omitted it (then it is not part of the fingerprint). */
+  occurredAt: Date | null;
+  metadata: Record<string, unknown> | null;
+  reservationId: string | null;
+}
+
+export function normalizeUsage(raw: unknown, now: Date): NormalizedUsage {
+  const parsed = Input.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0] as z.core.$ZodIssue;
+    throw badInput(issue.path.map(String), issue.message);
+  }
+  const i = parsed.data;
+  const u: NormalizedUsage = {
+    idempotencyKey: i.idempotencyKey,
+    tenantId: i.tenantId ?? null,
+    apiKeyId: i.apiKeyId ?? null,
+    subject: i.subject || null,
+    kind: i.kind,
+    provider: i.provider || null,
+    model: i.model || null,
+    modelSource: i.modelSource ?? 'VENDOR',
+    status: i.status ?? 'SUCCEEDED',
+    inputTokens: i.inputTokens ?? 0,
+    outputTokens: i.outputTokens ?? 0,
+    cachedInputTokens: i.cachedInputTokens ?? 0,
+    cacheWriteInputTokens: i.cacheWriteInputTokens ?? 0,
+    reasoningTokens: i.reasoningTokens ?? 0,
+    durationMs: i.durationMs ?? null,
+    quantity: i.quantity == null ? null : parseDecimal(i.quantity, ['quantity'], { min: 'zero' }),
+    cost: i.cost == null ? null : parseDecimal(i.cost, ['cost'], { min: 'zero' }),
+    currency: i.currency ?? null,
+    latencyMs: i.latencyMs ?? null,
+    sessionId: i.sessionId || null,
+    occurredAt: i.occurredAt ?? null,
+    metadata: null,
+    reservationId: i.reservationId ?? null,
+  };
+  if (u.kind === 'LLM' && !u.model) throw badInput(['model'], 'LLM usage needs a model');
+  if (u.kind === 'ASR' && u.durationMs == null) throw badInput(['durationMs'], 'ASR usage needs durationMs');
+  if (u.kind === 'CALL' && u.quantity == null) u.quantity = parseDecimal('1', []);
+  if (u.cachedInputTokens + u.cacheWriteInputTokens > u.inputTokens)
+    throw badInput(['cachedInputTokens'], 'cachedInputTokens + cacheWriteInputTokens may not exceed inputTokens');
+  if (u.reasoningTokens > u.outputTokens)
+    throw badInput(['reasoningTokens'], 'reasoningTokens may not exceed outputTokens');
+  if (u.inputTokens + u.outputTokens > 2_147_483_647)
+    throw badInput(['outputTokens'], 'inputTokens + outputTokens is too large');
+  if (u.occurredAt) {
+    const t = u.occurredAt.getTime();
+    if (t > now.getTime() + MAX_FUTURE_MS) throw badInput(['occurredAt'], 'may be at most 5 minutes in the future');
+    if (t < now.getTime() - MAX_PAST_MS) throw badInput(['occurredAt'], 'may be at most 35 days in the past');
+  }
+  if (i.metadata != null) {
+    if (typeof i.metadata !== 'object' || Array.isArray(i.metadata))
+      throw badInput(['metadata'], 'must be a JSON object');
+    const bytes = Buffer.byteLength(JSON.stringify(i.metadata), 'utf8');
+    if (bytes > MAX_METADATA_BYTES) throw badInput(['metadata'], `must be at most 4 KiB as JSON (is ${bytes} bytes)`);
+    u.metadata = i.metadata as Record<string, unknown>;
+  }
+  if (u.reservationId != null && !isUuid(u.reservationId))
+    throw new AppError('RESERVATION_INVALID', 'unknown reservation', ['reservationId']);
+  return u;
+}
+
+/** JSON with object keys sorted, so equal payloads hash equally whatever their key order. */
+export function canonicalJson(v: unknown): string {
+  if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  const o = v as Record<string, unknown>;
+  return `{${Object.keys(o)
+    .sort()
+    .filter((k) => o[k] !== undefined)
+    .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
+    .join(',')}}`;
+}
+
+/**
+ * The idempotency fingerprint: every input field with defaults applied (tenant and key as
+ * resolved), except occurredAt when the caller omitted it. Decimals are normalised, so
+ * "1" and "1.0" are the same payload.
+ */
+export function fingerprintOf(u: NormalizedUsage, tenantId: string, apiKeyId: string | null): Buffer {
+  const body = [
+    'record/v1',
+    u.idempotencyKey,
+    tenantId,
+    apiKeyId,
+    u.subject,
+    u.kind,
+    u.provider,
+    u.model,
+    u.modelSource,
+    u.status,
+    u.inputTokens,
+    u.outputTokens,
+    u.cachedInputTokens,
+    u.cacheWriteInputTokens,
+    u.reasoningTokens,
+    u.durationMs,
+    u.quantity ? fmt(u.quantity) : null,
+    u.cost ? fmt(u.cost) : null,
+    u.currency,
+    u.latencyMs,
+    u.sessionId,
+    u.occurredAt ? u.occurredAt.toISOString() : null,
+    u.metadata,
+    u.reservationId,
+  ];
+  return createHash('sha256').update(canonicalJson(body)).digest();
+}
+
+export function reversalFingerprint(eventId: string, reason: string | null): Buffer {
+  return createHash('sha256')
+    .update(canonicalJson(['reverse/v1', eventId, reason]))
+    .digest();
+}

@@ -1,0 +1,190 @@
+// The one writer of the ledger and its rollups. Everything that records usage (a single
+// recordUsage is a batch of one; recordUsageBatch; reversals) goes through write().
+//
+// One transaction, two statements:
+//  1. INSERT the entries (multi-row, from arrays) ON CONFLICT DO NOTHING, in
+//     (tenant, idempotency key) order so concurrent batches take locks in one order, and
+//     in the same statement upsert the hourly rollups aggregated from exactly the rows
+//     that were inserted, in rollup-key order. The ledger and rollups cannot diverge.
+//  2. For entries that were not inserted, read the row that holds their key: the same
+//     fingerprint is a DUPLICATE, another is a CONFLICT. A concurrent writer of the same
+//     key makes ON CONFLICT wait for it, so N racing calls give one CREATED and N-1
+//     DUPLICATEs, never an error.
+// The group-commit layer (issue 5) gathers concurrent calls into one write().
+import type { Database } from '../../db/database';
+import { EVENT_COLUMNS, type EventRow } from './usage.types';
+
+export interface NewEntry {
+  tenantId: string;
+  idempotencyKey: string;
+  fingerprint: Buffer;
+  apiKeyId: string | null;
+  subject: string | null;
+  kind: string;
+  provider: string | null;
+  model: string | null;
+  modelSource: string;
+  status: string;
+  requests: 1 | -1;
+  inputTokens: number;
+  outputTokens: number;
+  cachedInputTokens: number;
+  cacheWriteInputTokens: number;
+  reasoningTokens: number;
+  durationMs: number | null;
+  quantity: string | null;
+  cost: string;
+  currency: string;
+  priceId: string | null;
+  latencyMs: number | null;
+  sessionId: string | null;
+  metadata: unknown;
+  occurredAt: Date;
+  reversesId: string | null;
+  reason: string | null;
+}
+
+export type WriteOutcome =
+  | { outcome: 'CREATED'; event: EventRow }
+  | { outcome: 'DUPLICATE'; event: EventRow }
+  | { outcome: 'CONFLICT'; event: EventRow }
+  /** Not inserted, and no entry holds the key: another entry already reverses the same original. */
+  | { outcome: 'ALREADY_REVERSED' };
+
+const COLUMNS: [keyof NewEntry, string, string][] = [
+  ['tenantId', 'tenant_id', 'uuid'],
+  ['idempotencyKey', 'idempotency_key', 'text'],
+  ['fingerprint', 'fingerprint', 'bytea'],
+  ['apiKeyId', 'api_key_id', 'uuid'],
+  ['subject', 'subject', 'text'],
+  ['kind', 'kind', 'text'],
+  ['provider', 'provider', 'text'],
+  ['model', 'model', 'text'],
+  ['modelSource', 'model_source', 'text'],
+  ['status', 'status', 'text'],
+  ['requests', 'requests', 'smallint'],
+  ['inputTokens', 'input_tokens', 'integer'],
+  ['outputTokens', 'output_tokens', 'integer'],
+  ['cachedInputTokens', 'cached_input_tokens', 'integer'],
+  ['cacheWriteInputTokens', 'cache_write_input_tokens', 'integer'],
+  ['reasoningTokens', 'reasoning_tokens', 'integer'],
+  ['durationMs', 'duration_ms', 'integer'],
+  ['quantity', 'quantity', 'numeric'],
+  ['cost', 'cost', 'numeric'],
+  ['currency', 'currency', 'text'],
+  ['priceId', 'price_id', 'uuid'],
+  ['latencyMs', 'latency_ms', 'integer'],
+  ['sessionId', 'session_id', 'text'],
+  ['metadata', 'metadata', 'jsonb'],
+  ['occurredAt', 'occurred_at', 'timestamptz'],
+  ['reversesId', 'reverses_id', 'uuid'],
+  ['reason', 'reason', 'text'],
+];
+
+// bytea and jsonb travel as text arrays (hex / JSON text) and are cast per element.
+const wireType = (t: string) => (t === 'bytea' || t === 'jsonb' ? 'text' : t);
+const cast = (col: string, t: string) =>
+  t === 'bytea' ? `decode(u.${col}, 'hex')` : t === 'jsonb' ? `u.${col}::jsonb` : `u.${col}`;
+const wire = (e: NewEntry, k: keyof NewEntry, t: string): unknown => {
+  const v = e[k];
+  if (v == null) return null;
+  if (t === 'bytea') return (v as Buffer).toString('hex');
+  if (t === 'jsonb') return JSON.stringify(v);
+  if (t === 'timestamptz') return (v as Date).toISOString();
+  return v;
+};
+
+const ROLLUP_KEY = 'tenant_id, hour, kind, currency, api_key_id, model, provider, subject';
+const ROLLUP_MEASURES = [
+  'requests',
+  'failed_requests',
+  'input_tokens',
+  'output_tokens',
+  'cached_input_tokens',
+  'cache_write_input_tokens',
+  'reasoning_tokens',
+  'asr_ms',
+  'quantity',
+  'cost',
+];
+
+/** The rollup measures of ledger rows `e`, as SQL aggregates (also used by reconcile and summaries). */
+export const LEDGER_MEASURES_SQL = `
+  sum(e.requests)::bigint AS requests,
+  sum(CASE WHEN e.status = 'FAILED' THEN e.requests ELSE 0 END)::bigint AS failed_requests,
+  sum(e.input_tokens)::bigint AS input_tokens,
+  sum(e.output_tokens)::bigint AS output_tokens,
+  sum(e.cached_input_tokens)::bigint AS cached_input_tokens,
+  sum(e.cache_write_input_tokens)::bigint AS cache_write_input_tokens,
+  sum(e.reasoning_tokens)::bigint AS reasoning_tokens,
+  sum(CASE WHEN e.kind = 'ASR' THEN coalesce(e.duration_ms, 0) ELSE 0 END)::bigint AS asr_ms,
+  coalesce(sum(CASE WHEN e.kind = 'CALL' THEN e.quantity ELSE 0 END), 0)::numeric(38,12) AS quantity,
+  sum(e.cost)::numeric(38,12) AS cost`;
+
+const INSERT_SQL = `
+WITH u AS (
+  SELECT * FROM unnest(${COLUMNS.map(([, , t], i) => `$${i + 1}::${wireType(t)}[]`).join(', ')})
+    AS u(${COLUMNS.map(([, c]) => c).join(', ')})
+), ins AS (
+  INSERT INTO usage_events (${COLUMNS.map(([, c]) => c).join(', ')})
+  SELECT ${COLUMNS.map(([, c, t]) => cast(c, t)).join(', ')} FROM u
+  ORDER BY u.tenant_id, u.idempotency_key
+  ON CONFLICT DO NOTHING
+  RETURNING *
+), roll AS (
+  INSERT INTO usage_rollups_hourly (${ROLLUP_KEY}, ${ROLLUP_MEASURES.join(', ')})
+  SELECT e.tenant_id, date_trunc('hour', e.occurred_at), e.kind, e.currency, e.api_key_id, e.model, e.provider, e.subject,
+         ${LEDGER_MEASURES_SQL}
+    FROM ins e
+   GROUP BY e.tenant_id, date_trunc('hour', e.occurred_at), e.kind, e.currency, e.api_key_id, e.model, e.provider, e.subject
+   ORDER BY 1, 2, 3, 4, 5, 6, 7, 8
+  ON CONFLICT (${ROLLUP_KEY}) DO UPDATE SET
+    ${ROLLUP_MEASURES.map((m) => `${m} = usage_rollups_hourly.${m} + excluded.${m}`).join(',\n    ')}
+  RETURNING 1
+)
+SELECT ${EVENT_COLUMNS} FROM ins`;
+
+export class UsageWriter {
+  constructor(private readonly db: Database) {}
+
+  async write(entries: NewEntry[]): Promise<WriteOutcome[]> {
+    if (entries.length === 0) return [];
+    // One entry per (tenant, key) goes to the INSERT; repeats inside the batch are judged
+    // against whatever holds the key afterwards, exactly like a retry.
+    const keyOf = (e: NewEntry) => `${e.tenantId}\u0000${e.idempotencyKey}`;
+    const first = new Map<string, NewEntry>();
+    for (const e of entries) if (!first.has(keyOf(e))) first.set(keyOf(e), e);
+    const unique = [...first.values()];
+
+    return this.db.transaction('recordUsage', async (tx) => {
+      const params = COLUMNS.map(([k, , t]) => unique.map((e) => wire(e, k, t)));
+      const inserted = await tx.query<EventRow>('recordUsage:insertEvents', INSERT_SQL, params);
+      const byKey = new Map<string, EventRow>();
+      for (const row of inserted) byKey.set(`${row.tenantId}\u0000${row.idempotencyKey}`, row);
+      const created = new Set(byKey.keys());
+
+      const missing = unique.filter((e) => !byKey.has(keyOf(e)));
+      if (missing.length) {
+        const existing = await tx.query<EventRow>(
+          'recordUsage:existing',
+          `SELECT ${EVENT_COLUMNS} FROM usage_events
+            WHERE (tenant_id, idempotency_key) IN (SELECT * FROM unnest($1::uuid[], $2::text[]))`,
+          [missing.map((e) => e.tenantId), missing.map((e) => e.idempotencyKey)],
+        );
+        for (const row of existing) byKey.set(`${row.tenantId}\u0000${row.idempotencyKey}`, row);
+      }
+
+      const claimed = new Set<string>();
+      return entries.map((e): WriteOutcome => {
+        const k = keyOf(e);
+        const row = byKey.get(k);
+        if (!row) return { outcome: 'ALREADY_REVERSED' };
+        if (created.has(k) && !claimed.has(k)) {
+          claimed.add(k);
+          return { outcome: 'CREATED', event: row };
+        }
+        return { outcome: row.fingerprint.equals(e.fingerprint) ? 'DUPLICATE' : 'CONFLICT', event: row };
+      });
+    });
+  }
+}

@@ -1,0 +1,16 @@
+// Builds the schema: imports every module's GraphQL file (for its side effects on the
+// builder), then asks the builder for the schema. Nothing else lives here.
+import { lexicographicSortSchema, printSchema } from 'graphql';
+import { builder } from './graphql/builder';
+import './graphql/root';
+import './graphql/scalars';
+import './graphql/refs';
+import './modules/api-keys/api-keys.schema';
+import './modules/tenants/tenants.schema';
+import './modules/pricing/pricing.schema';
+import './modules/usage/usage.schema';
+
+export const schema = builder.toSchema();
+
+/** The printed, sorted SDL kept in schema/schema.graphql. */
+export const printedSchema = () => `${printSchema(lexicographicSortSchema(schema))}\n`;

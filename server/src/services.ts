@@ -1,0 +1,33 @@
+// Wires the services together. One instance per process; stateless apart from caches.
+import type { Config } from './config';
+import type { Database } from './db/database';
+import { ApiKeysService } from './modules/api-keys/api-keys.service';
+import { PricingService } from './modules/pricing/pricing.service';
+import { TenantsService } from './modules/tenants/tenants.service';
+import { UsageService } from './modules/usage/usage.service';
+
+export interface Services {
+  db: Database;
+  apiKeys: ApiKeysService;
+  tenants: TenantsService;
+  pricing: PricingService;
+  usage: UsageService;
+  now: () => Date;
+}
+
+export function createServices(
+  db: Database,
+  config: Pick<Config, 'operatorKey' | 'authCacheMs' | 'lastUsedFlushMs'>,
+  now: () => Date = () => new Date(),
+): Services {
+  const apiKeys = new ApiKeysService(db, {
+    operatorKey: config.operatorKey,
+    cacheMs: config.authCacheMs,
+    lastUsedFlushMs: config.lastUsedFlushMs,
+    now,
+  });
+  const tenants = new TenantsService(db, apiKeys);
+  const pricing = new PricingService(db, now);
+  const usage = new UsageService(db, tenants, pricing, now);
+  return { db, apiKeys, tenants, pricing, usage, now };
+}
