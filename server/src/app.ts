@@ -57,9 +57,8 @@ export function createApp(opts: AppOptions) {
       maskError(error, message) {
         // Errors we raised on purpose (AppError and graphql-js's own) carry their code; only
         // unexpected ones are replaced, and logged with the request id.
-        if (error instanceof GraphQLError && (!error.originalError || error.originalError instanceof GraphQLError))
-          return error;
-        const original = error instanceof GraphQLError ? error.originalError : error;
+        if (isGraphQLError(error) && (!error.originalError || isGraphQLError(error.originalError))) return error;
+        const original = isGraphQLError(error) ? error.originalError : error;
         const state = (error as { requestId?: string }).requestId;
         logger.error({ err: original ?? error, requestId: state }, 'unexpected error');
         return new GraphQLError(message === 'Unexpected error.' ? 'internal error; see the server log' : message, {
@@ -151,8 +150,7 @@ function useContractCodes(): Plugin {
         }
         return new GraphQLError(e.message, { nodes: e.nodes, path: e.path, extensions: ext });
       }
-      const next: ErrorCode =
-        e.originalError && !(e.originalError instanceof GraphQLError) ? 'INTERNAL' : 'BAD_USER_INPUT';
+      const next: ErrorCode = e.originalError && !isGraphQLError(e.originalError) ? 'INTERNAL' : 'BAD_USER_INPUT';
       ext.code = next;
       if (next === 'BAD_USER_INPUT') {
         const field = fieldFromMessage(e.message);
@@ -167,6 +165,14 @@ function useContractCodes(): Plugin {
       else if (result && typeof result === 'object' && 'errors' in result) fix(result as ExecutionResult);
     },
   };
+}
+
+/**
+ * By shape, not instanceof: a process can hold two copies of graphql-js (its ESM and CJS
+ * builds, as under vitest), and an error from the other copy must still count as ours.
+ */
+function isGraphQLError(e: unknown): e is GraphQLError {
+  return e instanceof GraphQLError || (e instanceof Error && e.name === 'GraphQLError' && 'extensions' in e);
 }
 
 /** 'Variable "$input" got invalid value ... at "input.items[0].cost"' -> ['input', 'items', '0', 'cost']. */

@@ -2,6 +2,7 @@
 // only this file knows TypeORM's DataSource and QueryRunner. Every statement is named
 // (`/* recordUsage:insertEvents */ ...`) so logs and pg_stat_statements read well.
 import { DataSource, type Logger as OrmLogger, type QueryRunner } from 'typeorm';
+import { migrations } from '../../../migrations/index';
 import { entities } from './entities';
 
 export interface Sql {
@@ -48,7 +49,7 @@ export function createDataSource(url: string, poolSize = 20): DataSource {
     type: 'postgres',
     url,
     entities,
-    migrations: [`${new URL('../../../migrations', import.meta.url).pathname}/*.ts`],
+    migrations,
     migrationsTableName: 'typeorm_migrations',
     migrationsTransactionMode: 'each',
     synchronize: false,

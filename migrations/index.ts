@@ -1,0 +1,5 @@
+// Every migration, in order. Listed explicitly (not globbed) so that tsx, vitest and any
+// bundler load them the same way. Append new ones; never edit or reorder merged ones.
+import { Init1763769600000 } from './1763769600000-Init';
+
+export const migrations = [Init1763769600000];

@@ -1,0 +1,39 @@
+// npm run reconcile [-- --tenant <id>] [--rebuild]
+// Compares the hourly rollups with the ledger and prints every difference (exit 1 when
+// any); --rebuild recomputes the rollups from the ledger.
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../config';
+import { locateDatabase } from '../db/connect';
+import { openDatabase } from '../db/database';
+import { rebuild, reconcile } from '../modules/usage/usage.reconcile';
+
+const { values } = parseArgs({ options: { tenant: { type: 'string' }, rebuild: { type: 'boolean', default: false } } });
+const config = loadConfig();
+const location = await locateDatabase(config);
+const db = await openDatabase(location.url, { poolSize: 2 });
+let code = 0;
+try {
+  const tenant = values.tenant ?? null;
+  const diffs = await reconcile(db, tenant);
+  for (const d of diffs) {
+    const k = d.key;
+    const what = Object.entries(d.measures)
+      .map(([m, [l, r]]) => `${m}: ledger ${l ?? '-'} rollup ${r ?? '-'}`)
+      .join('; ');
+    console.log(
+      `DIFF tenant=${k.tenant_id} hour=${k.hour} kind=${k.kind} key=${k.api_key_id ?? '-'} model=${k.model ?? '-'} subject=${k.subject ?? '-'}: ${what}`,
+    );
+  }
+  console.log(`reconcile: ${diffs.length} difference(s)${tenant ? ` for tenant ${tenant}` : ''}`);
+  if (values.rebuild) {
+    const n = await rebuild(db, tenant);
+    console.log(`reconcile: rebuilt ${n} rollup row(s) from the ledger`);
+    const after = await reconcile(db, tenant);
+    console.log(`reconcile: ${after.length} difference(s) after rebuild`);
+    code = after.length ? 1 : 0;
+  } else code = diffs.length ? 1 : 0;
+} finally {
+  await db.close();
+  await location.stop();
+}
+process.exit(code);

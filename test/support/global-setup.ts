@@ -1,0 +1,27 @@
+// One PostgreSQL for the whole run: DATABASE_URL's server when set, else an embedded one
+// (fsync off: test data is disposable). Each test file creates its own database in it.
+import { rm } from 'node:fs/promises';
+import type { TestProject } from 'vitest/node';
+import { type EmbeddedDatabase, startEmbeddedPostgres } from '../../server/src/db/embedded';
+
+let embedded: EmbeddedDatabase | null = null;
+
+export default async function setup(project: TestProject) {
+  let adminUrl = process.env.DATABASE_URL;
+  if (!adminUrl) {
+    const dir = '.data/test-pg';
+    await rm(dir, { recursive: true, force: true });
+    embedded = await startEmbeddedPostgres({ dir, fast: true });
+    adminUrl = embedded.url('postgres');
+  }
+  project.provide('pgAdminUrl', adminUrl);
+  return async () => {
+    await embedded?.stop();
+  };
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    pgAdminUrl: string;
+  }
+}
