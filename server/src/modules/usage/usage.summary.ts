@@ -100,6 +100,7 @@ export async function summarize(
        SELECT h, (h >= $3 AND h + interval '1 hour' <= $4
                   AND ${bucketSql('h', granularity)} IS NOT DISTINCT FROM ${bucketSql("(h + interval '1 hour' - interval '1 microsecond')", granularity)}) AS clean
          FROM generate_series(date_trunc('hour', $3::timestamptz), $4::timestamptz - interval '1 microsecond', interval '1 hour') AS h
+        WHERE $2::text IS NOT NULL -- types the zone parameter when no bucket uses it
      ), parts AS (
        SELECT ${bucketSql('r.hour', granularity)} AS bucket, ${dims('r')}, r.currency,
               ${measures.map((m) => `sum(r.${m})::bigint AS ${m}`).join(', ')},
