@@ -5,11 +5,13 @@ import type { TestProject } from 'vitest/node';
 import { type EmbeddedDatabase, startEmbeddedPostgres } from '../../server/src/db/embedded';
 
 let embedded: EmbeddedDatabase | null = null;
+let dir: string | null = null;
 
 export default async function setup(project: TestProject) {
   let adminUrl = process.env.DATABASE_URL;
   if (!adminUrl) {
-    const dir = '.data/test-pg';
+    // A directory per run, so parallel runs on one machine never share a cluster.
+    dir = `.data/test-pg/run-${process.pid}`;
     await rm(dir, { recursive: true, force: true });
     embedded = await startEmbeddedPostgres({ dir, fast: true });
     adminUrl = embedded.url('postgres');
@@ -17,6 +19,7 @@ export default async function setup(project: TestProject) {
   project.provide('pgAdminUrl', adminUrl);
   return async () => {
     await embedded?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
   };
 }
 
