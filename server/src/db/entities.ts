@@ -51,6 +51,7 @@ export const TenantEntity = new EntitySchema<TenantRow>({
     timezone: { type: 'text', default: 'UTC' },
     createdAt: { name: 'created_at', type: 'timestamptz', createDate: true },
   },
+  checks: [{ name: 'tenants_name_check', expression: 'length(name) BETWEEN 1 AND 200' }],
 });
 
 export const ApiKeyEntity = new EntitySchema<ApiKeyRow>({
@@ -67,6 +68,17 @@ export const ApiKeyEntity = new EntitySchema<ApiKeyRow>({
     lastUsedAt: { name: 'last_used_at', type: 'timestamptz', nullable: true },
     revokedAt: { name: 'revoked_at', type: 'timestamptz', nullable: true },
   },
+  relations: {
+    tenant: {
+      type: 'many-to-one',
+      target: 'Tenant',
+      joinColumn: { name: 'tenant_id', foreignKeyConstraintName: 'api_keys_tenant_id_fkey' },
+    },
+  } as never,
+  uniques: [
+    { name: 'api_keys_prefix_key', columns: ['prefix'] },
+    { name: 'api_keys_tenant_id_id_key', columns: ['tenantId', 'id'] },
+  ],
 });
 
 export const PriceEntity = new EntitySchema<PriceRow>({
@@ -89,6 +101,26 @@ export const PriceEntity = new EntitySchema<PriceRow>({
     effectiveTo: { name: 'effective_to', type: 'timestamptz', nullable: true },
     createdAt: { name: 'created_at', type: 'timestamptz', createDate: true },
   },
+  relations: {
+    tenant: {
+      type: 'many-to-one',
+      target: 'Tenant',
+      nullable: true,
+      joinColumn: { name: 'tenant_id', foreignKeyConstraintName: 'prices_tenant_id_fkey' },
+    },
+  } as never,
+  checks: [{ name: 'prices_window_check', expression: 'effective_to IS NULL OR effective_to > effective_from' }],
+  indices: [
+    // NULLS NOT DISTINCT: one platform (NULL tenant) version per instant too. TypeORM cannot
+    // express that clause, so the migration owns this index.
+    {
+      name: 'prices_version_key',
+      columns: ['tenantId', 'provider', 'model', 'effectiveFrom'],
+      unique: true,
+      synchronize: false,
+    },
+    { name: 'prices_model_idx', columns: ['model', 'provider', 'effectiveFrom'] },
+  ],
 });
 
 export const entities = [TenantEntity, ApiKeyEntity, PriceEntity];

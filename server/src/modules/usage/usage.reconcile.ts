@@ -34,11 +34,13 @@ const ledgerRollupSql = `
 export async function reconcile(sql: Sql, tenantId: string | null): Promise<Difference[]> {
   const rows = await sql.query<Record<string, string | null>>(
     'reconcile:compare',
-    `WITH l AS (${ledgerRollupSql}),
-          r AS (SELECT * FROM usage_rollups_hourly WHERE ($1::uuid IS NULL OR tenant_id = $1))
+    // The join key is the row's text form: hashable, and it keeps NULL and '' apart.
+    `WITH l AS (SELECT x.*, ROW(${KEY.map((k) => `x.${k}`).join(', ')})::text AS k FROM (${ledgerRollupSql}) x),
+          r AS (SELECT x.*, ROW(${KEY.map((k) => `x.${k}`).join(', ')})::text AS k
+                  FROM usage_rollups_hourly x WHERE ($1::uuid IS NULL OR x.tenant_id = $1))
      SELECT ${KEY.map((k) => `coalesce(l.${k}, r.${k})::text AS ${k}`).join(', ')},
             ${MEASURES.map((m) => `l.${m}::text AS "l_${m}", r.${m}::text AS "r_${m}"`).join(', ')}
-       FROM l FULL JOIN r ON ${KEY.map((k) => `l.${k} IS NOT DISTINCT FROM r.${k}`).join(' AND ')}
+       FROM l FULL JOIN r ON l.k = r.k
       WHERE l.tenant_id IS NULL OR r.tenant_id IS NULL
          OR (${MEASURES.map((m) => `l.${m}`).join(', ')}) IS DISTINCT FROM (${MEASURES.map((m) => `r.${m}`).join(', ')})
       ORDER BY 1, 2`,

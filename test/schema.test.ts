@@ -1,0 +1,104 @@
+// The printed schema is the contract: it must be current, hold every contract name this
+// build owns, and the migrations must build exactly what the entities describe.
+import { existsSync, readFileSync } from 'node:fs';
+import { buildSchema } from 'graphql';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase } from '../server/src/db/database';
+import { printedSchema, schema } from '../server/src/schema';
+import { contractGaps } from './support/contract-check';
+import { freshDatabase } from './support/harness';
+
+const CONTRACT = new URL('./contract/contract.graphql', import.meta.url);
+const SHARED_CONTRACT = new URL('../../shared/contract.graphql', import.meta.url);
+const PRINTED = new URL('../schema/schema.graphql', import.meta.url);
+
+// Contract names owned by the quota issue (plans, limits, reservations, subscriptions),
+// not built yet. Anything else missing is a regression; this list may only shrink.
+const NOT_YET_BUILT = new Set([
+  'missing type LimitMetric',
+  'missing type LimitPeriod',
+  'missing type LimitScope',
+  'missing type LimitAction',
+  'missing field Query.quotaStatus',
+  'missing field Query.plans',
+  'missing field Tenant.membership',
+  'missing field Tenant.quota',
+  'missing field ApiKey.limits',
+  'missing type Plan',
+  'missing type Limit',
+  'missing type Membership',
+  'missing type QuotaItem',
+  'missing type QuotaStatus',
+  'missing type QuotaAlert',
+  'missing type Reservation',
+  'missing field Mutation.authorizeUsage',
+  'missing field Mutation.releaseReservation',
+  'missing field Mutation.upsertPlan',
+  'missing field Mutation.assignPlan',
+  'missing field Mutation.setApiKeyLimits',
+  'missing type UsageEstimateInput',
+  'missing type AuthorizeUsageInput',
+  'missing type AuthorizeUsagePayload',
+  'missing type LimitInput',
+  'missing type UpsertPlanInput',
+  'missing type AssignPlanInput',
+  'missing type SetApiKeyLimitsInput',
+  'missing type Subscription',
+]);
+
+describe('schema', () => {
+  it('schema/schema.graphql is the current printed schema (run `npm run schema` when this fails)', () => {
+    expect(readFileSync(PRINTED, 'utf8')).toBe(printedSchema());
+  });
+
+  it('holds every contract name this build owns', () => {
+    const gaps = contractGaps(readFileSync(CONTRACT, 'utf8'), schema);
+    expect(gaps.filter((g) => !NOT_YET_BUILT.has(g))).toEqual([]);
+    // the printed file answers the same (it is what clients read)
+    const printedGaps = contractGaps(readFileSync(CONTRACT, 'utf8'), buildSchema(readFileSync(PRINTED, 'utf8')));
+    expect(printedGaps.filter((g) => !NOT_YET_BUILT.has(g))).toEqual([]);
+  });
+
+  it('the vendored contract is the shared one, when the shared folder is present', () => {
+    if (!existsSync(SHARED_CONTRACT)) return expect(existsSync(CONTRACT)).toBe(true);
+    expect(readFileSync(CONTRACT, 'utf8')).toBe(readFileSync(SHARED_CONTRACT, 'utf8'));
+  });
+
+  it('catches a rename: a schema without a contract name has a gap', () => {
+    const renamed = readFileSync(PRINTED, 'utf8').replace('idempotencyKey: String!', 'requestKey: String!');
+    expect(contractGaps(readFileSync(CONTRACT, 'utf8'), buildSchema(renamed))).toContain(
+      'missing input field RecordUsageInput.idempotencyKey',
+    );
+  });
+});
+
+describe('migrations', () => {
+  let db: Awaited<ReturnType<typeof openDatabase>>;
+  beforeAll(async () => {
+    db = await openDatabase(await freshDatabase('migrations'), { poolSize: 2 });
+  });
+  afterAll(async () => db?.close());
+
+  it('run on an empty database and build exactly what the entities describe', async () => {
+    const tables = await db.query<{ t: string }>(
+      't',
+      "SELECT tablename AS t FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
+    );
+    expect(tables.map((r) => r.t)).toEqual([
+      'api_keys',
+      'prices',
+      'tenants',
+      'typeorm_migrations',
+      'usage_events',
+      'usage_rollups_hourly',
+    ]);
+    const pending = await db.dataSource.driver.createSchemaBuilder().log();
+    expect(pending.upQueries.map((q) => q.query)).toEqual([]);
+    expect(await db.dataSource.showMigrations()).toBe(false);
+  });
+
+  it('sessions run in UTC whatever the server default', async () => {
+    const [row] = await db.query<{ tz: string }>('tz', "SELECT current_setting('TimeZone') AS tz");
+    expect(row?.tz).toBe('UTC');
+  });
+});
