@@ -20,7 +20,13 @@ export async function serve(
   db: Database,
   opts: { port: number; host?: string; maxBodyBytes: number },
 ): Promise<Server> {
+  let inflight = 0;
+  let draining = false;
   const server = http.createServer((req, res) => {
+    inflight++;
+    res.on('close', () => inflight--);
+    // While draining, every answer closes its connection, so keep-alive clients move on.
+    if (draining) res.setHeader('connection', 'close');
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/healthz') return json(res, 200, { status: 'ok' });
     if (path === '/readyz') {
@@ -61,11 +67,20 @@ export async function serve(
     server,
     port,
     async stop(graceMs = 10_000) {
+      draining = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+      // Requests already on the wire finish; a connection is closed only once nothing has
+      // been in flight for a quiet moment (a request whose headers are still arriving on an
+      // open connection is not cut off). After the grace period, everything is closed.
+      const deadline = Date.now() + graceMs;
+      let quiet = 0;
+      while (Date.now() < deadline && quiet < 3) {
+        await new Promise((r) => setTimeout(r, 50));
+        quiet = inflight === 0 ? quiet + 1 : 0;
+        if (quiet) server.closeIdleConnections();
+      }
+      server.closeAllConnections();
       await closed;
-      clearTimeout(timer);
     },
   };
 }
