@@ -59,6 +59,10 @@ export function createApp(opts: AppOptions) {
         // unexpected ones are replaced, and logged with the request id.
         if (isGraphQLError(error) && (!error.originalError || isGraphQLError(error.originalError))) return error;
         const original = isGraphQLError(error) ? error.originalError : error;
+        // A string PostgreSQL cannot store (NUL) that no field check caught is still the caller's input.
+        const sqlState = (original as { driverError?: { code?: string } })?.driverError?.code;
+        if (sqlState === '22021' || sqlState === '22P05')
+          return new GraphQLError('text may not contain the NUL character', { extensions: { code: 'BAD_USER_INPUT' } });
         const state = (error as { requestId?: string }).requestId;
         logger.error({ err: original ?? error, requestId: state }, 'unexpected error');
         return new GraphQLError(message === 'Unexpected error.' ? 'internal error; see the server log' : message, {
@@ -81,7 +85,8 @@ export function createApp(opts: AppOptions) {
         maxAliases: { n: ABUSE_LIMITS.maxAliases, onReject: [rejectTooComplex] },
         maxTokens: { n: ABUSE_LIMITS.maxTokens, onReject: [rejectTooComplex] },
         maxDirectives: { n: ABUSE_LIMITS.maxDirectives, onReject: [rejectTooComplex] },
-        costLimit: { maxCost: ABUSE_LIMITS.maxCost, onReject: [rejectTooComplex] },
+        // Cost is limited by the schema's complexity plugin (variables-aware); see builder.ts.
+        costLimit: { enabled: false },
         blockFieldSuggestion: { enabled: config.production },
       }),
       ...(config.production ? [useDisableIntrospection()] : []),

@@ -61,10 +61,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   };
 }
 
+/**
+ * maxCost counts 1 per field, list sub-selections x10, and usageEvents' edges x `first`:
+ * a full page of 500 events with their key, tenant and price (about 30,000) fits; deeply
+ * nested unbounded lists do not. Depth, aliases, tokens and directives are graphql-armor's.
+ */
 export const ABUSE_LIMITS = {
   maxDepth: 10,
   maxAliases: 15,
   maxTokens: 2000,
-  maxCost: 5000,
+  maxCost: 50_000,
   maxDirectives: 20,
 } as const;

@@ -39,7 +39,8 @@ const named = (name: string, text: string) => `/* ${name} */ ${text}`;
 function runner(qr: QueryRunner): Sql {
   return {
     async query<T>(name: string, text: string, params: unknown[] = []) {
-      return (await qr.query(named(name, text), params)) as T[];
+      // Structured results: TypeORM otherwise answers UPDATE/DELETE with [rows, count].
+      return (await qr.query(named(name, text), params, true)).records as T[];
     },
   };
 }
@@ -75,7 +76,12 @@ export async function openDatabase(
   return {
     dataSource,
     async query<T>(name: string, text: string, params: unknown[] = []) {
-      return (await dataSource.query(named(name, text), params)) as T[];
+      const qr = dataSource.createQueryRunner();
+      try {
+        return await runner(qr).query<T>(name, text, params);
+      } finally {
+        await qr.release();
+      }
     },
     async transaction<T>(name: string, fn: (tx: Sql) => Promise<T>): Promise<T> {
       for (let attempt = 1; ; attempt++) {

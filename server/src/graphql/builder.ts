@@ -1,6 +1,8 @@
 // The Pothos builder and its plugins. Defines no types: modules add theirs.
 import SchemaBuilder from '@pothos/core';
+import ComplexityPlugin from '@pothos/plugin-complexity';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
+import { ABUSE_LIMITS } from '../config';
 import { AppError } from '../lib/errors';
 import type { Context } from './context';
 
@@ -15,8 +17,20 @@ export const builder = new SchemaBuilder<{
     JSON: { Input: unknown; Output: unknown };
   };
 }>({
-  plugins: [ScopeAuthPlugin],
+  plugins: [ScopeAuthPlugin, ComplexityPlugin],
   defaultFieldNullability: false,
+  // Cost is computed with the request's variables, so `first: 500` costs the same written
+  // inline or passed as a variable (graphql-armor's cost limit reads only literals).
+  complexity: {
+    defaultComplexity: 1,
+    defaultListMultiplier: 10,
+    limit: { complexity: ABUSE_LIMITS.maxCost },
+    complexityError: (kind, result) =>
+      new AppError(
+        'QUERY_TOO_COMPLEX',
+        `query ${kind} ${result.complexity} is over the limit of ${result.maxComplexity}`,
+      ),
+  },
   scopeAuth: {
     authScopes: (ctx) => ({
       operator: ctx.principal.isOperator,

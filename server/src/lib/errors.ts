@@ -48,3 +48,11 @@ export const notFound = (what: string, field?: string[]) => new AppError('NOT_FO
 export const forbidden = (message = 'this key may not do that') => new AppError('FORBIDDEN', message);
 export const unauthenticated = (message = 'a valid API key is required (Authorization: Bearer tly_...)') =>
   new AppError('UNAUTHENTICATED', message);
+
+/** PostgreSQL refuses NUL in text and JSON; every stored string is checked for it first. */
+export function containsNul(v: unknown): boolean {
+  if (typeof v === 'string') return v.includes('\u0000');
+  if (Array.isArray(v)) return v.some(containsNul);
+  if (v && typeof v === 'object') return Object.entries(v).some(([k, x]) => k.includes('\u0000') || containsNul(x));
+  return false;
+}

@@ -6,7 +6,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { type Database, pgCode, type Sql } from '../../db/database';
 import type { ApiKeyRow } from '../../db/entities';
 import { API_KEY_SCOPES, type ApiKeyScope, type Principal, principalForKey, tenantOf } from '../../graphql/principal';
-import { AppError, badInput, forbidden, notFound } from '../../lib/errors';
+import { AppError, badInput, containsNul, forbidden, notFound } from '../../lib/errors';
 import { isUuid } from '../../lib/ids';
 
 const SECRET_RE = /^(tly_[0-9a-f]{8})_([A-Za-z0-9_-]{43})$/;
@@ -106,7 +106,8 @@ export class ApiKeysService {
     if (!principal.isOperator && !principal.scopes.has('ADMIN'))
       throw forbidden('creating API keys needs an ADMIN key');
     const name = input.name.trim();
-    if (name.length < 1 || name.length > 100) throw badInput(['input', 'name'], 'must be 1 to 100 characters');
+    if (name.length < 1 || name.length > 100 || containsNul(name))
+      throw badInput(['input', 'name'], 'must be 1 to 100 characters, without NUL');
     const scopes = [...new Set(input.scopes)];
     if (scopes.length === 0) throw badInput(['input', 'scopes'], 'give at least one scope');
     if (scopes.some((s) => !API_KEY_SCOPES.includes(s as ApiKeyScope)))

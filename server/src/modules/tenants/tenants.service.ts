@@ -4,7 +4,7 @@
 import type { Database } from '../../db/database';
 import type { TenantRow } from '../../db/entities';
 import type { Principal } from '../../graphql/principal';
-import { AppError, badInput, forbidden, notFound } from '../../lib/errors';
+import { AppError, badInput, containsNul, forbidden, notFound } from '../../lib/errors';
 import { isUuid } from '../../lib/ids';
 import type { ApiKeysService, NewApiKey } from '../api-keys/api-keys.service';
 
@@ -22,7 +22,8 @@ export class TenantsService {
   ): Promise<NewApiKey> {
     if (!principal.isOperator) throw forbidden('only the operator creates tenants');
     const name = input.name.trim();
-    if (name.length < 1 || name.length > 200) throw badInput(['input', 'name'], 'must be 1 to 200 characters');
+    if (name.length < 1 || name.length > 200 || containsNul(name))
+      throw badInput(['input', 'name'], 'must be 1 to 200 characters, without NUL');
     const timezone = input.timezone ?? 'UTC';
     if (!(await this.isZone(timezone)))
       throw badInput(['input', 'timezone'], `"${timezone}" is not an IANA time zone (e.g. Europe/Berlin)`);
@@ -44,7 +45,7 @@ export class TenantsService {
 
   /** PostgreSQL does the calendar math, so its zone database is the one that decides. */
   async isZone(zone: string): Promise<boolean> {
-    if (zone.length > 64) return false;
+    if (zone.length > 64 || containsNul(zone)) return false;
     const rows = await this.db.query('tenants:zone', 'SELECT 1 FROM pg_timezone_names WHERE name = $1', [zone]);
     return rows.length > 0;
   }

@@ -116,7 +116,8 @@ const UsageEventConnection = builder
   }>('UsageEventConnection')
   .implement({
     fields: (t) => ({
-      edges: t.field({ type: [UsageEventEdge], resolve: (c) => c.edges }),
+      // usageEvents already multiplies by `first`; the page is not counted twice.
+      edges: t.field({ type: [UsageEventEdge], complexity: { field: 1, multiplier: 1 }, resolve: (c) => c.edges }),
       pageInfo: t.field({ type: PageInfo, resolve: (c) => c.pageInfo }),
     }),
   });

@@ -4,7 +4,7 @@
 import { EventEmitter } from 'node:events';
 import type { Database } from '../../db/database';
 import { type Principal, requireScope, tenantOf } from '../../graphql/principal';
-import { AppError, badInput, notFound, toUserError, type UserError } from '../../lib/errors';
+import { AppError, badInput, containsNul, notFound, toUserError, type UserError } from '../../lib/errors';
 import { isUuid } from '../../lib/ids';
 import { Dec, fmt, ZERO } from '../../lib/money';
 import { costOf } from '../pricing/cost';
@@ -256,7 +256,8 @@ export class UsageService {
     if (key.length < 1 || key.length > 255 || /\p{C}/u.test(key))
       throw badInput(['input', 'idempotencyKey'], 'must be 1 to 255 printable characters');
     const reason = input.reason ?? null;
-    if (reason != null && reason.length > 1000) throw badInput(['input', 'reason'], 'must be at most 1000 characters');
+    if (reason != null && (reason.length > 1000 || containsNul(reason)))
+      throw badInput(['input', 'reason'], 'must be at most 1000 characters, without NUL');
     if (!isUuid(input.eventId)) throw notFound('usage event', ['input', 'eventId']);
     const [original] = await this.db.query<EventRow>(
       'reverseUsage:original',

@@ -3,7 +3,7 @@
 // shapes and ranges; the cross-field rules follow the contract.
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { AppError, badInput } from '../../lib/errors';
+import { AppError, badInput, containsNul } from '../../lib/errors';
 import { isUuid } from '../../lib/ids';
 import { type Dec, fmt, parseDecimal } from '../../lib/money';
 import { CURRENCY_RE } from '../pricing/pricing.service';
@@ -129,6 +129,7 @@ export function normalizeUsage(raw: unknown, now: Date): NormalizedUsage {
   if (i.metadata != null) {
     if (typeof i.metadata !== 'object' || Array.isArray(i.metadata))
       throw badInput(['metadata'], 'must be a JSON object');
+    if (containsNul(i.metadata)) throw badInput(['metadata'], 'may not contain the NUL character');
     const bytes = Buffer.byteLength(JSON.stringify(i.metadata), 'utf8');
     if (bytes > MAX_METADATA_BYTES) throw badInput(['metadata'], `must be at most 4 KiB as JSON (is ${bytes} bytes)`);
     u.metadata = i.metadata as Record<string, unknown>;
