@@ -11,6 +11,7 @@ import type { Database } from './db/database';
 import { type Context, createLoaders } from './graphql/context';
 import { AppError, ERROR_CODES, type ErrorCode, unauthenticated } from './lib/errors';
 import { createLogger, createMetrics, type Logger, type Metrics } from './observability';
+import { requestIdFrom, requestScope } from './request-scope';
 import { schema } from './schema';
 import { createServices, type Services } from './services';
 
@@ -63,10 +64,10 @@ export function createApp(opts: AppOptions) {
         const sqlState = (original as { driverError?: { code?: string } })?.driverError?.code;
         if (sqlState === '22021' || sqlState === '22P05')
           return new GraphQLError('text may not contain the NUL character', { extensions: { code: 'BAD_USER_INPUT' } });
-        const state = (error as { requestId?: string }).requestId;
-        logger.error({ err: original ?? error, requestId: state }, 'unexpected error');
+        const requestId = requestScope.getStore()?.id;
+        logger.error({ err: original ?? error, requestId }, 'unexpected error');
         return new GraphQLError(message === 'Unexpected error.' ? 'internal error; see the server log' : message, {
-          extensions: { code: 'INTERNAL' },
+          extensions: { code: 'INTERNAL', ...(requestId ? { requestId } : {}) },
         });
       },
     },
@@ -110,8 +111,7 @@ export function createApp(opts: AppOptions) {
 function useRequestLog(requests: WeakMap<Request, RequestState>, logger: Logger, metrics: Metrics): Plugin {
   return {
     onRequest({ request }) {
-      const given = request.headers.get('x-request-id');
-      const id = given && /^[\w.:-]{1,100}$/.test(given) ? given : randomUUID();
+      const id = requestScope.getStore()?.id ?? requestIdFrom(request.headers.get('x-request-id'));
       requests.set(request, { id, started: performance.now(), operation: 'unknown' });
     },
     onParams({ params, request }) {

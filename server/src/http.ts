@@ -3,6 +3,7 @@
 import http from 'node:http';
 import type { App } from './app';
 import type { Database } from './db/database';
+import { requestIdFrom, requestScope } from './request-scope';
 
 export interface Server {
   server: http.Server;
@@ -57,7 +58,8 @@ export async function serve(
         });
       } else if (!Number.isFinite(length) || length > opts.maxBodyBytes) return json(res, 413, tooLarge);
     }
-    void app.yoga(req, res);
+    const id = requestIdFrom(req.headers['x-request-id'] as string | undefined);
+    requestScope.run({ id }, () => void app.yoga(req, res));
   });
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve) => server.listen(opts.port, opts.host ?? '0.0.0.0', resolve));

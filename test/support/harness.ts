@@ -63,12 +63,20 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function createHarness(label: string, opts: { poolSize?: number } = {}): Promise<Harness> {
+export async function createHarness(
+  label: string,
+  opts: { poolSize?: number; logger?: ReturnType<typeof createLogger> } = {},
+): Promise<Harness> {
   const url = await freshDatabase(label);
   const db = await openDatabase(url, { poolSize: opts.poolSize ?? 10 });
   const clock = new Clock();
   const config = { ...loadConfig({}), operatorKey: OPERATOR_KEY, lastUsedFlushMs: 3_600_000 };
-  const app = createApp({ db, config, now: clock.now, logger: createLogger(process.env.TEST_LOG ?? 'silent') });
+  const app = createApp({
+    db,
+    config,
+    now: clock.now,
+    logger: opts.logger ?? createLogger(process.env.TEST_LOG ?? 'silent'),
+  });
   const servers: Server[] = [];
   const raw = new pg.Pool({ connectionString: url, max: 2 });
 

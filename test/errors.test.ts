@@ -1,0 +1,54 @@
+// An unexpected failure reaches the client as INTERNAL with no internals (no SQL, no stack),
+// carries the request id, and the server log holds the real error under that same id.
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createHarness, type Harness, RECORD } from './support/harness';
+
+const lines: Record<string, unknown>[] = [];
+let h: Harness;
+beforeAll(async () => {
+  const sink = new Writable({
+    write(chunk, _enc, done) {
+      for (const l of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(l));
+      done();
+    },
+  });
+  h = await createHarness('errors', { logger: pino({ level: 'info' }, sink) });
+});
+afterAll(async () => h?.close());
+
+it('masks an unexpected error, logs it with the request id, and keeps serving', async () => {
+  const t = await h.seed.tenant('errors');
+  const s = await h.listen();
+  // Break the database under the service: the rollup table disappears.
+  await h.sql('ALTER TABLE usage_rollups_hourly RENAME TO usage_rollups_hourly_gone');
+  const res = await fetch(`http://127.0.0.1:${s.port}/graphql`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      authorization: `Bearer ${t.adminKey}`,
+      'x-request-id': 'req-broken-1',
+    },
+    body: JSON.stringify({ query: RECORD, variables: { input: { idempotencyKey: 'e1', kind: 'CALL', cost: '1' } } }),
+  });
+  const body = await res.text();
+  expect(res.headers.get('x-request-id')).toBe('req-broken-1');
+  const answer = JSON.parse(body);
+  expect(answer.errors[0].extensions).toEqual({ code: 'INTERNAL', requestId: 'req-broken-1' });
+  expect(body).not.toMatch(/usage_rollups|relation|SELECT|INSERT|at .*\.ts/i);
+
+  const logged = lines.find((l) => l.msg === 'unexpected error' && l.requestId === 'req-broken-1') as {
+    err: { message: string };
+  };
+  expect(logged?.err.message).toMatch(/usage_rollups_hourly/);
+  const access = lines.find((l) => l.msg === 'graphql' && l.requestId === 'req-broken-1');
+  expect(access).toMatchObject({ operation: 'Record', status: 200 });
+
+  // Nothing half-written: the ledger insert rolled back with the failed rollup upsert.
+  const [{ n }] = await h.sql('SELECT count(*)::int AS n FROM usage_events');
+  expect(n).toBe(0);
+  await h.sql('ALTER TABLE usage_rollups_hourly_gone RENAME TO usage_rollups_hourly');
+  const ok = await h.ok(t.adminKey, RECORD, { input: { idempotencyKey: 'e1', kind: 'CALL', cost: '1' } });
+  expect(ok.recordUsage.outcome).toBe('CREATED');
+});
