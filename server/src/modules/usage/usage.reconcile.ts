@@ -3,21 +3,10 @@
 // against writers for its duration, so no usage recorded meanwhile is lost or counted twice
 // (recording writes ledger and rollups in one transaction, so it simply waits).
 import type { Database, Sql } from '../../db/database';
-import { LEDGER_MEASURES_SQL } from './usage.writer';
+import { LEDGER_MEASURES_SQL, ROLLUP_KEY_COLUMNS, ROLLUP_MEASURES } from './usage.writer';
 
-const KEY = ['tenant_id', 'hour', 'kind', 'currency', 'api_key_id', 'model', 'provider', 'subject'] as const;
-const MEASURES = [
-  'requests',
-  'failed_requests',
-  'input_tokens',
-  'output_tokens',
-  'cached_input_tokens',
-  'cache_write_input_tokens',
-  'reasoning_tokens',
-  'asr_ms',
-  'quantity',
-  'cost',
-] as const;
+const KEY = ROLLUP_KEY_COLUMNS;
+const MEASURES = ROLLUP_MEASURES;
 
 export interface Difference {
   key: Record<(typeof KEY)[number], string | null>;

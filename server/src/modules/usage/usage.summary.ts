@@ -13,7 +13,7 @@
 import type { Sql } from '../../db/database';
 import { Dec, fmt } from '../../lib/money';
 import type { Granularity, Totals, UsageDimension } from './usage.types';
-import { LEDGER_MEASURES_SQL } from './usage.writer';
+import { LEDGER_MEASURES_SQL, ROLLUP_MEASURES } from './usage.writer';
 
 export interface SummaryFilter {
   tenantId: string;
@@ -83,16 +83,8 @@ export async function summarize(
       AND ($9::text IS NULL OR ${alias}.kind = $9)
       AND ($10::text IS NULL OR ${alias}.currency = $10)`;
   const groupCols = 'bucket, api_key_id, subject, model, provider, kind, currency';
-  const measures = [
-    'requests',
-    'failed_requests',
-    'input_tokens',
-    'output_tokens',
-    'cached_input_tokens',
-    'cache_write_input_tokens',
-    'reasoning_tokens',
-    'asr_ms',
-  ];
+  // the counters; quantity and cost (numeric) are summed separately below
+  const measures = ROLLUP_MEASURES.filter((m) => m !== 'quantity' && m !== 'cost');
 
   const rows = await sql.query<Record<string, string | Date | null>>(
     'usageSummary',

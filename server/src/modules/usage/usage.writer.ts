@@ -94,8 +94,19 @@ const wire = (e: NewEntry, k: keyof NewEntry, t: string): unknown => {
   return v;
 };
 
-const ROLLUP_KEY = 'tenant_id, hour, kind, currency, api_key_id, model, provider, subject';
-const ROLLUP_MEASURES = [
+/** The rollup key and measures: one list, used by the writer, summaries and reconcile. */
+export const ROLLUP_KEY_COLUMNS = [
+  'tenant_id',
+  'hour',
+  'kind',
+  'currency',
+  'api_key_id',
+  'model',
+  'provider',
+  'subject',
+] as const;
+const ROLLUP_KEY = ROLLUP_KEY_COLUMNS.join(', ');
+export const ROLLUP_MEASURES = [
   'requests',
   'failed_requests',
   'input_tokens',
@@ -106,7 +117,7 @@ const ROLLUP_MEASURES = [
   'asr_ms',
   'quantity',
   'cost',
-];
+] as const;
 
 /** The rollup measures of ledger rows `e`, as SQL aggregates (also used by reconcile and summaries). */
 export const LEDGER_MEASURES_SQL = `
