@@ -1,5 +1,6 @@
 // Every migration, in order. Listed explicitly (not globbed) so that tsx, vitest and any
 // bundler load them the same way. Append new ones; never edit or reorder merged ones.
 import { Init1763769600000 } from './1763769600000-Init';
+import { Quota1763856000000 } from './1763856000000-Quota';
 
-export const migrations = [Init1763769600000];
+export const migrations = [Init1763769600000, Quota1763856000000];

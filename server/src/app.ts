@@ -9,8 +9,13 @@ import { createYoga, type Plugin } from 'graphql-yoga';
 import { ABUSE_LIMITS, type Config } from './config';
 import type { Database } from './db/database';
 import { type Context, createLoaders } from './graphql/context';
+import type { Principal } from './graphql/principal';
 import { AppError, ERROR_CODES, type ErrorCode, unauthenticated } from './lib/errors';
+import { QuotaFeed } from './modules/quota/quota.feed';
+import type { AlertRow } from './modules/quota/quota.types';
+import type { EventRow } from './modules/usage/usage.types';
 import { createLogger, createMetrics, type Logger, type Metrics } from './observability';
+import { createTallyPubSub } from './pubsub';
 import { requestIdFrom, requestScope } from './request-scope';
 import { schema } from './schema';
 import { createServices, type Services } from './services';
@@ -46,6 +51,22 @@ export function createApp(opts: AppOptions) {
     for (const o of outcomes) metrics.ingest.inc({ outcome: o });
   });
 
+  // Everything published happened: services emit only after their transaction committed.
+  const { pubsub, close: closePubSub } = createTallyPubSub(config.redisUrl);
+  const feed = new QuotaFeed(pubsub);
+  services.usage.emitter.on('created', (events: EventRow[]) => {
+    for (const { fingerprint: _f, ...e } of events) pubsub.publish('usage:recorded', e.tenantId, e);
+  });
+  services.usage.emitter.on('alerts', (alerts: AlertRow[]) => {
+    for (const a of alerts) pubsub.publish('quota:alert', a.tenantId, a);
+  });
+  const changed = (tenantIds: string[]) => {
+    for (const t of tenantIds) pubsub.publish('quota:changed', t, { tenantId: t });
+  };
+  services.usage.emitter.on('changed', changed);
+  services.quota.emitter.on('changed', changed);
+  services.apiKeys.emitter.on('revoked', (keyId: string) => pubsub.publish('key:revoked', keyId, { keyId }));
+
   const yoga = createYoga<Record<string, unknown>, Context>({
     schema,
     graphqlEndpoint: '/graphql',
@@ -71,14 +92,19 @@ export function createApp(opts: AppOptions) {
         });
       },
     },
-    context: async ({ request }): Promise<Context> => {
+    context: async (initial): Promise<Context> => {
+      const { request } = initial;
+      const base = { services, loaders: createLoaders(services), pubsub, feed };
+      // WebSocket operations were authenticated at connect (ws.ts) and carry their principal.
+      const authenticated = (initial as { principal?: Principal }).principal;
+      if (authenticated) return { ...base, requestId: randomUUID(), principal: authenticated };
       const state = requests.get(request);
       const header = request.headers.get('authorization') ?? '';
       const m = /^Bearer\s+(\S+)$/i.exec(header.trim());
       if (!m) throw unauthenticated();
       const principal = await services.apiKeys.authenticate(m[1] as string);
       if (!principal) throw unauthenticated('unknown, malformed or revoked API key');
-      return { requestId: state?.id ?? randomUUID(), principal, services, loaders: createLoaders(services) };
+      return { ...base, requestId: state?.id ?? randomUUID(), principal };
     },
     plugins: [
       EnvelopArmorPlugin({
@@ -101,8 +127,10 @@ export function createApp(opts: AppOptions) {
     services,
     metrics,
     logger,
+    pubsub,
     async close() {
       await services.apiKeys.close();
+      await closePubSub();
     },
   };
 }

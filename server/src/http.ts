@@ -4,6 +4,7 @@ import http from 'node:http';
 import type { App } from './app';
 import type { Database } from './db/database';
 import { requestIdFrom, requestScope } from './request-scope';
+import { attachWebSocket } from './ws';
 
 export interface Server {
   server: http.Server;
@@ -62,6 +63,7 @@ export async function serve(
     requestScope.run({ id }, () => void app.yoga(req, res));
   });
   server.keepAliveTimeout = 65_000;
+  const ws = attachWebSocket(server, app);
   await new Promise<void>((resolve) => server.listen(opts.port, opts.host ?? '0.0.0.0', resolve));
   const port = (server.address() as { port: number }).port;
 
@@ -70,6 +72,7 @@ export async function serve(
     port,
     async stop(graceMs = 10_000) {
       draining = true;
+      await ws.close();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       // Requests already on the wire finish; a connection is closed only once nothing has
       // been in flight for a quiet moment (a request whose headers are still arriving on an

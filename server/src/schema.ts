@@ -9,6 +9,7 @@ import './modules/api-keys/api-keys.schema';
 import './modules/tenants/tenants.schema';
 import './modules/pricing/pricing.schema';
 import './modules/usage/usage.schema';
+import './modules/quota/quota.schema';
 
 export const schema = builder.toSchema();
 

@@ -3,6 +3,7 @@ import type { Config } from './config';
 import type { Database } from './db/database';
 import { ApiKeysService } from './modules/api-keys/api-keys.service';
 import { PricingService } from './modules/pricing/pricing.service';
+import { QuotaService } from './modules/quota/quota.service';
 import { TenantsService } from './modules/tenants/tenants.service';
 import { UsageService } from './modules/usage/usage.service';
 
@@ -11,6 +12,7 @@ export interface Services {
   apiKeys: ApiKeysService;
   tenants: TenantsService;
   pricing: PricingService;
+  quota: QuotaService;
   usage: UsageService;
   now: () => Date;
 }
@@ -28,6 +30,8 @@ export function createServices(
   });
   const tenants = new TenantsService(db, apiKeys);
   const pricing = new PricingService(db, now);
-  const usage = new UsageService(db, tenants, pricing, now);
-  return { db, apiKeys, tenants, pricing, usage, now };
+  const quota = new QuotaService(db, tenants, now);
+  tenants.assignPlan = (tx, tenantId, planCode) => quota.assignIn(tx, tenantId, planCode, now());
+  const usage = new UsageService(db, tenants, pricing, quota, now);
+  return { db, apiKeys, tenants, pricing, quota, usage, now };
 }

@@ -2,7 +2,10 @@
 // (so batching never crosses requests or tenants).
 import DataLoader from 'dataloader';
 import type { ApiKeyRow, PriceRow, TenantRow } from '../db/entities';
+import type { QuotaFeed } from '../modules/quota/quota.feed';
+import type { LimitRow, PlanRow } from '../modules/quota/quota.types';
 import type { EventRow, Totals } from '../modules/usage/usage.types';
+import type { TallyPubSub } from '../pubsub';
 import type { Services } from '../services';
 import type { Principal } from './principal';
 
@@ -11,6 +14,8 @@ export interface Context {
   principal: Principal;
   services: Services;
   loaders: Loaders;
+  pubsub: TallyPubSub;
+  feed: QuotaFeed;
 }
 
 export type Loaders = ReturnType<typeof createLoaders>;
@@ -27,6 +32,13 @@ export function createLoaders(s: Services) {
     apiKey: new DataLoader<string, ApiKeyRow | null>(async (ids) => byId(ids, await s.apiKeys.byIds(ids))),
     price: new DataLoader<string, PriceRow | null>(async (ids) => byId(ids, await s.pricing.byIds(ids))),
     event: new DataLoader<string, EventRow | null>(async (ids) => byId(ids, await s.usage.byIds(ids))),
+    plan: new DataLoader<string, PlanRow | null>(async (ids) => byId(ids, await s.quota.plansByIds(ids))),
+    limit: new DataLoader<string, LimitRow | null>(async (ids) => byId(ids, await s.quota.limitsByIds(ids))),
+    /** Active limits of a plan or of an API key. */
+    limitsOf: new DataLoader<string, LimitRow[]>(async (owners) => {
+      const m = await s.quota.limitsOf(owners);
+      return owners.map((o) => m.get(o) ?? []);
+    }),
     /** Key usage over one range: all keys asked in one tick cost one statement per (tenant, range). */
     keyUsage: new DataLoader<{ key: ApiKeyRow; from: Date; to: Date }, Totals, string>(
       async (asks) => {

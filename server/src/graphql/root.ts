@@ -3,3 +3,4 @@ import { builder } from './builder';
 
 builder.queryType({});
 builder.mutationType({});
+builder.subscriptionType({});

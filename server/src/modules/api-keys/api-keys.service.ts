@@ -3,6 +3,7 @@
 // stored form (no slow KDF needed for high-entropy secrets); lookups go by the visible
 // prefix and the digest is compared in constant time.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { type Database, pgCode, type Sql } from '../../db/database';
 import type { ApiKeyRow } from '../../db/entities';
 import { API_KEY_SCOPES, type ApiKeyScope, type Principal, principalForKey, tenantOf } from '../../graphql/principal';
@@ -22,6 +23,8 @@ const KEY_COLUMNS = `id, tenant_id AS "tenantId", name, prefix, secret_hash AS "
   created_at AS "createdAt", last_used_at AS "lastUsedAt", revoked_at AS "revokedAt"`;
 
 export class ApiKeysService {
+  /** Emits 'revoked' (key id) after a revocation committed. */
+  readonly emitter = new EventEmitter();
   private cache = new Map<string, { principal: Principal; until: number }>();
   private lastUsed = new Map<string, Date>();
   private readonly operatorDigest: Buffer | null;
@@ -150,6 +153,7 @@ export class ApiKeysService {
     // Another tenant's key is reported exactly like a missing one: its existence is not revealed.
     if (!row) throw notFound('API key', ['id']);
     for (const [k, v] of this.cache) if (v.principal.key?.id === id) this.cache.delete(k);
+    this.emitter.emit('revoked', id);
     return row;
   }
 

@@ -1,7 +1,7 @@
 // Tenants: the unit of isolation. Owns the tenants table. Creating a tenant also creates
 // its first ADMIN key in the same transaction, so a tenant never exists without a way in.
 
-import type { Database } from '../../db/database';
+import type { Database, Sql } from '../../db/database';
 import type { TenantRow } from '../../db/entities';
 import type { Principal } from '../../graphql/principal';
 import { AppError, badInput, containsNul, forbidden, notFound } from '../../lib/errors';
@@ -11,6 +11,9 @@ import type { ApiKeysService, NewApiKey } from '../api-keys/api-keys.service';
 const TENANT_COLUMNS = `id, name, timezone, created_at AS "createdAt"`;
 
 export class TenantsService {
+  /** Set by the quota module: starts a membership inside createTenant's transaction. */
+  assignPlan: ((tx: Sql, tenantId: string, planCode: string) => Promise<unknown>) | null = null;
+
   constructor(
     private readonly db: Database,
     private readonly apiKeys: ApiKeysService,
@@ -27,8 +30,6 @@ export class TenantsService {
     const timezone = input.timezone ?? 'UTC';
     if (!(await this.isZone(timezone)))
       throw badInput(['input', 'timezone'], `"${timezone}" is not an IANA time zone (e.g. Europe/Berlin)`);
-    // Plans arrive with the quota module; until then no plan code can name one.
-    if (input.planCode) throw new AppError('NOT_FOUND', `no plan with code "${input.planCode}"`, ['input', 'planCode']);
     return this.db.transaction('createTenant', async (tx) => {
       const [tenant] = await tx.query<TenantRow>(
         'createTenant:insert',

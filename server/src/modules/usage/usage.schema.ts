@@ -1,5 +1,7 @@
 // GraphQL for the ledger: recording, reversals, the event list and summaries.
+import { filter, pipe } from 'graphql-yoga';
 import { builder } from '../../graphql/builder';
+import { requireScope, tenantOf } from '../../graphql/principal';
 import {
   ApiKeyRef,
   GranularityEnum,
@@ -12,7 +14,9 @@ import {
   UsageStatusEnum,
   UsageTotalsRef,
 } from '../../graphql/refs';
+import { untilRevoked } from '../../graphql/subscriptions';
 import { AppError, type UserError } from '../../lib/errors';
+import type { PublishedEvent } from '../../pubsub';
 import type { ItemResult } from './usage.service';
 import type { SummaryRow } from './usage.summary';
 import type { EventRow, RecordOutcome, Totals, UsageKind } from './usage.types';
@@ -324,5 +328,30 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: ReverseUsageInput, required: true }) },
     resolve: (_, { input }, ctx) =>
       ctx.services.usage.reverse(ctx.principal, { ...input, eventId: String(input.eventId) }),
+  }),
+}));
+
+builder.subscriptionFields((t) => ({
+  usageRecorded: t.field({
+    type: UsageEventRef,
+    description: 'Every CREATED ledger entry of the tenant.',
+    args: { tenantId: t.arg.id(), apiKeyId: t.arg.id() },
+    subscribe: (_, args, ctx) => {
+      requireScope(ctx.principal, 'READ');
+      const tenantId = tenantOf(ctx.principal, args.tenantId == null ? null : String(args.tenantId), ['tenantId']);
+      const keyId = args.apiKeyId == null ? null : String(args.apiKeyId);
+      const events = ctx.pubsub.subscribe('usage:recorded', tenantId);
+      return untilRevoked(
+        ctx,
+        keyId
+          ? pipe(
+              events,
+              filter((e) => e.apiKeyId === keyId),
+            )
+          : events,
+      );
+    },
+    resolve: (e: PublishedEvent) =>
+      ({ ...e, occurredAt: new Date(e.occurredAt), recordedAt: new Date(e.recordedAt) }) as EventRow,
   }),
 }));

@@ -2,7 +2,7 @@
 // Owns usage_events and usage_rollups_hourly; nothing outside this module writes them.
 // Side effects (metrics, and later pub/sub) run only after the transaction committed.
 import { EventEmitter } from 'node:events';
-import type { Database } from '../../db/database';
+import type { Database, Sql } from '../../db/database';
 import { type Principal, requireScope, tenantOf } from '../../graphql/principal';
 import { AppError, badInput, containsNul, notFound, toUserError, type UserError } from '../../lib/errors';
 import { isUuid } from '../../lib/ids';
@@ -10,6 +10,8 @@ import { Dec, fmt, ZERO } from '../../lib/money';
 import { costOf } from '../pricing/cost';
 import type { PricingService } from '../pricing/pricing.service';
 import { priceNotFound } from '../pricing/pricing.service';
+import { lockTenants, type QuotaService } from '../quota/quota.service';
+import type { AlertRow } from '../quota/quota.types';
 import type { TenantsService } from '../tenants/tenants.service';
 import { addTotals, emptyTotals, type SummaryRow, summarize } from './usage.summary';
 import {
@@ -59,13 +61,14 @@ interface Pending {
 
 export class UsageService {
   readonly writer: UsageWriter;
-  /** Emits, after commit, 'created' with the new entries and 'outcomes' with every item's outcome. */
+  /** Emits after commit: 'created' (new entries), 'alerts' (stored alerts), 'changed' (tenant ids whose quota moved), 'outcomes'. */
   readonly emitter = new EventEmitter();
 
   constructor(
     private readonly db: Database,
     private readonly tenants: TenantsService,
     private readonly pricing: PricingService,
+    private readonly quota: QuotaService,
     private readonly now: () => Date,
   ) {
     this.writer = new UsageWriter(db);
@@ -101,19 +104,9 @@ export class UsageService {
       return !err;
     });
 
-    // Reservations arrive with the quota module; until then none can be named.
     const entries: { p: Pending; entry: NewEntry }[] = [];
     const byTenant = new Map<string, Pending[]>();
-    for (const p of ready) {
-      if (p.u.reservationId) {
-        fail(
-          p.index,
-          new AppError('RESERVATION_INVALID', 'unknown, expired or settled reservation', ['reservationId']),
-        );
-        continue;
-      }
-      byTenant.set(p.tenantId, [...(byTenant.get(p.tenantId) ?? []), p]);
-    }
+    for (const p of ready) byTenant.set(p.tenantId, [...(byTenant.get(p.tenantId) ?? []), p]);
     for (const [tenantId, ps] of byTenant) {
       const prices = await this.pricing.resolve(
         tenantId,
@@ -128,11 +121,36 @@ export class UsageService {
       });
     }
 
-    const outcomes = await this.writer.write(entries.map((e) => e.entry));
+    // Tenants with thresholded limits are locked for the write, and their alerts are
+    // computed in it; tenants without limits pay nothing for the quota module.
+    const plan = entries.length ? await this.quota.planWrite([...byTenant.keys()], now) : null;
+    const quota = this.quota;
+    const { outcomes, after: alerts } = await this.writer.write(
+      entries.map((e) => e.entry),
+      {
+        reservations: entries.map((e) => e.p.u.reservationId),
+        openReservations: (tx, ids) => quota.lockOpenReservations(tx, ids, now),
+        settle: (tx, pairs) => quota.settleReservations(tx, pairs, now),
+        ...(plan
+          ? {
+              lockTenants: (tx: Sql) => lockTenants(tx, plan.lock),
+              afterInsert: (tx: Sql, rows: EventRow[]) => quota.recordAlerts(tx, plan, rows),
+            }
+          : {}),
+      },
+    );
     const created: EventRow[] = [];
     outcomes.forEach((o, i) => {
       const r = results[(entries[i] as { p: Pending }).p.index] as ItemResult;
       if (o.outcome === 'ALREADY_REVERSED') return; // cannot happen for recordUsage entries
+      if (o.outcome === 'RESERVATION_INVALID') {
+        r.error = {
+          code: 'RESERVATION_INVALID',
+          message: 'unknown, expired, settled or released reservation',
+          field: ['reservationId'],
+        };
+        return;
+      }
       r.outcome = o.outcome;
       r.event = o.event;
       if (o.outcome === 'CONFLICT')
@@ -143,12 +161,24 @@ export class UsageService {
         };
       if (o.outcome === 'CREATED') created.push(o.event);
     });
-    if (created.length) this.emitter.emit('created', created);
+    this.afterCommit(
+      created,
+      alerts ?? [],
+      entries.filter((e) => e.p.u.reservationId).map((e) => e.p.tenantId),
+    );
     this.emitter.emit(
       'outcomes',
       results.map((r) => r.outcome),
     );
     return results;
+  }
+
+  /** Side effects of a committed write: events for metrics and pub/sub (see services.ts). */
+  private afterCommit(created: EventRow[], alerts: AlertRow[], touchedTenants: string[] = []) {
+    if (created.length) this.emitter.emit('created', created);
+    if (alerts.length) this.emitter.emit('alerts', alerts);
+    const changed = new Set([...created.map((e) => e.tenantId), ...touchedTenants]);
+    if (changed.size) this.emitter.emit('changed', [...changed]);
   }
 
   private toEntry(p: Pending, price: import('../../db/entities').PriceRow | null, now: Date): NewEntry {
@@ -277,7 +307,9 @@ export class UsageService {
 
     const neg = (n: number | null) => (n == null ? null : -n);
     const negDec = (s: string | null) => (s == null ? null : fmt(new Dec(s).neg()));
-    const [out] = await this.writer.write([
+    const {
+      outcomes: [out],
+    } = await this.writer.write([
       {
         ...original,
         idempotencyKey: key,
@@ -297,7 +329,8 @@ export class UsageService {
     ]);
     if (!out || out.outcome === 'ALREADY_REVERSED')
       throw badInput(['input', 'eventId'], 'that entry is already reversed');
-    if (out.outcome === 'CREATED') this.emitter.emit('created', [out.event]);
+    if (out.outcome === 'RESERVATION_INVALID') throw new AppError('INTERNAL', 'unexpected reservation outcome');
+    if (out.outcome === 'CREATED') this.afterCommit([out.event], []);
     this.emitter.emit('outcomes', [out.outcome === 'CREATED' ? 'CREATED' : 'DUPLICATE']);
     return out.outcome === 'CREATED' ? out : this.judgeRetry(out.event, fingerprint);
   }

@@ -11,7 +11,7 @@
 //     key makes ON CONFLICT wait for it, so N racing calls give one CREATED and N-1
 //     DUPLICATEs, never an error.
 // The group-commit layer (issue 5) gathers concurrent calls into one write().
-import type { Database } from '../../db/database';
+import type { Database, Sql } from '../../db/database';
 import { EVENT_COLUMNS, type EventRow } from './usage.types';
 
 export interface NewEntry {
@@ -46,6 +46,8 @@ export interface NewEntry {
 
 export type WriteOutcome =
   | { outcome: 'CREATED'; event: EventRow }
+  /** The entry names a reservation that is not open (or not its tenant's), and its key is new. */
+  | { outcome: 'RESERVATION_INVALID' }
   | { outcome: 'DUPLICATE'; event: EventRow }
   | { outcome: 'CONFLICT'; event: EventRow }
   /** Not inserted, and no entry holds the key: another entry already reverses the same original. */
@@ -155,26 +157,76 @@ WITH u AS (
 )
 SELECT ${EVENT_COLUMNS} FROM ins`;
 
+/** What a write does besides entries and rollups, in the same transaction. */
+export interface WriteHooks<A = unknown> {
+  /** Tenants to lock first (quota decisions for them must see this write whole). */
+  lockTenants?: (tx: Sql) => Promise<void>;
+  /** Per entry: the reservation it settles. */
+  reservations?: (string | null)[];
+  openReservations?: (tx: Sql, ids: string[]) => Promise<Map<string, string>>;
+  settle?: (tx: Sql, pairs: { reservationId: string; eventId: string }[]) => Promise<void>;
+  /** After the entries are in (e.g. quota alerts); its result is returned with the outcomes. */
+  afterInsert?: (tx: Sql, created: EventRow[]) => Promise<A>;
+}
+
 export class UsageWriter {
   constructor(private readonly db: Database) {}
 
-  async write(entries: NewEntry[]): Promise<WriteOutcome[]> {
-    if (entries.length === 0) return [];
+  async write<A = unknown>(
+    entries: NewEntry[],
+    hooks: WriteHooks<A> = {},
+  ): Promise<{ outcomes: WriteOutcome[]; after: A | null }> {
+    if (entries.length === 0) return { outcomes: [], after: null };
     // One entry per (tenant, key) goes to the INSERT; repeats inside the batch are judged
     // against whatever holds the key afterwards, exactly like a retry.
     const keyOf = (e: NewEntry) => `${e.tenantId}\u0000${e.idempotencyKey}`;
-    const first = new Map<string, NewEntry>();
-    for (const e of entries) if (!first.has(keyOf(e))) first.set(keyOf(e), e);
-    const unique = [...first.values()];
+    const first = new Map<string, number>();
+    entries.forEach((e, i) => {
+      if (!first.has(keyOf(e))) first.set(keyOf(e), i);
+    });
 
     return this.db.transaction('recordUsage', async (tx) => {
-      const params = COLUMNS.map(([k, , t]) => unique.map((e) => wire(e, k, t)));
-      const inserted = await tx.query<EventRow>('recordUsage:insertEvents', INSERT_SQL, params);
+      await hooks.lockTenants?.(tx);
+      // A reservation is settled by one entry only; the others (unless retries) are refused.
+      const wanted = [...first.values()].map((i) => hooks.reservations?.[i]).filter((r): r is string => !!r);
+      const open =
+        wanted.length && hooks.openReservations
+          ? await hooks.openReservations(tx, [...new Set(wanted)])
+          : new Map<string, string>();
+      const claimedReservation = new Set<string>();
+      const refused = new Set<number>();
+      const insert: number[] = [];
+      for (const i of first.values()) {
+        const r = hooks.reservations?.[i];
+        if (r) {
+          const e = entries[i] as NewEntry;
+          if (open.get(r) !== e.tenantId || claimedReservation.has(r)) {
+            refused.add(i);
+            continue;
+          }
+          claimedReservation.add(r);
+        }
+        insert.push(i);
+      }
+      const unique = insert.map((i) => entries[i] as NewEntry);
+
       const byKey = new Map<string, EventRow>();
-      for (const row of inserted) byKey.set(`${row.tenantId}\u0000${row.idempotencyKey}`, row);
+      if (unique.length) {
+        const params = COLUMNS.map(([k, , t]) => unique.map((e) => wire(e, k, t)));
+        const inserted = await tx.query<EventRow>('recordUsage:insertEvents', INSERT_SQL, params);
+        for (const row of inserted) byKey.set(`${row.tenantId}\u0000${row.idempotencyKey}`, row);
+      }
       const created = new Set(byKey.keys());
 
-      const missing = unique.filter((e) => !byKey.has(keyOf(e)));
+      const settle = insert
+        .filter((i) => hooks.reservations?.[i] && created.has(keyOf(entries[i] as NewEntry)))
+        .map((i) => ({
+          reservationId: hooks.reservations?.[i] as string,
+          eventId: (byKey.get(keyOf(entries[i] as NewEntry)) as EventRow).id,
+        }));
+      if (settle.length) await hooks.settle?.(tx, settle);
+
+      const missing = [...first.values()].map((i) => entries[i] as NewEntry).filter((e) => !byKey.has(keyOf(e)));
       if (missing.length) {
         const existing = await tx.query<EventRow>(
           'recordUsage:existing',
@@ -185,17 +237,25 @@ export class UsageWriter {
         for (const row of existing) byKey.set(`${row.tenantId}\u0000${row.idempotencyKey}`, row);
       }
 
+      const createdRows = [...created].map((k) => byKey.get(k) as EventRow);
+      const after = createdRows.length && hooks.afterInsert ? await hooks.afterInsert(tx, createdRows) : null;
+
       const claimed = new Set<string>();
-      return entries.map((e): WriteOutcome => {
+      const outcomes = entries.map((e, i): WriteOutcome => {
         const k = keyOf(e);
         const row = byKey.get(k);
-        if (!row) return { outcome: 'ALREADY_REVERSED' };
+        if (!row)
+          return refused.has(first.get(k) as number)
+            ? { outcome: 'RESERVATION_INVALID' }
+            : { outcome: 'ALREADY_REVERSED' };
         if (created.has(k) && !claimed.has(k)) {
           claimed.add(k);
           return { outcome: 'CREATED', event: row };
         }
+        void i;
         return { outcome: row.fingerprint.equals(e.fingerprint) ? 'DUPLICATE' : 'CONFLICT', event: row };
       });
+      return { outcomes, after };
     });
   }
 }

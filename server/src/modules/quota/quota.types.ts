@@ -1,0 +1,100 @@
+// Shapes of the quota module: plans, limits, memberships, reservations, alerts, status.
+export const METRICS = ['COST', 'TOKENS', 'INPUT_TOKENS', 'OUTPUT_TOKENS', 'ASR_SECONDS', 'REQUESTS'] as const;
+export type LimitMetric = (typeof METRICS)[number];
+export const PERIODS = ['DAY', 'MONTH', 'TOTAL'] as const;
+export type LimitPeriod = (typeof PERIODS)[number];
+export const SCOPES = ['TENANT', 'API_KEY', 'SUBJECT'] as const;
+export type LimitScope = (typeof SCOPES)[number];
+export const ACTIONS = ['BLOCK', 'ALERT'] as const;
+export type LimitAction = (typeof ACTIONS)[number];
+
+export interface PlanRow {
+  id: string;
+  code: string;
+  name: string;
+}
+
+export interface LimitRow {
+  id: string;
+  planId: string | null;
+  tenantId: string | null;
+  apiKeyId: string | null;
+  metric: LimitMetric;
+  period: LimitPeriod;
+  scope: LimitScope;
+  amount: string;
+  action: LimitAction;
+  thresholds: number[];
+  position: number;
+}
+
+export interface MembershipRow {
+  id: string;
+  tenantId: string;
+  planId: string;
+  startsAt: Date;
+  endsAt: Date | null;
+}
+
+export interface ReservationRow {
+  id: string;
+  tenantId: string;
+  apiKeyId: string | null;
+  subject: string | null;
+  cost: string;
+  tokens: string;
+  inputTokens: string;
+  outputTokens: string;
+  asrSeconds: string;
+  requests: string;
+  expiresAt: Date;
+}
+
+export interface AlertRow {
+  id: string;
+  tenantId: string;
+  limitId: string;
+  apiKeyId: string | null;
+  subject: string | null;
+  periodStart: Date | string | null;
+  threshold: number;
+  used: string;
+  crossedAt: Date | string;
+}
+
+export interface QuotaItem {
+  limit: LimitRow;
+  scopeId: string | null;
+  periodStart: Date | null;
+  periodEnd: Date | null;
+  used: string;
+  reserved: string;
+  remaining: string;
+  exceeded: boolean;
+}
+
+export interface QuotaStatus {
+  tenantId: string;
+  apiKeyId: string | null;
+  subject: string | null;
+  blocked: boolean;
+  items: QuotaItem[];
+}
+
+export interface LimitInput {
+  metric: string;
+  period: string;
+  scope?: string | null;
+  amount: string;
+  action?: string | null;
+  thresholds?: number[] | null;
+}
+
+export interface Estimate {
+  cost?: string | null;
+  tokens?: number | null;
+  inputTokens?: number | null;
+  outputTokens?: number | null;
+  asrSeconds?: string | null;
+  requests?: number | null;
+}

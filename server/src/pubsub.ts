@@ -1,0 +1,33 @@
+// The one pub/sub port: in-process by default, Redis when REDIS_URL is set, so a subscriber
+// on instance B sees what instance A committed. Payloads are JSON-safe (they cross Redis):
+// instants may arrive as ISO strings, which the DateTime scalar accepts.
+import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
+import { createPubSub, type PubSub } from 'graphql-yoga';
+import { Redis } from 'ioredis';
+import type { AlertRow } from './modules/quota/quota.types';
+import type { EventRow } from './modules/usage/usage.types';
+
+export type PublishedEvent = Omit<EventRow, 'fingerprint'>;
+
+export type Topics = {
+  'usage:recorded': [tenantId: string, payload: PublishedEvent];
+  'quota:alert': [tenantId: string, payload: AlertRow];
+  'quota:changed': [tenantId: string, payload: { tenantId: string }];
+  'key:revoked': [keyId: string, payload: { keyId: string }];
+};
+
+export type TallyPubSub = PubSub<Topics>;
+
+export function createTallyPubSub(redisUrl?: string): { pubsub: TallyPubSub; close: () => Promise<void> } {
+  if (!redisUrl) return { pubsub: createPubSub<Topics>(), close: async () => {} };
+  const publishClient = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  const subscribeClient = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  const eventTarget = createRedisEventTarget({ publishClient, subscribeClient });
+  return {
+    pubsub: createPubSub<Topics>({ eventTarget }),
+    close: async () => {
+      publishClient.disconnect();
+      subscribeClient.disconnect();
+    },
+  };
+}

@@ -1,0 +1,58 @@
+// GraphQL over WebSocket (the graphql-ws protocol) on /graphql, through the same yoga/envelop
+// pipeline as HTTP (armor limits, masking, context). Authentication happens once, at
+// connect, from connectionParams.authorization ("Bearer tly_..." or the bare secret); a
+// connection without a valid key is closed with 4403 before any operation runs.
+import type http from 'node:http';
+import type { ExecutionArgs } from 'graphql';
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocketServer } from 'ws';
+import type { App } from './app';
+import type { Principal } from './graphql/principal';
+
+type Extra = Record<PropertyKey, unknown> & {
+  principal?: Principal;
+};
+
+export function attachWebSocket(server: http.Server, app: App) {
+  const wss = new WebSocketServer({ server, path: '/graphql', maxPayload: 1024 * 1024 });
+  const disposable = useServer<Record<string, unknown>, Extra>(
+    {
+      onConnect: async (ctx) => {
+        const raw = ctx.connectionParams?.authorization;
+        const secret = typeof raw === 'string' ? raw.replace(/^Bearer\s+/i, '').trim() : '';
+        const principal = secret ? await app.services.apiKeys.authenticate(secret) : null;
+        if (!principal) return false;
+        ctx.extra.principal = principal;
+        return true;
+      },
+      execute: (args) => (args.rootValue as { execute: (a: ExecutionArgs) => never }).execute(args),
+      subscribe: (args) => (args.rootValue as { subscribe: (a: ExecutionArgs) => never }).subscribe(args),
+      onSubscribe: async (ctx, _id, payload) => {
+        const { schema, execute, subscribe, contextFactory, parse, validate } = app.yoga.getEnveloped({
+          principal: ctx.extra.principal,
+          params: payload,
+        });
+        const args = {
+          schema,
+          operationName: payload.operationName,
+          document: parse(payload.query),
+          variableValues: payload.variables,
+          contextValue: await contextFactory(),
+          rootValue: { execute, subscribe },
+        };
+        const errors = validate(args.schema, args.document);
+        if (errors.length) return errors;
+        return args;
+      },
+    },
+    wss,
+  );
+  return {
+    wss,
+    async close() {
+      for (const c of wss.clients) c.close(1001, 'server shutting down');
+      await disposable.dispose();
+      await new Promise<void>((r) => wss.close(() => r()));
+    },
+  };
+}
