@@ -36,6 +36,7 @@ export class TenantsService {
         `INSERT INTO tenants (name, timezone) VALUES ($1, $2) RETURNING ${TENANT_COLUMNS}`,
         [name, timezone],
       );
+      if (input.planCode) await this.assignPlan?.(tx, (tenant as TenantRow).id, input.planCode);
       return this.apiKeys.create(
         principal,
         { tenantId: (tenant as TenantRow).id, name: 'admin', scopes: ['ADMIN'] },
