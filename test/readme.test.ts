@@ -10,7 +10,13 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createHarness, type Harness, OPERATOR_KEY } from './support/harness';
 
 type Block =
-  | { type: 'step'; as: string; save: [string, string][]; document: string; expected: { data?: unknown; errors?: unknown[] } | null }
+  | {
+      type: 'step';
+      as: string;
+      save: [string, string][];
+      document: string;
+      expected: { data?: unknown; errors?: unknown[] } | null;
+    }
   | { type: 'subscribe'; as: string; name: string; document: string }
   | { type: 'events'; name: string; expected: unknown[] };
 
@@ -18,16 +24,19 @@ function walkthrough(readme: string): Block[] {
   const re =
     /<!-- (step|subscribe|events)([^>]*)-->\s*```(?:graphql|json)\n([\s\S]*?)```(?:\s*<!-- expect -->\s*```json\n([\s\S]*?)```)?/g;
   return [...readme.matchAll(re)].map((m): Block => {
-    const attrs = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)=(\S+)/g)].map((a) => [a[1], a[2]]));
+    const attrs: Record<string, string> = Object.fromEntries(
+      [...(m[2] ?? '').matchAll(/(\w+)=(\S+)/g)].map((a) => [a[1], a[2]]),
+    );
     if (m[1] === 'events') return { type: 'events', name: (m[2] ?? '').trim(), expected: JSON.parse(m[3] as string) };
-    if (m[1] === 'subscribe') return { type: 'subscribe', as: attrs.as as string, name: attrs.name as string, document: m[3] as string };
+    if (m[1] === 'subscribe')
+      return { type: 'subscribe', as: attrs.as as string, name: attrs.name as string, document: m[3] as string };
     return {
       type: 'step',
       as: attrs.as as string,
       save: (attrs.save ?? '')
         .split(',')
         .filter(Boolean)
-        .map((s) => s.split('=') as [string, string]),
+        .map((s: string) => s.split('=') as [string, string]),
       document: m[3] as string,
       expected: m[4] ? JSON.parse(m[4]) : null,
     };
@@ -49,7 +58,8 @@ async function readSse(res: Response, into: unknown[]) {
     while (i >= 0) {
       const frame = buffer.slice(0, i);
       buffer = buffer.slice(i + 2);
-      for (const line of frame.split('\n')) if (line.startsWith('data:') && line.length > 5) into.push(JSON.parse(line.slice(5)));
+      for (const line of frame.split('\n'))
+        if (line.startsWith('data:') && line.length > 5) into.push(JSON.parse(line.slice(5)));
       i = buffer.indexOf('\n\n');
     }
   }
@@ -77,7 +87,9 @@ it('the README walkthrough runs as written and answers what it shows', async () 
   const saved: Record<string, string> = { OPERATOR: OPERATOR_KEY };
   const events: Record<string, unknown[]> = {};
   const fill = (doc: string) => {
-    let out = doc.replaceAll('2026-11-22T00:00:00Z', today.toISOString()).replaceAll('2026-11-23T00:00:00Z', tomorrow.toISOString());
+    let out = doc
+      .replaceAll('2026-11-22T00:00:00Z', today.toISOString())
+      .replaceAll('2026-11-23T00:00:00Z', tomorrow.toISOString());
     for (const [name, value] of Object.entries(saved)) out = out.replaceAll(`"${name}"`, `"${value}"`);
     return out;
   };
@@ -89,7 +101,11 @@ it('the README walkthrough runs as written and answers what it shows', async () 
       streams.push(abort);
       const res = await fetch(`http://127.0.0.1:${server.port}/graphql`, {
         method: 'POST',
-        headers: { accept: 'text/event-stream', 'content-type': 'application/json', authorization: `Bearer ${saved[b.as]}` },
+        headers: {
+          accept: 'text/event-stream',
+          'content-type': 'application/json',
+          authorization: `Bearer ${saved[b.as]}`,
+        },
         body: JSON.stringify({ query: fill(b.document) }),
         signal: abort.signal,
       });

@@ -1,6 +1,7 @@
 // The one pub/sub port: in-process by default, Redis when REDIS_URL is set, so a subscriber
 // on instance B sees what instance A committed. Payloads are JSON-safe (they cross Redis):
 // instants may arrive as ISO strings, which the DateTime scalar accepts.
+import { setMaxListeners } from 'node:events';
 import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
 import { createPubSub, type PubSub } from 'graphql-yoga';
 import { Redis } from 'ioredis';
@@ -19,7 +20,12 @@ export type Topics = {
 export type TallyPubSub = PubSub<Topics>;
 
 export function createTallyPubSub(redisUrl?: string): { pubsub: TallyPubSub; close: () => Promise<void> } {
-  if (!redisUrl) return { pubsub: createPubSub<Topics>(), close: async () => {} };
+  if (!redisUrl) {
+    // Every open subscription listens on its key's revocation topic; many per key is normal.
+    const eventTarget = new EventTarget();
+    setMaxListeners(0, eventTarget);
+    return { pubsub: createPubSub<Topics>({ eventTarget: eventTarget as never }), close: async () => {} };
+  }
   const publishClient = new Redis(redisUrl, { maxRetriesPerRequest: null });
   const subscribeClient = new Redis(redisUrl, { maxRetriesPerRequest: null });
   const eventTarget = createRedisEventTarget({ publishClient, subscribeClient });

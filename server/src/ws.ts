@@ -5,12 +5,16 @@
 import type http from 'node:http';
 import type { ExecutionArgs } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
-import { WebSocketServer } from 'ws';
+import { type WebSocket, WebSocketServer } from 'ws';
 import type { App } from './app';
 import type { Principal } from './graphql/principal';
+import { AppError } from './lib/errors';
 
 type Extra = Record<PropertyKey, unknown> & {
   principal?: Principal;
+  secret?: string;
+  socket: WebSocket;
+  stopWatching?: () => void;
 };
 
 export function attachWebSocket(server: http.Server, app: App) {
@@ -23,11 +27,30 @@ export function attachWebSocket(server: http.Server, app: App) {
         const principal = secret ? await app.services.apiKeys.authenticate(secret) : null;
         if (!principal) return false;
         ctx.extra.principal = principal;
+        ctx.extra.secret = secret;
+        // A revocation published by any instance closes this key's sockets at once.
+        const keyId = principal.key?.id;
+        if (keyId) {
+          const revoked = app.pubsub.subscribe('key:revoked', keyId)[Symbol.asyncIterator]();
+          ctx.extra.stopWatching = () => void revoked.return?.();
+          void revoked.next().then((r) => {
+            if (!r.done) ctx.extra.socket.close(4403, 'API key revoked');
+          });
+        }
         return true;
       },
+      onDisconnect: (ctx) => ctx.extra.stopWatching?.(),
+      onClose: (ctx) => ctx.extra.stopWatching?.(),
       execute: (args) => (args.rootValue as { execute: (a: ExecutionArgs) => never }).execute(args),
       subscribe: (args) => (args.rootValue as { subscribe: (a: ExecutionArgs) => never }).subscribe(args),
       onSubscribe: async (ctx, _id, payload) => {
+        // Every operation re-checks the key (cached; a local revocation is seen at once).
+        const principal = ctx.extra.secret ? await app.services.apiKeys.authenticate(ctx.extra.secret) : null;
+        if (!principal) {
+          ctx.extra.socket.close(4403, 'API key revoked');
+          return [new AppError('UNAUTHENTICATED', 'unknown, malformed or revoked API key')];
+        }
+        ctx.extra.principal = principal;
         const { schema, execute, subscribe, contextFactory, parse, validate } = app.yoga.getEnveloped({
           principal: ctx.extra.principal,
           params: payload,

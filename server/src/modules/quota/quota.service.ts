@@ -115,6 +115,8 @@ function entryTotals(e: EventRow): Totals {
 }
 
 export interface WritePlan {
+  /** The writer's clock: alerts are stamped with it (millisecond precision, as cursors carry). */
+  at: Date;
   lock: string[];
   limits: Map<string, { tenant: TenantRow; limits: LimitRow[] }>;
 }
@@ -642,7 +644,7 @@ export class QuotaService {
       e.limits.push(l);
       limits.set(tid, e);
     }
-    return { lock: [...limits.keys()], limits };
+    return { at, lock: [...limits.keys()], limits };
   }
 
   /**
@@ -720,8 +722,8 @@ export class QuotaService {
     if (!candidates.length) return [];
     return tx.query<AlertRow>(
       'recordUsage:alerts',
-      `INSERT INTO quota_alerts (tenant_id, limit_id, scope_key, api_key_id, subject, period_start, threshold, used)
-       SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::timestamptz[], $7::int[], $8::numeric[])
+      `INSERT INTO quota_alerts (tenant_id, limit_id, scope_key, api_key_id, subject, period_start, threshold, used, crossed_at)
+       SELECT *, $9::timestamptz FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::timestamptz[], $7::int[], $8::numeric[])
        ON CONFLICT DO NOTHING RETURNING ${ALERT_COLUMNS}`,
       [
         candidates.map((c) => c.tenantId),
@@ -732,6 +734,7 @@ export class QuotaService {
         candidates.map((c) => c.periodStart?.toISOString() ?? null),
         candidates.map((c) => c.threshold),
         candidates.map((c) => c.used),
+        plan.at,
       ],
     );
   }

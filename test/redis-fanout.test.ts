@@ -1,0 +1,251 @@
+// Two server processes (npm start's main.ts) on one database and one Redis: a subscriber on
+// instance B sees what instance A committed (usage events, quota alerts exactly once), and a
+// key revoked on A ends B's open subscriptions for that key.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import Decimal from 'decimal.js';
+import { type Client, createClient } from 'graphql-ws';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { freePort } from '../server/src/db/embedded';
+import { freshDatabase, OPERATOR_KEY, RECORD } from './support/harness';
+
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+async function redisReachable(url: string): Promise<boolean> {
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    connectTimeout: 2_000,
+    retryStrategy: () => null,
+  });
+  redis.on('error', () => {});
+  try {
+    const pong = await Promise.race([
+      redis.connect().then(() => redis.ping()),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), 3_000)),
+    ]);
+    return pong === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+const redisUp = await redisReachable(REDIS_URL);
+if (!redisUp)
+  console.warn(`redis-fanout: skipped, Redis is not reachable at ${REDIS_URL} (set REDIS_URL to a running Redis)`);
+
+const children: ChildProcess[] = [];
+const clients: Client[] = [];
+let A = '';
+let B = '';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(cond: () => boolean, what: string, ms = 10_000) {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+async function waitFor(url: string, ms = 60_000) {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {}
+    await sleep(100);
+  }
+  throw new Error(`${url} did not come up`);
+}
+
+async function startInstance(databaseUrl: string): Promise<string> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', 'server/src/main.ts'], {
+    env: {
+      ...process.env,
+      DATABASE_URL: databaseUrl,
+      PORT: String(port),
+      REDIS_URL,
+      TALLY_OPERATOR_KEY: OPERATOR_KEY,
+      TALLY_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'tally-fanout-')),
+      LOG_LEVEL: 'warn',
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  children.push(child);
+  const base = `http://127.0.0.1:${port}`;
+  await waitFor(`${base}/readyz`);
+  return base;
+}
+
+beforeAll(async () => {
+  if (!redisUp) return;
+  const url = await freshDatabase('redis-fanout');
+  // A first, alone: it applies the migrations; B then finds them applied.
+  A = await startInstance(url);
+  B = await startInstance(url);
+});
+
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.dispose()));
+  for (const child of children) child.kill('SIGKILL');
+});
+
+async function gql(base: string, key: string, query: string, variables?: Record<string, unknown>) {
+  const res = await fetch(`${base}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = (await res.json()) as { data?: any; errors?: unknown[] };
+  if (body.errors?.length) throw new Error(`unexpected GraphQL errors: ${JSON.stringify(body.errors)}`);
+  return body.data;
+}
+
+let seq = 0;
+const record = (base: string, key: string, cost: string) =>
+  gql(base, key, RECORD, { input: { idempotencyKey: `fan-${++seq}`, kind: 'CALL', cost } });
+
+/** A tenant (created through A) on a plan with one ALERT limit: COST per DAY of 1, thresholds 80 and 100. */
+async function plannedTenant(name: string) {
+  const code = `plan-${name}`;
+  await gql(A, OPERATOR_KEY, 'mutation($input: UpsertPlanInput!) { upsertPlan(input: $input) { id } }', {
+    input: {
+      code,
+      name,
+      limits: [{ metric: 'COST', period: 'DAY', amount: '1', thresholds: [80, 100], action: 'ALERT' }],
+    },
+  });
+  const d = await gql(
+    A,
+    OPERATOR_KEY,
+    'mutation($input: CreateTenantInput!) { createTenant(input: $input) { secret apiKey { id tenant { id } } } }',
+    { input: { name, planCode: code } },
+  );
+  const adminKey = d.createTenant.secret as string;
+  const read = await gql(
+    A,
+    adminKey,
+    'mutation { createApiKey(input: { name: "reader", scopes: [READ] }) { secret apiKey { id } } }',
+  );
+  return {
+    id: d.createTenant.apiKey.tenant.id as string,
+    adminKey,
+    reader: { secret: read.createApiKey.secret as string, id: read.createApiKey.apiKey.id as string },
+  };
+}
+
+interface Msg {
+  data?: any;
+  errors?: unknown[];
+}
+
+class WsSub {
+  results: Msg[] = [];
+  completed = false;
+  error: unknown = null;
+  constructor(client: Client, query: string) {
+    client.subscribe<any>(
+      { query },
+      {
+        next: (msg) => this.results.push(msg as Msg),
+        error: (e) => {
+          this.error = e;
+        },
+        complete: () => {
+          this.completed = true;
+        },
+      },
+    );
+  }
+  get data(): any[] {
+    return this.results.filter((r) => r.data).map((r) => r.data);
+  }
+}
+
+function wsClient(base: string, key: string): Client {
+  const client = createClient({
+    url: `${base.replace('http', 'ws')}/graphql`,
+    webSocketImpl: WebSocket,
+    connectionParams: { authorization: `Bearer ${key}` },
+    retryAttempts: 0,
+  });
+  clients.push(client);
+  return client;
+}
+
+const USAGE_RECORDED = 'subscription { usageRecorded { id cost idempotencyKey tenant { id } } }';
+const QUOTA_ALERTS = 'subscription { quotaAlerts { id tenantId threshold used limit { metric amount } } }';
+
+/**
+ * Records zero-cost events on A until B's usageRecorded subscriber has one: proof that B's
+ * subscriptions are live in Redis. Zero cost moves no COST limit.
+ */
+async function warmUp(key: string, usage: WsSub) {
+  const deadline = Date.now() + 10_000;
+  while (usage.data.length === 0) {
+    if (Date.now() > deadline) throw new Error("B's subscription never received A's events");
+    await record(A, key, '0');
+    await until(() => usage.data.length > 0, 'a warm-up event', 300).catch(() => {});
+  }
+  await sleep(100);
+}
+
+describe('two instances over one Redis', () => {
+  it.skipIf(!redisUp)("B's subscribers receive A's usage events and its quota alert, exactly once", async () => {
+    const t = await plannedTenant('fanout');
+    const client = wsClient(B, t.reader.secret);
+    const alerts = new WsSub(client, QUOTA_ALERTS);
+    const usage = new WsSub(client, USAGE_RECORDED);
+    await warmUp(t.adminKey, usage);
+    expect(alerts.results).toEqual([]);
+    const before = usage.data.length;
+
+    const rec = await record(A, t.adminKey, '0.9'); // 90% of 1: crosses 80
+    await until(() => alerts.data.length >= 1, "the alert from A's usage");
+    await until(() => usage.data.length > before, "A's usage event");
+    await sleep(1_000); // a duplicate (from either instance) would arrive by now
+    expect(alerts.data).toHaveLength(1);
+    const a = alerts.data[0].quotaAlerts;
+    expect(a).toMatchObject({ tenantId: t.id, threshold: 80, limit: { metric: 'COST' } });
+    expect(new Decimal(a.used).eq('0.9')).toBe(true);
+    const events = usage.data.slice(before).map((d) => d.usageRecorded);
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ id: rec.recordUsage.event.id, tenant: { id: t.id } });
+    expect(new Decimal(events[0].cost).eq('0.9')).toBe(true);
+
+    // More usage on A in the same window crosses nothing new; the 100% crossing comes once.
+    await record(A, t.adminKey, '0.05');
+    await record(A, t.adminKey, '0.05');
+    await until(() => alerts.data.length >= 2, 'the 100% alert');
+    await sleep(1_000);
+    expect(alerts.data.map((d) => d.quotaAlerts.threshold)).toEqual([80, 100]);
+    expect(alerts.completed || usage.completed).toBe(false);
+  });
+
+  it.skipIf(!redisUp)("a key revoked on A ends that key's open subscription on B", async () => {
+    const t = await plannedTenant('revoke');
+    const usage = new WsSub(wsClient(B, t.reader.secret), USAGE_RECORDED);
+    await warmUp(t.adminKey, usage);
+    expect(usage.completed).toBe(false);
+
+    await gql(A, t.adminKey, 'mutation($id: ID!) { revokeApiKey(id: $id) { revokedAt } }', { id: t.reader.id });
+    // Ends on B: completed, or B closed the key's socket with 4403.
+    await until(
+      () => usage.completed || (usage.error as { code?: number } | null)?.code === 4403,
+      "B's subscription to end",
+    );
+    const count = usage.results.length;
+    await record(A, t.adminKey, '0.1');
+    await sleep(1_000);
+    expect(usage.results.length).toBe(count);
+  });
+});
