@@ -1,0 +1,65 @@
+// One error class for everything a Tally call can fail with: GraphQL errors carry a contract
+// code (and the input field for BAD_USER_INPUT); network failures and 5xx answers are
+// INTERNAL with `retryable: true`.
+export const ERROR_CODES = [
+  'UNAUTHENTICATED',
+  'FORBIDDEN',
+  'BAD_USER_INPUT',
+  'NOT_FOUND',
+  'IDEMPOTENCY_CONFLICT',
+  'PRICE_NOT_FOUND',
+  'RESERVATION_INVALID',
+  'QUERY_TOO_COMPLEX',
+  'RATE_LIMITED',
+  'INTERNAL',
+] as const;
+export type TallyErrorCode = (typeof ERROR_CODES)[number];
+
+export interface GraphQLErrorShape {
+  message: string;
+  path?: (string | number)[];
+  extensions?: { code?: string; field?: string[]; [k: string]: unknown };
+}
+
+export class TallyError extends Error {
+  override readonly name = 'TallyError';
+  readonly code: TallyErrorCode;
+  /** The offending input field's path, for BAD_USER_INPUT and friends. */
+  readonly field: string[] | undefined;
+  /** True when retrying the same call may succeed (network failure, 5xx, INTERNAL). */
+  readonly retryable: boolean;
+  /** Every GraphQL error of the answer (the first one is this error). */
+  readonly errors: GraphQLErrorShape[];
+  readonly status: number | undefined;
+
+  constructor(
+    code: TallyErrorCode,
+    message: string,
+    opts: {
+      field?: string[];
+      retryable?: boolean;
+      errors?: GraphQLErrorShape[];
+      status?: number;
+      cause?: unknown;
+    } = {},
+  ) {
+    super(message, { cause: opts.cause });
+    this.code = code;
+    this.field = opts.field;
+    this.retryable = opts.retryable ?? code === 'INTERNAL';
+    this.errors = opts.errors ?? [];
+    this.status = opts.status;
+  }
+
+  static fromGraphQL(errors: GraphQLErrorShape[], status?: number): TallyError {
+    const first = errors[0] as GraphQLErrorShape;
+    const raw = first.extensions?.code;
+    const code = (ERROR_CODES as readonly string[]).includes(raw ?? '') ? (raw as TallyErrorCode) : 'INTERNAL';
+    return new TallyError(code, first.message, {
+      field: first.extensions?.field,
+      errors,
+      status,
+      retryable: code === 'INTERNAL' || code === 'RATE_LIMITED' || first.extensions?.retryable === true,
+    });
+  }
+}
