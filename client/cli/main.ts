@@ -187,7 +187,8 @@ prices
       format: 'importing |{bar}| {value}/{total} {model}',
       stream: process.stderr,
       hideCursor: true,
-      noTTYOutput: false,
+      noTTYOutput: true,
+      notTTYSchedule: 1000,
     });
     bar.start(entries.length, 0, { model: '' });
     let set = 0;
