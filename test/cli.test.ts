@@ -13,7 +13,9 @@ afterAll(async () => h?.close());
 
 function tally(args: string[], key = OPERATOR_KEY): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, ['client/cli/tally.mjs', ...args], { env: { ...process.env, TALLY_URL: url, TALLY_API_KEY: key } });
+    const p = spawn(process.execPath, ['client/cli/tally.mjs', ...args], {
+      env: { ...process.env, TALLY_URL: url, TALLY_API_KEY: key },
+    });
     let out = '';
     let err = '';
     p.stdout.on('data', (d) => {
@@ -58,18 +60,46 @@ describe('tally', () => {
   });
 
   it('plans set and limits set', async () => {
-    const p = await tally(['plans', 'set', '--code', 'cli-pro', '--name', 'CLI Pro', '--limit', 'COST:DAY:1:BLOCK:50,100', '--limit', 'REQUESTS:MONTH:1000:ALERT']);
+    const p = await tally([
+      'plans',
+      'set',
+      '--code',
+      'cli-pro',
+      '--name',
+      'CLI Pro',
+      '--limit',
+      'COST:DAY:1:BLOCK:50,100',
+      '--limit',
+      'REQUESTS:MONTH:1000:ALERT',
+    ]);
     expect(p.code).toBe(0);
     expect(p.out).toMatch(/COST\s+DAY\s+TENANT\s+1\s+BLOCK\s+50,100/);
-    await h.ok(OPERATOR_KEY, `mutation($t: ID!) { assignPlan(input: { tenantId: $t, planCode: "cli-pro" }) { startsAt } }`, { t: tenantId });
-    const keyId = (await h.sql('SELECT id FROM api_keys WHERE tenant_id = $1 ORDER BY created_at LIMIT 1', [tenantId]))[0].id;
+    await h.ok(
+      OPERATOR_KEY,
+      `mutation($t: ID!) { assignPlan(input: { tenantId: $t, planCode: "cli-pro" }) { startsAt } }`,
+      { t: tenantId },
+    );
+    const keyId = (
+      await h.sql('SELECT id FROM api_keys WHERE tenant_id = $1 ORDER BY created_at LIMIT 1', [tenantId])
+    )[0].id;
     const l = await tally(['limits', 'set', '--key', keyId, '--limit', 'TOKENS:DAY:100000:BLOCK:90'], admin);
     expect(l.code).toBe(0);
     expect(l.out).toMatch(/TOKENS\s+DAY\s+API_KEY\s+100000\s+BLOCK\s+90/);
   });
 
   it('prices set, and prices import of a LiteLLM price map reports what it set and skipped', async () => {
-    const s = await tally(['prices', 'set', '--provider', 'acme', '--model', 'm1', '--input', '0.15', '--output', '0.6']);
+    const s = await tally([
+      'prices',
+      'set',
+      '--provider',
+      'acme',
+      '--model',
+      'm1',
+      '--input',
+      '0.15',
+      '--output',
+      '0.6',
+    ]);
     expect(s.out).toContain('input/M 0.15, output/M 0.6');
     const i = await tally(['prices', 'import', 'test/fixtures/litellm-prices.json']);
     expect(i.code).toBe(0);
@@ -110,7 +140,9 @@ describe('tally', () => {
   });
 
   it('watch prints alerts and quota updates live', async () => {
-    const p = spawn(process.execPath, ['client/cli/tally.mjs', 'watch'], { env: { ...process.env, TALLY_URL: url, TALLY_API_KEY: admin } });
+    const p = spawn(process.execPath, ['client/cli/tally.mjs', 'watch'], {
+      env: { ...process.env, TALLY_URL: url, TALLY_API_KEY: admin },
+    });
     let out = '';
     p.stdout.on('data', (d) => {
       out += d;

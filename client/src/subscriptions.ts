@@ -63,15 +63,33 @@ export class Subscriptions {
       this.sse ??= createSseClient({
         url: this.o.url,
         headers: { authorization: `Bearer ${this.o.apiKey}` },
-        ...(this.o.fetch ? { fetchFn: this.o.fetch } : {}),
+        retryAttempts: this.o.retryAttempts ?? Number.POSITIVE_INFINITY,
+        // A refused key is final. graphql-sse retries every non-2xx answer as a network
+        // error, so a 401/403 is handed over as a stream that carries the server's errors
+        // (the iterator then throws them as a TallyError); 5xx and dropped connections are
+        // retried with graphql-sse's randomised backoff.
+        fetchFn: async (input: RequestInfo | URL, init?: RequestInit) => {
+          const res = await (this.o.fetch ?? fetch)(input, init);
+          if (res.status !== 401 && res.status !== 403) return res;
+          const text = await res.text().catch(() => '');
+          let errors: GraphQLErrorShape[] = [
+            { message: 'the server refused the API key', extensions: { code: 'UNAUTHENTICATED' } },
+          ];
+          try {
+            const data = /^data:\s*(\{.*\})\s*$/m.exec(text)?.[1] ?? text;
+            const parsed = JSON.parse(data) as { errors?: GraphQLErrorShape[] };
+            if (parsed.errors?.length) errors = parsed.errors;
+          } catch {}
+          return new Response(`event: next\ndata: ${JSON.stringify({ errors })}\n\nevent: complete\ndata:\n\n`, {
+            status: 200,
+            headers: { 'content-type': 'text/event-stream' },
+          });
+        },
       });
-      return unwrap<R>(this.sse.iterate(payload));
+      const sse = this.sse;
+      return unwrap<R>(async () => sse.iterate(payload));
     }
-    const self = this;
-    return (async function* () {
-      const it = (await self.wsClient()).iterate(payload);
-      yield* unwrap<R>(it);
-    })();
+    return unwrap<R>(async () => (await this.wsClient()).iterate(payload));
   }
 
   async dispose(): Promise<void> {
@@ -80,17 +98,45 @@ export class Subscriptions {
   }
 }
 
-async function* unwrap<R>(
-  it: AsyncIterableIterator<{ data?: unknown; errors?: readonly unknown[] | null }>,
+/**
+ * Results -> data, errors -> TallyError. Written by hand rather than as an async generator so
+ * that return() reaches the transport at once, even while a next() is waiting for an event.
+ */
+function unwrap<R>(
+  open: () => Promise<AsyncIterableIterator<{ data?: unknown; errors?: readonly unknown[] | null }>>,
 ): AsyncIterableIterator<R> {
-  try {
-    for await (const r of it) {
-      if (r.errors?.length) throw TallyError.fromGraphQL(r.errors as GraphQLErrorShape[]);
-      yield r.data as R;
-    }
-  } catch (e) {
-    throw toTallyError(e);
-  } finally {
-    await it.return?.();
-  }
+  let inner: ReturnType<typeof open> | null = null;
+  let finished = false;
+  const source = () => {
+    inner ??= open();
+    return inner;
+  };
+  const close = async () => {
+    finished = true;
+    if (inner) await (await inner).return?.();
+  };
+  return {
+    async next(): Promise<IteratorResult<R>> {
+      if (finished) return { done: true, value: undefined };
+      try {
+        const r = await (await source()).next();
+        if (finished || r.done) {
+          finished = true;
+          return { done: true, value: undefined };
+        }
+        if (r.value.errors?.length) throw TallyError.fromGraphQL(r.value.errors as GraphQLErrorShape[]);
+        return { done: false, value: r.value.data as R };
+      } catch (e) {
+        await close().catch(() => {});
+        throw toTallyError(e);
+      }
+    },
+    async return(): Promise<IteratorResult<R>> {
+      await close();
+      return { done: true, value: undefined };
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
 }

@@ -4,7 +4,7 @@
 import type { Database, Sql } from '../../db/database';
 import type { TenantRow } from '../../db/entities';
 import type { Principal } from '../../graphql/principal';
-import { AppError, badInput, containsNul, forbidden, notFound } from '../../lib/errors';
+import { badInput, containsNul, forbidden, notFound } from '../../lib/errors';
 import { isUuid } from '../../lib/ids';
 import type { ApiKeysService, NewApiKey } from '../api-keys/api-keys.service';
 
