@@ -86,6 +86,15 @@ export function createApp(opts: AppOptions) {
         if (sqlState === '22021' || sqlState === '22P05')
           return new GraphQLError('text may not contain the NUL character', { extensions: { code: 'BAD_USER_INPUT' } });
         const requestId = requestScope.getStore()?.id;
+        if (isDatabaseUnavailable(original ?? error)) {
+          logger.warn({ err: original ?? error, requestId }, 'database unavailable');
+          return new GraphQLError(
+            'the database is unavailable; retry (recording is idempotent: reuse the same idempotency key)',
+            {
+              extensions: { code: 'INTERNAL', retryable: true, ...(requestId ? { requestId } : {}) },
+            },
+          );
+        }
         logger.error({ err: original ?? error, requestId }, 'unexpected error');
         return new GraphQLError(message === 'Unexpected error.' ? 'internal error; see the server log' : message, {
           extensions: { code: 'INTERNAL', ...(requestId ? { requestId } : {}) },
@@ -129,6 +138,8 @@ export function createApp(opts: AppOptions) {
     logger,
     pubsub,
     async close() {
+      // Everything acknowledged is committed already; this writes what is still queued.
+      await services.usage.committer.close();
       await services.apiKeys.close();
       await closePubSub();
     },
@@ -198,6 +209,30 @@ function useContractCodes(): Plugin {
       else if (result && typeof result === 'object' && 'errors' in result) fix(result as ExecutionResult);
     },
   };
+}
+
+const UNAVAILABLE_SQLSTATES = new Set([
+  '57P01',
+  '57P02',
+  '57P03',
+  '08000',
+  '08001',
+  '08003',
+  '08004',
+  '08006',
+  '53300',
+]);
+const UNAVAILABLE_NODE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND']);
+
+/** A failure to reach PostgreSQL (down, restarting, too many connections): retryable. */
+function isDatabaseUnavailable(e: unknown): boolean {
+  const err = e as { code?: string; driverError?: { code?: string; message?: string }; message?: string };
+  const code = err?.driverError?.code ?? err?.code;
+  if (code && (UNAVAILABLE_SQLSTATES.has(code) || UNAVAILABLE_NODE_CODES.has(code))) return true;
+  const msg = err?.driverError?.message ?? err?.message ?? '';
+  return /Connection terminated|connection timeout|Client has encountered a connection error|terminating connection/i.test(
+    msg,
+  );
 }
 
 /**

@@ -1,6 +1,7 @@
 // Runtime settings, read once from the environment. Every knob has a safe default so
 // `npm start` works on a machine that has only Node.js.
 import { z } from 'zod';
+import type { GroupCommitOptions } from './modules/usage/group-commit';
 
 const Env = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(4000),
@@ -20,6 +21,11 @@ const Env = z.object({
   AUTH_CACHE_MS: z.coerce.number().int().min(0).default(5000),
   LAST_USED_FLUSH_MS: z.coerce.number().int().min(10).default(30_000),
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
+  GROUP_COMMIT_MAX_ITEMS: z.coerce.number().int().min(1).max(10_000).default(1000),
+  GROUP_COMMIT_MAX_DELAY_MS: z.coerce.number().min(0).max(1000).default(1),
+  GROUP_COMMIT_MAX_CONCURRENT: z.coerce.number().int().min(1).max(64).default(2),
+  INGEST_QUEUE_MAX: z.coerce.number().int().min(1).default(50_000),
+  INGEST_QUEUE_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
 });
 
 export interface Config {
@@ -37,6 +43,8 @@ export interface Config {
   authCacheMs: number;
   lastUsedFlushMs: number;
   shutdownGraceMs: number;
+  /** Group commit of recordUsage calls (see modules/usage/group-commit.ts). */
+  groupCommit: GroupCommitOptions;
   /** Abuse limits; pinned here and asserted in tests. */
   limits: { maxDepth: number; maxAliases: number; maxTokens: number; maxCost: number; maxDirectives: number };
 }
@@ -57,6 +65,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     authCacheMs: e.AUTH_CACHE_MS,
     lastUsedFlushMs: e.LAST_USED_FLUSH_MS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    groupCommit: {
+      maxItems: e.GROUP_COMMIT_MAX_ITEMS,
+      maxDelayMs: e.GROUP_COMMIT_MAX_DELAY_MS,
+      maxConcurrent: e.GROUP_COMMIT_MAX_CONCURRENT,
+      maxQueued: e.INGEST_QUEUE_MAX,
+      queueTimeoutMs: e.INGEST_QUEUE_TIMEOUT_MS,
+    },
     limits: { ...ABUSE_LIMITS },
   };
 }

@@ -19,7 +19,7 @@ export interface Services {
 
 export function createServices(
   db: Database,
-  config: Pick<Config, 'operatorKey' | 'authCacheMs' | 'lastUsedFlushMs'>,
+  config: Pick<Config, 'operatorKey' | 'authCacheMs' | 'lastUsedFlushMs'> & Partial<Pick<Config, 'groupCommit'>>,
   now: () => Date = () => new Date(),
 ): Services {
   const apiKeys = new ApiKeysService(db, {
@@ -32,6 +32,6 @@ export function createServices(
   const pricing = new PricingService(db, now);
   const quota = new QuotaService(db, tenants, now);
   tenants.assignPlan = (tx, tenantId, planCode) => quota.assignIn(tx, tenantId, planCode, now());
-  const usage = new UsageService(db, tenants, pricing, quota, now);
+  const usage = new UsageService(db, tenants, pricing, quota, now, config.groupCommit);
   return { db, apiKeys, tenants, pricing, quota, usage, now };
 }

@@ -20,6 +20,8 @@ export interface EmbeddedDatabase {
   url: (database: string) => string;
   port: number;
   stop: () => Promise<void>;
+  /** Stops at once, as a crash would (pg_ctl -m immediate): for fault tests. */
+  crash: () => Promise<void>;
 }
 
 export async function freePort(): Promise<number> {
@@ -101,11 +103,14 @@ export async function startEmbeddedPostgres(opts: {
   const stop = async () => {
     await run(pgCtl, ['-D', dir, '-m', 'fast', '-w', 'stop'], ids).catch(() => {});
   };
+  const crash = async () => {
+    await run(pgCtl, ['-D', dir, '-m', 'immediate', '-w', 'stop'], ids).catch(() => {});
+  };
 
   const reused = runningPort(dir);
   if (reused) {
     opts.onLog?.(`reusing the PostgreSQL already running in ${dir} on port ${reused}`);
-    return { url: url(reused), port: reused, stop };
+    return { url: url(reused), port: reused, stop, crash };
   }
   const port = opts.port ?? (await freePort());
   const flags = [
@@ -124,5 +129,5 @@ export async function startEmbeddedPostgres(opts: {
     ['-D', dir, '-l', path.join(dir, 'server.log'), '-w', '-t', '60', '-o', flags.join(' '), 'start'],
     ids,
   );
-  return { url: url(port), port, stop };
+  return { url: url(port), port, stop, crash };
 }

@@ -13,6 +13,7 @@ import { priceNotFound } from '../pricing/pricing.service';
 import { lockTenants, type QuotaService } from '../quota/quota.service';
 import type { AlertRow } from '../quota/quota.types';
 import type { TenantsService } from '../tenants/tenants.service';
+import { DEFAULT_GROUP_COMMIT, type GroupCommitOptions, GroupCommitter } from './group-commit';
 import { addTotals, emptyTotals, type SummaryRow, summarize } from './usage.summary';
 import {
   EVENT_COLUMNS,
@@ -23,7 +24,7 @@ import {
   type UsageDimension,
 } from './usage.types';
 import { fingerprintOf, type NormalizedUsage, normalizeUsage, reversalFingerprint } from './usage.validation';
-import { type NewEntry, UsageWriter } from './usage.writer';
+import { type NewEntry, UsageWriter, type WriteOutcome } from './usage.writer';
 
 export const MAX_BATCH = 1000;
 export const MAX_PAGE = 500;
@@ -52,6 +53,12 @@ export interface UsageEvents {
   created: (events: EventRow[]) => void;
 }
 
+/** An entry on its way to the group committer, with the reservation it settles. */
+interface QueuedEntry {
+  entry: NewEntry;
+  reservationId: string | null;
+}
+
 interface Pending {
   index: number;
   u: NormalizedUsage;
@@ -61,6 +68,7 @@ interface Pending {
 
 export class UsageService {
   readonly writer: UsageWriter;
+  readonly committer: GroupCommitter<QueuedEntry, WriteOutcome>;
   /** Emits after commit: 'created' (new entries), 'alerts' (stored alerts), 'changed' (tenant ids whose quota moved), 'outcomes'. */
   readonly emitter = new EventEmitter();
 
@@ -70,8 +78,10 @@ export class UsageService {
     private readonly pricing: PricingService,
     private readonly quota: QuotaService,
     private readonly now: () => Date,
+    groupCommit: GroupCommitOptions = DEFAULT_GROUP_COMMIT,
   ) {
     this.writer = new UsageWriter(db);
+    this.committer = new GroupCommitter((items) => this.writeNow(items), groupCommit);
   }
 
   /** Judges and records items; one transaction for all of them. Never throws for a bad item. */
@@ -121,25 +131,10 @@ export class UsageService {
       });
     }
 
-    // Tenants with thresholded limits are locked for the write, and their alerts are
-    // computed in it; tenants without limits pay nothing for the quota module.
-    const plan = entries.length ? await this.quota.planWrite([...byTenant.keys()], now) : null;
-    const quota = this.quota;
-    const { outcomes, after: alerts } = await this.writer.write(
-      entries.map((e) => e.entry),
-      {
-        reservations: entries.map((e) => e.p.u.reservationId),
-        openReservations: (tx, ids) => quota.lockOpenReservations(tx, ids, now),
-        settle: (tx, pairs) => quota.settleReservations(tx, pairs, now),
-        ...(plan
-          ? {
-              lockTenants: (tx: Sql) => lockTenants(tx, plan.lock),
-              afterInsert: (tx: Sql, rows: EventRow[]) => quota.recordAlerts(tx, plan, rows),
-            }
-          : {}),
-      },
+    // Gathered with concurrent calls into shared transactions (group commit); answered after COMMIT.
+    const outcomes = await this.committer.submit(
+      entries.map((e) => ({ entry: e.entry, reservationId: e.p.u.reservationId })),
     );
-    const created: EventRow[] = [];
     outcomes.forEach((o, i) => {
       const r = results[(entries[i] as { p: Pending }).p.index] as ItemResult;
       if (o.outcome === 'ALREADY_REVERSED') return; // cannot happen for recordUsage entries
@@ -159,18 +154,44 @@ export class UsageService {
           message: 'idempotency key reused with a different payload',
           field: ['idempotencyKey'],
         };
-      if (o.outcome === 'CREATED') created.push(o.event);
     });
-    this.afterCommit(
-      created,
-      alerts ?? [],
-      entries.filter((e) => e.p.u.reservationId).map((e) => e.p.tenantId),
-    );
     this.emitter.emit(
       'outcomes',
       results.map((r) => r.outcome),
     );
     return results;
+  }
+
+  /**
+   * One shared transaction for the entries of several calls. Tenants with thresholded
+   * limits are locked for it and their alerts computed in it; tenants without limits pay
+   * nothing for the quota module.
+   */
+  private async writeNow(items: QueuedEntry[]): Promise<WriteOutcome[]> {
+    const now = this.now();
+    const plan = await this.quota.planWrite([...new Set(items.map((i) => i.entry.tenantId))], now);
+    const quota = this.quota;
+    const { outcomes, after: alerts } = await this.writer.write(
+      items.map((i) => i.entry),
+      {
+        reservations: items.map((i) => i.reservationId),
+        openReservations: (tx, ids) => quota.lockOpenReservations(tx, ids, now),
+        settle: (tx, pairs) => quota.settleReservations(tx, pairs, now),
+        ...(plan
+          ? {
+              lockTenants: (tx: Sql) => lockTenants(tx, plan.lock),
+              afterInsert: (tx: Sql, rows: EventRow[]) => quota.recordAlerts(tx, plan, rows),
+            }
+          : {}),
+      },
+    );
+    const created = outcomes.flatMap((o) => (o.outcome === 'CREATED' ? [o.event] : []));
+    this.afterCommit(
+      created,
+      alerts ?? [],
+      items.filter((i) => i.reservationId).map((i) => i.entry.tenantId),
+    );
+    return outcomes;
   }
 
   /** Side effects of a committed write: events for metrics and pub/sub (see services.ts). */
