@@ -1,0 +1,477 @@
+// npm run bench: Tally's speed, as ratios against baselines measured in the same run on the
+// same machine. The server runs as its own process on a fresh database (embedded, or a new
+// database on DATABASE_URL's server); load comes from this process over HTTP (autocannon)
+// and WebSocket (graphql-ws). BENCH_SMOKE=1 runs every scenario tiny (npm test does that, so
+// the harness cannot rot) and writes no results file.
+import { type ChildProcess, execSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import autocannon from 'autocannon';
+import { createClient } from 'graphql-ws';
+import pg from 'pg';
+import { WebSocket } from 'ws';
+import { ensureDatabase } from '../server/src/db/connect';
+import { type EmbeddedDatabase, freePort, startEmbeddedPostgres } from '../server/src/db/embedded';
+
+const SMOKE = process.env.BENCH_SMOKE === '1';
+const DURATION = Number(process.env.BENCH_DURATION_S ?? (SMOKE ? 1 : 10));
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? (SMOKE ? 4 : 64));
+const BATCH = 500;
+const SUMMARY_EVENTS = Number(process.env.BENCH_SUMMARY_EVENTS ?? (SMOKE ? 5_000 : 5_000_000));
+const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? (SMOKE ? 20 : 5_000));
+const SUB_TENANTS = Math.min(100, SUBSCRIBERS);
+const OPERATOR = `tly_op_bench_${randomBytes(16).toString('hex')}`;
+
+interface Row {
+  test: string;
+  figure: string;
+  baseline: string;
+  ratio: string;
+  target: string;
+}
+const rows: Row[] = [];
+const log = (s: string) => process.stderr.write(`${s}\n`);
+const fmt = (n: number, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
+
+// ------------------------------------------------------------------ infrastructure
+
+async function database(): Promise<{
+  url: string;
+  admin: string;
+  embedded: EmbeddedDatabase | null;
+  dir: string | null;
+}> {
+  const name = `tally_bench_${Date.now()}`;
+  if (process.env.DATABASE_URL) {
+    await ensureDatabase(process.env.DATABASE_URL, name);
+    const u = new URL(process.env.DATABASE_URL);
+    u.pathname = `/${name}`;
+    return { url: u.toString(), admin: process.env.DATABASE_URL, embedded: null, dir: null };
+  }
+  // Durable settings (fsync on): the baselines and Tally pay the same commit cost.
+  const dir = `.data/bench-pg-${process.pid}`;
+  const embedded = await startEmbeddedPostgres({ dir, fast: SMOKE });
+  await ensureDatabase(embedded.url('postgres'), name);
+  return { url: embedded.url(name), admin: embedded.url('postgres'), embedded, dir };
+}
+
+async function startServer(
+  url: string,
+): Promise<{ proc: ChildProcess; base: string; rss: () => number; hwm: () => number }> {
+  const port = await freePort();
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'server/src/main.ts'], {
+    env: {
+      ...process.env,
+      DATABASE_URL: url,
+      PORT: String(port),
+      TALLY_OPERATOR_KEY: OPERATOR,
+      LOG_LEVEL: 'warn',
+      TALLY_DATA_DIR: `.data/bench-${process.pid}`,
+      DB_POOL_SIZE: '20',
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 300; i++) {
+    try {
+      if ((await fetch(`${base}/readyz`)).ok) break;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const status = (field: string) => {
+    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${proc.pid}/status`, 'utf8'));
+    return Number(m?.[1] ?? 0) * 1024;
+  };
+  return { proc, base, rss: () => status('VmRSS'), hwm: () => status('VmHWM') };
+}
+
+async function gql<T = Record<string, any>>(base: string, key: string, query: string, variables?: unknown): Promise<T> {
+  const res = await fetch(`${base}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = (await res.json()) as { data?: T; errors?: unknown[] };
+  if (body.errors) throw new Error(JSON.stringify(body.errors));
+  return body.data as T;
+}
+
+async function tenant(base: string, name: string, planCode?: string) {
+  const d = await gql(
+    base,
+    OPERATOR,
+    'mutation($i: CreateTenantInput!) { createTenant(input: $i) { secret apiKey { id tenant { id } } } }',
+    {
+      i: { name, planCode },
+    },
+  );
+  return {
+    id: d.createTenant.apiKey.tenant.id as string,
+    key: d.createTenant.secret as string,
+    keyId: d.createTenant.apiKey.id as string,
+  };
+}
+
+interface Load {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+}
+
+/** autocannon against /graphql; `body(i)` makes the i-th request body (unique idempotency keys). */
+function load(base: string, key: string, body: (i: number) => string, connections = CONNECTIONS): Promise<Load> {
+  let i = 0;
+  return new Promise((resolve, reject) => {
+    const inst = autocannon(
+      {
+        url: `${base}/graphql`,
+        connections,
+        duration: DURATION,
+        requests: [
+          {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+            setupRequest: ((req: Record<string, unknown>) => ({ ...req, body: body(i++) })) as never,
+          },
+        ],
+      },
+      (err, r) => {
+        if (err) return reject(err);
+        resolve({ rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.non2xx });
+      },
+    );
+    inst.on('response', (_c, status, resBody) => {
+      if (status === 200 && String(resBody).includes('"errors"')) (inst as unknown as { errs?: number }).errs = 1;
+    });
+  });
+}
+
+// ------------------------------------------------------------------ scenarios
+
+const RECORD = 'mutation($i: RecordUsageInput!) { recordUsage(input: $i) { outcome } }';
+const BATCH_DOC = 'mutation($i: [RecordUsageInput!]!) { recordUsageBatch(input: $i) { created rejected } }';
+const MODELS = ['gpt-4o', 'gpt-4o-mini', 'claude-3-5-sonnet', 'llama-3-70b'];
+const event = (key: string, n: number, spread = true) => ({
+  idempotencyKey: key,
+  kind: 'LLM',
+  provider: 'openai',
+  model: spread ? (MODELS[n % MODELS.length] as string) : 'gpt-4o',
+  inputTokens: 1000 + (n % 500),
+  cachedInputTokens: 100,
+  outputTokens: 200 + (n % 100),
+  subject: spread ? `user-${n % 50}` : 'user-1',
+});
+
+async function main() {
+  const started = Date.now();
+  const db = await database();
+  const server = await startServer(db.url);
+  const raw = new pg.Pool({ connectionString: db.url, max: 16 });
+  const stopAll = async () => {
+    server.proc.kill('SIGTERM');
+    await new Promise((r) => server.proc.once('exit', r));
+    await raw.end();
+    await db.embedded?.stop();
+    if (db.dir) rmSync(db.dir, { recursive: true, force: true });
+    rmSync(`.data/bench-${process.pid}`, { recursive: true, force: true });
+  };
+  try {
+    const base = server.base;
+    for (const m of MODELS)
+      await gql(base, OPERATOR, 'mutation($i: SetPriceInput!) { setPrice(input: $i) { id } }', {
+        i: {
+          provider: 'openai',
+          model: m,
+          inputPerMillion: '2.5',
+          cachedInputPerMillion: '1.25',
+          outputPerMillion: '10',
+          effectiveFrom: '2020-01-01T00:00:00Z',
+        },
+      });
+    const spread = await tenant(base, 'bench-spread');
+    const hot = await tenant(base, 'bench-hot');
+    const run = randomBytes(4).toString('hex');
+
+    // 1. recordUsage vs a trivial authenticated query, same concurrency
+    log('1/7 trivial query and recordUsage ...');
+    const trivial = await load(base, spread.key, () => JSON.stringify({ query: '{ viewer { isOperator } }' }));
+    const single = await load(base, spread.key, (i) =>
+      JSON.stringify({ query: RECORD, variables: { i: event(`s-${run}-${i}`, i) } }),
+    );
+    rows.push({
+      test: '1. recordUsage, 1 event/request',
+      figure: `${fmt(single.rps)} events/s, p50 ${single.p50} ms, p99 ${single.p99} ms`,
+      baseline: `trivial query ${fmt(trivial.rps)} req/s`,
+      ratio: (single.rps / trivial.rps).toFixed(2),
+      target: '>= 0.5',
+    });
+
+    // 2. recordUsageBatch of 500 vs raw pg INSERT ... ON CONFLICT + rollup upsert in batches of 500
+    log('2/7 recordUsageBatch and the raw pg baseline ...');
+    const batchLoad = await load(
+      base,
+      spread.key,
+      (i) =>
+        JSON.stringify({
+          query: BATCH_DOC,
+          variables: { i: Array.from({ length: BATCH }, (_, j) => event(`b-${run}-${i}-${j}`, j)) },
+        }),
+      8,
+    );
+    const tallyBatchRate = batchLoad.rps * BATCH;
+    const rawRate = await rawBaseline(raw, spread.id, run, 8);
+    rows.push({
+      test: '2. recordUsageBatch of 500',
+      figure: `${fmt(tallyBatchRate)} events/s`,
+      baseline: `raw pg ${fmt(rawRate)} rows/s`,
+      ratio: (tallyBatchRate / rawRate).toFixed(2),
+      target: '>= 0.6 and >= 15,000/s',
+    });
+
+    // 3. hot tenant: one tenant, one key, one model
+    log('3/7 hot tenant ...');
+    const hotLoad = await load(base, hot.key, (i) =>
+      JSON.stringify({ query: RECORD, variables: { i: event(`h-${run}-${i}`, i, false) } }),
+    );
+    rows.push({
+      test: '3. hot tenant (1 tenant, key, model)',
+      figure: `${fmt(hotLoad.rps)} events/s, p99 ${hotLoad.p99} ms`,
+      baseline: `test 1 ${fmt(single.rps)} events/s`,
+      ratio: (hotLoad.rps / single.rps).toFixed(2),
+      target: '>= 0.8',
+    });
+    const peak = server.hwm();
+
+    // 4. usageSummary over 30 days after SUMMARY_EVENTS events, vs GROUP BY over the ledger
+    log(`4/7 loading ${fmt(SUMMARY_EVENTS)} events for the summary test ...`);
+    const big = await tenant(base, 'bench-summary');
+    await loadEvents(raw, big.id, big.keyId, SUMMARY_EVENTS);
+    const to = new Date();
+    to.setUTCHours(0, 0, 0, 0);
+    const from = new Date(to.getTime() - 30 * 86_400_000);
+    const SUMMARY = `query($f: UsageFilter!) { usageSummary(filter: $f, groupBy: [MODEL], granularity: DAY) { totals { requests cost } buckets { start model totals { requests cost } } } }`;
+    const times: number[] = [];
+    for (let i = 0; i < (SMOKE ? 3 : 60); i++) {
+      const t0 = performance.now();
+      await gql(base, big.key, SUMMARY, { f: { from: from.toISOString(), to: to.toISOString() } });
+      times.push(performance.now() - t0);
+    }
+    const plain: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const t0 = performance.now();
+      await raw.query(
+        `SELECT date_trunc('day', occurred_at, 'UTC') AS d, model, count(*), sum(cost) FROM usage_events
+          WHERE tenant_id = $1 AND occurred_at >= $2 AND occurred_at < $3 GROUP BY 1, 2 ORDER BY 1, 2`,
+        [big.id, from, to],
+      );
+      plain.push(performance.now() - t0);
+    }
+    const p = (xs: number[], q: number) =>
+      [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))] as number;
+    rows.push({
+      test: `4. usageSummary 30 d, DAY x MODEL, ${fmt(SUMMARY_EVENTS)} events`,
+      figure: `p50 ${p(times, 0.5).toFixed(1)} ms, p99 ${p(times, 0.99).toFixed(1)} ms`,
+      baseline: `GROUP BY over the ledger p50 ${p(plain, 0.5).toFixed(0)} ms`,
+      ratio: `${(p(plain, 0.5) / p(times, 0.5)).toFixed(0)}x faster`,
+      target: 'p50 <= 20 ms, >= 50x',
+    });
+
+    // 5. authorizeUsage with a reservation, one tenant
+    log('5/7 authorizeUsage ...');
+    await gql(
+      base,
+      OPERATOR,
+      'mutation { upsertPlan(input: { code: "bench", name: "Bench", limits: [{ metric: COST, period: DAY, amount: "1000000000", action: BLOCK }] }) { id } }',
+    );
+    const limited = await tenant(base, 'bench-authorize', 'bench');
+    const AUTH = JSON.stringify({
+      query: 'mutation { authorizeUsage(input: { estimate: { cost: "0.01" }, reserveSeconds: 60 }) { allowed } }',
+    });
+    const auth = await load(base, limited.key, () => AUTH);
+    rows.push({
+      test: '5. authorizeUsage + reservation, 1 tenant',
+      figure: `${fmt(auth.rps)} decisions/s, p99 ${auth.p99} ms`,
+      baseline: `trivial query ${fmt(trivial.rps)} req/s`,
+      ratio: (auth.rps / trivial.rps).toFixed(2),
+      target: '(reported)',
+    });
+
+    // 6. subscriptions: SUBSCRIBERS quotaUpdated subscribers across SUB_TENANTS tenants
+    log(`6/7 ${fmt(SUBSCRIBERS)} subscribers ...`);
+    const subResult = await subscriptions(base);
+    rows.push({
+      test: `6. ${fmt(SUBSCRIBERS)} subscribers, ${SUB_TENANTS} tenants`,
+      figure: `commit -> last push p50 ${subResult.p50.toFixed(0)} ms, p99 ${subResult.p99.toFixed(0)} ms; ${fmt(subResult.perSub / 1024, 1)} KiB/subscriber`,
+      baseline: `${subResult.connections} WebSocket connections`,
+      ratio: '',
+      target: 'p99 <= 500 ms, <= 30 KiB',
+    });
+
+    // 7. peak RSS during 1 to 3
+    rows.push({
+      test: '7. server peak RSS, tests 1-3',
+      figure: `${fmt(peak / 1024 / 1024)} MB`,
+      baseline: '',
+      ratio: '',
+      target: '<= 300 MB',
+    });
+
+    const table = [
+      '| test | Tally | baseline (same run) | ratio | target |',
+      '| --- | --- | --- | --- | --- |',
+      ...rows.map((r) => `| ${r.test} | ${r.figure} | ${r.baseline} | ${r.ratio} | ${r.target} |`),
+    ].join('\n');
+    console.log(table);
+    if (!SMOKE) {
+      let commit = 'unknown';
+      try {
+        commit = execSync('git rev-parse --short HEAD').toString().trim();
+      } catch {}
+      const md = `# Benchmark results\n\n${new Date().toISOString()} · ${os.cpus().length} cores (${os.cpus()[0]?.model ?? ''}) · ${Math.round(os.totalmem() / 2 ** 30)} GiB · Node ${process.version} · commit ${commit} · ${process.env.DATABASE_URL ? 'DATABASE_URL' : 'embedded PostgreSQL'} · ${DURATION} s per load, ${CONNECTIONS} connections\n\n${table}\n\nTest 4 loads its events with one INSERT ... SELECT from generate_series and builds their rollups with the reconcile rebuild, not through the API. Figures are noisy on shared 2-core machines; compare ratios, which are measured in the same run.\n`;
+      writeFileSync(path.join('bench', 'RESULTS.md'), md);
+      log(`wrote bench/RESULTS.md (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+    }
+  } finally {
+    await stopAll();
+  }
+
+  async function rawBaseline(pool: pg.Pool, tenantId: string, run: string, clients: number): Promise<number> {
+    let rowsDone = 0;
+    const until = Date.now() + DURATION * 1000;
+    let n = 0;
+    await Promise.all(
+      Array.from({ length: clients }, async () => {
+        const c = await pool.connect();
+        try {
+          while (Date.now() < until) {
+            const b = n++;
+            const keys = Array.from({ length: BATCH }, (_, j) => `raw-${run}-${b}-${j}`);
+            await c.query('BEGIN');
+            await c.query(
+              `WITH ins AS (
+                 INSERT INTO usage_events (tenant_id, idempotency_key, fingerprint, kind, provider, model, model_source, status, requests,
+                   input_tokens, output_tokens, cached_input_tokens, cache_write_input_tokens, reasoning_tokens, cost, currency, occurred_at, subject)
+                 SELECT $1, k, '\\x00'::bytea, 'LLM', 'openai', m, 'VENDOR', 'SUCCEEDED', 1, 1000, 200, 100, 0, 0, 0.004, 'USD', now(), 'user-1'
+                   FROM unnest($2::text[], $3::text[]) AS u(k, m)
+                 ON CONFLICT (tenant_id, idempotency_key) DO NOTHING RETURNING *)
+               INSERT INTO usage_rollups_hourly (tenant_id, hour, kind, currency, api_key_id, model, provider, subject, requests, input_tokens, output_tokens, cached_input_tokens, cost)
+               SELECT tenant_id, date_trunc('hour', occurred_at), kind, currency, NULL::uuid, model, provider, subject, count(*), sum(input_tokens), sum(output_tokens), sum(cached_input_tokens), sum(cost)
+                 FROM ins GROUP BY 1, 2, 3, 4, 5, 6, 7, 8 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8
+               ON CONFLICT (tenant_id, hour, kind, currency, api_key_id, model, provider, subject) DO UPDATE SET
+                 requests = usage_rollups_hourly.requests + excluded.requests, input_tokens = usage_rollups_hourly.input_tokens + excluded.input_tokens,
+                 output_tokens = usage_rollups_hourly.output_tokens + excluded.output_tokens, cost = usage_rollups_hourly.cost + excluded.cost`,
+              [tenantId, keys, keys.map((_, j) => MODELS[j % MODELS.length])],
+            );
+            await c.query('COMMIT');
+            rowsDone += BATCH;
+          }
+        } finally {
+          c.release();
+        }
+      }),
+    );
+    return rowsDone / DURATION;
+  }
+
+  async function subscriptions(base: string) {
+    const tenants = await Promise.all(Array.from({ length: SUB_TENANTS }, (_, i) => tenant(base, `bench-sub-${i}`)));
+    const perTenant = Math.ceil(SUBSCRIBERS / SUB_TENANTS);
+    const perConnection = 20;
+    const before = server.rss();
+    const clients: ReturnType<typeof createClient>[] = [];
+    const received = new Map<string, number[]>(); // tenant -> receive times (ms) of pushes after the change
+    const initial: Promise<void>[] = [];
+    let armed = false;
+    for (const t of tenants) {
+      received.set(t.id, []);
+      for (let c = 0; c < Math.ceil(perTenant / perConnection); c++) {
+        const client = createClient({
+          url: `${base.replace('http', 'ws')}/graphql`,
+          webSocketImpl: WebSocket,
+          connectionParams: { authorization: `Bearer ${t.key}` },
+        });
+        clients.push(client);
+        for (let s = 0; s < perConnection && c * perConnection + s < perTenant; s++) {
+          initial.push(
+            new Promise<void>((resolve, reject) => {
+              let first = true;
+              client.subscribe(
+                { query: 'subscription { quotaUpdated { tenantId blocked } }' },
+                {
+                  next: () => {
+                    if (first) {
+                      first = false;
+                      resolve();
+                    } else if (armed) received.get(t.id)?.push(performance.now());
+                  },
+                  error: reject,
+                  complete: () => {},
+                },
+              );
+            }),
+          );
+        }
+      }
+    }
+    await Promise.all(initial);
+    await new Promise((r) => setTimeout(r, 500));
+    const perSub = (server.rss() - before) / SUBSCRIBERS;
+    armed = true;
+    const committedAt = new Map<string, number>();
+    await Promise.all(
+      tenants.map(async (t, i) => {
+        await gql(base, t.key, RECORD, { i: { idempotencyKey: `sub-${i}`, kind: 'CALL', cost: '0.01' } });
+        committedAt.set(t.id, performance.now());
+      }),
+    );
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline && [...received.values()].some((r) => r.length < perTenant))
+      await new Promise((r) => setTimeout(r, 20));
+    const latencies = tenants.flatMap((t) =>
+      (received.get(t.id) ?? []).map((at) => at - (committedAt.get(t.id) as number)),
+    );
+    const lastPerTenant = tenants.map(
+      (t) => Math.max(...(received.get(t.id) ?? [0])) - (committedAt.get(t.id) as number),
+    );
+    for (const c of clients) await c.dispose();
+    const q = (xs: number[], f: number) =>
+      [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(f * xs.length))] ?? Number.NaN;
+    if (latencies.length < SUBSCRIBERS)
+      log(`warning: ${SUBSCRIBERS - latencies.length} subscribers got no push in 10 s`);
+    return { p50: q(lastPerTenant, 0.5), p99: q(latencies, 0.99), perSub, connections: clients.length };
+  }
+}
+
+/** N events for one tenant over the last 30 days, generated in SQL; rollups built from them. */
+async function loadEvents(pool: pg.Pool, tenantId: string, keyId: string, n: number) {
+  const chunk = 500_000;
+  for (let start = 0; start < n; start += chunk) {
+    const end = Math.min(n, start + chunk);
+    await pool.query(
+      `INSERT INTO usage_events (tenant_id, idempotency_key, fingerprint, api_key_id, kind, provider, model, model_source, status, requests,
+         input_tokens, output_tokens, cached_input_tokens, cache_write_input_tokens, reasoning_tokens, cost, currency, occurred_at, subject)
+       SELECT $1, 'load-' || g, '\\x00'::bytea, $2, 'LLM', 'openai', (ARRAY['gpt-4o','gpt-4o-mini','claude-3-5-sonnet','llama-3-70b'])[1 + g % 4],
+              'VENDOR', 'SUCCEEDED', 1, 1000, 200, 100, 0, 0, 0.004, 'USD',
+              date_trunc('day', now()) - interval '30 days' + (g::double precision / $4) * interval '30 days', 'user-' || (g % 1000)
+         FROM generate_series($3::bigint, $5::bigint) AS g`,
+      [tenantId, keyId, start, n, end - 1],
+    );
+  }
+  await pool.query(
+    `INSERT INTO usage_rollups_hourly (tenant_id, hour, kind, currency, api_key_id, model, provider, subject, requests, failed_requests, input_tokens,
+       output_tokens, cached_input_tokens, cache_write_input_tokens, reasoning_tokens, asr_ms, quantity, cost)
+     SELECT tenant_id, date_trunc('hour', occurred_at), kind, currency, api_key_id, model, provider, subject, sum(requests), 0, sum(input_tokens),
+            sum(output_tokens), sum(cached_input_tokens), 0, 0, 0, 0, sum(cost)
+       FROM usage_events WHERE tenant_id = $1 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8`,
+    [tenantId],
+  );
+  await pool.query('ANALYZE usage_events; ANALYZE usage_rollups_hourly');
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -1,0 +1,43 @@
+// npm test runs the benchmark harness tiny (BENCH_SMOKE=1), so it cannot rot. Nothing here
+// is timed: it checks that every scenario runs and reports, and that smoke runs write no results.
+import { execFile } from 'node:child_process';
+import { statSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { expect, it } from 'vitest';
+
+const run = promisify(execFile);
+
+it('the benchmark harness runs every scenario end to end (smoke)', async () => {
+  const results = new URL('../bench/RESULTS.md', import.meta.url);
+  const before = (() => {
+    try {
+      return statSync(results).mtimeMs;
+    } catch {
+      return null;
+    }
+  })();
+  const env: NodeJS.ProcessEnv = { ...process.env, BENCH_SMOKE: '1' };
+  delete env.DATABASE_URL; // the README path: an embedded PostgreSQL of its own
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', 'bench/run.ts'], {
+    env,
+    timeout: 240_000,
+    maxBuffer: 4 * 1024 * 1024,
+  });
+  const lines = stdout.split('\n').filter((l) => l.startsWith('| '));
+  expect(lines[0]).toBe('| test | Tally | baseline (same run) | ratio | target |');
+  for (const n of [1, 2, 3, 4, 5, 6, 7])
+    expect(
+      lines.some((l) => l.startsWith(`| ${n}. `)),
+      `scenario ${n}`,
+    ).toBe(true);
+  expect(stdout).toMatch(/\| 1\. recordUsage, 1 event\/request \| [\d,]+ events\/s/);
+  expect(stdout).toMatch(/\| 2\. recordUsageBatch of 500 \| [\d,]+ events\/s \| raw pg [\d,]+ rows\/s \| \d+\.\d\d/);
+  const after = (() => {
+    try {
+      return statSync(results).mtimeMs;
+    } catch {
+      return null;
+    }
+  })();
+  expect(after).toBe(before);
+}, 300_000);
