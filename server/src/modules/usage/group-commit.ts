@@ -58,17 +58,19 @@ export class GroupCommitter<E, O> {
     if (entries.length === 0) return [];
     if (this.closing)
       throw new AppError('INTERNAL', 'the server is shutting down; retry', undefined, { retryable: true });
-    await this.room(entries.length);
+    await this.reserve(entries.length);
     return new Promise<O[]>((resolve, reject) => {
       this.queue.push({ entries, resolve, reject });
-      this.queued += entries.length;
       this.schedule();
     });
   }
 
-  /** Waits until the queue has room for n entries (one call larger than the queue is let through alone). */
-  private async room(n: number): Promise<void> {
-    if (this.queued === 0 || this.queued + n <= this.o.maxQueued) return;
+  /**
+   * Waits until the queue has room for n entries and takes it in the same synchronous step
+   * as the check, so callers woken together cannot all claim the same room. (One call larger
+   * than the whole queue is let in alone.)
+   */
+  private async reserve(n: number): Promise<void> {
     const deadline = Date.now() + this.o.queueTimeoutMs;
     while (this.queued > 0 && this.queued + n > this.o.maxQueued) {
       const left = deadline - Date.now();
@@ -84,6 +86,7 @@ export class GroupCommitter<E, O> {
         });
       });
     }
+    this.queued += n;
   }
 
   private schedule() {
