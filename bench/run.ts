@@ -357,12 +357,20 @@ async function main() {
                  SELECT $1, k, '\\x00'::bytea, 'LLM', 'openai', m, 'VENDOR', 'SUCCEEDED', 1, 1000, 200, 100, 0, 0, 0.004, 'USD', now(), 'user-1'
                    FROM unnest($2::text[], $3::text[]) AS u(k, m)
                  ON CONFLICT (tenant_id, idempotency_key) DO NOTHING RETURNING *)
-               INSERT INTO usage_rollups_hourly (tenant_id, hour, kind, currency, api_key_id, model, provider, subject, requests, input_tokens, output_tokens, cached_input_tokens, cost)
+               -- the same two rollup levels Tally writes
+               , r1 AS (INSERT INTO usage_rollups_hourly (tenant_id, hour, kind, currency, api_key_id, model, provider, subject, requests, input_tokens, output_tokens, cached_input_tokens, cost)
                SELECT tenant_id, date_trunc('hour', occurred_at), kind, currency, NULL::uuid, model, provider, subject, count(*), sum(input_tokens), sum(output_tokens), sum(cached_input_tokens), sum(cost)
                  FROM ins GROUP BY 1, 2, 3, 4, 5, 6, 7, 8 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8
                ON CONFLICT (tenant_id, hour, kind, currency, api_key_id, model, provider, subject) DO UPDATE SET
                  requests = usage_rollups_hourly.requests + excluded.requests, input_tokens = usage_rollups_hourly.input_tokens + excluded.input_tokens,
-                 output_tokens = usage_rollups_hourly.output_tokens + excluded.output_tokens, cost = usage_rollups_hourly.cost + excluded.cost`,
+                 output_tokens = usage_rollups_hourly.output_tokens + excluded.output_tokens, cost = usage_rollups_hourly.cost + excluded.cost
+               RETURNING 1)
+               INSERT INTO usage_rollups_hourly_keys (tenant_id, hour, kind, currency, api_key_id, model, provider, requests, input_tokens, output_tokens, cached_input_tokens, cost)
+               SELECT tenant_id, date_trunc('hour', occurred_at), kind, currency, NULL::uuid, model, provider, count(*), sum(input_tokens), sum(output_tokens), sum(cached_input_tokens), sum(cost)
+                 FROM ins GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 4, 5, 6, 7
+               ON CONFLICT (tenant_id, hour, kind, currency, api_key_id, model, provider) DO UPDATE SET
+                 requests = usage_rollups_hourly_keys.requests + excluded.requests, input_tokens = usage_rollups_hourly_keys.input_tokens + excluded.input_tokens,
+                 output_tokens = usage_rollups_hourly_keys.output_tokens + excluded.output_tokens, cost = usage_rollups_hourly_keys.cost + excluded.cost`,
               [tenantId, keys, keys.map((_, j) => MODELS[j % MODELS.length])],
             );
             await c.query('COMMIT');
@@ -468,7 +476,15 @@ async function loadEvents(pool: pg.Pool, tenantId: string, keyId: string, n: num
        FROM usage_events WHERE tenant_id = $1 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8`,
     [tenantId],
   );
-  await pool.query('ANALYZE usage_events; ANALYZE usage_rollups_hourly');
+  await pool.query(
+    `INSERT INTO usage_rollups_hourly_keys (tenant_id, hour, kind, currency, api_key_id, model, provider, requests, failed_requests,
+       input_tokens, output_tokens, cached_input_tokens, cache_write_input_tokens, reasoning_tokens, asr_ms, quantity, cost)
+     SELECT tenant_id, hour, kind, currency, api_key_id, model, provider, sum(requests), sum(failed_requests), sum(input_tokens),
+            sum(output_tokens), sum(cached_input_tokens), 0, 0, 0, 0, sum(cost)
+       FROM usage_rollups_hourly WHERE tenant_id = $1 GROUP BY 1, 2, 3, 4, 5, 6, 7`,
+    [tenantId],
+  );
+  await pool.query('ANALYZE usage_events; ANALYZE usage_rollups_hourly; ANALYZE usage_rollups_hourly_keys');
 }
 
 main().catch((e) => {

@@ -2,5 +2,6 @@
 // bundler load them the same way. Append new ones; never edit or reorder merged ones.
 import { Init1763769600000 } from './1763769600000-Init';
 import { Quota1763856000000 } from './1763856000000-Quota';
+import { KeyRollups1763942400000 } from './1763942400000-KeyRollups';
 
-export const migrations = [Init1763769600000, Quota1763856000000];
+export const migrations = [Init1763769600000, Quota1763856000000, KeyRollups1763942400000];

@@ -65,6 +65,7 @@ describe('migrations', () => {
       'typeorm_migrations',
       'usage_events',
       'usage_rollups_hourly',
+      'usage_rollups_hourly_keys',
     ]);
     const pending = await db.dataSource.driver.createSchemaBuilder().log();
     expect(pending.upQueries.map((q) => q.query)).toEqual([]);

@@ -574,11 +574,13 @@ describe('the two paths the property compares', () => {
       [{ ...(POOL[0] as EventSpec), occurredAt: Date.parse('2026-03-10T10:20:00Z'), reverse: false }],
       'paths',
     );
-    await h.sql(
-      `INSERT INTO usage_rollups_hourly (tenant_id, hour, kind, currency, requests, cost)
-       VALUES ($1, '2026-03-10T12:00:00Z', 'CALL', 'USD', 5, 0)`,
-      [t.id],
-    );
+    // Planted in both rollup levels (with and without subject): either may serve a summary.
+    for (const table of ['usage_rollups_hourly', 'usage_rollups_hourly_keys'])
+      await h.sql(
+        `INSERT INTO ${table} (tenant_id, hour, kind, currency, requests, cost)
+         VALUES ($1, '2026-03-10T12:00:00Z', 'CALL', 'USD', 5, 0)`,
+        [t.id],
+      );
     const ask = async (to: string) =>
       (await h.ok(t.adminKey, SUMMARY, { filter: { from: '2026-03-10T10:00:00Z', to } })).usageSummary.totals.requests;
     expect(await ask('2026-03-10T13:00:00Z')).toBe(6); // hour 12:00 clean: rollup

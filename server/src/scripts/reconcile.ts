@@ -21,7 +21,7 @@ try {
       .map(([m, [l, r]]) => `${m}: ledger ${l ?? '-'} rollup ${r ?? '-'}`)
       .join('; ');
     console.log(
-      `DIFF tenant=${k.tenant_id} hour=${k.hour} kind=${k.kind} key=${k.api_key_id ?? '-'} model=${k.model ?? '-'} subject=${k.subject ?? '-'}: ${what}`,
+      `DIFF ${d.table} tenant=${k.tenant_id} hour=${k.hour} kind=${k.kind} key=${k.api_key_id ?? '-'} model=${k.model ?? '-'} subject=${k.subject ?? '-'}: ${what}`,
     );
   }
   console.log(`reconcile: ${diffs.length} difference(s)${tenant ? ` for tenant ${tenant}` : ''}`);

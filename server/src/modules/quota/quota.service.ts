@@ -371,7 +371,8 @@ export class QuotaService {
       'quota:usedTotal',
       `SELECT sum(requests)::text AS requests, sum(input_tokens)::text AS input, sum(output_tokens)::text AS output,
               sum(asr_ms)::text AS asr, sum(cost)::text AS cost
-         FROM usage_rollups_hourly WHERE tenant_id = $1 AND ($2::uuid IS NULL OR api_key_id = $2) AND ($3::text IS NULL OR subject = $3)`,
+         FROM ${scope.subject != null ? 'usage_rollups_hourly' : '(SELECT k.*, NULL::text AS subject FROM usage_rollups_hourly_keys k) r'}
+        WHERE tenant_id = $1 AND ($2::uuid IS NULL OR api_key_id = $2) AND ($3::text IS NULL OR subject = $3)`,
       [tenant.id, scope.apiKeyId ?? null, scope.subject ?? null],
     );
     const t = emptyTotals();

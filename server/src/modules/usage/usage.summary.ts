@@ -86,8 +86,15 @@ export async function summarize(
   // the counters; quantity and cost (numeric) are summed separately below
   const measures = ROLLUP_MEASURES.filter((m) => m !== 'quantity' && m !== 'cost');
 
+  // The level without subject is far smaller when a tenant has many end users; it serves
+  // every summary that neither filters nor groups by subject.
+  const bySubject = f.subject != null || groupBy.includes('SUBJECT');
+  const rollups = bySubject
+    ? 'usage_rollups_hourly'
+    : '(SELECT k.*, NULL::text AS subject FROM usage_rollups_hourly_keys k)';
+
   const rows = await sql.query<Record<string, string | Date | null>>(
-    'usageSummary',
+    bySubject ? 'usageSummary:bySubject' : 'usageSummary',
     `WITH hours AS (
        SELECT h, (h >= $3 AND h + interval '1 hour' <= $4
                   AND ${bucketSql('h', granularity)} IS NOT DISTINCT FROM ${bucketSql("(h + interval '1 hour' - interval '1 microsecond')", granularity)}) AS clean
@@ -97,7 +104,7 @@ export async function summarize(
        SELECT ${bucketSql('r.hour', granularity)} AS bucket, ${dims('r')}, r.currency,
               ${measures.map((m) => `sum(r.${m})::bigint AS ${m}`).join(', ')},
               sum(r.quantity) AS quantity, sum(r.cost) AS cost
-         FROM usage_rollups_hourly r
+         FROM ${rollups} r
         WHERE r.tenant_id = $1 AND r.hour >= date_trunc('hour', $3::timestamptz) AND r.hour < $4
           AND r.hour IN (SELECT h FROM hours WHERE clean) ${filters('r')}
         GROUP BY 1, 2, 3, 4, 5, 6, 7

@@ -107,7 +107,15 @@ export const ROLLUP_KEY_COLUMNS = [
   'provider',
   'subject',
 ] as const;
-const ROLLUP_KEY = ROLLUP_KEY_COLUMNS.join(', ');
+/**
+ * Two rollup levels, both written with the ledger rows: by subject (end user), and without it
+ * (much smaller when a tenant has many end users; summaries that neither filter nor group by
+ * subject read it).
+ */
+export const ROLLUP_LEVELS = [
+  { table: 'usage_rollups_hourly', key: ROLLUP_KEY_COLUMNS as readonly string[] },
+  { table: 'usage_rollups_hourly_keys', key: ROLLUP_KEY_COLUMNS.filter((c) => c !== 'subject') as readonly string[] },
+] as const;
 export const ROLLUP_MEASURES = [
   'requests',
   'failed_requests',
@@ -144,17 +152,18 @@ WITH u AS (
   ORDER BY u.tenant_id, u.idempotency_key
   ON CONFLICT DO NOTHING
   RETURNING *
-), roll AS (
-  INSERT INTO usage_rollups_hourly (${ROLLUP_KEY}, ${ROLLUP_MEASURES.join(', ')})
-  SELECT e.tenant_id, date_trunc('hour', e.occurred_at), e.kind, e.currency, e.api_key_id, e.model, e.provider, e.subject,
-         ${LEDGER_MEASURES_SQL}
+), ${ROLLUP_LEVELS.map(
+  (level, i) => `roll${i} AS (
+  INSERT INTO ${level.table} (${level.key.join(', ')}, ${ROLLUP_MEASURES.join(', ')})
+  SELECT ${level.key.map((c) => (c === 'hour' ? "date_trunc('hour', e.occurred_at)" : `e.${c}`)).join(', ')}, ${LEDGER_MEASURES_SQL}
     FROM ins e
-   GROUP BY e.tenant_id, date_trunc('hour', e.occurred_at), e.kind, e.currency, e.api_key_id, e.model, e.provider, e.subject
-   ORDER BY 1, 2, 3, 4, 5, 6, 7, 8
-  ON CONFLICT (${ROLLUP_KEY}) DO UPDATE SET
-    ${ROLLUP_MEASURES.map((m) => `${m} = usage_rollups_hourly.${m} + excluded.${m}`).join(',\n    ')}
+   GROUP BY ${level.key.map((_, j) => j + 1).join(', ')}
+   ORDER BY ${level.key.map((_, j) => j + 1).join(', ')}
+  ON CONFLICT (${level.key.join(', ')}) DO UPDATE SET
+    ${ROLLUP_MEASURES.map((m) => `${m} = ${level.table}.${m} + excluded.${m}`).join(',\n    ')}
   RETURNING 1
-)
+)`,
+).join(', ')}
 SELECT ${EVENT_COLUMNS} FROM ins`;
 
 /** What a write does besides entries and rollups, in the same transaction. */
