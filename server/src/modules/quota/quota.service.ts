@@ -102,6 +102,15 @@ function reservedOf(
   }
 }
 
+function withReserved(status: QuotaStatus, est: Parameters<typeof reservedOf>[0]): QuotaStatus {
+  const items = status.items.map((i) => {
+    const reserved = new Dec(i.reserved).plus(reservedOf(est, i.limit.metric));
+    const remaining = Dec.max(ZERO, new Dec(i.limit.amount).minus(i.used).minus(reserved));
+    return { ...i, reserved: fmt(reserved), remaining: fmt(remaining) };
+  });
+  return { ...status, items };
+}
+
 /** Totals of one ledger entry (for alert deltas). */
 function entryTotals(e: EventRow): Totals {
   const t = emptyTotals(e.currency);
@@ -592,7 +601,10 @@ export class QuotaService {
           ],
         );
       }
-      const quota = reservation ? await this.computeStatus(tx, tenant, apiKeyId, subject, now) : before;
+      // Every applicable item's scope contains the new reservation (same tenant, key and
+      // subject), so the state after it is the state before plus the estimate; no second
+      // round of queries while the tenant is locked.
+      const quota = reservation ? withReserved(before, est) : before;
       return { allowed: !deniedBy, deniedBy, reservation, quota };
     });
     if (out.reservation) this.emitter.emit('changed', [tenantId]);
