@@ -170,6 +170,8 @@ async function main() {
   const db = await database();
   const server = await startServer(db.url);
   const raw = new pg.Pool({ connectionString: db.url, max: 16 });
+  // An idle connection dropped by the server must not crash the harness (pg requires a handler).
+  raw.on('error', (e) => log(`baseline pool: ${e.message}`));
   const stopAll = async () => {
     server.proc.kill('SIGTERM');
     await new Promise((r) => server.proc.once('exit', r));

