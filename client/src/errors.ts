@@ -1,19 +1,10 @@
 // One error class for everything a Tally call can fail with: GraphQL errors carry a contract
 // code (and the input field for BAD_USER_INPUT); network failures and 5xx answers are
 // INTERNAL with `retryable: true`.
-export const ERROR_CODES = [
-  'UNAUTHENTICATED',
-  'FORBIDDEN',
-  'BAD_USER_INPUT',
-  'NOT_FOUND',
-  'IDEMPOTENCY_CONFLICT',
-  'PRICE_NOT_FOUND',
-  'RESERVATION_INVALID',
-  'QUERY_TOO_COMPLEX',
-  'RATE_LIMITED',
-  'INTERNAL',
-] as const;
-export type TallyErrorCode = (typeof ERROR_CODES)[number];
+import { ERROR_CODES, type ErrorCode } from '../../server/src/lib/error-codes';
+
+export { ERROR_CODES };
+export type TallyErrorCode = ErrorCode;
 
 export interface GraphQLErrorShape {
   message: string;

@@ -3,19 +3,9 @@
 // driver or the ORM ever reaches a client (see maskError in app.ts).
 import { GraphQLError } from 'graphql';
 
-export const ERROR_CODES = [
-  'UNAUTHENTICATED',
-  'FORBIDDEN',
-  'BAD_USER_INPUT',
-  'NOT_FOUND',
-  'IDEMPOTENCY_CONFLICT',
-  'PRICE_NOT_FOUND',
-  'RESERVATION_INVALID',
-  'QUERY_TOO_COMPLEX',
-  'RATE_LIMITED',
-  'INTERNAL',
-] as const;
-export type ErrorCode = (typeof ERROR_CODES)[number];
+import { ERROR_CODES, type ErrorCode } from './error-codes';
+
+export { ERROR_CODES, type ErrorCode };
 
 const HTTP_STATUS: Partial<Record<ErrorCode, number>> = { UNAUTHENTICATED: 401, RATE_LIMITED: 429 };
 

@@ -16,6 +16,7 @@ import type { TenantRow } from '../../db/entities';
 import { type Principal, requireScope, tenantOf } from '../../graphql/principal';
 import { AppError, badInput, containsNul, forbidden, notFound } from '../../lib/errors';
 import { isUuid } from '../../lib/ids';
+import { connection, keyset } from '../../lib/keyset';
 import { Dec, fmt, parseDecimal, ZERO } from '../../lib/money';
 import type { TenantsService } from '../tenants/tenants.service';
 import { addTotals, emptyTotals, summarize } from '../usage/usage.summary';
@@ -765,35 +766,16 @@ export class QuotaService {
     requireScope(p, 'READ');
     const tenantId = tenantOf(p, args.tenantId, ['tenantId']);
     const first = args.first ?? 50;
-    if (!Number.isInteger(first) || first < 0 || first > 500) throw badInput(['first'], 'must be 0 to 500');
-    let cursor: [string, string] | null = null;
-    if (args.after) {
-      try {
-        const c = JSON.parse(Buffer.from(args.after, 'base64url').toString('utf8'));
-        if (!Array.isArray(c) || Number.isNaN(Date.parse(c[0])) || !isUuid(c[1])) throw new Error();
-        cursor = [c[0], c[1]];
-      } catch {
-        throw badInput(['after'], 'is not a cursor from this list');
-      }
-    }
+    const k = keyset(first, args.after);
     const rows = await this.db.query<AlertRow>(
       'quotaAlerts:page',
       `SELECT ${ALERT_COLUMNS} FROM quota_alerts
         WHERE tenant_id = $1 AND ($2::timestamptz IS NULL OR crossed_at >= $2) AND ($3::timestamptz IS NULL OR crossed_at < $3)
           AND ($4::timestamptz IS NULL OR (crossed_at, id) < ($4::timestamptz, $5::uuid))
         ORDER BY crossed_at DESC, id DESC LIMIT $6`,
-      [tenantId, args.from ?? null, args.to ?? null, cursor?.[0] ?? null, cursor?.[1] ?? null, first + 1],
+      [tenantId, args.from ?? null, args.to ?? null, k.afterInstant, k.afterId, k.limit],
     );
-    const page = rows.slice(0, first);
-    const cursorOf = (a: AlertRow) =>
-      Buffer.from(JSON.stringify([new Date(a.crossedAt).toISOString(), a.id])).toString('base64url');
-    return {
-      edges: page.map((a) => ({ cursor: cursorOf(a), node: a })),
-      pageInfo: {
-        hasNextPage: rows.length > first,
-        endCursor: page.length ? cursorOf(page[page.length - 1] as AlertRow) : null,
-      },
-    };
+    return connection(rows, first, (r) => r.crossedAt);
   }
 
   // ---------------------------------------------------------------- reservations (called by the usage writer)

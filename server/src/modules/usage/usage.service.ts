@@ -6,6 +6,7 @@ import type { Database, Sql } from '../../db/database';
 import { type Principal, requireScope, tenantOf } from '../../graphql/principal';
 import { AppError, badInput, containsNul, notFound, toUserError, type UserError } from '../../lib/errors';
 import { isUuid } from '../../lib/ids';
+import { connection, keyset } from '../../lib/keyset';
 import { Dec, fmt, ZERO } from '../../lib/money';
 import { costOf } from '../pricing/cost';
 import type { PricingService } from '../pricing/pricing.service';
@@ -27,7 +28,6 @@ import { fingerprintOf, type NormalizedUsage, normalizeUsage, reversalFingerprin
 import { type NewEntry, UsageWriter, type WriteOutcome } from './usage.writer';
 
 export const MAX_BATCH = 1000;
-export const MAX_PAGE = 500;
 const MAX_RANGE_MS = 400 * 24 * 3600_000;
 
 export interface ItemResult {
@@ -369,9 +369,7 @@ export class UsageService {
   async resolveFilter(principal: Principal, f: UsageFilterInput) {
     requireScope(principal, 'READ');
     const tenantId = tenantOf(principal, f.tenantId, ['filter', 'tenantId']);
-    if (f.to.getTime() <= f.from.getTime()) throw badInput(['filter', 'to'], 'must be after from');
-    if (f.to.getTime() - f.from.getTime() > MAX_RANGE_MS)
-      throw badInput(['filter', 'to'], 'the range may span at most 400 days');
+    UsageService.checkRange(f.from, f.to, ['filter', 'to']);
     const tenant = await this.tenants.get(tenantId, ['filter', 'tenantId']);
     if (f.apiKeyId != null) {
       const [k] = isUuid(f.apiKeyId)
@@ -389,19 +387,8 @@ export class UsageService {
   }
 
   async events(principal: Principal, f: UsageFilterInput, first: number, after: string | null | undefined) {
-    if (!Number.isInteger(first) || first < 0 || first > MAX_PAGE)
-      throw badInput(['first'], `must be 0 to ${MAX_PAGE}`);
+    const k = keyset(first, after);
     const { filter } = await this.resolveFilter(principal, f);
-    let cursor: [string, string] | null = null;
-    if (after) {
-      try {
-        const c = JSON.parse(Buffer.from(after, 'base64url').toString('utf8'));
-        if (!Array.isArray(c) || Number.isNaN(Date.parse(c[0])) || !isUuid(c[1])) throw new Error();
-        cursor = [c[0], c[1]];
-      } catch {
-        throw badInput(['after'], 'is not a cursor from this list');
-      }
-    }
     const rows = await this.db.query<EventRow>(
       'usageEvents:page',
       `SELECT ${EVENT_COLUMNS} FROM usage_events
@@ -422,23 +409,13 @@ export class UsageService {
         f.provider ?? null,
         f.kind ?? null,
         f.currency ?? null,
-        cursor?.[0] ?? null,
-        cursor?.[1] ?? null,
-        first + 1,
+        k.afterInstant,
+        k.afterId,
+        k.limit,
       ],
     );
-    const page = rows.slice(0, first);
-    const cursorOf = (e: EventRow) =>
-      Buffer.from(JSON.stringify([e.occurredAt.toISOString(), e.id])).toString('base64url');
-    return {
-      edges: page.map((e) => ({ cursor: cursorOf(e), node: e })),
-      pageInfo: {
-        hasNextPage: rows.length > first,
-        endCursor: page.length ? cursorOf(page[page.length - 1] as EventRow) : null,
-      },
-    };
+    return connection(rows, first, (e) => e.occurredAt);
   }
-
   async summary(
     principal: Principal,
     f: UsageFilterInput,
@@ -485,9 +462,9 @@ export class UsageService {
     );
   }
 
-  static checkRange(from: Date, to: Date) {
-    if (to.getTime() <= from.getTime()) throw badInput(['to'], 'must be after from');
-    if (to.getTime() - from.getTime() > MAX_RANGE_MS) throw badInput(['to'], 'the range may span at most 400 days');
+  static checkRange(from: Date, to: Date, field = ['to']) {
+    if (to.getTime() <= from.getTime()) throw badInput(field, 'must be after from');
+    if (to.getTime() - from.getTime() > MAX_RANGE_MS) throw badInput(field, 'the range may span at most 400 days');
   }
 }
 

@@ -250,7 +250,7 @@ export class UsageWriter {
       const after = createdRows.length && hooks.afterInsert ? await hooks.afterInsert(tx, createdRows) : null;
 
       const claimed = new Set<string>();
-      const outcomes = entries.map((e, i): WriteOutcome => {
+      const outcomes = entries.map((e): WriteOutcome => {
         const k = keyOf(e);
         const row = byKey.get(k);
         if (!row)
@@ -261,7 +261,6 @@ export class UsageWriter {
           claimed.add(k);
           return { outcome: 'CREATED', event: row };
         }
-        void i;
         return { outcome: row.fingerprint.equals(e.fingerprint) ? 'DUPLICATE' : 'CONFLICT', event: row };
       });
       return { outcomes, after };
