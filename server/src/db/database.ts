@@ -37,10 +37,16 @@ class CountingLogger implements OrmLogger {
 const named = (name: string, text: string) => `/* ${name} */ ${text}`;
 
 function runner(qr: QueryRunner): Sql {
+  // One connection runs one statement at a time: callers may issue several at once (Promise.all),
+  // and they are sent in turn instead of relying on pg's deprecated implicit queue.
+  let last: Promise<unknown> = Promise.resolve();
   return {
-    async query<T>(name: string, text: string, params: unknown[] = []) {
+    query<T>(name: string, text: string, params: unknown[] = []) {
       // Structured results: TypeORM otherwise answers UPDATE/DELETE with [rows, count].
-      return (await qr.query(named(name, text), params, true)).records as T[];
+      const exec = async () => (await qr.query(named(name, text), params, true)).records as T[];
+      const run = last.then(exec, exec);
+      last = run.catch(() => {});
+      return run;
     },
   };
 }
