@@ -92,6 +92,54 @@ describe('group commit through the service', () => {
     expect(ledger).toEqual({ n: 64, r: 64, c: '2096.000000000000' });
     expect(rollup).toEqual({ r: ledger.r, c: ledger.c });
   });
+
+  it('prices each entry of a shared batch with its own tenant and time, refuses only the unpriced, in fewer statements than calls', async () => {
+    const a = await h.seed.tenant('gc-price-a');
+    const b = await h.seed.tenant('gc-price-b');
+    // Platform price for both; a new platform version from 5 days ago; tenant B overrides both.
+    const now = Date.now();
+    const daysAgo = (d: number) => new Date(now - d * 86_400_000).toISOString();
+    await h.seed.price({ provider: 'acme', model: 'gc-m', inputPerMillion: '1', outputPerMillion: '2' });
+    await h.seed.price({ provider: 'acme', model: 'gc-m', inputPerMillion: '5', effectiveFrom: daysAgo(5) });
+    await h.seed.price({ tenantId: b.id, provider: 'acme', model: 'gc-m', inputPerMillion: '10' });
+    const calls = Array.from({ length: 48 }, (_, i) => {
+      const t = i % 2 ? b : a;
+      const kind = i % 3; // 0: occurred now, 1: occurred 10 days ago, 2: a model nobody priced
+      return {
+        key: t.adminKey,
+        input: {
+          idempotencyKey: `gc-price-${i}`,
+          kind: 'LLM',
+          provider: 'acme',
+          model: kind === 2 ? 'gc-unpriced' : 'gc-m',
+          inputTokens: 1_000_000,
+          outputTokens: 1_000_000,
+          ...(kind === 1 ? { occurredAt: daysAgo(10) } : {}),
+        },
+      };
+    });
+    const statements = h.db.queryCount();
+    const results = await Promise.all(calls.map((c) => h.gql(c.key, RECORD_KEYED, { input: c.input })));
+    const used = h.db.queryCount() - statements;
+    results.forEach((r, i) => {
+      const inB = i % 2 === 1;
+      if (i % 3 === 2) {
+        expect(r.errors?.[0]?.extensions, `call ${i}`).toMatchObject({
+          code: 'PRICE_NOT_FOUND',
+          field: ['input', 'model'],
+        });
+        return;
+      }
+      expect(r.errors, `call ${i}`).toBeUndefined();
+      // B always pays its own 10 (no output rate); A the platform version in force when it occurred.
+      const expected = inB ? '10.000000000000' : i % 3 === 1 ? '3.000000000000' : '5.000000000000';
+      expect(r.data.recordUsage.event.cost, `call ${i}`).toBe(expected);
+    });
+    const [ledger] = await h.sql(`SELECT count(*)::int AS n FROM usage_events WHERE idempotency_key LIKE 'gc-price-%'`);
+    expect(ledger.n).toBe(32);
+    // Pricing is done per shared batch, so 48 calls need far fewer than 48 statements.
+    expect(used).toBeLessThan(calls.length);
+  });
 });
 
 describe('one idempotency key twice in one batch', () => {

@@ -168,20 +168,33 @@ export class PricingService {
    * for the model matches (the first by provider name, so the choice is deterministic).
    */
   async resolve(tenantId: string, lookups: PriceLookup[]): Promise<(PriceRow | null)[]> {
+    return this.resolveMany(lookups.map((l) => ({ ...l, tenantId })));
+  }
+
+  /**
+   * resolve() for lookups of several tenants in one statement (the group committer prices
+   * every entry of a shared batch with it). A null lookup, or one without a model, is null.
+   */
+  async resolveMany(lookups: ((PriceLookup & { tenantId: string }) | null)[]): Promise<(PriceRow | null)[]> {
     const out: (PriceRow | null)[] = lookups.map(() => null);
-    const wanted = lookups.map((l, i) => ({ ...l, i })).filter((l) => l.model != null);
+    const wanted = lookups.flatMap((l, i) => (l?.model != null ? [{ ...l, i }] : []));
     if (wanted.length === 0) return out;
     const rows = await this.db.query<PriceRow & { ord: string }>(
       'prices:resolve',
-      `SELECT l.ord, p.* FROM unnest($2::text[], $3::text[], $4::timestamptz[]) WITH ORDINALITY AS l(provider, model, at, ord)
+      `SELECT l.ord, p.* FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[]) WITH ORDINALITY AS l(tenant_id, provider, model, at, ord)
        JOIN LATERAL (
          SELECT ${PRICE_COLUMNS} FROM prices p
-          WHERE (p.tenant_id = $1 OR p.tenant_id IS NULL) AND p.model = l.model
+          WHERE (p.tenant_id = l.tenant_id OR p.tenant_id IS NULL) AND p.model = l.model
             AND (l.provider IS NULL OR p.provider = l.provider)
             AND p.effective_from <= l.at AND (p.effective_to IS NULL OR p.effective_to > l.at)
           ORDER BY p.tenant_id NULLS LAST, p.provider LIMIT 1
        ) p ON true`,
-      [tenantId, wanted.map((w) => w.provider), wanted.map((w) => w.model), wanted.map((w) => w.at.toISOString())],
+      [
+        wanted.map((w) => w.tenantId),
+        wanted.map((w) => w.provider),
+        wanted.map((w) => w.model),
+        wanted.map((w) => w.at.toISOString()),
+      ],
     );
     for (const r of rows) {
       const { ord, ...price } = r;

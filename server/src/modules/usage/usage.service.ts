@@ -53,11 +53,19 @@ export interface UsageEvents {
   created: (events: EventRow[]) => void;
 }
 
-/** An entry on its way to the group committer, with the reservation it settles. */
+/**
+ * A judged item on its way to the group committer. It is priced there, with every other
+ * entry of its shared batch in one statement, so a call costs the database no statement of
+ * its own.
+ */
 interface QueuedEntry {
-  entry: NewEntry;
-  reservationId: string | null;
+  p: Pending;
+  /** The request's clock: the default occurredAt. */
+  now: Date;
 }
+
+/** What the committer answers per entry: the writer's outcome, or why the entry was refused. */
+type QueuedOutcome = WriteOutcome | { outcome: 'REFUSED'; error: AppError };
 
 interface Pending {
   index: number;
@@ -68,7 +76,7 @@ interface Pending {
 
 export class UsageService {
   readonly writer: UsageWriter;
-  readonly committer: GroupCommitter<QueuedEntry, WriteOutcome>;
+  readonly committer: GroupCommitter<QueuedEntry, QueuedOutcome>;
   /** Emits after commit: 'created' (new entries), 'alerts' (stored alerts), 'changed' (tenant ids whose quota moved), 'outcomes'. */
   readonly emitter = new EventEmitter();
 
@@ -114,30 +122,15 @@ export class UsageService {
       return !err;
     });
 
-    const entries: { p: Pending; entry: NewEntry }[] = [];
-    const byTenant = new Map<string, Pending[]>();
-    for (const p of ready) byTenant.set(p.tenantId, [...(byTenant.get(p.tenantId) ?? []), p]);
-    for (const [tenantId, ps] of byTenant) {
-      const prices = await this.pricing.resolve(
-        tenantId,
-        ps.map((p) => ({ provider: p.u.provider, model: p.u.model, at: p.u.occurredAt ?? now })),
-      );
-      ps.forEach((p, i) => {
-        try {
-          entries.push({ p, entry: this.toEntry(p, prices[i] ?? null, now) });
-        } catch (e) {
-          fail(p.index, e);
-        }
-      });
-    }
-
     // Gathered with concurrent calls into shared transactions (group commit); answered after COMMIT.
-    const outcomes = await this.committer.submit(
-      entries.map((e) => ({ entry: e.entry, reservationId: e.p.u.reservationId })),
-    );
+    const outcomes = await this.committer.submit(ready.map((p) => ({ p, now })));
     outcomes.forEach((o, i) => {
-      const r = results[(entries[i] as { p: Pending }).p.index] as ItemResult;
+      const r = results[(ready[i] as Pending).index] as ItemResult;
       if (o.outcome === 'ALREADY_REVERSED') return; // cannot happen for recordUsage entries
+      if (o.outcome === 'REFUSED') {
+        r.error = toUserError(o.error);
+        return;
+      }
       if (o.outcome === 'RESERVATION_INVALID') {
         r.error = {
           code: 'RESERVATION_INVALID',
@@ -167,11 +160,33 @@ export class UsageService {
    * limits are locked for it and their alerts computed in it; tenants without limits pay
    * nothing for the quota module.
    */
-  private async writeNow(items: QueuedEntry[]): Promise<WriteOutcome[]> {
+  private async writeNow(queued: QueuedEntry[]): Promise<QueuedOutcome[]> {
     const now = this.now();
-    const plan = await this.quota.planWrite([...new Set(items.map((i) => i.entry.tenantId))], now);
+    const [plan, prices] = await Promise.all([
+      this.quota.planWrite([...new Set(queued.map((q) => q.p.tenantId))], now),
+      this.pricing.resolveMany(
+        queued.map(({ p, now: at }) =>
+          needsPrice(p.u)
+            ? { tenantId: p.tenantId, provider: p.u.provider, model: p.u.model, at: p.u.occurredAt ?? at }
+            : null,
+        ),
+      ),
+    ]);
+    // An entry no price covers is refused on its own; its batch-mates are written.
+    const built = queued.map((q, i): NewEntry | AppError => {
+      try {
+        return this.toEntry(q.p, prices[i] ?? null, q.now);
+      } catch (e) {
+        if (e instanceof AppError) return e;
+        throw e;
+      }
+    });
+    const items = queued.flatMap((q, i) => {
+      const entry = built[i];
+      return entry instanceof AppError ? [] : [{ entry: entry as NewEntry, reservationId: q.p.u.reservationId }];
+    });
     const quota = this.quota;
-    const { outcomes, after: alerts } = await this.writer.write(
+    const { outcomes: written, after: alerts } = await this.writer.write(
       items.map((i) => i.entry),
       {
         reservations: items.map((i) => i.reservationId),
@@ -185,13 +200,16 @@ export class UsageService {
           : {}),
       },
     );
-    const created = outcomes.flatMap((o) => (o.outcome === 'CREATED' ? [o.event] : []));
+    const created = written.flatMap((o) => (o.outcome === 'CREATED' ? [o.event] : []));
     this.afterCommit(
       created,
       alerts ?? [],
       items.filter((i) => i.reservationId).map((i) => i.entry.tenantId),
     );
-    return outcomes;
+    let w = 0;
+    return built.map(
+      (b): QueuedOutcome => (b instanceof AppError ? { outcome: 'REFUSED', error: b } : (written[w++] as WriteOutcome)),
+    );
   }
 
   /** Side effects of a committed write: events for metrics and pub/sub (see services.ts). */
@@ -207,7 +225,7 @@ export class UsageService {
     let cost: Dec;
     let priceId: string | null = null;
     if (u.cost != null) cost = u.cost;
-    else if (u.modelSource === 'BYOK') cost = ZERO;
+    else if (!needsPrice(u)) cost = ZERO;
     else {
       if (!price) throw priceNotFound(u.provider, u.model);
       cost = costOf(u, price);
@@ -466,6 +484,11 @@ export class UsageService {
     if (to.getTime() <= from.getTime()) throw badInput(field, 'must be after from');
     if (to.getTime() - from.getTime() > MAX_RANGE_MS) throw badInput(field, 'the range may span at most 400 days');
   }
+}
+
+/** Usage is priced unless the caller sent its cost or brought its own key (BYOK costs the platform nothing). */
+function needsPrice(u: NormalizedUsage): boolean {
+  return u.cost == null && u.modelSource !== 'BYOK';
 }
 
 /** Totals of rows that share one currency; usage in several currencies cannot be added up. */
