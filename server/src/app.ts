@@ -65,7 +65,16 @@ export function createApp(opts: AppOptions) {
   };
   services.usage.emitter.on('changed', changed);
   services.quota.emitter.on('changed', changed);
-  services.apiKeys.emitter.on('revoked', (keyId: string) => pubsub.publish('key:revoked', keyId, { keyId }));
+  services.apiKeys.emitter.on('revoked', (keyId: string) => {
+    pubsub.publish('key:revoked', keyId, { keyId });
+    pubsub.publish('keys:revoked', { keyId });
+  });
+  // A key revoked on any instance stops authenticating here at once, not when the cache expires.
+  const revocations = pubsub.subscribe('keys:revoked')[Symbol.asyncIterator]();
+  void (async () => {
+    for (let r = await revocations.next(); !r.done; r = await revocations.next())
+      services.apiKeys.forget(r.value.keyId);
+  })();
 
   const yoga = createYoga<Record<string, unknown>, Context>({
     schema,
@@ -141,6 +150,7 @@ export function createApp(opts: AppOptions) {
       // Everything acknowledged is committed already; this writes what is still queued.
       await services.usage.committer.close();
       await services.apiKeys.close();
+      await revocations.return?.();
       await closePubSub();
     },
   };

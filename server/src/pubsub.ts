@@ -15,6 +15,8 @@ export type Topics = {
   'quota:alert': [tenantId: string, payload: AlertRow];
   'quota:changed': [tenantId: string, payload: { tenantId: string }];
   'key:revoked': [keyId: string, payload: { keyId: string }];
+  /** Every revocation, for every instance's authentication cache. */
+  'keys:revoked': [payload: { keyId: string }];
 };
 
 export type TallyPubSub = PubSub<Topics>;

@@ -26,6 +26,10 @@ export class ApiKeysService {
   /** Emits 'revoked' (key id) after a revocation committed. */
   readonly emitter = new EventEmitter();
   private cache = new Map<string, { principal: Principal; until: number }>();
+  /** Lookups in flight, by secret digest: concurrent first uses of one key share one statement. */
+  private lookups = new Map<string, Promise<Principal | null>>();
+  /** Bumped by every revocation; a lookup that started before one does not fill the cache. */
+  private generation = 0;
   private lastUsed = new Map<string, Date>();
   private readonly operatorDigest: Buffer | null;
   private flushTimer: NodeJS.Timeout | null = null;
@@ -62,20 +66,42 @@ export class ApiKeysService {
     let principal: Principal | null = null;
     if (hit && hit.until > nowMs) principal = hit.principal;
     else {
+      principal = await this.lookup(cacheKey, m[1] as string, d);
+      if (!principal) return null;
+    }
+    if (principal.key) this.lastUsed.set(principal.key.id, this.now());
+    return principal;
+  }
+
+  /** Drops a revoked key from the authentication cache (this instance's own revocations, and other instances' via pub/sub). */
+  forget(keyId: string) {
+    this.generation++;
+    this.lookups.clear();
+    for (const [k, v] of this.cache) if (v.principal.key?.id === keyId) this.cache.delete(k);
+  }
+
+  private lookup(cacheKey: string, prefix: string, d: Buffer): Promise<Principal | null> {
+    const inflight = this.lookups.get(cacheKey);
+    if (inflight) return inflight;
+    const generation = this.generation;
+    const p = (async () => {
       const [row] = await this.db.query<ApiKeyRow>(
         'auth:keyByPrefix',
         `SELECT ${KEY_COLUMNS} FROM api_keys WHERE prefix = $1`,
-        [m[1]],
+        [prefix],
       );
       if (!row || row.secretHash.length !== d.length || !timingSafeEqual(row.secretHash, d) || row.revokedAt) {
         this.cache.delete(cacheKey);
         return null;
       }
-      principal = principalForKey(row);
-      this.cache.set(cacheKey, { principal, until: nowMs + this.cacheMs });
-    }
-    if (principal.key) this.lastUsed.set(principal.key.id, this.now());
-    return principal;
+      const principal = principalForKey(row);
+      if (generation === this.generation) this.cache.set(cacheKey, { principal, until: Date.now() + this.cacheMs });
+      return principal;
+    })().finally(() => {
+      if (this.lookups.get(cacheKey) === p) this.lookups.delete(cacheKey);
+    });
+    this.lookups.set(cacheKey, p);
+    return p;
   }
 
   /** lastUsedAt including uses not yet flushed to the database. */
@@ -152,7 +178,7 @@ export class ApiKeysService {
     );
     // Another tenant's key is reported exactly like a missing one: its existence is not revealed.
     if (!row) throw notFound('API key', ['id']);
-    for (const [k, v] of this.cache) if (v.principal.key?.id === id) this.cache.delete(k);
+    this.forget(id);
     this.emitter.emit('revoked', id);
     return row;
   }
