@@ -1,7 +1,7 @@
 // The client's types are enforced by `npm test`: the whole project (test/types included) type
 // checks, and the gql.tada introspection types the client is built on are current with
 // schema/schema.graphql (regenerated here and compared with the committed file).
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';

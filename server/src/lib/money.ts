@@ -17,6 +17,8 @@ const MAX_INTEGER_DIGITS = 26;
 const DECIMAL_RE = /^[+-]?(\d+)(?:\.(\d+))?$/;
 
 /** Parses a client decimal; rejects floats in exponent form, more than 12 decimals, or over numeric(38,12). */
+const TOO_LARGE = new Dec(10).pow(MAX_INTEGER_DIGITS);
+
 export function parseDecimal(value: unknown, field: string[], opts: { min?: 'zero' | 'positive' } = {}): Dec {
   if (typeof value === 'number' && Number.isSafeInteger(value)) value = String(value);
   if (typeof value !== 'string') throw badInput(field, 'must be a decimal string such as "0.15"');
@@ -24,7 +26,7 @@ export function parseDecimal(value: unknown, field: string[], opts: { min?: 'zer
   if (!m) throw badInput(field, `"${value}" is not a decimal number (use digits and one dot, e.g. "0.15")`);
   if ((m[2]?.length ?? 0) > SCALE) throw badInput(field, `at most ${SCALE} decimal places are allowed`);
   const d = new Dec(value.trim());
-  if (d.abs().gte(new Dec(10).pow(MAX_INTEGER_DIGITS))) throw badInput(field, 'is too large');
+  if (d.abs().gte(TOO_LARGE)) throw badInput(field, 'is too large');
   if (opts.min === 'zero' && d.isNeg()) throw badInput(field, 'may not be negative');
   if (opts.min === 'positive' && d.lte(0)) throw badInput(field, 'must be greater than 0');
   return d;

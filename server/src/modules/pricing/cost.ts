@@ -31,18 +31,45 @@ type Rates = Pick<
 const rate = (v: string | null | undefined) => (v == null ? ZERO : new Dec(v));
 const MILLION = new Dec(1_000_000);
 
+interface ParsedRates {
+  input: Dec;
+  cached: Dec;
+  write: Dec;
+  output: Dec;
+  perRequest: Dec;
+  perSecond: Dec;
+  perUnit: Dec;
+}
+/** A price's rates parsed once: a batch prices many entries with the same few price rows. */
+const parsed = new WeakMap<Rates, ParsedRates>();
+function ratesOf(p: Rates): ParsedRates {
+  let r = parsed.get(p);
+  if (!r) {
+    const input = rate(p.inputPerMillion);
+    r = {
+      input,
+      cached: p.cachedInputPerMillion == null ? input : new Dec(p.cachedInputPerMillion),
+      write: p.cacheWriteInputPerMillion == null ? input : new Dec(p.cacheWriteInputPerMillion),
+      output: rate(p.outputPerMillion),
+      perRequest: rate(p.perRequest),
+      perSecond: rate(p.perSecond),
+      perUnit: rate(p.perUnit),
+    };
+    parsed.set(p, r);
+  }
+  return r;
+}
+
 export function costOf(u: Metered, p: Rates): Dec {
-  const input = rate(p.inputPerMillion);
-  const cachedRate = p.cachedInputPerMillion == null ? input : new Dec(p.cachedInputPerMillion);
-  const writeRate = p.cacheWriteInputPerMillion == null ? input : new Dec(p.cacheWriteInputPerMillion);
+  const { input, cached: cachedRate, write: writeRate, output, perRequest, perSecond, perUnit } = ratesOf(p);
   const uncached = new Dec(u.inputTokens).minus(u.cachedInputTokens).minus(u.cacheWriteInputTokens);
   const tokens = uncached
     .times(input)
     .plus(new Dec(u.cachedInputTokens).times(cachedRate))
     .plus(new Dec(u.cacheWriteInputTokens).times(writeRate))
-    .plus(new Dec(u.outputTokens).times(rate(p.outputPerMillion)))
+    .plus(new Dec(u.outputTokens).times(output))
     .div(MILLION);
-  const seconds = u.durationMs == null ? ZERO : new Dec(u.durationMs).div(1000).times(rate(p.perSecond));
-  const units = u.quantity == null ? ZERO : u.quantity.times(rate(p.perUnit));
-  return toScale(tokens.plus(rate(p.perRequest)).plus(seconds).plus(units));
+  const seconds = u.durationMs == null ? ZERO : new Dec(u.durationMs).div(1000).times(perSecond);
+  const units = u.quantity == null ? ZERO : u.quantity.times(perUnit);
+  return toScale(tokens.plus(perRequest).plus(seconds).plus(units));
 }

@@ -176,9 +176,20 @@ export class PricingService {
    * every entry of a shared batch with it). A null lookup, or one without a model, is null.
    */
   async resolveMany(lookups: ((PriceLookup & { tenantId: string }) | null)[]): Promise<(PriceRow | null)[]> {
-    const out: (PriceRow | null)[] = lookups.map(() => null);
-    const wanted = lookups.flatMap((l, i) => (l?.model != null ? [{ ...l, i }] : []));
-    if (wanted.length === 0) return out;
+    // Entries of one batch mostly share tenant, model and instant: each distinct lookup is asked once.
+    const slot = new Map<string, number>();
+    const wanted: (PriceLookup & { tenantId: string })[] = [];
+    const asked = lookups.map((l) => {
+      if (l?.model == null) return -1;
+      const k = `${l.tenantId}|${l.provider ?? ''}|${l.model}|${l.at.getTime()}`;
+      let n = slot.get(k);
+      if (n === undefined) {
+        n = wanted.push(l) - 1;
+        slot.set(k, n);
+      }
+      return n;
+    });
+    if (wanted.length === 0) return lookups.map(() => null);
     const rows = await this.db.query<PriceRow & { ord: string }>(
       'prices:resolve',
       `SELECT l.ord, p.* FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[]) WITH ORDINALITY AS l(tenant_id, provider, model, at, ord)
@@ -196,11 +207,9 @@ export class PricingService {
         wanted.map((w) => w.at.toISOString()),
       ],
     );
-    for (const r of rows) {
-      const { ord, ...price } = r;
-      out[(wanted[Number(ord) - 1] as { i: number }).i] = price;
-    }
-    return out;
+    const found: (PriceRow | null)[] = wanted.map(() => null);
+    for (const { ord, ...price } of rows) found[Number(ord) - 1] = price;
+    return asked.map((n) => (n < 0 ? null : (found[n] ?? null)));
   }
 
   async quote(

@@ -53,7 +53,7 @@ export type WriteOutcome =
   /** Not inserted, and no entry holds the key: another entry already reverses the same original. */
   | { outcome: 'ALREADY_REVERSED' };
 
-const COLUMNS: [keyof NewEntry, string, string][] = [
+export const COLUMNS: [keyof NewEntry, string, string][] = [
   ['tenantId', 'tenant_id', 'uuid'],
   ['idempotencyKey', 'idempotency_key', 'text'],
   ['fingerprint', 'fingerprint', 'bytea'],
@@ -83,18 +83,41 @@ const COLUMNS: [keyof NewEntry, string, string][] = [
   ['reason', 'reason', 'text'],
 ];
 
-// bytea and jsonb travel as text arrays (hex / JSON text) and are cast per element.
-const wireType = (t: string) => (t === 'bytea' || t === 'jsonb' ? 'text' : t);
-const cast = (col: string, t: string) =>
-  t === 'bytea' ? `decode(u.${col}, 'hex')` : t === 'jsonb' ? `u.${col}::jsonb` : `u.${col}`;
-const wire = (e: NewEntry, k: keyof NewEntry, t: string): unknown => {
-  const v = e[k];
-  if (v == null) return null;
-  if (t === 'bytea') return (v as Buffer).toString('hex');
-  if (t === 'jsonb') return JSON.stringify(v);
-  if (t === 'timestamptz') return (v as Date).toISOString();
-  return v;
-};
+// The entries travel as one JSON array of arrays (one native JSON.stringify, parsed by
+// PostgreSQL in C) instead of one array parameter per column, which node-postgres escapes
+// element by element. bytea travels as hex; instants as ISO text.
+const wireType = (t: string) => (t === 'bytea' ? 'text' : t);
+const cast = (col: string, t: string) => (t === 'bytea' ? `decode(u.${col}, 'hex')` : `u.${col}`);
+/** One entry as the JSON row INSERT_SQL reads, in COLUMNS order (spelled out: this runs per entry). */
+export const wireRow = (e: NewEntry): unknown[] => [
+  e.tenantId,
+  e.idempotencyKey,
+  e.fingerprint.toString('hex'),
+  e.apiKeyId,
+  e.subject,
+  e.kind,
+  e.provider,
+  e.model,
+  e.modelSource,
+  e.status,
+  e.requests,
+  e.inputTokens,
+  e.outputTokens,
+  e.cachedInputTokens,
+  e.cacheWriteInputTokens,
+  e.reasoningTokens,
+  e.durationMs,
+  e.quantity,
+  e.cost,
+  e.currency,
+  e.priceId,
+  e.latencyMs,
+  e.sessionId,
+  e.metadata ?? null, // Dates serialise as ISO text; metadata nests as JSON
+  e.occurredAt,
+  e.reversesId,
+  e.reason,
+];
 
 /** The rollup key and measures: one list, used by the writer, summaries and reconcile. */
 export const ROLLUP_KEY_COLUMNS = [
@@ -144,8 +167,8 @@ export const LEDGER_MEASURES_SQL = `
 
 const INSERT_SQL = `
 WITH u AS (
-  SELECT * FROM unnest(${COLUMNS.map(([, , t], i) => `$${i + 1}::${wireType(t)}[]`).join(', ')})
-    AS u(${COLUMNS.map(([, c]) => c).join(', ')})
+  SELECT ${COLUMNS.map(([, c, t], i) => `(r->>${i})::${wireType(t)} AS ${c}`).join(', ')}
+    FROM jsonb_array_elements($1::jsonb) AS r
 ), ins AS (
   INSERT INTO usage_events (${COLUMNS.map(([, c]) => c).join(', ')})
   SELECT ${COLUMNS.map(([, c, t]) => cast(c, t)).join(', ')} FROM u
@@ -164,7 +187,45 @@ WITH u AS (
   RETURNING 1
 )`,
 ).join(', ')}
-SELECT ${EVENT_COLUMNS} FROM ins`;
+-- Only what the database made (and metadata, as jsonb normalises it); the rest is the entry.
+SELECT id, tenant_id AS "tenantId", idempotency_key AS "idempotencyKey", recorded_at AS "recordedAt", metadata FROM ins`;
+
+type Inserted = Pick<EventRow, 'id' | 'tenantId' | 'idempotencyKey' | 'recordedAt' | 'metadata'>;
+
+/** The ledger row an inserted entry became, without reading it back. */
+function rowOf(e: NewEntry, r: Inserted): EventRow {
+  return {
+    id: r.id,
+    tenantId: e.tenantId,
+    idempotencyKey: e.idempotencyKey,
+    fingerprint: e.fingerprint,
+    apiKeyId: e.apiKeyId,
+    subject: e.subject,
+    kind: e.kind as EventRow['kind'],
+    provider: e.provider,
+    model: e.model,
+    modelSource: e.modelSource as EventRow['modelSource'],
+    status: e.status as EventRow['status'],
+    requests: e.requests,
+    inputTokens: e.inputTokens,
+    outputTokens: e.outputTokens,
+    cachedInputTokens: e.cachedInputTokens,
+    cacheWriteInputTokens: e.cacheWriteInputTokens,
+    reasoningTokens: e.reasoningTokens,
+    durationMs: e.durationMs,
+    quantity: e.quantity,
+    cost: e.cost,
+    currency: e.currency,
+    priceId: e.priceId,
+    latencyMs: e.latencyMs,
+    sessionId: e.sessionId,
+    metadata: r.metadata,
+    occurredAt: e.occurredAt,
+    recordedAt: r.recordedAt,
+    reversesId: e.reversesId,
+    reason: e.reason,
+  };
+}
 
 /** What a write does besides entries and rollups, in the same transaction. */
 export interface WriteHooks<A = unknown> {
@@ -221,9 +282,14 @@ export class UsageWriter {
 
       const byKey = new Map<string, EventRow>();
       if (unique.length) {
-        const params = COLUMNS.map(([k, , t]) => unique.map((e) => wire(e, k, t)));
-        const inserted = await tx.query<EventRow>('recordUsage:insertEvents', INSERT_SQL, params);
-        for (const row of inserted) byKey.set(`${row.tenantId}\u0000${row.idempotencyKey}`, row);
+        const inserted = await tx.query<Inserted>('recordUsage:insertEvents', INSERT_SQL, [
+          JSON.stringify(unique.map(wireRow)),
+        ]);
+        const sent = new Map(unique.map((e) => [keyOf(e), e]));
+        for (const r of inserted) {
+          const k = `${r.tenantId}\u0000${r.idempotencyKey}`;
+          byKey.set(k, rowOf(sent.get(k) as NewEntry, r));
+        }
       }
       const created = new Set(byKey.keys());
 
