@@ -1,8 +1,11 @@
 // The ingest path's hand-tuned encodings must say exactly what the plain versions say:
 // the idempotency fingerprint text (stored fingerprints of earlier entries depend on it) and
-// the JSON row the writer sends (its order must follow the INSERT's column list).
+// the JSON row the writer sends (its order must follow the INSERT's column list). And the
+// compiled executor is chosen for exactly the hot ingest mutations.
 import fc from 'fast-check';
+import { parse } from 'graphql';
 import { describe, expect, it } from 'vitest';
+import { isHot } from '../server/src/graphql/jit';
 import { Dec } from '../server/src/lib/money';
 import { canonicalJson, fingerprintText, type NormalizedUsage } from '../server/src/modules/usage/usage.validation';
 import { COLUMNS, type NewEntry, wireRow } from '../server/src/modules/usage/usage.writer';
@@ -117,5 +120,26 @@ describe('writer row', () => {
     COLUMNS.forEach(([k], i) => {
       expect(row[i], k).toBe(k === 'fingerprint' ? Buffer.from('fp').toString('hex') : `${k}-${i}`);
     });
+  });
+});
+
+describe('compiled execution (graphql-jit) for the ingest mutations', () => {
+  it('is chosen only for operations made entirely of the hot mutations', () => {
+    const hot = (q: string, name?: string) => isHot(parse(q), name);
+    expect(hot('mutation($i: RecordUsageInput!) { recordUsage(input: $i) { outcome } }')).toBe(true);
+    expect(hot('mutation($i: [RecordUsageInput!]!) { a: recordUsageBatch(input: $i) { created } }')).toBe(true);
+    expect(hot('mutation { authorizeUsage(input: { estimate: { cost: "1" } }) { allowed } }')).toBe(true);
+    // Mixed with another mutation, a query, or a subscription: the standard executor.
+    expect(
+      hot('mutation($i: RecordUsageInput!) { recordUsage(input: $i) { outcome } revokeApiKey(id: "x") { id } }'),
+    ).toBe(false);
+    expect(hot('{ viewer { isOperator } }')).toBe(false);
+    expect(hot('subscription { quotaUpdated { blocked } }')).toBe(false);
+    // Several operations in one document: the one named decides.
+    const doc =
+      'query Q { viewer { isOperator } } mutation M($i: RecordUsageInput!) { recordUsage(input: $i) { outcome } }';
+    expect(hot(doc, 'M')).toBe(true);
+    expect(hot(doc, 'Q')).toBe(false);
+    expect(hot(doc)).toBe(false);
   });
 });

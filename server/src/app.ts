@@ -9,6 +9,7 @@ import { createYoga, type Plugin } from 'graphql-yoga';
 import { ABUSE_LIMITS, type Config } from './config';
 import type { Database } from './db/database';
 import { type Context, createLoaders } from './graphql/context';
+import { useIngestJit } from './graphql/jit';
 import type { Principal } from './graphql/principal';
 import { AppError, ERROR_CODES, type ErrorCode, unauthenticated } from './lib/errors';
 import { QuotaFeed } from './modules/quota/quota.feed';
@@ -135,6 +136,7 @@ export function createApp(opts: AppOptions) {
         blockFieldSuggestion: { enabled: config.production },
       }),
       ...(config.production ? [useDisableIntrospection()] : []),
+      useIngestJit(),
       useRequestLog(requests, logger, metrics),
       useContractCodes(),
     ],
