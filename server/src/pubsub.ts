@@ -2,9 +2,10 @@
 // on instance B sees what instance A committed. Payloads are JSON-safe (they cross Redis):
 // instants may arrive as ISO strings, which the DateTime scalar accepts.
 import { setMaxListeners } from 'node:events';
-import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
+import { createRequire } from 'node:module';
+import type { createRedisEventTarget as CreateRedisEventTarget } from '@graphql-yoga/redis-event-target';
 import { createPubSub, type PubSub } from 'graphql-yoga';
-import { Redis } from 'ioredis';
+import type { Redis as RedisClient } from 'ioredis';
 import type { AlertRow } from './modules/quota/quota.types';
 import type { EventRow } from './modules/usage/usage.types';
 
@@ -28,6 +29,12 @@ export function createTallyPubSub(redisUrl?: string): { pubsub: TallyPubSub; clo
     setMaxListeners(0, eventTarget);
     return { pubsub: createPubSub<Topics>({ eventTarget: eventTarget as never }), close: async () => {} };
   }
+  // Loaded only when configured: the Redis client costs about 9 MB of memory otherwise unused.
+  const require = createRequire(import.meta.url);
+  const { Redis } = require('ioredis') as { Redis: typeof RedisClient };
+  const { createRedisEventTarget } = require('@graphql-yoga/redis-event-target') as {
+    createRedisEventTarget: typeof CreateRedisEventTarget;
+  };
   const publishClient = new Redis(redisUrl, { maxRetriesPerRequest: null });
   const subscribeClient = new Redis(redisUrl, { maxRetriesPerRequest: null });
   const eventTarget = createRedisEventTarget({ publishClient, subscribeClient });
