@@ -6,7 +6,8 @@ import fc from 'fast-check';
 import { parse } from 'graphql';
 import { describe, expect, it } from 'vitest';
 import { isHot } from '../server/src/graphql/jit';
-import { Dec } from '../server/src/lib/money';
+import { Dec, toScale } from '../server/src/lib/money';
+import { costText, type Metered } from '../server/src/modules/pricing/cost';
 import { canonicalJson, fingerprintText, type NormalizedUsage } from '../server/src/modules/usage/usage.validation';
 import { COLUMNS, type NewEntry, wireRow } from '../server/src/modules/usage/usage.writer';
 
@@ -141,5 +142,93 @@ describe('compiled execution (graphql-jit) for the ingest mutations', () => {
     expect(hot(doc, 'M')).toBe(true);
     expect(hot(doc, 'Q')).toBe(false);
     expect(hot(doc)).toBe(false);
+  });
+});
+
+/** The cost as defined (pricing/cost.ts), in decimal.js: the reference for the integer version. */
+function referenceCost(u: Metered, p: Record<string, string | null>): string {
+  const rate = (v: string | null) => new Dec(v ?? 0);
+  const input = rate(p.inputPerMillion ?? null);
+  const cached = p.cachedInputPerMillion == null ? input : rate(p.cachedInputPerMillion);
+  const write = p.cacheWriteInputPerMillion == null ? input : rate(p.cacheWriteInputPerMillion);
+  const tokens = new Dec(u.inputTokens - u.cachedInputTokens - u.cacheWriteInputTokens)
+    .times(input)
+    .plus(new Dec(u.cachedInputTokens).times(cached))
+    .plus(new Dec(u.cacheWriteInputTokens).times(write))
+    .plus(new Dec(u.outputTokens).times(rate(p.outputPerMillion ?? null)))
+    .div(1_000_000);
+  const seconds = u.durationMs == null ? new Dec(0) : new Dec(u.durationMs).div(1000).times(rate(p.perSecond ?? null));
+  const units = u.quantity == null ? new Dec(0) : u.quantity.times(rate(p.perUnit ?? null));
+  return toScale(
+    tokens
+      .plus(rate(p.perRequest ?? null))
+      .plus(seconds)
+      .plus(units),
+  ).toFixed(12);
+}
+
+describe('cost', () => {
+  // Rates and quantities as PostgreSQL prints numeric(38,12): up to 26 integer digits, 12 decimals.
+  const dec12 = (maxInt: bigint) =>
+    fc
+      .tuple(fc.bigInt({ min: 0n, max: maxInt }), fc.bigInt({ min: 0n, max: 10n ** 12n - 1n }))
+      .map(([i, f]) => `${i}.${f.toString().padStart(12, '0')}`);
+  const rate = fc.option(fc.oneof(dec12(100n), dec12(10n ** 6n), fc.constantFrom('0.000000000001', '0.000000000000')), {
+    nil: null,
+  });
+  const metered = fc
+    .record({
+      input: fc.integer({ min: 0, max: 2_000_000_000 }),
+      cachedShare: fc.double({ min: 0, max: 1, noNaN: true }),
+      writeShare: fc.double({ min: 0, max: 1, noNaN: true }),
+      outputTokens: fc.integer({ min: 0, max: 2_000_000_000 }),
+      durationMs: fc.option(fc.integer({ min: 0, max: 2_147_483_647 }), { nil: null }),
+      quantity: fc.option(dec12(10n ** 9n), { nil: null }),
+    })
+    .map((m): Metered => {
+      const cached = Math.floor(m.input * m.cachedShare);
+      return {
+        inputTokens: m.input,
+        cachedInputTokens: cached,
+        cacheWriteInputTokens: Math.floor((m.input - cached) * m.writeShare),
+        outputTokens: m.outputTokens,
+        durationMs: m.durationMs,
+        quantity: m.quantity == null ? null : new Dec(m.quantity),
+      };
+    });
+  const rates = fc.record({
+    inputPerMillion: rate,
+    outputPerMillion: rate,
+    cachedInputPerMillion: rate,
+    cacheWriteInputPerMillion: rate,
+    perRequest: rate,
+    perSecond: rate,
+    perUnit: rate,
+  });
+
+  it('is exactly the decimal definition, rounded once half-even to 12 decimals', () => {
+    fc.assert(
+      fc.property(metered, rates, (u, p) => {
+        expect(costText(u, p)).toBe(referenceCost(u, p));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('rounds ties to even at the 12th decimal', () => {
+    const none = { inputPerMillion: null, outputPerMillion: null, cachedInputPerMillion: null };
+    const zero = { ...none, cacheWriteInputPerMillion: null, perRequest: null, perSecond: null };
+    const u = (outputTokens: number): Metered => ({
+      inputTokens: 0,
+      cachedInputTokens: 0,
+      cacheWriteInputTokens: 0,
+      outputTokens,
+      durationMs: null,
+      quantity: null,
+    });
+    // 1 token at 0.0000005/M is 5e-13: a tie that rounds down to the even 0; 3 tokens (1.5e-12) up to 2e-12.
+    expect(costText(u(1), { ...zero, outputPerMillion: '0.000000500000', perUnit: null })).toBe('0.000000000000');
+    expect(costText(u(3), { ...zero, outputPerMillion: '0.000000500000', perUnit: null })).toBe('0.000000000002');
+    expect(costText(u(5), { ...zero, outputPerMillion: '0.000000500000', perUnit: null })).toBe('0.000000000002');
   });
 });

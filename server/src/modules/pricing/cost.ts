@@ -6,7 +6,7 @@
 // + perRequest + durationMs / 1000 x perSecond + quantity x perUnit
 // Unset rates count 0. The exact result is rounded once, half-even, to 12 decimals.
 import type { PriceRow } from '../../db/entities';
-import { Dec, toScale, ZERO } from '../../lib/money';
+import { Dec } from '../../lib/money';
 
 export interface Metered {
   inputTokens: number;
@@ -28,48 +28,87 @@ type Rates = Pick<
   | 'perUnit'
 >;
 
-const rate = (v: string | null | undefined) => (v == null ? ZERO : new Dec(v));
-const MILLION = new Dec(1_000_000);
+// Exact integer arithmetic: every rate and quantity has at most 12 decimals (numeric(38,12)),
+// so each term is an integer at scale 24 and their sum is exact; only the final rounding to
+// 12 decimals (half-even) loses anything, as in the definition above. BigInt instead of
+// decimal.js: this runs for every recorded event.
+const SCALE = 12;
+const TEN12 = 10n ** 12n;
 
-interface ParsedRates {
-  input: Dec;
-  cached: Dec;
-  write: Dec;
-  output: Dec;
-  perRequest: Dec;
-  perSecond: Dec;
-  perUnit: Dec;
+/** A decimal string with at most 12 decimals (as PostgreSQL or fmt() print it), times 1e12. */
+function scaled(v: string | null | undefined): bigint {
+  if (v == null) return 0n;
+  const neg = v.startsWith('-');
+  const [int = '0', frac = ''] = (neg ? v.slice(1) : v).split('.');
+  if (frac.length > SCALE) throw new Error(`more than ${SCALE} decimals: ${v}`);
+  const n = BigInt(int) * TEN12 + BigInt(frac.padEnd(SCALE, '0') || '0');
+  return neg ? -n : n;
+}
+
+interface ScaledRates {
+  input: bigint;
+  cached: bigint;
+  write: bigint;
+  output: bigint;
+  perRequest: bigint;
+  perSecond: bigint;
+  perUnit: bigint;
 }
 /** A price's rates parsed once: a batch prices many entries with the same few price rows. */
-const parsed = new WeakMap<Rates, ParsedRates>();
-function ratesOf(p: Rates): ParsedRates {
+const parsed = new WeakMap<Rates, ScaledRates>();
+function ratesOf(p: Rates): ScaledRates {
   let r = parsed.get(p);
   if (!r) {
-    const input = rate(p.inputPerMillion);
+    const input = scaled(p.inputPerMillion);
     r = {
       input,
-      cached: p.cachedInputPerMillion == null ? input : new Dec(p.cachedInputPerMillion),
-      write: p.cacheWriteInputPerMillion == null ? input : new Dec(p.cacheWriteInputPerMillion),
-      output: rate(p.outputPerMillion),
-      perRequest: rate(p.perRequest),
-      perSecond: rate(p.perSecond),
-      perUnit: rate(p.perUnit),
+      cached: p.cachedInputPerMillion == null ? input : scaled(p.cachedInputPerMillion),
+      write: p.cacheWriteInputPerMillion == null ? input : scaled(p.cacheWriteInputPerMillion),
+      output: scaled(p.outputPerMillion),
+      perRequest: scaled(p.perRequest),
+      perSecond: scaled(p.perSecond),
+      perUnit: scaled(p.perUnit),
     };
     parsed.set(p, r);
   }
   return r;
 }
 
+/** The cost as the canonical 12-decimal string (what fmt() prints and the ledger stores). */
+export function costText(u: Metered, p: Rates): string {
+  const r = ratesOf(p);
+  const uncached = BigInt(u.inputTokens - u.cachedInputTokens - u.cacheWriteInputTokens);
+  // tokens x rate(scale 12) / 1e6 is exact at scale 18; x 1e6 brings it to scale 24.
+  const tokens =
+    (uncached * r.input +
+      BigInt(u.cachedInputTokens) * r.cached +
+      BigInt(u.cacheWriteInputTokens) * r.write +
+      BigInt(u.outputTokens) * r.output) *
+    1_000_000n;
+  // durationMs / 1000 x perSecond(scale 12) is exact at scale 15; x 1e9 to scale 24.
+  const seconds = u.durationMs == null ? 0n : BigInt(u.durationMs) * r.perSecond * 1_000_000_000n;
+  const units = u.quantity == null ? 0n : scaled(u.quantity.toFixed(SCALE)) * r.perUnit;
+  const total = tokens + seconds + units + r.perRequest * TEN12; // scale 24
+  return format(roundHalfEven(total, TEN12));
+}
+
 export function costOf(u: Metered, p: Rates): Dec {
-  const { input, cached: cachedRate, write: writeRate, output, perRequest, perSecond, perUnit } = ratesOf(p);
-  const uncached = new Dec(u.inputTokens).minus(u.cachedInputTokens).minus(u.cacheWriteInputTokens);
-  const tokens = uncached
-    .times(input)
-    .plus(new Dec(u.cachedInputTokens).times(cachedRate))
-    .plus(new Dec(u.cacheWriteInputTokens).times(writeRate))
-    .plus(new Dec(u.outputTokens).times(output))
-    .div(MILLION);
-  const seconds = u.durationMs == null ? ZERO : new Dec(u.durationMs).div(1000).times(perSecond);
-  const units = u.quantity == null ? ZERO : u.quantity.times(perUnit);
-  return toScale(tokens.plus(perRequest).plus(seconds).plus(units));
+  return new Dec(costText(u, p));
+}
+
+/** n / d rounded half to even (d > 0). */
+function roundHalfEven(n: bigint, d: bigint): bigint {
+  const neg = n < 0n;
+  const a = neg ? -n : n;
+  let q = a / d;
+  const twice = (a % d) * 2n;
+  if (twice > d || (twice === d && q % 2n === 1n)) q += 1n;
+  return neg ? -q : q;
+}
+
+/** A scale-12 integer as a decimal string with exactly 12 decimals. */
+function format(n: bigint): string {
+  const neg = n < 0n;
+  const digits = (neg ? -n : n).toString().padStart(SCALE + 1, '0');
+  return `${neg ? '-' : ''}${digits.slice(0, -SCALE)}.${digits.slice(-SCALE)}`;
 }

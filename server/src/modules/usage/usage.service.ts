@@ -8,7 +8,7 @@ import { AppError, badInput, containsNul, notFound, toUserError, type UserError 
 import { isUuid } from '../../lib/ids';
 import { connection, keyset } from '../../lib/keyset';
 import { Dec, fmt, ZERO } from '../../lib/money';
-import { costOf } from '../pricing/cost';
+import { costText } from '../pricing/cost';
 import type { PricingService } from '../pricing/pricing.service';
 import { priceNotFound } from '../pricing/pricing.service';
 import { lockTenants, type QuotaService } from '../quota/quota.service';
@@ -222,13 +222,13 @@ export class UsageService {
 
   private toEntry(p: Pending, price: import('../../db/entities').PriceRow | null, now: Date): NewEntry {
     const u = p.u;
-    let cost: Dec;
+    let cost: string;
     let priceId: string | null = null;
-    if (u.cost != null) cost = u.cost;
-    else if (!needsPrice(u)) cost = ZERO;
+    if (u.cost != null) cost = fmt(u.cost);
+    else if (!needsPrice(u)) cost = fmt(ZERO);
     else {
       if (!price) throw priceNotFound(u.provider, u.model);
-      cost = costOf(u, price);
+      cost = costText(u, price);
       priceId = price.id;
     }
     return {
@@ -250,7 +250,7 @@ export class UsageService {
       reasoningTokens: u.reasoningTokens,
       durationMs: u.durationMs,
       quantity: u.quantity ? fmt(u.quantity) : null,
-      cost: fmt(cost),
+      cost,
       currency: u.currency ?? price?.currency ?? 'USD',
       priceId,
       latencyMs: u.latencyMs,

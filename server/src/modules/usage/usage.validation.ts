@@ -1,7 +1,7 @@
 // Validation of one RecordUsageInput, shared by recordUsage and recordUsageBatch (each
 // batch item is judged alone, so this cannot live in the GraphQL layer). zod checks
 // shapes and ranges; the cross-field rules follow the contract.
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import { z } from 'zod';
 import { AppError, badInput, containsNul } from '../../lib/errors';
 import { isUuid } from '../../lib/ids';
@@ -157,9 +157,8 @@ export function canonicalJson(v: unknown): string {
  * "1" and "1.0" are the same payload.
  */
 export function fingerprintOf(u: NormalizedUsage, tenantId: string, apiKeyId: string | null): Buffer {
-  return createHash('sha256')
-    .update(fingerprintText(u, tenantId, apiKeyId))
-    .digest();
+  // One-shot hash: no Hash object per entry.
+  return hash('sha256', fingerprintText(u, tenantId, apiKeyId), 'buffer') as unknown as Buffer;
 }
 
 /**
