@@ -4,10 +4,12 @@ import { Init1763769600000 } from './1763769600000-Init';
 import { Quota1763856000000 } from './1763856000000-Quota';
 import { KeyRollups1763942400000 } from './1763942400000-KeyRollups';
 import { RollupFillfactor1764028800000 } from './1764028800000-RollupFillfactor';
+import { LedgerReferences1764115200000 } from './1764115200000-LedgerReferences';
 
 export const migrations = [
   Init1763769600000,
   Quota1763856000000,
   KeyRollups1763942400000,
   RollupFillfactor1764028800000,
+  LedgerReferences1764115200000,
 ];

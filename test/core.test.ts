@@ -287,4 +287,39 @@ describe('ledger', () => {
     const [{ c }] = await h.sql('SELECT cost::text AS c FROM usage_events WHERE tenant_id = $1', [t.id]);
     expect(c).toBe('1.000000000000');
   });
+
+  it('never loses what its entries reference: the tenant and the price version', async () => {
+    const t = await h.seed.tenant('references');
+    const idle = await h.seed.tenant('references-idle');
+    const price = await h.seed.price({ provider: 'refs', model: 'refs-m', inputPerMillion: '1' });
+    const rec = await h.ok(t.adminKey, RECORD, {
+      input: { idempotencyKey: 'r1', kind: 'LLM', provider: 'refs', model: 'refs-m', inputTokens: 10 },
+    });
+    expect(rec.recordUsage.event.price.id).toBe(price.id);
+
+    // A price version is audit history: never deleted, truncated or re-keyed; its dates may move.
+    await expect(h.sql('DELETE FROM prices WHERE id = $1', [price.id])).rejects.toThrow(/kept for the ledger/);
+    await expect(h.sql('TRUNCATE prices CASCADE')).rejects.toThrow(/kept for the ledger/);
+    await expect(h.sql('UPDATE prices SET id = gen_random_uuid() WHERE id = $1', [price.id])).rejects.toThrow(
+      /kept for the ledger/,
+    );
+    await h.sql(`UPDATE prices SET effective_to = now() + interval '1 year' WHERE id = $1`, [price.id]);
+
+    // A tenant with entries cannot be deleted or re-keyed; renaming is fine.
+    await expect(h.sql('DELETE FROM tenants WHERE id = $1', [t.id])).rejects.toThrow(/has ledger entries/);
+    await expect(h.sql('UPDATE tenants SET id = gen_random_uuid() WHERE id = $1', [t.id])).rejects.toThrow(
+      /has ledger entries/,
+    );
+    await h.sql(`UPDATE tenants SET name = 'renamed' WHERE id = $1`, [t.id]);
+    const [row] = await h.sql(
+      `SELECT e.tenant_id = t.id AS tenant_ok, e.price_id = p.id AS price_ok FROM usage_events e
+         JOIN tenants t ON t.id = e.tenant_id JOIN prices p ON p.id = e.price_id WHERE e.id = $1`,
+      [rec.recordUsage.event.id],
+    );
+    expect(row).toEqual({ tenant_ok: true, price_ok: true });
+    // A tenant without entries is not held by the ledger (its keys still are by their own key).
+    await h.sql('DELETE FROM api_keys WHERE tenant_id = $1', [idle.id]);
+    await h.sql('DELETE FROM tenants WHERE id = $1', [idle.id]);
+    expect(await h.sql('SELECT 1 FROM tenants WHERE id = $1', [idle.id])).toEqual([]);
+  });
 });
