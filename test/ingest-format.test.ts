@@ -116,10 +116,15 @@ describe('writer row', () => {
     // Distinct values per field, so a swapped pair of columns cannot go unnoticed.
     const entry = Object.fromEntries(COLUMNS.map(([k], i) => [k, `${k}-${i}`])) as unknown as NewEntry;
     entry.fingerprint = Buffer.from('fp');
+    entry.occurredAt = new Date('2026-01-02T03:04:05.678Z');
     const row = wireRow(entry);
     expect(row).toHaveLength(COLUMNS.length);
+    const expected: Partial<Record<string, unknown>> = {
+      fingerprint: Buffer.from('fp').toString('hex'),
+      occurredAt: '2026-01-02T03:04:05.678Z',
+    };
     COLUMNS.forEach(([k], i) => {
-      expect(row[i], k).toBe(k === 'fingerprint' ? Buffer.from('fp').toString('hex') : `${k}-${i}`);
+      expect(row[i], k).toBe(k in expected ? expected[k] : `${k}-${i}`);
     });
   });
 });

@@ -113,8 +113,8 @@ export const wireRow = (e: NewEntry): unknown[] => [
   e.priceId,
   e.latencyMs,
   e.sessionId,
-  e.metadata ?? null, // Dates serialise as ISO text; metadata nests as JSON
-  e.occurredAt,
+  e.metadata ?? null, // nests as JSON
+  e.occurredAt.toISOString(), // a string, not a Date: toJSON calls would take JSON.stringify off its fast path
   e.reversesId,
   e.reason,
 ];
