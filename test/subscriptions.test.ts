@@ -5,6 +5,9 @@ import Decimal from 'decimal.js';
 import { type Client, createClient } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
+import { QuotaFeed } from '../server/src/modules/quota/quota.feed';
+import { createTallyPubSub } from '../server/src/pubsub';
+import { Revocations } from '../server/src/revocations';
 import { createHarness, type Harness, OPERATOR_KEY, RECORD } from './support/harness';
 
 let h: Harness;
@@ -575,5 +578,99 @@ describe('1,000 concurrent subscribers', () => {
       }
     }
     for (const { sub } of subs) sub.dispose();
+  });
+});
+
+describe('Revocations registry', () => {
+  it('holds one pub/sub subscription per key however many watch it, tells each watcher once, and lets go', async () => {
+    const { pubsub } = createTallyPubSub();
+    const r = new Revocations(pubsub);
+    const told = new Map<string, number>();
+    const tell = (who: string) => () => told.set(who, (told.get(who) ?? 0) + 1);
+    const unwatchA = Array.from({ length: 1000 }, (_, i) => r.watch('key-a', tell(`a${i}`)));
+    const unwatchB = r.watch('key-b', tell('b'));
+    expect(r.size).toBe(2);
+    unwatchA[0]?.(); // one watcher of A leaves before the revocation
+    await new Promise((res) => setTimeout(res, 10)); // the pub/sub subscriptions are live
+    pubsub.publish('key:revoked', 'key-a', { keyId: 'key-a' });
+    pubsub.publish('key:revoked', 'key-a', { keyId: 'key-a' }); // a second publish changes nothing
+    await new Promise((res) => setTimeout(res, 10));
+    expect(told.size).toBe(999);
+    expect([...told.values()].every((n) => n === 1)).toBe(true);
+    expect(told.has('a0')).toBe(false);
+    expect(r.size).toBe(1); // A is gone; B still watched
+    for (const u of unwatchA) u(); // unwatching after the fact is harmless
+    unwatchB();
+    expect(r.size).toBe(0);
+    expect(told.has('b')).toBe(false);
+  });
+});
+
+describe('QuotaFeed', () => {
+  it('computes the first state once for watchers arriving together, and pushes a fresh one after a change it may predate', async () => {
+    const { pubsub } = createTallyPubSub();
+    const feed = new QuotaFeed(pubsub);
+    let calls = 0;
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const compute = async () => {
+      const n = ++calls;
+      if (n === 1) await gate;
+      return { version: n } as never;
+    };
+    const got: number[][] = Array.from({ length: 50 }, () => []);
+    const iterators = got.map((values) => {
+      const it = feed.watch('tenant-1', '|', compute)[Symbol.asyncIterator]();
+      void (async () => {
+        for (let r = await it.next(); !r.done; r = await it.next())
+          values.push((r.value as unknown as { version: number }).version);
+      })();
+      return it;
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(calls).toBe(1); // 50 watchers, one computation in flight
+    pubsub.publish('quota:changed', 'tenant-1', { tenantId: 'tenant-1' }); // lands while it runs
+    await new Promise((r) => setTimeout(r, 20));
+    release();
+    await new Promise((r) => setTimeout(r, 400)); // past the 250 ms coalescing window
+    // The change's own computation (2) reached everyone first; the older first state (1),
+    // resolving after it, is never pushed on top of it.
+    for (const values of got) expect(values).toEqual([2]);
+    expect(calls).toBe(2);
+
+    // B joins while A's first state is still being computed, after a change that computation
+    // may predate: B gets that state and then a fresh one (A already had the change's own).
+    let release2!: () => void;
+    const gate2 = new Promise<void>((r) => {
+      release2 = r;
+    });
+    const slow = async () => {
+      const n = ++calls;
+      if (n === 3) await gate2;
+      return { version: n } as never;
+    };
+    const seen = { a: [] as number[], b: [] as number[] };
+    const follow = (who: 'a' | 'b') => {
+      const it = feed.watch('tenant-2', '|', slow)[Symbol.asyncIterator]();
+      void (async () => {
+        for (let r = await it.next(); !r.done; r = await it.next())
+          seen[who].push((r.value as unknown as { version: number }).version);
+      })();
+      return it;
+    };
+    const a = follow('a');
+    await new Promise((r) => setTimeout(r, 20));
+    pubsub.publish('quota:changed', 'tenant-2', { tenantId: 'tenant-2' });
+    await new Promise((r) => setTimeout(r, 20));
+    const b = follow('b');
+    await new Promise((r) => setTimeout(r, 20));
+    release2();
+    await new Promise((r) => setTimeout(r, 400));
+    expect(seen).toEqual({ a: [4, 5], b: [3, 5] });
+    await a.return?.();
+    await b.return?.();
+    for (const it of iterators) await it.return?.();
   });
 });

@@ -18,6 +18,7 @@ import type { EventRow } from './modules/usage/usage.types';
 import { createLogger, createMetrics, type Logger, type Metrics } from './observability';
 import { createTallyPubSub } from './pubsub';
 import { requestIdFrom, requestScope } from './request-scope';
+import { Revocations } from './revocations';
 import { schema } from './schema';
 import { createServices, type Services } from './services';
 
@@ -55,6 +56,7 @@ export function createApp(opts: AppOptions) {
   // Everything published happened: services emit only after their transaction committed.
   const { pubsub, close: closePubSub } = createTallyPubSub(config.redisUrl);
   const feed = new QuotaFeed(pubsub);
+  const revocations = new Revocations(pubsub);
   services.usage.emitter.on('created', (events: EventRow[]) => {
     for (const { fingerprint: _f, ...e } of events) pubsub.publish('usage:recorded', e.tenantId, e);
   });
@@ -71,9 +73,9 @@ export function createApp(opts: AppOptions) {
     pubsub.publish('keys:revoked', { keyId });
   });
   // A key revoked on any instance stops authenticating here at once, not when the cache expires.
-  const revocations = pubsub.subscribe('keys:revoked')[Symbol.asyncIterator]();
+  const anyRevocation = pubsub.subscribe('keys:revoked')[Symbol.asyncIterator]();
   void (async () => {
-    for (let r = await revocations.next(); !r.done; r = await revocations.next())
+    for (let r = await anyRevocation.next(); !r.done; r = await anyRevocation.next())
       services.apiKeys.forget(r.value.keyId);
   })();
 
@@ -113,10 +115,10 @@ export function createApp(opts: AppOptions) {
     },
     context: async (initial): Promise<Context> => {
       const { request } = initial;
-      const base = { services, loaders: createLoaders(services), pubsub, feed };
+      const base = { services, loaders: createLoaders(services), pubsub, feed, revocations };
       // WebSocket operations were authenticated at connect (ws.ts) and carry their principal.
       const authenticated = (initial as { principal?: Principal }).principal;
-      if (authenticated) return { ...base, requestId: randomUUID(), principal: authenticated };
+      if (authenticated) return { ...base, requestId: randomUUID(), principal: authenticated, viaSocket: true };
       const state = requests.get(request);
       const header = request.headers.get('authorization') ?? '';
       const m = /^Bearer\s+(\S+)$/i.exec(header.trim());
@@ -148,11 +150,12 @@ export function createApp(opts: AppOptions) {
     metrics,
     logger,
     pubsub,
+    revocations,
     async close() {
       // Everything acknowledged is committed already; this writes what is still queued.
       await services.usage.committer.close();
       await services.apiKeys.close();
-      await revocations.return?.();
+      await anyRevocation.return?.();
       await closePubSub();
     },
   };

@@ -30,13 +30,8 @@ export function attachWebSocket(server: http.Server, app: App) {
         ctx.extra.secret = secret;
         // A revocation published by any instance closes this key's sockets at once.
         const keyId = principal.key?.id;
-        if (keyId) {
-          const revoked = app.pubsub.subscribe('key:revoked', keyId)[Symbol.asyncIterator]();
-          ctx.extra.stopWatching = () => void revoked.return?.();
-          void revoked.next().then((r) => {
-            if (!r.done) ctx.extra.socket.close(4403, 'API key revoked');
-          });
-        }
+        if (keyId)
+          ctx.extra.stopWatching = app.revocations.watch(keyId, () => ctx.extra.socket.close(4403, 'API key revoked'));
         return true;
       },
       onDisconnect: (ctx) => ctx.extra.stopWatching?.(),

@@ -6,6 +6,7 @@ import type { QuotaFeed } from '../modules/quota/quota.feed';
 import type { LimitRow, PlanRow } from '../modules/quota/quota.types';
 import type { EventRow, Totals } from '../modules/usage/usage.types';
 import type { TallyPubSub } from '../pubsub';
+import type { Revocations } from '../revocations';
 import type { Services } from '../services';
 import type { Principal } from './principal';
 
@@ -16,6 +17,9 @@ export interface Context {
   loaders: Loaders;
   pubsub: TallyPubSub;
   feed: QuotaFeed;
+  revocations: Revocations;
+  /** The operation came over a graphql-ws socket (which is closed when its key is revoked). */
+  viaSocket?: boolean;
 }
 
 export type Loaders = ReturnType<typeof createLoaders>;

@@ -11,6 +11,8 @@ export const COALESCE_MS = 250;
 interface Scope {
   tenantId: string;
   compute: () => Promise<QuotaStatus>;
+  /** The first state being computed for new watchers, shared by all who arrive meanwhile. */
+  initial: { changes: number; status: Promise<QuotaStatus> } | null;
   listeners: Set<(s: QuotaStatus) => void>;
   timer: NodeJS.Timeout | null;
   last: number;
@@ -19,6 +21,8 @@ interface Scope {
 export class QuotaFeed {
   private scopes = new Map<string, Scope>();
   private tenants = new Map<string, { keys: Set<string>; stop: () => void }>();
+  /** quota:changed events received so far (any tenant). */
+  private changes = 0;
 
   constructor(private readonly pubsub: TallyPubSub) {}
 
@@ -26,13 +30,44 @@ export class QuotaFeed {
   watch(tenantId: string, scopeKey: string, compute: () => Promise<QuotaStatus>): Repeater<QuotaStatus> {
     const key = `${tenantId}|${scopeKey}`;
     return new Repeater<QuotaStatus>(async (push, stop) => {
-      const scope = this.scopes.get(key) ?? { tenantId, compute, listeners: new Set(), timer: null, last: 0 };
+      const scope: Scope = this.scopes.get(key) ?? {
+        tenantId,
+        compute,
+        initial: null,
+        listeners: new Set(),
+        timer: null,
+        last: 0,
+      };
       this.scopes.set(key, scope);
-      const listener = (s: QuotaStatus) => void push(s);
+      // Set once a state computed after a change reached this watcher: an initial state that
+      // resolves later is older and is not pushed after it.
+      let fresh = false;
+      const listener = (s: QuotaStatus) => {
+        fresh = true;
+        void push(s);
+      };
       scope.listeners.add(listener);
       this.follow(tenantId, key);
       try {
-        await push(await compute());
+        // Watchers arriving together (a dashboard's tabs, a reconnecting fleet) share one
+        // computation. If a change arrived since it started, it may predate that change:
+        // a fresh push follows for every watcher of the scope.
+        let initial = scope.initial;
+        if (!initial) {
+          const started = { changes: this.changes, status: compute() };
+          scope.initial = started;
+          void started.status
+            .finally(() => {
+              if (scope.initial === started) scope.initial = null;
+            })
+            .catch(() => {});
+          initial = started;
+        }
+        const status = await initial.status;
+        if (!fresh) {
+          await push(status);
+          if (this.changes !== initial.changes) this.schedule(key);
+        }
       } catch (err) {
         stop(err);
       }
@@ -59,6 +94,7 @@ export class QuotaFeed {
       for (;;) {
         const next = await iterator.next();
         if (next.done) return;
+        this.changes++;
         for (const k of entry.keys) this.schedule(k);
       }
     })();
