@@ -95,18 +95,22 @@ export async function summarize(
 
   const rows = await sql.query<Record<string, string | Date | null>>(
     bySubject ? 'usageSummary:bySubject' : 'usageSummary',
+    // Each hour's bucket is computed once per hour (not once per rollup row: date_trunc in a
+    // zone is not cheap), and a rollup row takes its hour's bucket through the join.
     `WITH hours AS (
-       SELECT h, (h >= $3 AND h + interval '1 hour' <= $4
-                  AND ${bucketSql('h', granularity)} IS NOT DISTINCT FROM ${bucketSql("(h + interval '1 hour' - interval '1 microsecond')", granularity)}) AS clean
-         FROM generate_series(date_trunc('hour', $3::timestamptz), $4::timestamptz - interval '1 microsecond', interval '1 hour') AS h
-        WHERE $2::text IS NOT NULL -- types the zone parameter when no bucket uses it
+       SELECT h, bucket, (h >= $3 AND h + interval '1 hour' <= $4 AND bucket IS NOT DISTINCT FROM last_bucket) AS clean
+         FROM (SELECT h, ${bucketSql('h', granularity)} AS bucket,
+                      ${bucketSql("(h + interval '1 hour' - interval '1 microsecond')", granularity)} AS last_bucket
+                 FROM generate_series(date_trunc('hour', $3::timestamptz), $4::timestamptz - interval '1 microsecond', interval '1 hour') AS h
+                WHERE $2::text IS NOT NULL -- types the zone parameter when no bucket uses it
+              ) x
      ), parts AS (
-       SELECT ${bucketSql('r.hour', granularity)} AS bucket, ${dims('r')}, r.currency,
+       SELECT d.bucket, ${dims('r')}, r.currency,
               ${measures.map((m) => `sum(r.${m})::bigint AS ${m}`).join(', ')},
               sum(r.quantity) AS quantity, sum(r.cost) AS cost
-         FROM ${rollups} r
-        WHERE r.tenant_id = $1 AND r.hour >= date_trunc('hour', $3::timestamptz) AND r.hour < $4
-          AND r.hour IN (SELECT h FROM hours WHERE clean) ${filters('r')}
+         FROM hours d
+         JOIN ${rollups} r ON r.tenant_id = $1 AND r.hour = d.h
+        WHERE d.clean AND r.hour >= date_trunc('hour', $3::timestamptz) AND r.hour < $4 ${filters('r')}
         GROUP BY 1, 2, 3, 4, 5, 6, 7
        UNION ALL
        SELECT ${bucketSql('e.occurred_at', granularity)} AS bucket, ${dims('e')}, e.currency, ${LEDGER_MEASURES_SQL}
