@@ -22,8 +22,6 @@ export interface Context {
   viaSocket?: boolean;
 }
 
-export type Loaders = ReturnType<typeof createLoaders>;
-
 const byId = <T extends { id: string }>(ids: readonly string[], rows: T[]) => {
   const m = new Map(rows.map((r) => [r.id, r]));
   return ids.map((id) => m.get(id) ?? null);
@@ -31,68 +29,71 @@ const byId = <T extends { id: string }>(ids: readonly string[], rows: T[]) => {
 
 /**
  * The request's DataLoaders, each made on first use: most requests (a recordUsage, say)
- * touch none, and every object not made is garbage not collected.
+ * touch none, and every object not made is garbage not collected. A class, so the getters
+ * live once on the prototype instead of as closures on every request's object.
  */
-export function createLoaders(s: Services) {
-  const made: Partial<Record<string, DataLoader<never, unknown, unknown>>> = {};
-  const lazy = <L>(name: string, make: () => L): L => {
-    made[name] ??= make() as never;
-    return made[name] as L;
-  };
-  const loaders = {
-    get tenant() {
-      return lazy(
-        'tenant',
-        () => new DataLoader<string, TenantRow | null>(async (ids) => byId(ids, await s.tenants.byIds(ids))),
-      );
-    },
-    get apiKey() {
-      return lazy(
-        'apiKey',
-        () => new DataLoader<string, ApiKeyRow | null>(async (ids) => byId(ids, await s.apiKeys.byIds(ids))),
-      );
-    },
-    get price() {
-      return lazy(
-        'price',
-        () => new DataLoader<string, PriceRow | null>(async (ids) => byId(ids, await s.pricing.byIds(ids))),
-      );
-    },
-    get event() {
-      return lazy(
-        'event',
-        () => new DataLoader<string, EventRow | null>(async (ids) => byId(ids, await s.usage.byIds(ids))),
-      );
-    },
-    get plan() {
-      return lazy(
-        'plan',
-        () => new DataLoader<string, PlanRow | null>(async (ids) => byId(ids, await s.quota.plansByIds(ids))),
-      );
-    },
-    get limit() {
-      return lazy(
-        'limit',
-        () => new DataLoader<string, LimitRow | null>(async (ids) => byId(ids, await s.quota.limitsByIds(ids))),
-      );
-    },
-    /** Active limits of a plan or of an API key. */
-    get limitsOf() {
-      return lazy(
-        'limitsOf',
-        () =>
-          new DataLoader<string, LimitRow[]>(async (owners) => {
-            const m = await s.quota.limitsOf(owners);
-            return owners.map((o) => m.get(o) ?? []);
-          }),
-      );
-    },
-    /** Key usage over one range: all keys asked in one tick cost one statement per (tenant, range). */
-    get keyUsage() {
-      return lazy('keyUsage', () => keyUsageLoader(s, loaders.tenant));
-    },
-  };
-  return loaders;
+export class Loaders {
+  private made: {
+    tenant?: DataLoader<string, TenantRow | null>;
+    apiKey?: DataLoader<string, ApiKeyRow | null>;
+    price?: DataLoader<string, PriceRow | null>;
+    event?: DataLoader<string, EventRow | null>;
+    plan?: DataLoader<string, PlanRow | null>;
+    limit?: DataLoader<string, LimitRow | null>;
+    limitsOf?: DataLoader<string, LimitRow[]>;
+    keyUsage?: ReturnType<typeof keyUsageLoader>;
+  } = {};
+
+  constructor(private readonly s: Services) {}
+
+  get tenant() {
+    const s = this.s;
+    this.made.tenant ??= new DataLoader(async (ids) => byId(ids, await s.tenants.byIds(ids)));
+    return this.made.tenant;
+  }
+  get apiKey() {
+    const s = this.s;
+    this.made.apiKey ??= new DataLoader(async (ids) => byId(ids, await s.apiKeys.byIds(ids)));
+    return this.made.apiKey;
+  }
+  get price() {
+    const s = this.s;
+    this.made.price ??= new DataLoader(async (ids) => byId(ids, await s.pricing.byIds(ids)));
+    return this.made.price;
+  }
+  get event() {
+    const s = this.s;
+    this.made.event ??= new DataLoader(async (ids) => byId(ids, await s.usage.byIds(ids)));
+    return this.made.event;
+  }
+  get plan() {
+    const s = this.s;
+    this.made.plan ??= new DataLoader(async (ids) => byId(ids, await s.quota.plansByIds(ids)));
+    return this.made.plan;
+  }
+  get limit() {
+    const s = this.s;
+    this.made.limit ??= new DataLoader(async (ids) => byId(ids, await s.quota.limitsByIds(ids)));
+    return this.made.limit;
+  }
+  /** Active limits of a plan or of an API key. */
+  get limitsOf() {
+    const s = this.s;
+    this.made.limitsOf ??= new DataLoader(async (owners) => {
+      const m = await s.quota.limitsOf(owners);
+      return owners.map((o) => m.get(o) ?? []);
+    });
+    return this.made.limitsOf;
+  }
+  /** Key usage over one range: all keys asked in one tick cost one statement per (tenant, range). */
+  get keyUsage() {
+    this.made.keyUsage ??= keyUsageLoader(this.s, this.tenant);
+    return this.made.keyUsage;
+  }
+}
+
+export function createLoaders(s: Services): Loaders {
+  return new Loaders(s);
 }
 
 function keyUsageLoader(s: Services, tenant: DataLoader<string, TenantRow | null>) {
