@@ -674,3 +674,23 @@ describe('QuotaFeed', () => {
     for (const it of iterators) await it.return?.();
   });
 });
+
+describe('in-process pub/sub', () => {
+  it('knows which topics have listeners, so events nobody can receive are not built', async () => {
+    const { pubsub, listens } = createTallyPubSub();
+    expect(listens('usage:recorded:t1')).toBe(false);
+    const it = pubsub.subscribe('usage:recorded', 't1')[Symbol.asyncIterator]();
+    const first = it.next();
+    await new Promise((r) => setTimeout(r, 0));
+    expect(listens('usage:recorded:t1')).toBe(true);
+    expect(listens('usage:recorded:t2')).toBe(false);
+    pubsub.publish('usage:recorded', 't1', { id: 'e1' } as never);
+    expect((await first).value).toEqual({ id: 'e1' });
+    await it.return?.();
+    expect(listens('usage:recorded:t1')).toBe(false);
+    // With Redis, another instance may always be listening.
+    const shared = createTallyPubSub(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+    expect(shared.listens('usage:recorded:t1')).toBe(true);
+    await shared.close();
+  });
+});

@@ -54,11 +54,17 @@ export function createApp(opts: AppOptions) {
   });
 
   // Everything published happened: services emit only after their transaction committed.
-  const { pubsub, close: closePubSub } = createTallyPubSub(config.redisUrl);
+  const { pubsub, listens, close: closePubSub } = createTallyPubSub(config.redisUrl);
   const feed = new QuotaFeed(pubsub);
   const revocations = new Revocations(pubsub);
   services.usage.emitter.on('created', (events: EventRow[]) => {
-    for (const { fingerprint: _f, ...e } of events) pubsub.publish('usage:recorded', e.tenantId, e);
+    for (const event of events) {
+      // A 500-event batch with nobody subscribed (and no other instance that could be) would
+      // otherwise copy and dispatch 500 events for nothing.
+      if (!listens(`usage:recorded:${event.tenantId}`)) continue;
+      const { fingerprint: _f, ...e } = event;
+      pubsub.publish('usage:recorded', e.tenantId, e);
+    }
   });
   services.usage.emitter.on('alerts', (alerts: AlertRow[]) => {
     for (const a of alerts) pubsub.publish('quota:alert', a.tenantId, a);

@@ -22,12 +22,44 @@ export type Topics = {
 
 export type TallyPubSub = PubSub<Topics>;
 
-export function createTallyPubSub(redisUrl?: string): { pubsub: TallyPubSub; close: () => Promise<void> } {
+/** An EventTarget that knows which event types have listeners (in-process pub/sub only). */
+class CountingEventTarget extends EventTarget {
+  private counts = new Map<string, number>();
+  override addEventListener(...args: Parameters<EventTarget['addEventListener']>) {
+    this.counts.set(args[0], (this.counts.get(args[0]) ?? 0) + 1);
+    super.addEventListener(...args);
+  }
+  override removeEventListener(...args: Parameters<EventTarget['removeEventListener']>) {
+    const n = (this.counts.get(args[0]) ?? 0) - 1;
+    if (n > 0) this.counts.set(args[0], n);
+    else this.counts.delete(args[0]);
+    super.removeEventListener(...args);
+  }
+  listens(type: string): boolean {
+    return this.counts.has(type);
+  }
+}
+
+export interface TallyPubSubHandle {
+  pubsub: TallyPubSub;
+  /**
+   * Whether publishing `topic` (yoga's "routingKey:id") can reach anyone: with in-process
+   * pub/sub only this process's subscribers can; with Redis, other instances may always.
+   */
+  listens: (topic: string) => boolean;
+  close: () => Promise<void>;
+}
+
+export function createTallyPubSub(redisUrl?: string): TallyPubSubHandle {
   if (!redisUrl) {
+    const eventTarget = new CountingEventTarget();
     // Every open subscription listens on its key's revocation topic; many per key is normal.
-    const eventTarget = new EventTarget();
     setMaxListeners(0, eventTarget);
-    return { pubsub: createPubSub<Topics>({ eventTarget: eventTarget as never }), close: async () => {} };
+    return {
+      pubsub: createPubSub<Topics>({ eventTarget: eventTarget as never }),
+      listens: (topic) => eventTarget.listens(topic),
+      close: async () => {},
+    };
   }
   // Loaded only when configured: the Redis client costs about 9 MB of memory otherwise unused.
   const require = createRequire(import.meta.url);
@@ -40,6 +72,7 @@ export function createTallyPubSub(redisUrl?: string): { pubsub: TallyPubSub; clo
   const eventTarget = createRedisEventTarget({ publishClient, subscribeClient });
   return {
     pubsub: createPubSub<Topics>({ eventTarget }),
+    listens: () => true,
     close: async () => {
       publishClient.disconnect();
       subscribeClient.disconnect();
