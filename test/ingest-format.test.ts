@@ -129,8 +129,8 @@ describe('writer row', () => {
   });
 });
 
-describe('compiled execution (graphql-jit) for the ingest mutations', () => {
-  it('is chosen only for operations made entirely of the hot mutations', () => {
+describe('compiled execution (graphql-jit) for the hot operations', () => {
+  it('is chosen only for operations made entirely of hot mutations or subscriptions', () => {
     const hot = (q: string, name?: string) => isHot(parse(q), name);
     expect(hot('mutation($i: RecordUsageInput!) { recordUsage(input: $i) { outcome } }')).toBe(true);
     expect(hot('mutation($i: [RecordUsageInput!]!) { a: recordUsageBatch(input: $i) { created } }')).toBe(true);
@@ -140,7 +140,9 @@ describe('compiled execution (graphql-jit) for the ingest mutations', () => {
       hot('mutation($i: RecordUsageInput!) { recordUsage(input: $i) { outcome } revokeApiKey(id: "x") { id } }'),
     ).toBe(false);
     expect(hot('{ viewer { isOperator } }')).toBe(false);
-    expect(hot('subscription { quotaUpdated { blocked } }')).toBe(false);
+    // Subscriptions: every push executes the selection again, so they are compiled too.
+    expect(hot('subscription { quotaUpdated { blocked } }')).toBe(true);
+    expect(hot('subscription { recordUsage: quotaAlerts { id } }')).toBe(true);
     // Several operations in one document: the one named decides.
     const doc =
       'query Q { viewer { isOperator } } mutation M($i: RecordUsageInput!) { recordUsage(input: $i) { outcome } }';
