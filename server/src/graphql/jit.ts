@@ -1,12 +1,13 @@
-// Compiled execution (graphql-jit) for the ingest hot path. Coercing the variables of a
+// Compiled execution (graphql-jit) for the hot operations. Coercing the variables of a
 // 500-event recordUsageBatch through graphql-js's generic input coercion was a quarter of the
-// server's CPU per batch; graphql-jit compiles each document once into straight-line code.
+// server's CPU per batch, and a subscription re-executes its selection for every push to
+// every subscriber; graphql-jit compiles each document once into straight-line code.
 //
-// Only operations made of the high-volume mutations are compiled: a dashboard's one-off
-// queries would pay a compile each, and nothing else is hot. When the compiled code refuses
-// the variables (before any resolver ran), the request is executed again the standard way,
-// so bad input is answered with graphql-js's precise message and field path (the contract's
-// `extensions.field`), exactly as without the compiler.
+// Only operations made of the high-volume mutations, or of subscriptions, are compiled: a
+// dashboard's one-off queries would pay a compile each. When the compiled code refuses an
+// operation before it starts (its variables, or a subscription's source), it is executed
+// again the standard way, so bad input is answered with graphql-js's precise message and
+// field path (the contract's `extensions.field`), exactly as without the compiler.
 import { useGraphQlJit } from '@envelop/graphql-jit';
 import {
   type DocumentNode,
