@@ -56,7 +56,7 @@ export function createApp(opts: AppOptions) {
   // Everything published happened: services emit only after their transaction committed.
   const { pubsub, listens, close: closePubSub } = createTallyPubSub(config.redisUrl);
   const feed = new QuotaFeed(pubsub);
-  const revocations = new Revocations(pubsub);
+  const revocations = new Revocations();
   services.usage.emitter.on('created', (events: EventRow[]) => {
     for (const event of events) {
       // A 500-event batch with nobody subscribed (and no other instance that could be) would
@@ -75,14 +75,16 @@ export function createApp(opts: AppOptions) {
   services.usage.emitter.on('changed', changed);
   services.quota.emitter.on('changed', changed);
   services.apiKeys.emitter.on('revoked', (keyId: string) => {
-    pubsub.publish('key:revoked', keyId, { keyId });
     pubsub.publish('keys:revoked', { keyId });
   });
-  // A key revoked on any instance stops authenticating here at once, not when the cache expires.
+  // A key revoked on any instance stops authenticating here at once (not when the cache
+  // expires), and its open sockets and subscriptions here end.
   const anyRevocation = pubsub.subscribe('keys:revoked')[Symbol.asyncIterator]();
   void (async () => {
-    for (let r = await anyRevocation.next(); !r.done; r = await anyRevocation.next())
+    for (let r = await anyRevocation.next(); !r.done; r = await anyRevocation.next()) {
       services.apiKeys.forget(r.value.keyId);
+      revocations.revoked(r.value.keyId);
+    }
   })();
 
   const yoga = createYoga<Record<string, unknown>, Context>({

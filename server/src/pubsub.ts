@@ -15,8 +15,7 @@ export type Topics = {
   'usage:recorded': [tenantId: string, payload: PublishedEvent];
   'quota:alert': [tenantId: string, payload: AlertRow];
   'quota:changed': [tenantId: string, payload: { tenantId: string }];
-  'key:revoked': [keyId: string, payload: { keyId: string }];
-  /** Every revocation, for every instance's authentication cache. */
+  /** Every revocation, for every instance's authentication cache, sockets and subscriptions. */
   'keys:revoked': [payload: { keyId: string }];
 };
 
@@ -53,7 +52,7 @@ export interface TallyPubSubHandle {
 export function createTallyPubSub(redisUrl?: string): TallyPubSubHandle {
   if (!redisUrl) {
     const eventTarget = new CountingEventTarget();
-    // Every open subscription listens on its key's revocation topic; many per key is normal.
+    // Many subscribers of one tenant's topic is normal.
     setMaxListeners(0, eventTarget);
     return {
       pubsub: createPubSub<Topics>({ eventTarget: eventTarget as never }),

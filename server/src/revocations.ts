@@ -1,46 +1,30 @@
-// Who to tell when an API key is revoked. One pub/sub subscription per key that has
-// watchers in this process (its open sockets and SSE subscriptions), however many there are:
-// thousands of subscribers of one key cost one listener, not thousands.
-import type { TallyPubSub } from './pubsub';
-
+// Who to tell when an API key is revoked: this process's open sockets and SSE subscriptions
+// of that key. The app feeds it from the one `keys:revoked` pub/sub subscription it holds
+// anyway (for the authentication cache), so thousands of subscribers cost no listener each.
 export class Revocations {
-  private watchers = new Map<string, { callbacks: Set<() => void>; stop: () => void }>();
-
-  constructor(private readonly pubsub: TallyPubSub) {}
+  private watchers = new Map<string, Set<() => void>>();
 
   /** Calls `onRevoked` once if `keyId` is revoked (on any instance); returns the unwatch. */
   watch(keyId: string, onRevoked: () => void): () => void {
-    let entry = this.watchers.get(keyId);
-    if (!entry) {
-      const iterator = this.pubsub.subscribe('key:revoked', keyId)[Symbol.asyncIterator]();
-      const callbacks = new Set<() => void>();
-      entry = { callbacks, stop: () => void iterator.return?.() };
-      this.watchers.set(keyId, entry);
-      void iterator.next().then((r) => {
-        if (r.done) return;
-        this.watchers.delete(keyId);
-        void iterator.return?.();
-        for (const cb of callbacks) cb();
-      });
+    let callbacks = this.watchers.get(keyId);
+    if (!callbacks) {
+      callbacks = new Set();
+      this.watchers.set(keyId, callbacks);
     }
-    const { callbacks } = entry;
-    let active = true;
-    const callback = () => {
-      if (active) {
-        active = false;
-        onRevoked();
-      }
-    };
-    callbacks.add(callback);
+    const set = callbacks;
+    set.add(onRevoked);
     return () => {
-      active = false;
-      callbacks.delete(callback);
-      const current = this.watchers.get(keyId);
-      if (current?.callbacks === callbacks && callbacks.size === 0) {
-        current.stop();
-        this.watchers.delete(keyId);
-      }
+      set.delete(onRevoked);
+      if (set.size === 0 && this.watchers.get(keyId) === set) this.watchers.delete(keyId);
     };
+  }
+
+  /** A revocation arrived: every watcher of the key is told once, and forgotten. */
+  revoked(keyId: string) {
+    const callbacks = this.watchers.get(keyId);
+    if (!callbacks) return;
+    this.watchers.delete(keyId);
+    for (const cb of callbacks) cb();
   }
 
   /** Keys with watchers (for tests and metrics). */
