@@ -1,10 +1,10 @@
 // The per-request context: who calls, the services, and DataLoaders created per request
 // (so batching never crosses requests or tenants).
 import DataLoader from 'dataloader';
-import type { ApiKeyRow, PriceRow, TenantRow } from '../db/entities';
+import type { ApiKeyRow, TenantRow } from '../db/entities';
 import type { QuotaFeed } from '../modules/quota/quota.feed';
-import type { LimitRow, PlanRow } from '../modules/quota/quota.types';
-import type { EventRow, Totals } from '../modules/usage/usage.types';
+import type { LimitRow } from '../modules/quota/quota.types';
+import type { Totals } from '../modules/usage/usage.types';
 import type { TallyPubSub } from '../pubsub';
 import type { Revocations } from '../revocations';
 import type { Services } from '../services';
@@ -33,63 +33,58 @@ const byId = <T extends { id: string }>(ids: readonly string[], rows: T[]) => {
  * live once on the prototype instead of as closures on every request's object.
  */
 export class Loaders {
-  private made: {
-    tenant?: DataLoader<string, TenantRow | null>;
-    apiKey?: DataLoader<string, ApiKeyRow | null>;
-    price?: DataLoader<string, PriceRow | null>;
-    event?: DataLoader<string, EventRow | null>;
-    plan?: DataLoader<string, PlanRow | null>;
-    limit?: DataLoader<string, LimitRow | null>;
-    limitsOf?: DataLoader<string, LimitRow[]>;
-    keyUsage?: ReturnType<typeof keyUsageLoader>;
-  } = {};
+  private made = new Map<string, unknown>();
 
   constructor(private readonly s: Services) {}
 
+  /** The loader called `name`, made by `make` on first use. */
+  private once<L>(name: string, make: (s: Services) => L): L {
+    let l = this.made.get(name) as L | undefined;
+    if (l === undefined) {
+      l = make(this.s);
+      this.made.set(name, l);
+    }
+    return l;
+  }
+
   get tenant() {
-    const s = this.s;
-    this.made.tenant ??= new DataLoader(async (ids) => byId(ids, await s.tenants.byIds(ids)));
-    return this.made.tenant;
+    return this.once('tenant', (s) => idLoader(s.tenants.byIds.bind(s.tenants)));
   }
   get apiKey() {
-    const s = this.s;
-    this.made.apiKey ??= new DataLoader(async (ids) => byId(ids, await s.apiKeys.byIds(ids)));
-    return this.made.apiKey;
+    return this.once('apiKey', (s) => idLoader(s.apiKeys.byIds.bind(s.apiKeys)));
   }
   get price() {
-    const s = this.s;
-    this.made.price ??= new DataLoader(async (ids) => byId(ids, await s.pricing.byIds(ids)));
-    return this.made.price;
+    return this.once('price', (s) => idLoader(s.pricing.byIds.bind(s.pricing)));
   }
   get event() {
-    const s = this.s;
-    this.made.event ??= new DataLoader(async (ids) => byId(ids, await s.usage.byIds(ids)));
-    return this.made.event;
+    return this.once('event', (s) => idLoader(s.usage.byIds.bind(s.usage)));
   }
   get plan() {
-    const s = this.s;
-    this.made.plan ??= new DataLoader(async (ids) => byId(ids, await s.quota.plansByIds(ids)));
-    return this.made.plan;
+    return this.once('plan', (s) => idLoader(s.quota.plansByIds.bind(s.quota)));
   }
   get limit() {
-    const s = this.s;
-    this.made.limit ??= new DataLoader(async (ids) => byId(ids, await s.quota.limitsByIds(ids)));
-    return this.made.limit;
+    return this.once('limit', (s) => idLoader(s.quota.limitsByIds.bind(s.quota)));
   }
   /** Active limits of a plan or of an API key. */
   get limitsOf() {
-    const s = this.s;
-    this.made.limitsOf ??= new DataLoader(async (owners) => {
-      const m = await s.quota.limitsOf(owners);
-      return owners.map((o) => m.get(o) ?? []);
-    });
-    return this.made.limitsOf;
+    return this.once(
+      'limitsOf',
+      (s) =>
+        new DataLoader<string, LimitRow[]>(async (owners) => {
+          const m = await s.quota.limitsOf(owners);
+          return owners.map((o) => m.get(o) ?? []);
+        }),
+    );
   }
   /** Key usage over one range: all keys asked in one tick cost one statement per (tenant, range). */
   get keyUsage() {
-    this.made.keyUsage ??= keyUsageLoader(this.s, this.tenant);
-    return this.made.keyUsage;
+    return this.once('keyUsage', (s) => keyUsageLoader(s, this.tenant));
   }
+}
+
+/** Rows by id, one statement per tick; a missing id answers null. */
+function idLoader<T extends { id: string }>(fetch: (ids: readonly string[]) => Promise<T[]>) {
+  return new DataLoader<string, T | null>(async (ids) => byId(ids, await fetch(ids)));
 }
 
 export function createLoaders(s: Services): Loaders {
