@@ -113,12 +113,15 @@ export async function summarize(
         WHERE d.clean AND r.hour >= date_trunc('hour', $3::timestamptz) AND r.hour < $4 ${filters('r')}
         GROUP BY 1, 2, 3, 4, 5, 6, 7
        UNION ALL
-       SELECT ${bucketSql('e.occurred_at', granularity)} AS bucket, ${dims('e')}, e.currency, ${LEDGER_MEASURES_SQL}
+       SELECT l.*
          FROM hours d
-         JOIN usage_events e ON e.tenant_id = $1
-              AND e.occurred_at >= greatest(d.h, $3::timestamptz) AND e.occurred_at < least(d.h + interval '1 hour', $4::timestamptz)
-        WHERE NOT d.clean ${filters('e')}
-        GROUP BY 1, 2, 3, 4, 5, 6, 7
+        CROSS JOIN LATERAL (
+              SELECT ${bucketSql('e.occurred_at', granularity)} AS bucket, ${dims('e')}, e.currency, ${LEDGER_MEASURES_SQL}
+                FROM usage_events e
+               WHERE e.tenant_id = $1 AND e.occurred_at >= greatest(d.h, $3::timestamptz)
+                 AND e.occurred_at < least(d.h + interval '1 hour', $4::timestamptz) ${filters('e')}
+               GROUP BY 1, 2, 3, 4, 5, 6, 7) l
+        WHERE NOT d.clean
      )
      SELECT bucket AS start, api_key_id AS "apiKeyId", subject, model, provider, kind, currency,
             ${measures.map((m) => `sum(${m})::text AS ${m}`).join(', ')},
