@@ -1,10 +1,10 @@
 // Usage aggregates for any [from, to) and any tenant time zone, exact.
 //
-// Rollups are hourly in UTC. An hour is served from the rollups only when it lies wholly
-// inside [from, to) and wholly inside one bucket of the asked granularity in the tenant's
-// zone. Every other hour (the partial edge hours, and hours that a local bucket boundary
-// cuts, as in zones with half-hour offsets) is summed from the ledger itself, restricted
-// to that hour. So the answer always equals a GROUP BY over the ledger, while the bulk of
+// Rollups are hourly in UTC. [from, to) is cut at the bucket boundaries of the tenant's
+// zone into spans; the whole UTC hours inside a span are served from the rollups, and only
+// the span's partial hours at each end (the range's edges, and local boundaries off the
+// UTC hour, as in zones with half-hour offsets) are summed from the ledger, each by one
+// index range. So the answer always equals a GROUP BY over the ledger, while the bulk of
 // a long range costs one rollup row per (hour, group).
 //
 // Bucket starts are computed by PostgreSQL in the tenant's zone: DAY/WEEK (ISO, Monday)/
@@ -61,6 +61,32 @@ export function bucketSql(t: string, g: Granularity | null | undefined): string 
   }
 }
 
+const LOCAL_STEP: Partial<Record<Granularity, string>> = { DAY: '1 day', WEEK: '1 week', MONTH: '1 month' };
+
+/**
+ * SQL for (bucket, exact, lo, hi): [$3, $4) cut at the bucket boundaries of the tenant's
+ * zone ($2). DAY/WEEK/MONTH starts are the local calendar starts (date_trunc in local time,
+ * stepped, converted back), which are exactly date_trunc(unit, t, zone)'s values, each the
+ * first instant of its bucket; HOUR goes UTC hour by UTC hour (see bucketSql for why).
+ */
+function spansSql(g: Granularity | null | undefined): string {
+  const step = g ? LOCAL_STEP[g] : undefined;
+  if (step)
+    return `
+       SELECT s AS bucket, true AS exact, greatest(s, $3::timestamptz) AS lo, least(lead(s) OVER (ORDER BY l), $4::timestamptz) AS hi
+         FROM generate_series(date_trunc('${g?.toLowerCase()}', $3::timestamptz AT TIME ZONE $2),
+                              ($4::timestamptz AT TIME ZONE $2) + interval '${step}', interval '${step}') AS l,
+              LATERAL (SELECT l AT TIME ZONE $2 AS s) x`;
+  if (g === 'HOUR')
+    return `
+       SELECT ${bucketSql('h', g)} AS bucket,
+              ${bucketSql('h', g)} = ${bucketSql("(h + interval '1 hour' - interval '1 microsecond')", g)} AS exact,
+              greatest(h, $3::timestamptz) AS lo, least(h + interval '1 hour', $4::timestamptz) AS hi
+         FROM generate_series(date_trunc('hour', $3::timestamptz, 'UTC'), $4::timestamptz - interval '1 microsecond', interval '1 hour') AS h`;
+  // no buckets: one span; the condition only gives the zone parameter its type
+  return `SELECT NULL::timestamptz AS bucket, true AS exact, $3::timestamptz AS lo, $4::timestamptz AS hi WHERE $2::text IS NOT NULL`;
+}
+
 export async function summarize(
   sql: Sql,
   f: SummaryFilter,
@@ -95,33 +121,40 @@ export async function summarize(
 
   const rows = await sql.query<Record<string, string | Date | null>>(
     bySubject ? 'usageSummary:bySubject' : 'usageSummary',
-    // Each hour's bucket is computed once per hour (not once per rollup row: date_trunc in a
-    // zone is not cheap), and a rollup row takes its hour's bucket through the join.
-    `WITH hours AS (
-       SELECT h, bucket, (h >= $3 AND h + interval '1 hour' <= $4 AND bucket IS NOT DISTINCT FROM last_bucket) AS clean
-         FROM (SELECT h, ${bucketSql('h', granularity)} AS bucket,
-                      ${bucketSql("(h + interval '1 hour' - interval '1 microsecond')", granularity)} AS last_bucket
-                 FROM generate_series(date_trunc('hour', $3::timestamptz), $4::timestamptz - interval '1 microsecond', interval '1 hour') AS h
-                WHERE $2::text IS NOT NULL -- types the zone parameter when no bucket uses it
-              ) x
+    // pieces: the range cut into spans [lo, hi) that each lie in one bucket. `exact` says
+    // every instant of the span has the label `bucket`; otherwise (an HOUR span that a local
+    // hour boundary cuts) each ledger entry is labelled on its own. Whole UTC hours [a, z)
+    // of an exact span come from the rollups; the rest, [lo, a) and [z, hi), from the ledger.
+    `WITH spans AS (${spansSql(granularity)}),
+     pieces AS (
+       SELECT bucket, exact, lo, hi,
+              CASE WHEN exact THEN date_trunc('hour', lo, 'UTC')
+                     + CASE WHEN date_trunc('hour', lo, 'UTC') = lo THEN interval '0' ELSE interval '1 hour' END
+                   ELSE hi END AS a,
+              CASE WHEN exact THEN date_trunc('hour', hi, 'UTC') ELSE hi END AS z
+         FROM spans
+        WHERE lo < hi
      ), parts AS (
-       SELECT d.bucket, ${dims('r')}, r.currency,
+       SELECT p.bucket, ${dims('r')}, r.currency,
               ${measures.map((m) => `sum(r.${m})::bigint AS ${m}`).join(', ')},
               sum(r.quantity) AS quantity, sum(r.cost) AS cost
-         FROM hours d
-         JOIN ${rollups} r ON r.tenant_id = $1 AND r.hour = d.h
-        WHERE d.clean AND r.hour >= date_trunc('hour', $3::timestamptz) AND r.hour < $4 ${filters('r')}
+         FROM pieces p
+         JOIN ${rollups} r ON r.tenant_id = $1 AND r.hour >= p.a AND r.hour < p.z
+        WHERE p.a < p.z ${filters('r')}
         GROUP BY 1, 2, 3, 4, 5, 6, 7
        UNION ALL
+       -- LATERAL with its own GROUP BY cannot be flattened: the ledger is read by index
+       -- range, once per edge, whatever the planner's statistics say.
        SELECT l.*
-         FROM hours d
+         FROM pieces p
+        CROSS JOIN LATERAL (VALUES (p.lo, least(p.a, p.hi)), (greatest(p.z, p.a), p.hi)) AS g(lo, hi)
         CROSS JOIN LATERAL (
-              SELECT ${bucketSql('e.occurred_at', granularity)} AS bucket, ${dims('e')}, e.currency, ${LEDGER_MEASURES_SQL}
+              SELECT CASE WHEN p.exact THEN p.bucket ELSE ${bucketSql('e.occurred_at', granularity)} END AS bucket,
+                     ${dims('e')}, e.currency, ${LEDGER_MEASURES_SQL}
                 FROM usage_events e
-               WHERE e.tenant_id = $1 AND e.occurred_at >= greatest(d.h, $3::timestamptz)
-                 AND e.occurred_at < least(d.h + interval '1 hour', $4::timestamptz) ${filters('e')}
+               WHERE e.tenant_id = $1 AND e.occurred_at >= g.lo AND e.occurred_at < g.hi ${filters('e')}
                GROUP BY 1, 2, 3, 4, 5, 6, 7) l
-        WHERE NOT d.clean
+        WHERE g.lo < g.hi
      )
      SELECT bucket AS start, api_key_id AS "apiKeyId", subject, model, provider, kind, currency,
             ${measures.map((m) => `sum(${m})::text AS ${m}`).join(', ')},
