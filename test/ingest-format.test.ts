@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { parse } from 'graphql';
 import { describe, expect, it } from 'vitest';
 import { isHot } from '../server/src/graphql/jit';
+import { isUuid, uuidV7Ids } from '../server/src/lib/ids';
 import { Dec, toScale } from '../server/src/lib/money';
 import { costText, type Metered } from '../server/src/modules/pricing/cost';
 import { canonicalJson, fingerprintText, type NormalizedUsage } from '../server/src/modules/usage/usage.validation';
@@ -111,15 +112,32 @@ describe('fingerprint text', () => {
   });
 });
 
+describe('ledger ids (UUIDv7)', () => {
+  it('are RFC 9562 version 7 ids carrying the millisecond, unique, and ordered by time across batches', () => {
+    const ms = Date.parse('2026-11-22T06:00:00.123Z');
+    const ids = uuidV7Ids(2000, ms);
+    for (const id of ids) {
+      expect(isUuid(id)).toBe(true);
+      expect(id[14]).toBe('7'); // version
+      expect('89ab').toContain(id[19]); // variant 10xx
+      expect(Number.parseInt(id.slice(0, 8) + id.slice(9, 13), 16)).toBe(ms);
+    }
+    expect(new Set(ids).size).toBe(ids.length);
+    const later = uuidV7Ids(10, ms + 1);
+    for (const a of ids) for (const b of later) expect(a < b).toBe(true);
+  });
+});
+
 describe('writer row', () => {
   it('carries every column of the INSERT at its position', () => {
     // Distinct values per field, so a swapped pair of columns cannot go unnoticed.
     const entry = Object.fromEntries(COLUMNS.map(([k], i) => [k, `${k}-${i}`])) as unknown as NewEntry;
     entry.fingerprint = Buffer.from('fp');
     entry.occurredAt = new Date('2026-01-02T03:04:05.678Z');
-    const row = wireRow(entry);
+    const row = wireRow(entry, 'id-0');
     expect(row).toHaveLength(COLUMNS.length);
     const expected: Partial<Record<string, unknown>> = {
+      id: 'id-0',
       fingerprint: Buffer.from('fp').toString('hex'),
       occurredAt: '2026-01-02T03:04:05.678Z',
     };

@@ -12,6 +12,7 @@
 //     DUPLICATEs, never an error.
 // The group-commit layer (issue 5) gathers concurrent calls into one write().
 import type { Database, Sql } from '../../db/database';
+import { uuidV7Ids } from '../../lib/ids';
 import { EVENT_COLUMNS, type EventRow } from './usage.types';
 
 export interface NewEntry {
@@ -53,7 +54,8 @@ export type WriteOutcome =
   /** Not inserted, and no entry holds the key: another entry already reverses the same original. */
   | { outcome: 'ALREADY_REVERSED' };
 
-export const COLUMNS: [keyof NewEntry, string, string][] = [
+export const COLUMNS: [keyof NewEntry | 'id', string, string][] = [
+  ['id', 'id', 'uuid'],
   ['tenantId', 'tenant_id', 'uuid'],
   ['idempotencyKey', 'idempotency_key', 'text'],
   ['fingerprint', 'fingerprint', 'bytea'],
@@ -89,7 +91,8 @@ export const COLUMNS: [keyof NewEntry, string, string][] = [
 const wireType = (t: string) => (t === 'bytea' ? 'text' : t);
 const cast = (col: string, t: string) => (t === 'bytea' ? `decode(u.${col}, 'hex')` : `u.${col}`);
 /** One entry as the JSON row INSERT_SQL reads, in COLUMNS order (spelled out: this runs per entry). */
-export const wireRow = (e: NewEntry): unknown[] => [
+export const wireRow = (e: NewEntry, id: string): unknown[] => [
+  id,
   e.tenantId,
   e.idempotencyKey,
   e.fingerprint.toString('hex'),
@@ -187,15 +190,26 @@ WITH u AS (
   RETURNING 1
 )`,
 ).join(', ')}
--- Only what the database made (and metadata, as jsonb normalises it); the rest is the entry.
-SELECT id, tenant_id AS "tenantId", idempotency_key AS "idempotencyKey", recorded_at AS "recordedAt", metadata FROM ins`;
+-- The ids are ours (uuidV7Ids), so only the exceptions come back, not a row per entry:
+-- entries not inserted (their key was taken), and the metadata PostgreSQL normalised; plus
+-- one row with recorded_at, which is now(), the same for every entry of the transaction.
+SELECT NULL::uuid AS id, false AS skipped, NULL::jsonb AS metadata, now() AS "recordedAt"
+UNION ALL
+SELECT u.id, true, NULL, NULL FROM u WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.id = u.id)
+UNION ALL
+SELECT id, false, metadata, NULL FROM ins WHERE metadata IS NOT NULL`;
 
-type Inserted = Pick<EventRow, 'id' | 'tenantId' | 'idempotencyKey' | 'recordedAt' | 'metadata'>;
+interface WriteReport {
+  id: string | null;
+  skipped: boolean;
+  metadata: unknown;
+  recordedAt: Date | null;
+}
 
 /** The ledger row an inserted entry became, without reading it back. */
-function rowOf(e: NewEntry, r: Inserted): EventRow {
+function rowOf(e: NewEntry, id: string, recordedAt: Date, metadata: unknown): EventRow {
   return {
-    id: r.id,
+    id,
     tenantId: e.tenantId,
     idempotencyKey: e.idempotencyKey,
     fingerprint: e.fingerprint,
@@ -219,9 +233,9 @@ function rowOf(e: NewEntry, r: Inserted): EventRow {
     priceId: e.priceId,
     latencyMs: e.latencyMs,
     sessionId: e.sessionId,
-    metadata: r.metadata,
+    metadata,
     occurredAt: e.occurredAt,
-    recordedAt: r.recordedAt,
+    recordedAt,
     reversesId: e.reversesId,
     reason: e.reason,
   };
@@ -249,10 +263,10 @@ export class UsageWriter {
     if (entries.length === 0) return { outcomes: [], after: null };
     // One entry per (tenant, key) goes to the INSERT; repeats inside the batch are judged
     // against whatever holds the key afterwards, exactly like a retry.
-    const keyOf = (e: NewEntry) => `${e.tenantId}\u0000${e.idempotencyKey}`;
+    const keys = entries.map((e) => `${e.tenantId}\u0000${e.idempotencyKey}`);
     const first = new Map<string, number>();
-    entries.forEach((e, i) => {
-      if (!first.has(keyOf(e))) first.set(keyOf(e), i);
+    keys.forEach((k, i) => {
+      if (!first.has(k)) first.set(k, i);
     });
 
     return this.db.transaction('recordUsage', async (tx) => {
@@ -278,30 +292,39 @@ export class UsageWriter {
         }
         insert.push(i);
       }
-      const unique = insert.map((i) => entries[i] as NewEntry);
 
       const byKey = new Map<string, EventRow>();
-      if (unique.length) {
-        const inserted = await tx.query<Inserted>('recordUsage:insertEvents', INSERT_SQL, [
-          JSON.stringify(unique.map(wireRow)),
+      if (insert.length) {
+        const ids = uuidV7Ids(insert.length);
+        const report = await tx.query<WriteReport>('recordUsage:insertEvents', INSERT_SQL, [
+          JSON.stringify(insert.map((i, j) => wireRow(entries[i] as NewEntry, ids[j] as string))),
         ]);
-        const sent = new Map(unique.map((e) => [keyOf(e), e]));
-        for (const r of inserted) {
-          const k = `${r.tenantId}\u0000${r.idempotencyKey}`;
-          byKey.set(k, rowOf(sent.get(k) as NewEntry, r));
+        let recordedAt = new Date();
+        const skipped = new Set<string>();
+        const metadata = new Map<string, unknown>();
+        for (const r of report) {
+          if (r.id === null) recordedAt = r.recordedAt as Date;
+          else if (r.skipped) skipped.add(r.id);
+          else metadata.set(r.id, r.metadata);
         }
+        insert.forEach((i, j) => {
+          const id = ids[j] as string;
+          if (skipped.has(id)) return;
+          const e = entries[i] as NewEntry;
+          byKey.set(keys[i] as string, rowOf(e, id, recordedAt, e.metadata == null ? null : metadata.get(id)));
+        });
       }
       const created = new Set(byKey.keys());
 
       const settle = insert
-        .filter((i) => hooks.reservations?.[i] && created.has(keyOf(entries[i] as NewEntry)))
+        .filter((i) => hooks.reservations?.[i] && created.has(keys[i] as string))
         .map((i) => ({
           reservationId: hooks.reservations?.[i] as string,
-          eventId: (byKey.get(keyOf(entries[i] as NewEntry)) as EventRow).id,
+          eventId: (byKey.get(keys[i] as string) as EventRow).id,
         }));
       if (settle.length) await hooks.settle?.(tx, settle);
 
-      const missing = [...first.values()].map((i) => entries[i] as NewEntry).filter((e) => !byKey.has(keyOf(e)));
+      const missing = [...first.entries()].filter(([k]) => !byKey.has(k)).map(([, i]) => entries[i] as NewEntry);
       if (missing.length) {
         const existing = await tx.query<EventRow>(
           'recordUsage:existing',
@@ -316,8 +339,8 @@ export class UsageWriter {
       const after = createdRows.length && hooks.afterInsert ? await hooks.afterInsert(tx, createdRows) : null;
 
       const claimed = new Set<string>();
-      const outcomes = entries.map((e): WriteOutcome => {
-        const k = keyOf(e);
+      const outcomes = entries.map((e, i): WriteOutcome => {
+        const k = keys[i] as string;
         const row = byKey.get(k);
         if (!row)
           return refused.has(first.get(k) as number)
