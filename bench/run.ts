@@ -286,7 +286,7 @@ async function main() {
       try {
         commit = execSync('git rev-parse --short HEAD').toString().trim();
       } catch {}
-      const md = `# Benchmark results\n\n${new Date().toISOString()} · ${os.cpus().length} cores (${os.cpus()[0]?.model ?? ''}) · ${Math.round(os.totalmem() / 2 ** 30)} GiB · Node ${process.version} · commit ${commit} · ${process.env.DATABASE_URL ? 'DATABASE_URL' : 'embedded PostgreSQL'} · ${DURATION} s per load, ${CONNECTIONS} connections\n\n${table}\n\nThe server runs exactly as \`npm start\` runs it (the built bundle, its node flags, NODE_ENV=production); the load generator and PostgreSQL share the same 2 cores. Test 2's baseline inserts the very rows of test 2 (same tenant, key, 50 subjects, 4 models, price versions, costs) with both rollup levels, by plain SQL in batches of 500 on 8 connections. Test 4 loads its events with one INSERT ... SELECT from generate_series, builds their rollups with the reconcile rebuild (not through the API), then VACUUM ANALYZE, as autovacuum would have. Figures are noisy on shared 2-core machines (the same GROUP BY baseline has measured 3.5 to 5.4 s on different runs); compare ratios, which are measured in the same run.\n`;
+      const md = `# Benchmark results\n\n${new Date().toISOString()} · ${os.cpus().length} cores (${os.cpus()[0]?.model ?? ''}) · ${Math.round(os.totalmem() / 2 ** 30)} GiB · Node ${process.version} · commit ${commit} · ${process.env.DATABASE_URL ? 'DATABASE_URL' : 'embedded PostgreSQL'} · ${DURATION} s per load, ${CONNECTIONS} connections\n\n${table}\n\nThe server runs exactly as \`npm start\` runs it (the built bundle, its node flags, NODE_ENV=production); the load generator and PostgreSQL share the same 2 cores. Test 2's baseline inserts the very rows of test 2 (same tenant, key, 50 subjects, 4 models, price versions, costs) with all three rollup levels, by plain SQL in batches of 500 on 8 connections. Test 4 loads its events with one INSERT ... SELECT from generate_series, builds their rollups with the reconcile rebuild (not through the API), then VACUUM ANALYZE, as autovacuum would have. Figures are noisy on shared 2-core machines (the same GROUP BY baseline has measured 3.5 to 5.4 s on different runs); compare ratios, which are measured in the same run.\n`;
       writeFileSync(path.join('bench', 'RESULTS.md'), md);
       log(`wrote bench/RESULTS.md (${((Date.now() - started) / 1000).toFixed(0)} s)`);
     }
@@ -410,7 +410,7 @@ async function main() {
                    FROM unnest($3::text[], $4::text[], $5::text[], $6::int[], $7::int[], $8::int[], $9::numeric[], $10::text[], $11::uuid[])
                      AS u(k, f, m, i, o, ci, c, s, p)
                  ON CONFLICT (tenant_id, idempotency_key) DO NOTHING RETURNING *)
-               -- the same two rollup levels Tally writes
+               -- the same three rollup levels Tally writes (the bench tenant's zone is UTC)
                , r1 AS (INSERT INTO usage_rollups_hourly (tenant_id, hour, kind, currency, api_key_id, model, provider, subject, requests, input_tokens, output_tokens, cached_input_tokens, cost)
                SELECT tenant_id, date_trunc('hour', occurred_at), kind, currency, api_key_id, model, provider, subject, count(*), sum(input_tokens), sum(output_tokens), sum(cached_input_tokens), sum(cost)
                  FROM ins GROUP BY 1, 2, 3, 4, 5, 6, 7, 8 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8
@@ -418,12 +418,19 @@ async function main() {
                  requests = usage_rollups_hourly.requests + excluded.requests, input_tokens = usage_rollups_hourly.input_tokens + excluded.input_tokens,
                  output_tokens = usage_rollups_hourly.output_tokens + excluded.output_tokens, cost = usage_rollups_hourly.cost + excluded.cost
                RETURNING 1)
-               INSERT INTO usage_rollups_hourly_keys (tenant_id, hour, kind, currency, api_key_id, model, provider, requests, input_tokens, output_tokens, cached_input_tokens, cost)
+               , r2 AS (INSERT INTO usage_rollups_hourly_keys (tenant_id, hour, kind, currency, api_key_id, model, provider, requests, input_tokens, output_tokens, cached_input_tokens, cost)
                SELECT tenant_id, date_trunc('hour', occurred_at), kind, currency, api_key_id, model, provider, count(*), sum(input_tokens), sum(output_tokens), sum(cached_input_tokens), sum(cost)
                  FROM ins GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 4, 5, 6, 7
                ON CONFLICT (tenant_id, hour, kind, currency, api_key_id, model, provider) DO UPDATE SET
                  requests = usage_rollups_hourly_keys.requests + excluded.requests, input_tokens = usage_rollups_hourly_keys.input_tokens + excluded.input_tokens,
-                 output_tokens = usage_rollups_hourly_keys.output_tokens + excluded.output_tokens, cost = usage_rollups_hourly_keys.cost + excluded.cost`,
+                 output_tokens = usage_rollups_hourly_keys.output_tokens + excluded.output_tokens, cost = usage_rollups_hourly_keys.cost + excluded.cost
+               RETURNING 1)
+               INSERT INTO usage_rollups_daily_keys (tenant_id, day, kind, currency, api_key_id, model, provider, requests, input_tokens, output_tokens, cached_input_tokens, cost)
+               SELECT tenant_id, date_trunc('day', occurred_at, 'UTC'), kind, currency, api_key_id, model, provider, count(*), sum(input_tokens), sum(output_tokens), sum(cached_input_tokens), sum(cost)
+                 FROM ins GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 4, 5, 6, 7
+               ON CONFLICT (tenant_id, day, kind, currency, api_key_id, model, provider) DO UPDATE SET
+                 requests = usage_rollups_daily_keys.requests + excluded.requests, input_tokens = usage_rollups_daily_keys.input_tokens + excluded.input_tokens,
+                 output_tokens = usage_rollups_daily_keys.output_tokens + excluded.output_tokens, cost = usage_rollups_daily_keys.cost + excluded.cost`,
               [
                 t.id,
                 t.keyId,
@@ -549,9 +556,19 @@ async function loadEvents(pool: pg.Pool, tenantId: string, keyId: string, n: num
        FROM usage_rollups_hourly WHERE tenant_id = $1 GROUP BY 1, 2, 3, 4, 5, 6, 7`,
     [tenantId],
   );
+  await pool.query(
+    `INSERT INTO usage_rollups_daily_keys (tenant_id, day, kind, currency, api_key_id, model, provider, requests, failed_requests,
+       input_tokens, output_tokens, cached_input_tokens, cache_write_input_tokens, reasoning_tokens, asr_ms, quantity, cost)
+     SELECT e.tenant_id, date_trunc('day', e.occurred_at, z.timezone), e.kind, e.currency, e.api_key_id, e.model, e.provider, sum(e.requests), 0,
+            sum(e.input_tokens), sum(e.output_tokens), sum(e.cached_input_tokens), 0, 0, 0, 0, sum(e.cost)
+       FROM usage_events e JOIN tenants z ON z.id = e.tenant_id WHERE e.tenant_id = $1 GROUP BY 1, 2, 3, 4, 5, 6, 7`,
+    [tenantId],
+  );
   // As a loaded database is in steady state: vacuumed (visibility map set) and analysed, so
   // autovacuum's first pass over 5M fresh rows does not run during the measurement.
-  await pool.query('VACUUM (ANALYZE) usage_events, usage_rollups_hourly, usage_rollups_hourly_keys');
+  await pool.query(
+    'VACUUM (ANALYZE) usage_events, usage_rollups_hourly, usage_rollups_hourly_keys, usage_rollups_daily_keys',
+  );
 }
 
 main().catch((e) => {

@@ -5,6 +5,7 @@ import { Quota1763856000000 } from './1763856000000-Quota';
 import { KeyRollups1763942400000 } from './1763942400000-KeyRollups';
 import { RollupFillfactor1764028800000 } from './1764028800000-RollupFillfactor';
 import { LedgerReferences1764115200000 } from './1764115200000-LedgerReferences';
+import { DailyRollups1764201600000 } from './1764201600000-DailyRollups';
 
 export const migrations = [
   Init1763769600000,
@@ -12,4 +13,5 @@ export const migrations = [
   KeyRollups1763942400000,
   RollupFillfactor1764028800000,
   LedgerReferences1764115200000,
+  DailyRollups1764201600000,
 ];

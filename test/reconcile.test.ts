@@ -76,6 +76,25 @@ describe('reconcile', () => {
     expect(sum.c).toBe('3.500000000000');
   });
 
+  it('checks the daily level in the tenant zone: a day row off by one request is found and rebuilt', async () => {
+    const t = await h.seed.tenant('daily', 'Asia/Kolkata');
+    await h.ok(t.adminKey, RECORD, { input: { idempotencyKey: 'd1', kind: 'CALL', cost: '1' } });
+    await h.ok(t.adminKey, RECORD, { input: { idempotencyKey: 'd2', kind: 'CALL', cost: '2' } });
+    // Written by the recording itself, keyed by the start of the local day.
+    const [day] = await h.sql(
+      `SELECT day = (SELECT date_trunc('day', max(occurred_at), 'Asia/Kolkata') FROM usage_events WHERE tenant_id = $1) AS local,
+              requests::int AS n
+         FROM usage_rollups_daily_keys WHERE tenant_id = $1`,
+      [t.id],
+    );
+    expect(day).toEqual({ local: true, n: 2 });
+    await h.sql('UPDATE usage_rollups_daily_keys SET requests = requests + 1 WHERE tenant_id = $1', [t.id]);
+    const diffs = await reconcile(h.db, t.id);
+    expect(diffs.map((d) => [d.table, d.measures])).toEqual([['usage_rollups_daily_keys', { requests: ['2', '3'] }]]);
+    await rebuild(h.db, t.id);
+    expect(await reconcile(h.db, t.id)).toEqual([]);
+  });
+
   it('rebuild keeps usage recorded while it runs (writers wait for it)', async () => {
     const t = await h.seed.tenant('busy');
     const writes = Array.from({ length: 30 }, (_, i) =>

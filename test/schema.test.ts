@@ -64,6 +64,7 @@ describe('migrations', () => {
       'tenants',
       'typeorm_migrations',
       'usage_events',
+      'usage_rollups_daily_keys',
       'usage_rollups_hourly',
       'usage_rollups_hourly_keys',
     ]);

@@ -48,7 +48,15 @@ beforeAll(async () => {
        FROM usage_rollups_hourly WHERE tenant_id = $1 GROUP BY 1, 2, 3, 4, 5, 6, 7`,
     [tenantId],
   );
-  await h.sql('ANALYZE usage_events; ANALYZE usage_rollups_hourly; ANALYZE usage_rollups_hourly_keys');
+  await h.sql(
+    `INSERT INTO usage_rollups_daily_keys (tenant_id, day, kind, currency, api_key_id, model, provider, requests, input_tokens, output_tokens, cost)
+     SELECT tenant_id, date_trunc('day', hour, 'UTC'), kind, currency, api_key_id, model, provider, sum(requests), sum(input_tokens), sum(output_tokens), sum(cost)
+       FROM usage_rollups_hourly_keys WHERE tenant_id = $1 GROUP BY 1, 2, 3, 4, 5, 6, 7`,
+    [tenantId],
+  );
+  await h.sql(
+    'ANALYZE usage_events; ANALYZE usage_rollups_hourly; ANALYZE usage_rollups_hourly_keys; ANALYZE usage_rollups_daily_keys',
+  );
 }, 120_000);
 afterAll(() => h?.close());
 
@@ -72,14 +80,17 @@ async function executedPlan(timezone: string, f: Date, t: Date, granularity: Gra
 }
 
 /** Every executed read of usage_events: node type, times it ran, rows it returned in total. */
-function ledgerReads(node: PlanNode, out: { type: string; loops: number; rows: number }[] = []) {
-  if (node['Relation Name'] === 'usage_events' && node['Actual Loops'] > 0)
+const ledgerReads = (node: PlanNode) => reads(node, 'usage_events');
+
+/** Every executed read of `table`: node type, times it ran, rows it returned in total. */
+function reads(node: PlanNode, table: string, out: { type: string; loops: number; rows: number }[] = []) {
+  if (node['Relation Name'] === table && node['Actual Loops'] > 0)
     out.push({
       type: node['Node Type'],
       loops: node['Actual Loops'],
       rows: node['Actual Rows'] * node['Actual Loops'],
     });
-  for (const child of node.Plans ?? []) ledgerReads(child, out);
+  for (const child of node.Plans ?? []) reads(child, table, out);
   return out;
 }
 
@@ -89,9 +100,17 @@ describe('usageSummary plan', () => {
     expect(row?.jit).toBe('off');
   });
 
-  it('a range of whole hours in a whole-hour zone never reads the ledger', async () => {
+  it('30 whole days in the tenant zone read 30 x 4 daily rows: no hourly rows, no ledger', async () => {
     const plan = await executedPlan('UTC', from, to, 'DAY');
     expect(ledgerReads(plan)).toEqual([]);
+    expect(reads(plan, 'usage_rollups_daily_keys').reduce((n, r) => n + r.rows, 0)).toBe(30 * 4);
+    expect(reads(plan, 'usage_rollups_hourly_keys')).toEqual([]);
+  });
+
+  it('a range of whole hours (not whole days) reads hourly rows and never the ledger', async () => {
+    const plan = await executedPlan('UTC', new Date(from.getTime() + 3_600_000), to, 'DAY');
+    expect(ledgerReads(plan)).toEqual([]);
+    expect(reads(plan, 'usage_rollups_hourly_keys').reduce((n, r) => n + r.rows, 0)).toBe(23 * 4);
   });
 
   it('edge hours and hours cut by a local day boundary are read by index, a range per side of the cut', async () => {

@@ -5,6 +5,7 @@
 // granularity and any filter; and totals are exactly the sum of the buckets.
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { summarize } from '../server/src/modules/usage/usage.summary';
 import { createHarness, type Harness, OPERATOR_KEY, SUMMARY } from './support/harness';
 
 const ZONES = [
@@ -585,6 +586,42 @@ describe('the two paths the property compares', () => {
       (await h.ok(t.adminKey, SUMMARY, { filter: { from: '2026-03-10T10:00:00Z', to } })).usageSummary.totals.requests;
     expect(await ask('2026-03-10T13:00:00Z')).toBe(6); // hour 12:00 clean: rollup
     expect(await ask('2026-03-10T12:59:59.999Z')).toBe(1); // hour 12:00 cut by `to`: ledger
+  });
+
+  it('whole local days come from the daily level, in the tenant zone only, and never by subject', async () => {
+    // Kolkata's days start at 18:30 UTC, off the UTC hour: the day of 2026-03-11 local is
+    // [2026-03-10T18:30Z, 2026-03-11T18:30Z).
+    const t = await newTenant('Asia/Kolkata', 'daily');
+    await recordAll(
+      h,
+      t,
+      [{ ...(POOL[0] as EventSpec), occurredAt: Date.parse('2026-03-11T02:00:00Z'), reverse: false }],
+      'daily',
+    );
+    await h.sql(
+      `INSERT INTO usage_rollups_daily_keys (tenant_id, day, kind, currency, requests, cost)
+       VALUES ($1, '2026-03-10T18:30:00Z', 'CALL', 'USD', 7, 0)`,
+      [t.id],
+    );
+    const ask = async (from: string, to: string, extra: Record<string, unknown> = {}) =>
+      (await h.ok(t.adminKey, SUMMARY, { filter: { from, to, ...extra } })).usageSummary.totals.requests;
+    expect(await ask('2026-03-10T18:30:00Z', '2026-03-11T18:30:00Z')).toBe(8); // the whole day: daily row
+    expect(await ask('2026-03-10T00:00:00Z', '2026-03-13T00:00:00Z')).toBe(8); // a range holding it
+    expect(await ask('2026-03-10T18:30:00Z', '2026-03-11T18:29:59.999Z')).toBe(1); // not whole: hourly + ledger
+    expect(await ask('2026-03-10T18:30:00Z', '2026-03-11T18:30:00Z', { subject: 'nobody' })).toBe(0);
+    // Daily rows are cut in the tenant's zone: a summary in another zone does not use them.
+    const rows = await summarize(
+      h.db,
+      {
+        tenantId: t.id,
+        timezone: 'Asia/Kathmandu',
+        from: new Date('2026-03-10T00:00:00Z'),
+        to: new Date('2026-03-13T00:00:00Z'),
+      },
+      [],
+      null,
+    );
+    expect(rows.reduce((n, r) => n + r.requests, 0n)).toBe(1n);
   });
 });
 

@@ -376,12 +376,13 @@ export class QuotaService {
       );
       return addTotals(rows);
     }
-    // TOTAL: every rollup row of the scope (whole hours, so no ledger edges are needed).
+    // TOTAL: every rollup row of the scope (whole hours or days, so no ledger edges are needed);
+    // the daily level has a row per day instead of per hour, but no subject.
     const [r] = await sql.query<Record<string, string | null>>(
       'quota:usedTotal',
       `SELECT sum(requests)::text AS requests, sum(input_tokens)::text AS input, sum(output_tokens)::text AS output,
               sum(asr_ms)::text AS asr, sum(cost)::text AS cost
-         FROM ${scope.subject != null ? 'usage_rollups_hourly' : '(SELECT k.*, NULL::text AS subject FROM usage_rollups_hourly_keys k) r'}
+         FROM ${scope.subject != null ? 'usage_rollups_hourly' : '(SELECT k.*, NULL::text AS subject FROM usage_rollups_daily_keys k) r'}
         WHERE tenant_id = $1 AND ($2::uuid IS NULL OR api_key_id = $2) AND ($3::text IS NULL OR subject = $3)`,
       [tenant.id, scope.apiKeyId ?? null, scope.subject ?? null],
     );

@@ -3,21 +3,21 @@
 // against writers for its duration, so no usage recorded meanwhile is lost or counted twice
 // (recording writes ledger and rollups in one transaction, so it simply waits).
 import type { Database, Sql } from '../../db/database';
-import { LEDGER_MEASURES_SQL, type ROLLUP_KEY_COLUMNS, ROLLUP_LEVELS, ROLLUP_MEASURES } from './usage.writer';
+import { LEDGER_MEASURES_SQL, ROLLUP_LEVELS, ROLLUP_MEASURES, rollupKeySql, rollupSource } from './usage.writer';
 
 const MEASURES = ROLLUP_MEASURES;
 
 export interface Difference {
   /** The rollup table that differs. */
   table: string;
-  key: Partial<Record<(typeof ROLLUP_KEY_COLUMNS)[number], string | null>>;
+  key: Record<string, string | null>;
   /** measure -> [from the ledger, in the rollups] */
   measures: Record<string, [string | null, string | null]>;
 }
 
 const ledgerRollupSql = (key: readonly string[]) => `
-  SELECT ${key.map((c) => (c === 'hour' ? "date_trunc('hour', e.occurred_at) AS hour" : `e.${c}`)).join(', ')}, ${LEDGER_MEASURES_SQL}
-    FROM usage_events e WHERE ($1::uuid IS NULL OR e.tenant_id = $1)
+  SELECT ${key.map((c) => `${rollupKeySql(c)} AS ${c}`).join(', ')}, ${LEDGER_MEASURES_SQL}
+    FROM ${rollupSource('usage_events', key)} WHERE ($1::uuid IS NULL OR e.tenant_id = $1)
    GROUP BY ${key.map((_, i) => i + 1).join(', ')}`;
 
 export async function reconcile(sql: Sql, tenantId: string | null): Promise<Difference[]> {

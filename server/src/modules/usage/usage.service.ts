@@ -1,5 +1,5 @@
 // Usage: recording (through the one writer), reversals, the event list and summaries.
-// Owns usage_events and usage_rollups_hourly; nothing outside this module writes them.
+// Owns usage_events and its rollup tables; nothing outside this module writes them.
 // Side effects (metrics, and later pub/sub) run only after the transaction committed.
 import { EventEmitter } from 'node:events';
 import type { Database, Sql } from '../../db/database';

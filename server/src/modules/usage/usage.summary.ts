@@ -112,34 +112,60 @@ export async function summarize(
   // the counters; quantity and cost (numeric) are summed separately below
   const measures = ROLLUP_MEASURES.filter((m) => m !== 'quantity' && m !== 'cost');
 
-  // The level without subject is far smaller when a tenant has many end users; it serves
+  // The levels without subject are far smaller when a tenant has many end users; they serve
   // every summary that neither filters nor groups by subject.
   const bySubject = f.subject != null || groupBy.includes('SUBJECT');
-  const rollups = bySubject
+  const hourly = bySubject
     ? 'usage_rollups_hourly'
     : '(SELECT k.*, NULL::text AS subject FROM usage_rollups_hourly_keys k)';
+  // Whole local days come from the daily level: never with subject (it has none), never for
+  // HOUR buckets, and only in the zone its days were cut in (the tenant's; checked in SQL).
+  const daily = !bySubject && granularity !== 'HOUR';
+  const days = daily
+    ? `SELECT bucket, exact, lo, hi, da, dz,
+              exact AND da < dz AND (SELECT timezone FROM tenants WHERE id = $1) = $2 AS whole_days
+         FROM (SELECT s.*,
+                      CASE WHEN date_trunc('day', lo, $2) = lo THEN lo
+                           ELSE (date_trunc('day', lo AT TIME ZONE $2) + interval '1 day') AT TIME ZONE $2 END AS da,
+                      date_trunc('day', hi, $2) AS dz
+                 FROM spans s WHERE lo < hi) x`
+    : 'SELECT bucket, exact, lo, hi, NULL::timestamptz AS da, NULL::timestamptz AS dz, false AS whole_days FROM spans WHERE lo < hi';
+  const sums = (alias: string) =>
+    `${measures.map((m) => `sum(${alias}.${m})::bigint AS ${m}`).join(', ')}, sum(${alias}.quantity) AS quantity, sum(${alias}.cost) AS cost`;
 
   const rows = await sql.query<Record<string, string | Date | null>>(
     bySubject ? 'usageSummary:bySubject' : 'usageSummary',
-    // pieces: the range cut into spans [lo, hi) that each lie in one bucket. `exact` says
-    // every instant of the span has the label `bucket`; otherwise (an HOUR span that a local
-    // hour boundary cuts) each ledger entry is labelled on its own. Whole UTC hours [a, z)
-    // of an exact span come from the rollups; the rest, [lo, a) and [z, hi), from the ledger.
+    // spans: the range cut into [lo, hi) that each lie in one bucket. `exact` says every
+    // instant of the span has the label `bucket`; otherwise (an HOUR span that a local hour
+    // boundary cuts) each ledger entry is labelled on its own. The local days wholly inside a
+    // span, [da, dz), come from the daily level; in the rest of the span (pieces), whole UTC
+    // hours [a, z) come from the hourly level and the remainder, [lo, a) and [z, hi), from
+    // the ledger.
     `WITH spans AS (${spansSql(granularity)}),
-     pieces AS (
+     days AS (${days}),
+     segments AS (
+       SELECT bucket, exact, lo, CASE WHEN whole_days THEN da ELSE hi END AS hi FROM days
+       UNION ALL
+       SELECT bucket, exact, dz, hi FROM days WHERE whole_days
+     ), pieces AS (
        SELECT bucket, exact, lo, hi,
               CASE WHEN exact THEN date_trunc('hour', lo, 'UTC')
                      + CASE WHEN date_trunc('hour', lo, 'UTC') = lo THEN interval '0' ELSE interval '1 hour' END
                    ELSE hi END AS a,
               CASE WHEN exact THEN date_trunc('hour', hi, 'UTC') ELSE hi END AS z
-         FROM spans
+         FROM segments
         WHERE lo < hi
      ), parts AS (
-       SELECT p.bucket, ${dims('r')}, r.currency,
-              ${measures.map((m) => `sum(r.${m})::bigint AS ${m}`).join(', ')},
-              sum(r.quantity) AS quantity, sum(r.cost) AS cost
+       SELECT d.bucket, ${dims('r')}, r.currency, ${sums('r')}
+         FROM days d
+         JOIN (SELECT k.*, NULL::text AS subject FROM usage_rollups_daily_keys k) r
+           ON r.tenant_id = $1 AND r.day >= d.da AND r.day < d.dz
+        WHERE d.whole_days ${filters('r')}
+        GROUP BY 1, 2, 3, 4, 5, 6, 7
+       UNION ALL
+       SELECT p.bucket, ${dims('r')}, r.currency, ${sums('r')}
          FROM pieces p
-         JOIN ${rollups} r ON r.tenant_id = $1 AND r.hour >= p.a AND r.hour < p.z
+         JOIN ${hourly} r ON r.tenant_id = $1 AND r.hour >= p.a AND r.hour < p.z
         WHERE p.a < p.z ${filters('r')}
         GROUP BY 1, 2, 3, 4, 5, 6, 7
        UNION ALL

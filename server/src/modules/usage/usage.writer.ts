@@ -2,9 +2,9 @@
 // recordUsage is a batch of one; recordUsageBatch; reversals) goes through write().
 //
 // One transaction, two statements:
-//  1. INSERT the entries (multi-row, from arrays) ON CONFLICT DO NOTHING, in
+//  1. INSERT the entries (one jsonb array, ids made here) ON CONFLICT DO NOTHING, in
 //     (tenant, idempotency key) order so concurrent batches take locks in one order, and
-//     in the same statement upsert the hourly rollups aggregated from exactly the rows
+//     in the same statement upsert every rollup level aggregated from exactly the rows
 //     that were inserted, in rollup-key order. The ledger and rollups cannot diverge.
 //  2. For entries that were not inserted, read the row that holds their key: the same
 //     fingerprint is a DUPLICATE, another is a CONFLICT. A concurrent writer of the same
@@ -133,15 +133,30 @@ export const ROLLUP_KEY_COLUMNS = [
   'provider',
   'subject',
 ] as const;
+const KEYS_WITHOUT_SUBJECT = ROLLUP_KEY_COLUMNS.filter((c) => c !== 'subject');
 /**
- * Two rollup levels, both written with the ledger rows: by subject (end user), and without it
- * (much smaller when a tenant has many end users; summaries that neither filter nor group by
- * subject read it).
+ * Three rollup levels, all written with the ledger rows: hourly by subject (end user),
+ * hourly without it (much smaller when a tenant has many end users; summaries that neither
+ * filter nor group by subject read it), and by the tenant's local day without subject
+ * (whole local days of long summaries and quota windows).
  */
-export const ROLLUP_LEVELS = [
-  { table: 'usage_rollups_hourly', key: ROLLUP_KEY_COLUMNS as readonly string[] },
-  { table: 'usage_rollups_hourly_keys', key: ROLLUP_KEY_COLUMNS.filter((c) => c !== 'subject') as readonly string[] },
-] as const;
+export const ROLLUP_LEVELS: readonly { table: string; key: readonly string[] }[] = [
+  { table: 'usage_rollups_hourly', key: ROLLUP_KEY_COLUMNS },
+  { table: 'usage_rollups_hourly_keys', key: KEYS_WITHOUT_SUBJECT },
+  { table: 'usage_rollups_daily_keys', key: KEYS_WITHOUT_SUBJECT.map((c) => (c === 'hour' ? 'day' : c)) },
+];
+
+/** A rollup key column computed from ledger rows `e` (as written by rollupSource). */
+export const rollupKeySql = (c: string) =>
+  c === 'hour'
+    ? "date_trunc('hour', e.occurred_at)" // sessions run in UTC
+    : c === 'day'
+      ? "date_trunc('day', e.occurred_at, z.timezone)"
+      : `e.${c}`;
+/** FROM clause over ledger rows `source` as `e`, with their tenant as `z` where the key needs its zone. */
+export const rollupSource = (source: string, key: readonly string[]) =>
+  key.includes('day') ? `${source} e JOIN tenants z ON z.id = e.tenant_id` : `${source} e`;
+
 export const ROLLUP_MEASURES = [
   'requests',
   'failed_requests',
@@ -181,8 +196,8 @@ WITH u AS (
 ), ${ROLLUP_LEVELS.map(
   (level, i) => `roll${i} AS (
   INSERT INTO ${level.table} (${level.key.join(', ')}, ${ROLLUP_MEASURES.join(', ')})
-  SELECT ${level.key.map((c) => (c === 'hour' ? "date_trunc('hour', e.occurred_at)" : `e.${c}`)).join(', ')}, ${LEDGER_MEASURES_SQL}
-    FROM ins e
+  SELECT ${level.key.map(rollupKeySql).join(', ')}, ${LEDGER_MEASURES_SQL}
+    FROM ${rollupSource('ins', level.key)}
    GROUP BY ${level.key.map((_, j) => j + 1).join(', ')}
    ORDER BY ${level.key.map((_, j) => j + 1).join(', ')}
   ON CONFLICT (${level.key.join(', ')}) DO UPDATE SET
