@@ -364,7 +364,7 @@ async function main() {
 
   /**
    * The same rows Tally writes for test 2 (the same events: tenant, key, subjects, models,
-   * tokens, their price version and cost), inserted by plain SQL in batches of 500 with both
+   * tokens, their price version and cost), inserted by plain SQL in batches of 500 with all three
    * rollup levels, as the cheapest correct writer would: no GraphQL, no validation.
    */
   async function rawBaseline(
