@@ -1,11 +1,12 @@
 // Usage aggregates for any [from, to) and any tenant time zone, exact.
 //
-// Rollups are hourly in UTC. [from, to) is cut at the bucket boundaries of the tenant's
-// zone into spans; the whole UTC hours inside a span are served from the rollups, and only
-// the span's partial hours at each end (the range's edges, and local boundaries off the
-// UTC hour, as in zones with half-hour offsets) are summed from the ledger, each by one
-// index range. So the answer always equals a GROUP BY over the ledger, while the bulk of
-// a long range costs one rollup row per (hour, group).
+// Rollups are hourly in UTC, and daily in the tenant's zone. [from, to) is cut at the
+// bucket boundaries of the tenant's zone into spans; the whole local days inside a span are
+// served from the daily level, the remaining whole UTC hours from an hourly level, and only
+// the partial hours at each end (the range's edges, and local boundaries off the UTC hour,
+// as in zones with half-hour offsets) are summed from the ledger, each by one index range.
+// So the answer always equals a GROUP BY over the ledger, while the bulk of a long range
+// costs one rollup row per (day, group).
 //
 // Bucket starts are computed by PostgreSQL in the tenant's zone: DAY/WEEK (ISO, Monday)/
 // MONTH with date_trunc(unit, t, zone), which follows DST; HOUR as t minus its local
