@@ -6,6 +6,7 @@ import { KeyRollups1763942400000 } from './1763942400000-KeyRollups';
 import { RollupFillfactor1764028800000 } from './1764028800000-RollupFillfactor';
 import { LedgerReferences1764115200000 } from './1764115200000-LedgerReferences';
 import { DailyRollups1764201600000 } from './1764201600000-DailyRollups';
+import { TenantZoneKept1764288000000 } from './1764288000000-TenantZoneKept';
 
 export const migrations = [
   Init1763769600000,
@@ -14,4 +15,5 @@ export const migrations = [
   RollupFillfactor1764028800000,
   LedgerReferences1764115200000,
   DailyRollups1764201600000,
+  TenantZoneKept1764288000000,
 ];

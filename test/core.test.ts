@@ -305,10 +305,14 @@ describe('ledger', () => {
     );
     await h.sql(`UPDATE prices SET effective_to = now() + interval '1 year' WHERE id = $1`, [price.id]);
 
-    // A tenant with entries cannot be deleted or re-keyed; renaming is fine.
+    // A tenant with entries cannot be deleted, re-keyed or moved to another zone (its daily
+    // rollups are cut in its zone); renaming is fine.
     await expect(h.sql('DELETE FROM tenants WHERE id = $1', [t.id])).rejects.toThrow(/has ledger entries/);
     await expect(h.sql('UPDATE tenants SET id = gen_random_uuid() WHERE id = $1', [t.id])).rejects.toThrow(
       /has ledger entries/,
+    );
+    await expect(h.sql(`UPDATE tenants SET timezone = 'Asia/Tokyo' WHERE id = $1`, [t.id])).rejects.toThrow(
+      /has ledger entries: UPDATE of its timezone/,
     );
     await h.sql(`UPDATE tenants SET name = 'renamed' WHERE id = $1`, [t.id]);
     const [row] = await h.sql(
@@ -318,6 +322,10 @@ describe('ledger', () => {
     );
     expect(row).toEqual({ tenant_ok: true, price_ok: true });
     // A tenant without entries is not held by the ledger (its keys still are by their own key).
+    await h.sql(`UPDATE tenants SET timezone = 'Asia/Tokyo' WHERE id = $1`, [idle.id]);
+    await expect(h.sql('UPDATE tenants SET id = gen_random_uuid() WHERE id = $1', [idle.id])).rejects.toThrow(
+      /tenant ids do not change/,
+    );
     await h.sql('DELETE FROM api_keys WHERE tenant_id = $1', [idle.id]);
     await h.sql('DELETE FROM tenants WHERE id = $1', [idle.id]);
     expect(await h.sql('SELECT 1 FROM tenants WHERE id = $1', [idle.id])).toEqual([]);

@@ -116,7 +116,8 @@ describe('usageSummary plan', () => {
   it('edge hours and hours cut by a local day boundary are read by index, a range per side of the cut', async () => {
     // Kathmandu is UTC+5:45: every local midnight cuts a UTC hour, so 30 days hold 30 or 31
     // cut hours (each read as the quarter before and the three quarters after midnight),
-    // plus the two partial edge hours of the range.
+    // plus the two partial edge hours of the range. The tenant's own zone is UTC, so its
+    // daily rows (cut in UTC) cannot serve these days: this is the hourly-and-ledger path.
     const f = new Date(from.getTime() + 7 * 60_000 + 3_000);
     const t = new Date(to.getTime() - 11 * 60_000);
     const reads = ledgerReads(await executedPlan('Asia/Kathmandu', f, t, 'DAY'));
