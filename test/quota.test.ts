@@ -137,6 +137,45 @@ const NOON = '2026-06-15T12:00:00.000Z';
 // ---------------------------------------------------------------------------------------
 
 describe('authorizeUsage and reservations', () => {
+  it('decides concurrent calls in shared transactions, each seeing its predecessors only where its scope holds them', async () => {
+    h.clock.set(NOON);
+    const plan = await upsertPlan([
+      { metric: 'COST', period: 'DAY', amount: '10.00', action: 'BLOCK' },
+      { metric: 'COST', period: 'DAY', amount: '0.30', action: 'BLOCK', scope: 'API_KEY' },
+    ]);
+    const [tenantLimit, keyLimit] = plan.limits.map((l) => l.id) as [string, string];
+    const t = await tenantOn(plan.code, 'grouped');
+    const keys = [await t.key(['INGEST']), await t.key(['INGEST'])];
+    const input = { estimate: { cost: '0.10' }, reserveSeconds: 600 };
+    const stats = h.app.services.quota.authorizer.stats;
+    const flushesBefore = stats.flushes;
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => h.gql((keys[i % 2] as { secret: string }).secret, AUTHORIZE, { input })),
+    );
+    for (const r of results) expect(r.errors, JSON.stringify(r.errors)).toBeUndefined();
+    const payloads = results.map((r) => r.data.authorizeUsage);
+    // 20 calls, far fewer transactions.
+    expect(stats.flushes - flushesBefore).toBeLessThan(10);
+    // Each key's own limit admits three of its ten calls; the tenant limit binds nobody.
+    for (const k of [0, 1]) {
+      const mine = payloads.filter((_, i) => i % 2 === k);
+      const allowed = mine.filter((p) => p.allowed);
+      expect(allowed).toHaveLength(3);
+      for (const p of mine.filter((p) => !p.allowed)) expect(p.deniedBy.limit.id).toBe(keyLimit);
+      // Within a key, each admitted call saw the ones before it: 0.1, 0.2, 0.3 reserved.
+      expect(allowed.map((p) => item(p.quota, keyLimit).reserved).sort()).toEqual([dec('0.1'), dec('0.2'), dec('0.3')]);
+    }
+    // Across keys, the tenant item counted every admitted call once: six distinct states.
+    const tenantReserved = payloads.filter((p) => p.allowed).map((p) => item(p.quota, tenantLimit).reserved);
+    expect(new Set(tenantReserved).size).toBe(6);
+    expect(tenantReserved.sort()).toEqual(['0.1', '0.2', '0.3', '0.4', '0.5', '0.6'].map(dec));
+    const [open] = await h.sql(
+      'SELECT count(*)::int AS n, sum(cost)::text AS cost FROM reservations WHERE tenant_id = $1',
+      [t.id],
+    );
+    expect(open).toEqual({ n: 6, cost: '0.600000000000' });
+  });
+
   it('200 concurrent authorizations on two instances admit exactly what fits, never more', async () => {
     h.clock.set(NOON);
     const plan = await upsertPlan([{ metric: 'COST', period: 'DAY', amount: '10.00', action: 'BLOCK' }]);

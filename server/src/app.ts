@@ -162,6 +162,7 @@ export function createApp(opts: AppOptions) {
     async close() {
       // Everything acknowledged is committed already; this writes what is still queued.
       await services.usage.committer.close();
+      await services.quota.authorizer.close();
       await services.apiKeys.close();
       await anyRevocation.return?.();
       await closePubSub();

@@ -10,6 +10,7 @@
 // holder's committed rows, so N concurrent authorizations on any number of instances admit
 // exactly as many as fit, and each threshold crossing is seen by exactly one writer; the
 // unique key on quota_alerts makes a second insert impossible anyway.
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Database, Sql } from '../../db/database';
 import type { TenantRow } from '../../db/entities';
@@ -19,6 +20,7 @@ import { isUuid } from '../../lib/ids';
 import { connection, keyset } from '../../lib/keyset';
 import { Dec, fmt, parseDecimal, ZERO } from '../../lib/money';
 import type { TenantsService } from '../tenants/tenants.service';
+import { DEFAULT_GROUP_COMMIT, GroupCommitter } from '../usage/group-commit';
 import { addTotals, emptyTotals, summarize } from '../usage/usage.summary';
 import type { EventRow, Totals } from '../usage/usage.types';
 import {
@@ -103,13 +105,46 @@ function reservedOf(
   }
 }
 
-function withReserved(status: QuotaStatus, est: Parameters<typeof reservedOf>[0]): QuotaStatus {
+/**
+ * `status` with one more open reservation `r` of the same tenant, added to the items whose
+ * reserved sum would count it (as reservedFor filters: a key-scoped item counts its key's
+ * reservations, a subject-scoped item its subject's, a tenant item all of them).
+ */
+function withReservation(status: QuotaStatus, r: AuthorizeCall): QuotaStatus {
+  const holds = (i: QuotaItem) =>
+    i.limit.scope === 'TENANT' ||
+    i.scopeId == null ||
+    (i.limit.scope === 'API_KEY' ? r.apiKeyId === i.scopeId : r.subject === i.scopeId);
   const items = status.items.map((i) => {
-    const reserved = new Dec(i.reserved).plus(reservedOf(est, i.limit.metric));
+    if (!holds(i)) return i;
+    const reserved = new Dec(i.reserved).plus(reservedOf(r.est, i.limit.metric));
     const remaining = Dec.max(ZERO, new Dec(i.limit.amount).minus(i.used).minus(reserved));
     return { ...i, reserved: fmt(reserved), remaining: fmt(remaining) };
   });
   return { ...status, items };
+}
+
+/** One authorizeUsage call, checked and on its way to the authorizer. */
+interface AuthorizeCall {
+  tenant: TenantRow;
+  apiKeyId: string | null;
+  subject: string | null;
+  est: {
+    cost: string;
+    tokens: string;
+    inputTokens: string;
+    outputTokens: string;
+    asrSeconds: string;
+    requests: string;
+  };
+  seconds: number;
+}
+
+export interface AuthorizeDecision {
+  allowed: boolean;
+  deniedBy: QuotaItem | null;
+  reservation: ReservationRow | null;
+  quota: QuotaStatus;
 }
 
 /** Totals of one ledger entry (for alert deltas). */
@@ -135,11 +170,20 @@ export class QuotaService {
   /** Emits 'changed' (tenant ids) after a committed reservation or release. */
   readonly emitter = new EventEmitter();
 
+  /**
+   * Concurrent authorizations are decided in shared transactions (as recordUsage calls are
+   * written): one tenant lock and one status computation per scope serve every call of a
+   * flush, admitted one after another in memory, and their reservations go in as one INSERT.
+   */
+  readonly authorizer: GroupCommitter<AuthorizeCall, AuthorizeDecision>;
+
   constructor(
     private readonly db: Database,
     private readonly tenants: TenantsService,
     private readonly now: () => Date,
-  ) {}
+  ) {
+    this.authorizer = new GroupCommitter((calls) => this.decide(calls), { ...DEFAULT_GROUP_COMMIT, maxItems: 500 });
+  }
 
   // ---------------------------------------------------------------- plans and limits
 
@@ -573,44 +617,76 @@ export class QuotaService {
       e.tokens != null ? count(e.tokens, 'tokens') : Number(est.inputTokens) + Number(est.outputTokens),
     );
 
+    const [out] = await this.authorizer.submit([{ tenant, apiKeyId, subject, est, seconds }]);
+    const decision = out as AuthorizeDecision;
+    if (decision.reservation) this.emitter.emit('changed', [tenantId]);
+    return decision;
+  }
+
+  /**
+   * Decides a flush of authorizations under their tenants' locks. Each call sees the state
+   * its predecessors in the flush left: their reservations are added to the statuses whose
+   * scope holds them, exactly as the reserved sums of a later transaction would count them.
+   */
+  private async decide(calls: AuthorizeCall[]): Promise<AuthorizeDecision[]> {
     const now = this.now();
-    const out = await this.db.transaction('authorizeUsage', async (tx) => {
-      await lockTenants(tx, [tenantId]);
-      const before = await this.computeStatus(tx, tenant, apiKeyId, subject, now);
-      const deniedBy =
-        before.items.find((i) => {
-          if (i.limit.action !== 'BLOCK') return false;
-          const total = new Dec(i.used).plus(i.reserved).plus(reservedOf(est, i.limit.metric));
-          return i.exceeded || total.gt(i.limit.amount);
-        }) ?? null;
-      let reservation: ReservationRow | null = null;
-      if (!deniedBy && seconds > 0) {
-        [reservation = null as never] = await tx.query<ReservationRow>(
+    return this.db.transaction('authorizeUsage', async (tx) => {
+      await lockTenants(
+        tx,
+        calls.map((c) => c.tenant.id),
+      );
+      const statuses = new Map<string, QuotaStatus>();
+      const keyOf = (c: AuthorizeCall) => `${c.tenant.id}|${c.apiKeyId ?? ''}|${c.subject ?? '\u0000'}`;
+      for (const c of calls)
+        if (!statuses.has(keyOf(c)))
+          statuses.set(keyOf(c), await this.computeStatus(tx, c.tenant, c.apiKeyId, c.subject, now));
+
+      const reserve: { call: AuthorizeCall; id: string }[] = [];
+      const decisions = calls.map((c): AuthorizeDecision => {
+        const before = statuses.get(keyOf(c)) as QuotaStatus;
+        const deniedBy =
+          before.items.find((i) => {
+            if (i.limit.action !== 'BLOCK') return false;
+            const total = new Dec(i.used).plus(i.reserved).plus(reservedOf(c.est, i.limit.metric));
+            return i.exceeded || total.gt(i.limit.amount);
+          }) ?? null;
+        if (deniedBy || c.seconds === 0) return { allowed: !deniedBy, deniedBy, reservation: null, quota: before };
+        reserve.push({ call: c, id: randomUUID() });
+        // Later calls of the flush see this reservation wherever their scope holds it.
+        for (const [k, st] of statuses) if (st.tenantId === c.tenant.id) statuses.set(k, withReservation(st, c));
+        return { allowed: true, deniedBy: null, reservation: null, quota: statuses.get(keyOf(c)) as QuotaStatus };
+      });
+      if (reserve.length) {
+        const col = <T>(f: (c: AuthorizeCall) => T) => reserve.map((r) => f(r.call));
+        const rows = await tx.query<ReservationRow>(
           'authorizeUsage:reserve',
-          `INSERT INTO reservations (tenant_id, api_key_id, subject, cost, tokens, input_tokens, output_tokens, asr_seconds, requests, expires_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING ${RESERVATION_COLUMNS}`,
+          `INSERT INTO reservations (id, tenant_id, api_key_id, subject, cost, tokens, input_tokens, output_tokens, asr_seconds, requests, expires_at)
+           SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::numeric[], $6::bigint[], $7::bigint[],
+                                $8::bigint[], $9::numeric[], $10::bigint[], $11::timestamptz[])
+           RETURNING ${RESERVATION_COLUMNS}`,
           [
-            tenantId,
-            apiKeyId,
-            subject,
-            est.cost,
-            est.tokens,
-            est.inputTokens,
-            est.outputTokens,
-            est.asrSeconds,
-            est.requests,
-            new Date(now.getTime() + seconds * 1000),
+            reserve.map((r) => r.id),
+            col((c) => c.tenant.id),
+            col((c) => c.apiKeyId),
+            col((c) => c.subject),
+            col((c) => c.est.cost),
+            col((c) => c.est.tokens),
+            col((c) => c.est.inputTokens),
+            col((c) => c.est.outputTokens),
+            col((c) => c.est.asrSeconds),
+            col((c) => c.est.requests),
+            col((c) => new Date(now.getTime() + c.seconds * 1000).toISOString()),
           ],
         );
+        const byId = new Map(rows.map((r) => [r.id, r]));
+        let n = 0;
+        decisions.forEach((d, i) => {
+          if (d.allowed && (calls[i] as AuthorizeCall).seconds > 0)
+            d.reservation = byId.get((reserve[n++] as { id: string }).id) ?? null;
+        });
       }
-      // Every applicable item's scope contains the new reservation (same tenant, key and
-      // subject), so the state after it is the state before plus the estimate; no second
-      // round of queries while the tenant is locked.
-      const quota = reservation ? withReserved(before, est) : before;
-      return { allowed: !deniedBy, deniedBy, reservation, quota };
+      return decisions;
     });
-    if (out.reservation) this.emitter.emit('changed', [tenantId]);
-    return out;
   }
 
   async release(
