@@ -37,6 +37,7 @@ import {
   type QuotaItem,
   type QuotaStatus,
   type ReservationRow,
+  type ReservedAmounts,
   SCOPES,
 } from './quota.types';
 
@@ -85,10 +86,7 @@ export function metricOf(t: Totals, m: LimitMetric): Dec {
   }
 }
 
-function reservedOf(
-  r: { cost: string; tokens: string; inputTokens: string; outputTokens: string; asrSeconds: string; requests: string },
-  m: LimitMetric,
-): Dec {
+function reservedOf(r: ReservedAmounts, m: LimitMetric): Dec {
   switch (m) {
     case 'COST':
       return new Dec(r.cost);
@@ -129,14 +127,7 @@ interface AuthorizeCall {
   tenant: TenantRow;
   apiKeyId: string | null;
   subject: string | null;
-  est: {
-    cost: string;
-    tokens: string;
-    inputTokens: string;
-    outputTokens: string;
-    asrSeconds: string;
-    requests: string;
-  };
+  est: ReservedAmounts;
   seconds: number;
 }
 
@@ -446,14 +437,7 @@ export class QuotaService {
     scope: { apiKeyId?: string | null; subject?: string | null },
     now: Date,
   ) {
-    const [r] = await sql.query<{
-      cost: string;
-      tokens: string;
-      inputTokens: string;
-      outputTokens: string;
-      asrSeconds: string;
-      requests: string;
-    }>(
+    const [r] = await sql.query<ReservedAmounts>(
       'quota:reserved',
       `SELECT coalesce(sum(cost), 0)::text AS cost, coalesce(sum(tokens), 0)::text AS tokens,
               coalesce(sum(input_tokens), 0)::text AS "inputTokens", coalesce(sum(output_tokens), 0)::text AS "outputTokens",

@@ -50,6 +50,12 @@ export interface ReservationRow {
   expiresAt: Date;
 }
 
+/** What a reservation holds, per metric (exact decimals as text). */
+export type ReservedAmounts = Pick<
+  ReservationRow,
+  'cost' | 'tokens' | 'inputTokens' | 'outputTokens' | 'asrSeconds' | 'requests'
+>;
+
 export interface AlertRow {
   id: string;
   tenantId: string;
