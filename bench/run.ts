@@ -13,7 +13,9 @@ import { createClient } from 'graphql-ws';
 import pg from 'pg';
 import { WebSocket } from 'ws';
 import { ensureDatabase } from '../server/src/db/connect';
+import { openDatabase } from '../server/src/db/database';
 import { type EmbeddedDatabase, freePort, startEmbeddedPostgres } from '../server/src/db/embedded';
+import { rebuild } from '../server/src/modules/usage/usage.reconcile';
 
 const SMOKE = process.env.BENCH_SMOKE === '1';
 const DURATION = Number(process.env.BENCH_DURATION_S ?? (SMOKE ? 1 : 10));
@@ -297,7 +299,7 @@ async function main() {
   async function summaryTest(base: string) {
     log(`4/7 loading ${fmt(SUMMARY_EVENTS)} events for the summary test ...`);
     const big = await tenant(base, 'bench-summary');
-    await loadEvents(raw, big.id, big.keyId, SUMMARY_EVENTS);
+    await loadEvents(raw, db.url, big.id, big.keyId, SUMMARY_EVENTS);
     const to = new Date();
     to.setUTCHours(0, 0, 0, 0);
     const from = new Date(to.getTime() - 30 * 86_400_000);
@@ -526,7 +528,7 @@ async function main() {
 }
 
 /** N events for one tenant over the last 30 days, generated in SQL; rollups built from them. */
-async function loadEvents(pool: pg.Pool, tenantId: string, keyId: string, n: number) {
+async function loadEvents(pool: pg.Pool, url: string, tenantId: string, keyId: string, n: number) {
   const chunk = 500_000;
   for (let start = 0; start < n; start += chunk) {
     const end = Math.min(n, start + chunk);
@@ -540,30 +542,13 @@ async function loadEvents(pool: pg.Pool, tenantId: string, keyId: string, n: num
       [tenantId, keyId, start, n, end - 1],
     );
   }
-  await pool.query(
-    `INSERT INTO usage_rollups_hourly (tenant_id, hour, kind, currency, api_key_id, model, provider, subject, requests, failed_requests, input_tokens,
-       output_tokens, cached_input_tokens, cache_write_input_tokens, reasoning_tokens, asr_ms, quantity, cost)
-     SELECT tenant_id, date_trunc('hour', occurred_at), kind, currency, api_key_id, model, provider, subject, sum(requests), 0, sum(input_tokens),
-            sum(output_tokens), sum(cached_input_tokens), 0, 0, 0, 0, sum(cost)
-       FROM usage_events WHERE tenant_id = $1 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8`,
-    [tenantId],
-  );
-  await pool.query(
-    `INSERT INTO usage_rollups_hourly_keys (tenant_id, hour, kind, currency, api_key_id, model, provider, requests, failed_requests,
-       input_tokens, output_tokens, cached_input_tokens, cache_write_input_tokens, reasoning_tokens, asr_ms, quantity, cost)
-     SELECT tenant_id, hour, kind, currency, api_key_id, model, provider, sum(requests), sum(failed_requests), sum(input_tokens),
-            sum(output_tokens), sum(cached_input_tokens), 0, 0, 0, 0, sum(cost)
-       FROM usage_rollups_hourly WHERE tenant_id = $1 GROUP BY 1, 2, 3, 4, 5, 6, 7`,
-    [tenantId],
-  );
-  await pool.query(
-    `INSERT INTO usage_rollups_daily_keys (tenant_id, day, kind, currency, api_key_id, model, provider, requests, failed_requests,
-       input_tokens, output_tokens, cached_input_tokens, cache_write_input_tokens, reasoning_tokens, asr_ms, quantity, cost)
-     SELECT e.tenant_id, date_trunc('day', e.occurred_at, z.timezone), e.kind, e.currency, e.api_key_id, e.model, e.provider, sum(e.requests), 0,
-            sum(e.input_tokens), sum(e.output_tokens), sum(e.cached_input_tokens), 0, 0, 0, 0, sum(e.cost)
-       FROM usage_events e JOIN tenants z ON z.id = e.tenant_id WHERE e.tenant_id = $1 GROUP BY 1, 2, 3, 4, 5, 6, 7`,
-    [tenantId],
-  );
+  // Rollups exactly as `npm run reconcile -- --rebuild` recomputes them from the ledger.
+  const db = await openDatabase(url, { poolSize: 1, migrate: false });
+  try {
+    await rebuild(db, tenantId);
+  } finally {
+    await db.close();
+  }
   // As a loaded database is in steady state: vacuumed (visibility map set) and analysed, so
   // autovacuum's first pass over 5M fresh rows does not run during the measurement.
   await pool.query(

@@ -4,6 +4,7 @@
 // summary over a ledger large enough to tempt the planner into sorting it whole.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sql } from '../server/src/db/database';
+import { rebuild } from '../server/src/modules/usage/usage.reconcile';
 import { summarize } from '../server/src/modules/usage/usage.summary';
 import type { Granularity } from '../server/src/modules/usage/usage.types';
 import { createHarness, type Harness } from './support/harness';
@@ -35,25 +36,8 @@ beforeAll(async () => {
        FROM generate_series(0, $3 - 1) AS g`,
     [tenantId, from.toISOString(), EVENTS],
   );
-  // The rollups, rebuilt from the ledger exactly as reconcile would; then fresh statistics.
-  await h.sql(
-    `INSERT INTO usage_rollups_hourly (tenant_id, hour, kind, currency, api_key_id, model, provider, subject, requests, input_tokens, output_tokens, cost)
-     SELECT tenant_id, date_trunc('hour', occurred_at), kind, currency, api_key_id, model, provider, subject, sum(requests), sum(input_tokens), sum(output_tokens), sum(cost)
-       FROM usage_events WHERE tenant_id = $1 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8`,
-    [tenantId],
-  );
-  await h.sql(
-    `INSERT INTO usage_rollups_hourly_keys (tenant_id, hour, kind, currency, api_key_id, model, provider, requests, input_tokens, output_tokens, cost)
-     SELECT tenant_id, hour, kind, currency, api_key_id, model, provider, sum(requests), sum(input_tokens), sum(output_tokens), sum(cost)
-       FROM usage_rollups_hourly WHERE tenant_id = $1 GROUP BY 1, 2, 3, 4, 5, 6, 7`,
-    [tenantId],
-  );
-  await h.sql(
-    `INSERT INTO usage_rollups_daily_keys (tenant_id, day, kind, currency, api_key_id, model, provider, requests, input_tokens, output_tokens, cost)
-     SELECT tenant_id, date_trunc('day', hour, 'UTC'), kind, currency, api_key_id, model, provider, sum(requests), sum(input_tokens), sum(output_tokens), sum(cost)
-       FROM usage_rollups_hourly_keys WHERE tenant_id = $1 GROUP BY 1, 2, 3, 4, 5, 6, 7`,
-    [tenantId],
-  );
+  // The rollups, rebuilt from the ledger by reconcile; then fresh statistics.
+  await rebuild(h.db, tenantId);
   await h.sql(
     'ANALYZE usage_events; ANALYZE usage_rollups_hourly; ANALYZE usage_rollups_hourly_keys; ANALYZE usage_rollups_daily_keys',
   );
