@@ -288,6 +288,48 @@ describe('ledger', () => {
     expect(c).toBe('1.000000000000');
   });
 
+  it('stores what recording answered: time-ordered UUIDv7 ids and the commit recorded_at, metadata as stored', async () => {
+    const t = await h.seed.tenant('ids');
+    const before = Date.now();
+    const batch = await h.ok(
+      t.adminKey,
+      `mutation($input: [RecordUsageInput!]!) { recordUsageBatch(input: $input) { results { event { id recordedAt metadata } } } }`,
+      {
+        input: [
+          { idempotencyKey: 'i1', kind: 'CALL', cost: '1', metadata: { b: 2, a: [1, { d: 4, c: 3 }] } },
+          { idempotencyKey: 'i2', kind: 'CALL', cost: '1' },
+        ],
+      },
+    );
+    const single = await h.ok(
+      t.adminKey,
+      'mutation($input: RecordUsageInput!) { recordUsage(input: $input) { event { id recordedAt metadata } } }',
+      { input: { idempotencyKey: 'i3', kind: 'CALL', cost: '1' } },
+    );
+    const after = Date.now();
+    const answered = [
+      ...batch.recordUsageBatch.results.map((r: { event: unknown }) => r.event),
+      single.recordUsage.event,
+    ] as { id: string; recordedAt: string; metadata?: unknown }[];
+    for (const e of answered) {
+      expect(e.id[14], e.id).toBe('7');
+      const ms = Number.parseInt(e.id.slice(0, 8) + e.id.slice(9, 13), 16);
+      expect(ms).toBeGreaterThanOrEqual(before);
+      expect(ms).toBeLessThanOrEqual(after);
+    }
+    // The later write's id sorts after the batch's (they are made in separate flushes).
+    expect((answered[2]?.id as string) > (answered[0]?.id as string)).toBe(true);
+    const stored = await h.sql(
+      `SELECT id::text, recorded_at AS "recordedAt", metadata FROM usage_events WHERE tenant_id = $1 ORDER BY idempotency_key`,
+      [t.id],
+    );
+    expect(stored.map((r) => r.id)).toEqual(answered.map((e) => e.id));
+    expect(stored.map((r) => r.recordedAt.toISOString())).toEqual(answered.map((e) => e.recordedAt));
+    expect(stored[0].metadata).toEqual(answered[0]?.metadata);
+    expect(stored[1].metadata).toBeNull();
+    expect(answered[1]?.metadata).toBeNull();
+  });
+
   it('never loses what its entries reference: the tenant and the price version', async () => {
     const t = await h.seed.tenant('references');
     const idle = await h.seed.tenant('references-idle');

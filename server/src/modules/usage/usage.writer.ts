@@ -314,12 +314,14 @@ export class UsageWriter {
         const report = await tx.query<WriteReport>('recordUsage:insertEvents', INSERT_SQL, [
           JSON.stringify(insert.map((i, j) => wireRow(entries[i] as NewEntry, ids[j] as string))),
         ]);
-        let recordedAt = new Date();
+        // The statement always answers its recorded_at row; the clock here never stands in for it.
+        const recordedAt = report.find((r) => r.id === null)?.recordedAt;
+        if (!recordedAt) throw new Error('the ledger insert answered without its recorded_at row');
         const skipped = new Set<string>();
         const metadata = new Map<string, unknown>();
         for (const r of report) {
-          if (r.id === null) recordedAt = r.recordedAt as Date;
-          else if (r.skipped) skipped.add(r.id);
+          if (r.id === null) continue;
+          if (r.skipped) skipped.add(r.id);
           else metadata.set(r.id, r.metadata);
         }
         insert.forEach((i, j) => {
