@@ -122,6 +122,20 @@ function withReservation(status: QuotaStatus, r: AuthorizeCall): QuotaStatus {
   return { ...status, items };
 }
 
+/** Answers computeStatus's queries gave, by what each depends on (see computeStatus). */
+interface StatusMemo {
+  limits: Map<string, Promise<LimitRow[]>>;
+  windows: Map<string, Promise<Map<string, Record<'DAY' | 'MONTH' | 'TOTAL', Window>>>>;
+  used: Map<string, Promise<Totals>>;
+  reserved: Map<string, Promise<ReservedAmounts>>;
+}
+const newStatusMemo = (): StatusMemo => ({
+  limits: new Map(),
+  windows: new Map(),
+  used: new Map(),
+  reserved: new Map(),
+});
+
 /** One authorizeUsage call, checked and on its way to the authorizer. */
 interface AuthorizeCall {
   tenant: TenantRow;
@@ -467,17 +481,34 @@ export class QuotaService {
     );
   }
 
+  /**
+   * One scope's quota. `memo` holds the queries' answers by what they depend on, so the calls
+   * of one authorization flush share the tenant's limits, windows, used and reserved sums
+   * wherever their scopes agree (each call alone gets a fresh one).
+   */
   async computeStatus(
     sql: Sql,
     tenant: TenantRow,
     apiKeyId: string | null,
     subject: string | null,
     now: Date,
+    memo: StatusMemo = newStatusMemo(),
   ): Promise<QuotaStatus> {
-    const limits = await this.applicableLimits(sql, tenant.id, apiKeyId, subject, now);
-    const windows = (await this.windows(sql, tenant.timezone, [now])).get(now.toISOString());
-    const usedCache = new Map<string, Promise<Totals>>();
-    const reservedCache = new Map<string, ReturnType<QuotaService['reservedFor']>>();
+    const once = <T>(m: Map<string, Promise<T>>, k: string, f: () => Promise<T>): Promise<T> => {
+      let p = m.get(k);
+      if (!p) m.set(k, (p = f()));
+      return p;
+    };
+    const t = tenant.id;
+    // applicableLimits reads the subject only as present or not
+    const limits = await once(memo.limits, `${t}|${apiKeyId}|${!!subject}`, () =>
+      this.applicableLimits(sql, t, apiKeyId, subject, now),
+    );
+    const windows = (
+      await once(memo.windows, `${tenant.timezone}|${now.toISOString()}`, () =>
+        this.windows(sql, tenant.timezone, [now]),
+      )
+    ).get(now.toISOString());
     const items = await Promise.all(
       limits.map(async (limit): Promise<QuotaItem> => {
         const scope =
@@ -489,13 +520,14 @@ export class QuotaService {
         const scopeId =
           limit.scope === 'TENANT' ? null : ((scope as { apiKeyId?: string; subject?: string }).apiKeyId ?? subject);
         const w = (windows as NonNullable<typeof windows>)[limit.period];
-        const uk = `${limit.scope}|${scopeId}|${limit.period}`;
-        if (!usedCache.has(uk)) usedCache.set(uk, this.used(sql, tenant, scope, w));
-        const rk = `${limit.scope}|${scopeId}`;
-        if (!reservedCache.has(rk)) reservedCache.set(rk, this.reservedFor(sql, tenant.id, scope, now));
-        const used = metricOf(await (usedCache.get(uk) as Promise<Totals>), limit.metric);
+        const used = metricOf(
+          await once(memo.used, `${t}|${limit.scope}|${scopeId}|${limit.period}`, () =>
+            this.used(sql, tenant, scope, w),
+          ),
+          limit.metric,
+        );
         const reserved = reservedOf(
-          await (reservedCache.get(rk) as ReturnType<QuotaService['reservedFor']>),
+          await once(memo.reserved, `${t}|${limit.scope}|${scopeId}`, () => this.reservedFor(sql, t, scope, now)),
           limit.metric,
         );
         const amount = new Dec(limit.amount);
@@ -620,10 +652,13 @@ export class QuotaService {
         calls.map((c) => c.tenant.id),
       );
       const statuses = new Map<string, QuotaStatus>();
+      // Every status of the flush is computed before any call is admitted, so the shared
+      // reserved sums are all from before the flush; admissions are added by withReservation.
+      const memo = newStatusMemo();
       const keyOf = (c: AuthorizeCall) => `${c.tenant.id}|${c.apiKeyId ?? ''}|${c.subject ?? '\u0000'}`;
       for (const c of calls)
         if (!statuses.has(keyOf(c)))
-          statuses.set(keyOf(c), await this.computeStatus(tx, c.tenant, c.apiKeyId, c.subject, now));
+          statuses.set(keyOf(c), await this.computeStatus(tx, c.tenant, c.apiKeyId, c.subject, now, memo));
 
       const reserve: { call: AuthorizeCall; id: string }[] = [];
       const decisions = calls.map((c): AuthorizeDecision => {
