@@ -495,8 +495,10 @@ export class QuotaService {
     memo: StatusMemo = newStatusMemo(),
   ): Promise<QuotaStatus> {
     const once = <T>(m: Map<string, Promise<T>>, k: string, f: () => Promise<T>): Promise<T> => {
-      let p = m.get(k);
-      if (!p) m.set(k, (p = f()));
+      const known = m.get(k);
+      if (known) return known;
+      const p = f();
+      m.set(k, p);
       return p;
     };
     const t = tenant.id;
