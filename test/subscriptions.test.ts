@@ -606,18 +606,24 @@ describe('Revocations registry', () => {
   });
 });
 
+/** A promise the test resolves when it chooses (Promise.withResolvers arrives with Node 22). */
+function gate(): { opened: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const opened = new Promise<void>((r) => {
+    open = r;
+  });
+  return { opened, open };
+}
+
 describe('QuotaFeed', () => {
   it('computes the first state once for watchers arriving together, and pushes a fresh one after a change it may predate', async () => {
     const { pubsub } = createTallyPubSub();
     const feed = new QuotaFeed(pubsub);
     let calls = 0;
-    let release!: () => void;
-    const gate = new Promise<void>((r) => {
-      release = r;
-    });
+    const first = gate();
     const compute = async () => {
       const n = ++calls;
-      if (n === 1) await gate;
+      if (n === 1) await first.opened;
       return { version: n } as never;
     };
     const got: number[][] = Array.from({ length: 50 }, () => []);
@@ -633,7 +639,7 @@ describe('QuotaFeed', () => {
     expect(calls).toBe(1); // 50 watchers, one computation in flight
     pubsub.publish('quota:changed', 'tenant-1', { tenantId: 'tenant-1' }); // lands while it runs
     await new Promise((r) => setTimeout(r, 20));
-    release();
+    first.open();
     await new Promise((r) => setTimeout(r, 400)); // past the 250 ms coalescing window
     // The change's own computation (2) reached everyone first; the older first state (1),
     // resolving after it, is never pushed on top of it.
@@ -642,13 +648,10 @@ describe('QuotaFeed', () => {
 
     // B joins while A's first state is still being computed, after a change that computation
     // may predate: B gets that state and then a fresh one (A already had the change's own).
-    let release2!: () => void;
-    const gate2 = new Promise<void>((r) => {
-      release2 = r;
-    });
+    const second = gate();
     const slow = async () => {
       const n = ++calls;
-      if (n === 3) await gate2;
+      if (n === 3) await second.opened;
       return { version: n } as never;
     };
     const seen = { a: [] as number[], b: [] as number[] };
@@ -666,7 +669,7 @@ describe('QuotaFeed', () => {
     await new Promise((r) => setTimeout(r, 20));
     const b = follow('b');
     await new Promise((r) => setTimeout(r, 20));
-    release2();
+    second.open();
     await new Promise((r) => setTimeout(r, 400));
     expect(seen).toEqual({ a: [4, 5], b: [3, 5] });
     await a.return?.();
