@@ -3,6 +3,7 @@
 import http from 'node:http';
 import type { App } from './app';
 import type { Database } from './db/database';
+import { StartupError } from './lib/startup-error';
 import { requestIdFrom, requestScope } from './request-scope';
 import { attachWebSocket } from './ws';
 
@@ -63,8 +64,19 @@ export async function serve(
     requestScope.run({ id }, () => void app.yoga(req, res));
   });
   server.keepAliveTimeout = 65_000;
+  // Listen first: a taken port must fail here, not reach the WebSocket server as an error.
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host ?? '0.0.0.0', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  }).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EADDRINUSE' && err.code !== 'EACCES') throw err;
+    const why = err.code === 'EADDRINUSE' ? 'is taken by another process' : 'needs privileges this process lacks';
+    throw new StartupError(`port ${opts.port} (PORT) ${why}: stop that process or set PORT to a free port`);
+  });
   const ws = attachWebSocket(server, app);
-  await new Promise<void>((resolve) => server.listen(opts.port, opts.host ?? '0.0.0.0', resolve));
   const port = (server.address() as { port: number }).port;
 
   return {

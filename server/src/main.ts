@@ -5,6 +5,7 @@ import { loadConfig } from './config';
 import { locateDatabase } from './db/connect';
 import { openDatabase } from './db/database';
 import { serve } from './http';
+import { StartupError } from './lib/startup-error';
 import { createLogger } from './observability';
 import { operatorKey } from './operator-key';
 
@@ -22,7 +23,16 @@ async function main() {
     );
   }
   const app = createApp({ db, config: { ...config, operatorKey: op.key }, logger });
-  const server = await serve(app, db, { port: config.port, host: config.host, maxBodyBytes: config.maxBodyBytes });
+  const server = await serve(app, db, {
+    port: config.port,
+    host: config.host,
+    maxBodyBytes: config.maxBodyBytes,
+  }).catch(async (err) => {
+    await app.close();
+    await db.close();
+    if (!location.reused) await location.stop(); // a cluster another run started stays up
+    throw err;
+  });
   logger.info(
     { port: server.port, embeddedDatabase: location.embedded },
     `Tally listening on http://localhost:${server.port}/graphql`,
@@ -45,6 +55,7 @@ async function main() {
 }
 
 main().catch((err) => {
-  console.error(err);
+  if (err instanceof StartupError) console.error(`tally cannot start: ${err.message}`);
+  else console.error(err);
   process.exit(1);
 });

@@ -14,6 +14,7 @@ export default async function setup(project: TestProject) {
     dir = `.data/test-pg/run-${process.pid}`;
     await rm(dir, { recursive: true, force: true });
     embedded = await startEmbeddedPostgres({ dir, fast: true });
+    dir = embedded.dir; // moved elsewhere when, as root, the postgres user cannot enter the checkout
     adminUrl = embedded.url('postgres');
   }
   project.provide('pgAdminUrl', adminUrl);

@@ -8,6 +8,8 @@ import { startEmbeddedPostgres } from './embedded';
 export interface DatabaseLocation {
   url: string;
   embedded: boolean;
+  /** The embedded cluster was already running (left by a crash, or another run of this checkout). */
+  reused?: boolean;
   stop: () => Promise<void>;
 }
 
@@ -26,8 +28,11 @@ export async function locateDatabase(config: Config, log: (msg: string) => void 
   if (config.databaseUrl) return { url: config.databaseUrl, embedded: false, stop: async () => {} };
   const dir = path.join(config.dataDir, 'pg');
   const port = Number(process.env.TALLY_EMBEDDED_PG_PORT ?? 54329);
-  log(`no DATABASE_URL: starting embedded PostgreSQL in ${dir} on 127.0.0.1:${port}`);
-  const pgEmbedded = await startEmbeddedPostgres({ dir, port });
+  log(`no DATABASE_URL: starting embedded PostgreSQL in ${dir}`);
+  // Another process on the default port (a second checkout, say) is no reason to fail: this
+  // checkout's own cluster is found by its postmaster.pid whatever port it took.
+  const pgEmbedded = await startEmbeddedPostgres({ dir, port, anyPortIfTaken: true, onLog: log });
+  log(`embedded PostgreSQL ready in ${pgEmbedded.dir} on 127.0.0.1:${pgEmbedded.port}`);
   await ensureDatabase(pgEmbedded.url('postgres'), 'tally');
-  return { url: pgEmbedded.url('tally'), embedded: true, stop: pgEmbedded.stop };
+  return { url: pgEmbedded.url('tally'), embedded: true, reused: pgEmbedded.reused, stop: pgEmbedded.stop };
 }
