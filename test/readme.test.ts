@@ -1,137 +1,133 @@
-// Runs the README's walkthrough as written, in document order:
-//   <!-- step as=KEY save=NAME=path,... -->  a GraphQL document sent with that key; saved
-//                                           values replace NAME where later documents use it
-//   <!-- expect -->                         the answer the step must give
-//   <!-- subscribe as=KEY name=N -->        a subscription opened over SSE on a real server
-//   <!-- events N -->                       the events that subscription must have received
-// The only rewrite: the summary's example day becomes the day the test runs.
-import { readFileSync } from 'node:fs';
+// Runs the README's walkthrough as a newcomer does: every ```bash block between
+// "## Walkthrough" and the "end of walkthrough" comment, in order, pasted into one bash
+// session (so the shell variables a block sets reach the later ones), against a real server,
+// with the operator key in .data/operator-key as `npm start` leaves it. The text is run as
+// written: nothing is substituted. Each block's output is compared with the ```json block
+// that follows it (a block with none must print nothing):
+//   - `…` inside a shown string stands for any text (ids and secrets differ on every run);
+//   - output made of SSE `data:` lines is compared, as a set, with the shown array;
+//   - a shown `errors` answer is matched as a subset (locations and paths are not shown).
+// No answer in the walkthrough holds today's date, so no date needs normalising.
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createHarness, type Harness, OPERATOR_KEY } from './support/harness';
 
-type Block =
-  | {
-      type: 'step';
-      as: string;
-      save: [string, string][];
-      document: string;
-      expected: { data?: unknown; errors?: unknown[] } | null;
-    }
-  | { type: 'subscribe'; as: string; name: string; document: string }
-  | { type: 'events'; name: string; expected: unknown[] };
-
-function walkthrough(readme: string): Block[] {
-  const re =
-    /<!-- (step|subscribe|events)([^>]*)-->\s*```(?:graphql|json)\n([\s\S]*?)```(?:\s*<!-- expect -->\s*```json\n([\s\S]*?)```)?/g;
-  return [...readme.matchAll(re)].map((m): Block => {
-    const attrs: Record<string, string> = Object.fromEntries(
-      [...(m[2] ?? '').matchAll(/(\w+)=(\S+)/g)].map((a) => [a[1], a[2]]),
-    );
-    if (m[1] === 'events') return { type: 'events', name: (m[2] ?? '').trim(), expected: JSON.parse(m[3] as string) };
-    if (m[1] === 'subscribe')
-      return { type: 'subscribe', as: attrs.as as string, name: attrs.name as string, document: m[3] as string };
-    return {
-      type: 'step',
-      as: attrs.as as string,
-      save: (attrs.save ?? '')
-        .split(',')
-        .filter(Boolean)
-        .map((s: string) => s.split('=') as [string, string]),
-      document: m[3] as string,
-      expected: m[4] ? JSON.parse(m[4]) : null,
-    };
-  });
+interface Block {
+  line: number;
+  script: string;
+  expected: unknown;
 }
 
-const dig = (obj: unknown, path: string) => path.split('.').reduce((o, k) => (o as Record<string, unknown>)?.[k], obj);
-
-/** Reads `data:` lines of an SSE response into `into`, until the stream ends. */
-async function readSse(res: Response, into: unknown[]) {
-  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
-  const decoder = new TextDecoder();
-  let buffer = '';
-  for (;;) {
-    const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true as const }));
-    if (done) return;
-    buffer += decoder.decode(value, { stream: true });
-    let i = buffer.indexOf('\n\n');
-    while (i >= 0) {
-      const frame = buffer.slice(0, i);
-      buffer = buffer.slice(i + 2);
-      for (const line of frame.split('\n'))
-        if (line.startsWith('data:') && line.length > 5) into.push(JSON.parse(line.slice(5)));
-      i = buffer.indexOf('\n\n');
-    }
+function walkthrough(readme: string): Block[] {
+  const start = readme.indexOf('## Walkthrough');
+  const end = readme.indexOf('<!-- end of walkthrough');
+  expect(start, 'the README has a Walkthrough section').toBeGreaterThanOrEqual(0);
+  expect(end, 'the walkthrough ends with its comment').toBeGreaterThan(start);
+  const fences = [...readme.slice(start, end).matchAll(/```(\w*)\n([\s\S]*?)```/g)].map((m) => ({
+    lang: m[1] as string,
+    body: m[2] as string,
+    line: readme.slice(0, start + (m.index ?? 0)).split('\n').length,
+  }));
+  const blocks: Block[] = [];
+  for (const [i, f] of fences.entries()) {
+    if (f.lang !== 'bash') continue;
+    const next = fences[i + 1];
+    blocks.push({ line: f.line, script: f.body, expected: next?.lang === 'json' ? JSON.parse(next.body) : undefined });
   }
+  return blocks;
+}
+
+/** The shown answer as a matcher: `…` in a string matches any text. */
+function shown(value: unknown): unknown {
+  if (typeof value === 'string' && value.includes('…')) {
+    const re = value
+      .split('…')
+      .map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.+');
+    return expect.stringMatching(new RegExp(`^${re}$`));
+  }
+  if (Array.isArray(value)) return value.map(shown);
+  if (value && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, shown(v)]));
+  return value;
+}
+
+/** One bash session; run() sends a block as pasted and returns what it printed. */
+function bashSession(cwd: string, env: Record<string, string>) {
+  const { TALLY_OPERATOR_KEY: _, TALLY_URL: __, ...inherited } = process.env;
+  const bash: ChildProcessWithoutNullStreams = spawn('bash', [], { cwd, env: { ...inherited, ...env } });
+  let out = '';
+  let err = '';
+  bash.stdout.on('data', (b) => {
+    out += b;
+  });
+  bash.stderr.on('data', (b) => {
+    err += b;
+  });
+  let n = 0;
+  return {
+    async run(script: string, ms = 30_000): Promise<{ stdout: string; stderr: string }> {
+      const marker = `__readme_block_${++n}_done__`;
+      out = '';
+      err = '';
+      bash.stdin.write(`${script}\necho ${marker}\n`);
+      const until = Date.now() + ms;
+      while (!out.includes(`${marker}\n`)) {
+        if (Date.now() > until || bash.exitCode !== null)
+          throw new Error(`the block did not finish; stdout:\n${out}\nstderr:\n${err}`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      return { stdout: out.slice(0, out.indexOf(marker)), stderr: err };
+    },
+    close: () => bash.kill('SIGKILL'),
+  };
 }
 
 let h: Harness;
-const streams: AbortController[] = [];
+let session: ReturnType<typeof bashSession> | undefined;
+const cwd = mkdtempSync(path.join(tmpdir(), 'tally-readme-'));
 beforeAll(async () => {
   h = await createHarness('readme');
 });
 afterAll(async () => {
-  for (const s of streams) s.abort();
+  session?.close();
   await h?.close();
+  rmSync(cwd, { recursive: true, force: true });
 });
 
-it('the README walkthrough runs as written and answers what it shows', async () => {
+it('the README walkthrough, pasted block by block into bash, answers what it shows', async () => {
   const blocks = walkthrough(readFileSync(new URL('../README.md', import.meta.url), 'utf8'));
-  expect(blocks.filter((b) => b.type === 'step').length).toBeGreaterThanOrEqual(12);
-  expect(blocks.filter((b) => b.type === 'events').length).toBeGreaterThanOrEqual(1);
+  expect(blocks.length).toBeGreaterThanOrEqual(15);
+  expect(blocks.some((b) => b.script.includes('curl -sN'))).toBe(true);
 
+  // The checkout as `npm start` leaves it: the operator key in .data/operator-key.
   const server = await h.listen();
-  const today = new Date();
-  today.setUTCHours(0, 0, 0, 0);
-  const tomorrow = new Date(today.getTime() + 86_400_000);
-  const saved: Record<string, string> = { OPERATOR: OPERATOR_KEY };
-  const events: Record<string, unknown[]> = {};
-  const fill = (doc: string) => {
-    let out = doc
-      .replaceAll('2026-11-22T00:00:00Z', today.toISOString())
-      .replaceAll('2026-11-23T00:00:00Z', tomorrow.toISOString());
-    for (const [name, value] of Object.entries(saved)) out = out.replaceAll(`"${name}"`, `"${value}"`);
-    return out;
-  };
+  mkdirSync(path.join(cwd, '.data'));
+  writeFileSync(path.join(cwd, '.data', 'operator-key'), `${OPERATOR_KEY}\n`, { mode: 0o600 });
+  session = bashSession(cwd, { TALLY_URL: `http://127.0.0.1:${server.port}/graphql` });
 
-  for (const [i, b] of blocks.entries()) {
-    const label = `block ${i + 1} (${b.type})`;
-    if (b.type === 'subscribe') {
-      const abort = new AbortController();
-      streams.push(abort);
-      const res = await fetch(`http://127.0.0.1:${server.port}/graphql`, {
-        method: 'POST',
-        headers: {
-          accept: 'text/event-stream',
-          'content-type': 'application/json',
-          authorization: `Bearer ${saved[b.as]}`,
-        },
-        body: JSON.stringify({ query: fill(b.document) }),
-        signal: abort.signal,
-      });
-      expect(res.status, label).toBe(200);
-      events[b.name] = [];
-      void readSse(res, events[b.name] as unknown[]);
+  for (const b of blocks) {
+    const label = `README line ${b.line}`;
+    const { stdout, stderr } = await session.run(b.script);
+    const lines = stdout.split('\n').filter((l) => l.trim());
+    if (b.expected === undefined) {
+      expect(lines, `${label} prints nothing (stderr: ${stderr})`).toEqual([]);
       continue;
     }
-    if (b.type === 'events') {
-      const got = events[b.name] as unknown[];
-      const until = Date.now() + 10_000;
-      while (got.length < b.expected.length && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
-      await new Promise((r) => setTimeout(r, 300)); // nothing more may arrive
-      const order = (xs: unknown[]) => xs.map((x) => JSON.stringify(x)).sort();
-      expect(order(got), label).toEqual(order(b.expected));
+    expect(lines.length, `${label} prints an answer (stderr: ${stderr})`).toBeGreaterThan(0);
+    if (lines.every((l) => l.startsWith('data:'))) {
+      // An SSE stream: its events, in whatever order they were published.
+      const got = lines.map((l) => JSON.stringify(JSON.parse(l.slice(5))));
+      const want = (b.expected as unknown[]).map((e) => JSON.stringify(e));
+      expect(got.sort(), label).toEqual(want.sort());
       continue;
     }
-    const key = saved[b.as];
-    expect(key, `${label} uses ${b.as} before it was saved`).toBeDefined();
-    const { status: _status, ...answer } = await h.gql(key as string, fill(b.document));
-    if (b.expected?.errors) expect(answer, label).toMatchObject(b.expected);
-    else if (b.expected) expect(answer, label).toEqual(b.expected);
-    else expect(answer.errors, `${label}: ${JSON.stringify(answer.errors)}`).toBeUndefined();
-    for (const [name, path] of b.save) {
-      saved[name] = dig(answer.data, path) as string;
-      expect(saved[name], `${label} saves ${name}`).toEqual(expect.any(String));
-    }
+    expect(lines.length, `${label} prints one JSON answer: ${stdout}`).toBe(1);
+    const answer = JSON.parse(lines[0] as string);
+    if ((b.expected as { errors?: unknown }).errors) expect(answer, label).toMatchObject(shown(b.expected) as object);
+    else expect(answer, label).toEqual(shown(b.expected));
   }
 });
