@@ -59,7 +59,7 @@ async function database(): Promise<{
   const dir = `.data/bench-pg-${process.pid}`;
   const embedded = await startEmbeddedPostgres({ dir, fast: SMOKE });
   await ensureDatabase(embedded.url('postgres'), name);
-  return { url: embedded.url(name), admin: embedded.url('postgres'), embedded, dir };
+  return { url: embedded.url(name), admin: embedded.url('postgres'), embedded, dir: embedded.dir };
 }
 
 async function startServer(

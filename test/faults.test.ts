@@ -235,6 +235,7 @@ describe('faults', () => {
     const cluster: { pg: EmbeddedDatabase | null; dir: string } = { pg: null, dir };
     clusters.push(cluster);
     cluster.pg = await startEmbeddedPostgres({ dir, fast: false });
+    cluster.dir = cluster.pg.dir; // where it really is (moved when root cannot share the checkout)
     const pgPort = cluster.pg.port;
     await ensureDatabase(cluster.pg.url('postgres'), 'tally');
     const url = cluster.pg.url('tally');
