@@ -118,10 +118,8 @@ it('as root in a checkout the postgres user cannot enter, npm start starts the e
   expect(existsSync(path.join(where, 'PG_VERSION')), first.output()).toBe(true);
   if (process.getuid?.() === 0) {
     expect(first.output()).toContain(`this checkout's database lives in ${where} instead`);
-    cleanups.push(() => {
-      rmSync(where, { recursive: true, force: true });
-      rmSync(`${where}.for`, { force: true });
-    });
+    cleanups.push(() => rmSync(where, { recursive: true, force: true }));
+    expect(readFileSync(path.join(where, 'tally-data-dir'), 'utf8').trim()).toBe(path.join(checkout, '.data', 'pg'));
     expect(where.startsWith(home)).toBe(false);
     const postgresUid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
     expect(statSync(where).uid).toBe(postgresUid);

@@ -7,11 +7,11 @@
 //     directory (/var/lib/tally/postgresql-<version>, else <tmpdir>/tally-root/...);
 //   - the cluster lives in a postgres-owned directory beside them, named after a hash of the
 //     checkout's data directory (its absolute path), so every start of that checkout finds
-//     the same cluster; a `<hash>.for` file beside it names the checkout.
+//     the same cluster; a `tally-data-dir` file inside it names the checkout's data directory.
 // A checkout the postgres user can reach is used in place, as before.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmod, cp, lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, cp, lstat, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { StartupError } from '../lib/startup-error';
@@ -103,7 +103,7 @@ export async function placeForPostgres(
   dataDir: string,
   user: PostgresUser,
   log: (line: string) => void,
-): Promise<{ native: string; dataDir: string }> {
+): Promise<{ native: string; dataDir: string; movedFrom?: string }> {
   const binariesOk =
     userCan(user, '-x', path.join(native, 'bin', 'initdb')) &&
     userCan(user, '-r', path.join(native, 'share', 'postgres.bki'));
@@ -118,10 +118,9 @@ export async function placeForPostgres(
   await mkdir(clusters, { recursive: true, mode: 0o755 });
   const key = createHash('sha256').update(dataDir).digest('hex').slice(0, 16);
   const moved = path.join(clusters, key);
-  await writeFile(path.join(clusters, `${key}.for`), `${dataDir}\n`);
   log(
     `running as root: PostgreSQL runs as the postgres user, which cannot enter ${path.dirname(dataDir)}; ` +
       `this checkout's database lives in ${moved} instead`,
   );
-  return { native: placed, dataDir: moved };
+  return { native: placed, dataDir: moved, movedFrom: dataDir };
 }

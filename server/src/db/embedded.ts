@@ -142,9 +142,14 @@ export async function startEmbeddedPostgres(opts: {
   const user = process.getuid?.() === 0 ? postgresUser() : null;
   let native = await nativeDir();
   let dir = path.resolve(opts.dir);
-  if (user) ({ native, dataDir: dir } = await placeForPostgres(native, dir, user, log));
+  let movedFrom: string | undefined;
+  if (user) ({ native, dataDir: dir, movedFrom } = await placeForPostgres(native, dir, user, log));
   else await mkdir(path.dirname(dir), { recursive: true });
-  if (!existsSync(path.join(dir, 'PG_VERSION'))) await initdb(native, dir, user, log);
+  if (!existsSync(path.join(dir, 'PG_VERSION'))) {
+    await initdb(native, dir, user, log);
+    // Which checkout a moved cluster belongs to, for whoever finds it in /var/lib/tally.
+    if (movedFrom) await writeFile(path.join(dir, 'tally-data-dir'), `${movedFrom}\n`);
+  }
 
   const pgCtl = path.join(native, 'bin', 'pg_ctl');
   const ids = { ...(user ?? {}), cwd: '/' };
