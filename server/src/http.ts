@@ -73,8 +73,11 @@ export async function serve(
     });
   }).catch((err: NodeJS.ErrnoException) => {
     if (err.code !== 'EADDRINUSE' && err.code !== 'EACCES') throw err;
-    const why = err.code === 'EADDRINUSE' ? 'is taken by another process' : 'needs privileges this process lacks';
-    throw new StartupError(`port ${opts.port} (PORT) ${why}: stop that process or set PORT to a free port`);
+    throw new StartupError(
+      err.code === 'EADDRINUSE'
+        ? `port ${opts.port} (PORT) is taken by another process: stop that process or set PORT to a free port`
+        : `port ${opts.port} (PORT) needs privileges this process lacks: set PORT to a port above 1023`,
+    );
   });
   const ws = attachWebSocket(server, app);
   const port = (server.address() as { port: number }).port;
