@@ -227,9 +227,13 @@ export const RecordUsageInput = builder.inputType('RecordUsageInput', {
     quantity: t.field({ type: 'Decimal', description: 'CALL units; default 1.' }),
     cost: t.field({
       type: 'Decimal',
-      description: "The upstream's own cost, used instead of the price book when given (also for BYOK).",
+      description:
+        "The upstream's own cost, used instead of the price book when given (also for BYOK). At most 1000000000000000 (10^15), like quantity; a priced cost over that is BAD_USER_INPUT naming the field that drives it.",
     }),
-    currency: t.string({ description: "Currency of a caller-supplied cost; default the price's currency, else USD." }),
+    currency: t.string({
+      description:
+        "ISO 4217 code of `cost`; default the tenant's currency. Another currency is BAD_USER_INPUT naming `currency`.",
+    }),
     latencyMs: t.int(),
     sessionId: t.string(),
     occurredAt: t.field({

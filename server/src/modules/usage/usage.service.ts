@@ -10,7 +10,7 @@ import { connection, keyset } from '../../lib/keyset';
 import { Dec, fmt, ZERO } from '../../lib/money';
 import { costText } from '../pricing/cost';
 import type { PricingService } from '../pricing/pricing.service';
-import { priceNotFound } from '../pricing/pricing.service';
+import { currencyMismatch, priceNotFound } from '../pricing/pricing.service';
 import { lockTenants, type QuotaService } from '../quota/quota.service';
 import type { AlertRow } from '../quota/quota.types';
 import type { TenantsService } from '../tenants/tenants.service';
@@ -72,6 +72,8 @@ interface Pending {
   u: NormalizedUsage;
   tenantId: string;
   apiKeyId: string | null;
+  /** The tenant's billing currency: every entry's cost is in it. */
+  currency: string;
 }
 
 export class UsageService {
@@ -108,7 +110,7 @@ export class UsageService {
         const u = normalizeUsage(raw, now);
         const tenantId = tenantOf(principal, u.tenantId, ['tenantId']);
         if (u.apiKeyId != null && !isUuid(u.apiKeyId)) throw notFound('API key', ['apiKeyId']);
-        pending.push({ index, u, tenantId, apiKeyId: u.apiKeyId ?? principal.key?.id ?? null });
+        pending.push({ index, u, tenantId, apiKeyId: u.apiKeyId ?? principal.key?.id ?? null, currency: '' });
       } catch (e) {
         fail(index, e);
       }
@@ -116,9 +118,19 @@ export class UsageService {
 
     // Names the operator gave, and keys the caller attributes to, must exist in that tenant.
     const valid = await this.checkReferences(principal, pending);
+    // A tenant is billed in one currency (cached: it never changes), so a cost in another is refused.
+    const currencies = await this.tenants.currencies(pending.map((p) => p.tenantId));
     const ready = pending.filter((p) => {
-      const err = valid.get(p.index);
+      let err = valid.get(p.index);
+      const currency = currencies.get(p.tenantId);
+      if (!err && !currency) err = notFound('tenant', ['tenantId']);
+      else if (!err && p.u.currency != null && p.u.currency !== currency)
+        err = badInput(
+          ['currency'],
+          `this tenant is billed in ${currency}; usage in ${p.u.currency} cannot be recorded`,
+        );
       if (err) fail(p.index, err);
+      else p.currency = currency as string;
       return !err;
     });
 
@@ -228,6 +240,7 @@ export class UsageService {
     else if (!needsPrice(u)) cost = fmt(ZERO);
     else {
       if (!price) throw priceNotFound(u.provider, u.model);
+      if (price.currency !== p.currency) throw currencyMismatch(price, p.currency);
       cost = costText(u, price);
       priceId = price.id;
     }
@@ -251,7 +264,7 @@ export class UsageService {
       durationMs: u.durationMs,
       quantity: u.quantity ? fmt(u.quantity) : null,
       cost,
-      currency: u.currency ?? price?.currency ?? 'USD',
+      currency: p.currency,
       priceId,
       latencyMs: u.latencyMs,
       sessionId: u.sessionId,
@@ -440,9 +453,9 @@ export class UsageService {
     groupBy: readonly UsageDimension[],
     granularity: Granularity | null,
   ) {
-    const { filter } = await this.resolveFilter(principal, f);
+    const { tenant, filter } = await this.resolveFilter(principal, f);
     const buckets = await summarize(this.db, filter, [...new Set(groupBy)], granularity);
-    return { totals: totalsOf(buckets, ['filter', 'currency']), buckets };
+    return { totals: totalsOf(buckets, ['filter', 'currency'], tenant.currency), buckets };
   }
 
   /** Totals per API key over [from, to), one statement for all keys of one tenant. */
@@ -466,8 +479,8 @@ export class UsageService {
     return out;
   }
 
-  async tenantTotals(tenantId: string, timezone: string, from: Date, to: Date): Promise<Totals> {
-    return totalsOf(await summarize(this.db, { tenantId, timezone, from, to }, [], null), ['from']);
+  async tenantTotals(tenantId: string, timezone: string, from: Date, to: Date, currency?: string): Promise<Totals> {
+    return totalsOf(await summarize(this.db, { tenantId, timezone, from, to }, [], null), ['from'], currency);
   }
 
   async byIds(ids: readonly string[]): Promise<EventRow[]> {
@@ -492,12 +505,12 @@ function needsPrice(u: NormalizedUsage): boolean {
 }
 
 /** Totals of rows that share one currency; usage in several currencies cannot be added up. */
-function totalsOf(rows: SummaryRow[], currencyField: string[]): Totals {
+function totalsOf(rows: SummaryRow[], currencyField: string[], tenantCurrency?: string): Totals {
   const currencies = new Set(rows.map((r) => r.currency));
   if (currencies.size > 1)
     throw badInput(
       currencyField,
       `the range holds usage in ${[...currencies].sort().join(' and ')}; filter by one currency`,
     );
-  return rows.length ? addTotals(rows) : emptyTotals();
+  return rows.length ? addTotals(rows) : emptyTotals(tenantCurrency);
 }
