@@ -23,6 +23,7 @@ import type { TenantsService } from '../tenants/tenants.service';
 import { DEFAULT_GROUP_COMMIT, GroupCommitter } from '../usage/group-commit';
 import { addTotals, emptyTotals, summarize } from '../usage/usage.summary';
 import type { EventRow, Totals } from '../usage/usage.types';
+import type { ReservationState } from '../usage/usage.writer';
 import {
   ACTIONS,
   type AlertRow,
@@ -877,17 +878,23 @@ export class QuotaService {
 
   // ---------------------------------------------------------------- reservations (called by the usage writer)
 
-  /** Open reservations among `ids`, locked for this transaction. */
-  async lockOpenReservations(tx: Sql, ids: string[], now: Date): Promise<Map<string, string>> {
+  /**
+   * The reservations among `ids` that exist, whatever their state, locked for this
+   * transaction (so one settles once, and a state read here holds until commit). The writer
+   * settles the open ones and says of the others why nothing was settled.
+   */
+  async lockReservations(tx: Sql, ids: string[], now: Date): Promise<Map<string, ReservationState>> {
     if (!ids.length) return new Map();
-    const rows = await tx.query<{ id: string; tenantId: string }>(
+    const rows = await tx.query<ReservationState & { id: string }>(
       'recordUsage:reservations',
-      `SELECT id, tenant_id AS "tenantId" FROM reservations
-        WHERE id = ANY($1::uuid[]) AND settled_at IS NULL AND released_at IS NULL AND expires_at > $2
+      `SELECT id, tenant_id AS "tenantId", event_id AS "eventId",
+              CASE WHEN settled_at IS NOT NULL THEN 'SETTLED' WHEN released_at IS NOT NULL THEN 'RELEASED'
+                   WHEN expires_at <= $2 THEN 'EXPIRED' ELSE 'OPEN' END AS state
+         FROM reservations WHERE id = ANY($1::uuid[])
         ORDER BY id FOR UPDATE`,
       [ids, now],
     );
-    return new Map(rows.map((r) => [r.id, r.tenantId]));
+    return new Map(rows.map(({ id, ...r }) => [id, r]));
   }
 
   async settleReservations(tx: Sql, pairs: { reservationId: string; eventId: string }[], now: Date): Promise<void> {

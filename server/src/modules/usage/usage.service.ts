@@ -25,7 +25,7 @@ import {
   type UsageDimension,
 } from './usage.types';
 import { fingerprintOf, type NormalizedUsage, normalizeUsage, reversalFingerprint } from './usage.validation';
-import { type NewEntry, UsageWriter, type WriteOutcome } from './usage.writer';
+import { type NewEntry, type Settlement, UsageWriter, type WriteOutcome } from './usage.writer';
 
 export const MAX_BATCH = 1000;
 const MAX_RANGE_MS = 400 * 24 * 3600_000;
@@ -35,6 +35,8 @@ export interface ItemResult {
   outcome: RecordOutcome;
   event: EventRow | null;
   error: UserError | null;
+  /** What the entry did to the reservation it named (null: it named none, or was not recorded). */
+  reservation: Settlement | null;
 }
 
 export interface UsageFilterInput {
@@ -98,7 +100,13 @@ export class UsageService {
   async record(principal: Principal, raws: readonly unknown[]): Promise<ItemResult[]> {
     requireScope(principal, 'INGEST');
     const now = this.now();
-    const results: ItemResult[] = raws.map((_, index) => ({ index, outcome: 'INVALID', event: null, error: null }));
+    const results: ItemResult[] = raws.map((_, index) => ({
+      index,
+      outcome: 'INVALID',
+      event: null,
+      error: null,
+      reservation: null,
+    }));
     const fail = (index: number, e: unknown) => {
       if (!(e instanceof AppError)) throw e;
       (results[index] as ItemResult).error = toUserError(e);
@@ -143,16 +151,9 @@ export class UsageService {
         r.error = toUserError(o.error);
         return;
       }
-      if (o.outcome === 'RESERVATION_INVALID') {
-        r.error = {
-          code: 'RESERVATION_INVALID',
-          message: 'unknown, expired, settled or released reservation',
-          field: ['reservationId'],
-        };
-        return;
-      }
       r.outcome = o.outcome;
       r.event = o.event;
+      if (o.outcome !== 'CONFLICT') r.reservation = o.reservation;
       if (o.outcome === 'CONFLICT')
         r.error = {
           code: 'IDEMPOTENCY_CONFLICT',
@@ -202,7 +203,7 @@ export class UsageService {
       items.map((i) => i.entry),
       {
         reservations: items.map((i) => i.reservationId),
-        openReservations: (tx, ids) => quota.lockOpenReservations(tx, ids, now),
+        lockReservations: (tx, ids) => quota.lockReservations(tx, ids, now),
         settle: (tx, pairs) => quota.settleReservations(tx, pairs, now),
         ...(plan
           ? {
@@ -306,14 +307,17 @@ export class UsageService {
     return errors;
   }
 
-  async recordOne(principal: Principal, raw: unknown): Promise<{ outcome: RecordOutcome; event: EventRow }> {
+  async recordOne(
+    principal: Principal,
+    raw: unknown,
+  ): Promise<{ outcome: RecordOutcome; event: EventRow; reservation: Settlement | null }> {
     const [r] = await this.record(principal, [raw]);
     const res = r as ItemResult;
     if (res.error) {
       const field = res.error.field ? ['input', ...res.error.field] : undefined;
       throw new AppError(res.error.code, res.error.message, field);
     }
-    return { outcome: res.outcome, event: res.event as EventRow };
+    return { outcome: res.outcome, event: res.event as EventRow, reservation: res.reservation };
   }
 
   async recordBatch(principal: Principal, raws: readonly unknown[]) {
@@ -381,7 +385,6 @@ export class UsageService {
     ]);
     if (!out || out.outcome === 'ALREADY_REVERSED')
       throw badInput(['input', 'eventId'], 'that entry is already reversed');
-    if (out.outcome === 'RESERVATION_INVALID') throw new AppError('INTERNAL', 'unexpected reservation outcome');
     if (out.outcome === 'CREATED') this.afterCommit([out.event], []);
     this.emitter.emit('outcomes', [out.outcome === 'CREATED' ? 'CREATED' : 'DUPLICATE']);
     return out.outcome === 'CREATED' ? out : this.judgeRetry(out.event, fingerprint);

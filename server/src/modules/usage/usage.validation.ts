@@ -3,8 +3,7 @@
 // shapes and ranges; the cross-field rules follow the contract.
 import { createHash, hash } from 'node:crypto';
 import { z } from 'zod';
-import { AppError, badInput, containsNul } from '../../lib/errors';
-import { isUuid } from '../../lib/ids';
+import { badInput, containsNul } from '../../lib/errors';
 import { CURRENCY_RE, type Dec, fmt, parseAmount, parseDecimal } from '../../lib/money';
 import { KINDS, type UsageKind } from './usage.types';
 
@@ -133,8 +132,7 @@ export function normalizeUsage(raw: unknown, now: Date): NormalizedUsage {
     if (bytes > MAX_METADATA_BYTES) throw badInput(['metadata'], `must be at most 4 KiB as JSON (is ${bytes} bytes)`);
     u.metadata = i.metadata as Record<string, unknown>;
   }
-  if (u.reservationId != null && !isUuid(u.reservationId))
-    throw new AppError('RESERVATION_INVALID', 'unknown reservation', ['reservationId']);
+  // A malformed reservationId is an unknown reservation: the usage is still recorded (the writer says UNKNOWN).
   return u;
 }
 
