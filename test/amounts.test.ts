@@ -4,7 +4,17 @@
 // refused by recordUsage and quote alike. A tenant is billed in one currency: usage whose
 // cost, supplied or priced, is in another is refused naming `currency`.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHarness, type GqlResult, type Harness, OPERATOR_KEY, RECORD, SUMMARY } from './support/harness';
+import { migrations } from '../migrations/index';
+import { openDatabase } from '../server/src/db/database';
+import {
+  createHarness,
+  freshDatabase,
+  type GqlResult,
+  type Harness,
+  OPERATOR_KEY,
+  RECORD,
+  SUMMARY,
+} from './support/harness';
 
 let h: Harness;
 beforeAll(async () => {
@@ -270,5 +280,44 @@ describe('one currency per tenant (item 7)', () => {
     await h.ok(t.adminKey, RECORD, { input: { idempotencyKey: 'q2', kind: 'CALL', cost: '3' } });
     const q = await h.ok(t.adminKey, '{ quotaStatus { items { limit { id } used } } }');
     expect(q.quotaStatus.items).toEqual([{ limit: { id: plan.upsertPlan.limits[0].id }, used: '3.000000000000' }]);
+  });
+});
+
+describe('the TenantCurrency migration', () => {
+  it('makes existing tenants USD, except one whose usage is all in one other currency', async () => {
+    const db = await openDatabase(await freshDatabase('currency-migration'), { poolSize: 2, migrate: false });
+    const qr = db.dataSource.createQueryRunner();
+    try {
+      const last = migrations.findIndex((m) => m.name === 'TenantCurrency1764374400000');
+      for (const M of migrations.slice(0, last)) await new M().up(qr);
+      const [none, eur, mixed] = (await qr.query(
+        "INSERT INTO tenants (name) VALUES ('none'), ('eur'), ('mixed') RETURNING id",
+      )) as { id: string }[];
+      await qr.query(
+        `INSERT INTO usage_rollups_daily_keys (tenant_id, day, kind, currency, cost)
+         VALUES ($1, '2026-01-01', 'CALL', 'EUR', 1), ($1, '2026-01-02', 'CALL', 'EUR', 2),
+                ($2, '2026-01-01', 'CALL', 'EUR', 1), ($2, '2026-01-01', 'CALL', 'USD', 1)`,
+        [eur?.id, mixed?.id],
+      );
+      const M = migrations[last] as (typeof migrations)[number];
+      await new M().up(qr);
+      const rows = (await qr.query('SELECT id, currency FROM tenants')) as { id: string; currency: string }[];
+      const currency = new Map(rows.map((r) => [r.id, r.currency]));
+      expect([none, eur, mixed].map((t) => currency.get(t?.id as string))).toEqual(['USD', 'EUR', 'USD']);
+      // A tenant with ledger entries keeps its currency.
+      await qr.query(
+        `INSERT INTO usage_events (id, tenant_id, idempotency_key, fingerprint, kind, model_source, status, requests,
+           input_tokens, output_tokens, cached_input_tokens, cache_write_input_tokens, reasoning_tokens, cost, currency, occurred_at)
+         VALUES (gen_random_uuid(), $1, 'k', '\\x00', 'CALL', 'VENDOR', 'SUCCEEDED', 1, 0, 0, 0, 0, 0, 1, 'USD', now())`,
+        [mixed?.id],
+      );
+      await expect(qr.query("UPDATE tenants SET currency = 'EUR' WHERE id = $1", [mixed?.id])).rejects.toThrow(
+        /ledger entries: UPDATE of its currency/,
+      );
+      await qr.query("UPDATE tenants SET currency = 'GBP' WHERE id = $1", [none?.id]);
+    } finally {
+      await qr.release();
+      await db.close();
+    }
   });
 });
