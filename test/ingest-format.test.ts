@@ -7,7 +7,7 @@ import { parse } from 'graphql';
 import { describe, expect, it } from 'vitest';
 import { isHot } from '../server/src/graphql/jit';
 import { isUuid, uuidV7Ids } from '../server/src/lib/ids';
-import { Dec, toScale } from '../server/src/lib/money';
+import { Dec, MAX_AMOUNT, toScale } from '../server/src/lib/money';
 import { costText, type Metered } from '../server/src/modules/pricing/cost';
 import { canonicalJson, fingerprintText, type NormalizedUsage } from '../server/src/modules/usage/usage.validation';
 import { COLUMNS, type NewEntry, wireRow } from '../server/src/modules/usage/usage.writer';
@@ -231,10 +231,12 @@ describe('cost', () => {
     perUnit: rate,
   });
 
-  it('is exactly the decimal definition, rounded once half-even to 12 decimals', () => {
+  it('is exactly the decimal definition, rounded once half-even to 12 decimals (over MAX_AMOUNT: refused)', () => {
     fc.assert(
       fc.property(metered, rates, (u, p) => {
-        expect(costText(u, p)).toBe(referenceCost(u, p));
+        const want = referenceCost(u, p);
+        if (new Dec(want).gt(MAX_AMOUNT)) expect(() => costText(u, p)).toThrow(/more than one entry may cost/);
+        else expect(costText(u, p)).toBe(want);
       }),
       { numRuns: 2000 },
     );

@@ -41,7 +41,9 @@ const AUTHORIZE = `mutation($input: AuthorizeUsageInput!) { authorizeUsage(input
   quota { blocked items { limit { id } scopeId used reserved remaining exceeded } } } }`;
 const RELEASE = 'mutation($id: ID!) { releaseReservation(id: $id) }';
 const BATCH = `mutation($input: [RecordUsageInput!]!) { recordUsageBatch(input: $input) {
-  created duplicates rejected results { index outcome event { id cost } error { code message field } } } }`;
+  created duplicates rejected results { index outcome reservation event { id cost } error { code message field } } } }`;
+/** recordUsage with what the entry did to its reservation. */
+const RECORD_R = `mutation($input: RecordUsageInput!) { recordUsage(input: $input) { outcome reservation event { id cost } } }`;
 const REVERSE = `mutation($input: ReverseUsageInput!) { reverseUsage(input: $input) { outcome event { id cost } } }`;
 const ALERTS = `query($tenantId: ID, $from: DateTime, $to: DateTime, $first: Int, $after: String) {
   quotaAlerts(tenantId: $tenantId, from: $from, to: $to, first: $first, after: $after) {
@@ -252,7 +254,7 @@ describe('authorizeUsage and reservations', () => {
     }
   });
 
-  it('an expired reservation stops counting and can no longer be settled or released', async () => {
+  it('an expired reservation stops counting and can no longer be settled or released; usage naming it is recorded', async () => {
     h.clock.set(NOON);
     const plan = await upsertPlan([{ metric: 'COST', period: 'DAY', amount: '1', action: 'BLOCK' }]);
     const limitId = plan.limits[0]!.id;
@@ -271,15 +273,12 @@ describe('authorizeUsage and reservations', () => {
     expect(item(await quota(t.adminKey), limitId)).toMatchObject({ reserved: dec(0), remaining: dec(1) });
     expect((await authorize(t.adminKey, { estimate: { cost: '0.6' } })).allowed).toBe(true);
 
-    const settle = await h.gql(t.adminKey, RECORD, {
+    // Usage that happened is recorded; the expired hold is not settled, and the answer says so.
+    const settle = await h.ok(t.adminKey, RECORD_R, {
       input: { idempotencyKey: 'late', kind: 'CALL', cost: '0.5', reservationId: a.reservation.id },
     });
-    expect(settle.errors?.[0]?.extensions).toMatchObject({
-      code: 'RESERVATION_INVALID',
-      field: ['input', 'reservationId'],
-    });
-    expect(settle.data).toBeNull();
-    expect(await count('usage_events', t.id)).toBe(0);
+    expect(settle.recordUsage).toMatchObject({ outcome: 'CREATED', reservation: 'EXPIRED' });
+    expect(await count('usage_events', t.id)).toBe(1);
     expect(code(await h.gql(t.adminKey, RELEASE, { id: a.reservation.id }))).toBe('RESERVATION_INVALID');
     const [row] = await h.sql('SELECT settled_at, released_at, event_id FROM reservations WHERE id = $1', [
       a.reservation.id,
@@ -287,7 +286,7 @@ describe('authorizeUsage and reservations', () => {
     expect(row).toEqual({ settled_at: null, released_at: null, event_id: null });
   });
 
-  it('release frees the hold once; releasing again or settling it is RESERVATION_INVALID', async () => {
+  it('release frees the hold once; releasing again is RESERVATION_INVALID; usage naming it settles nothing', async () => {
     h.clock.set(NOON);
     const plan = await upsertPlan([{ metric: 'TOKENS', period: 'DAY', amount: '1000', action: 'BLOCK' }]);
     const limitId = plan.limits[0]!.id;
@@ -303,11 +302,11 @@ describe('authorizeUsage and reservations', () => {
 
     const again = await h.gql(k.secret, RELEASE, { id: a.reservation.id });
     expect(again.errors?.[0]?.extensions).toMatchObject({ code: 'RESERVATION_INVALID', field: ['id'] });
-    const settle = await h.gql(k.secret, RECORD, {
+    const settle = await h.ok(k.secret, RECORD_R, {
       input: { idempotencyKey: 'after-release', kind: 'CALL', cost: '0', reservationId: a.reservation.id },
     });
-    expect(code(settle)).toBe('RESERVATION_INVALID');
-    expect(await count('usage_events', t.id)).toBe(0);
+    expect(settle.recordUsage).toMatchObject({ outcome: 'CREATED', reservation: 'RELEASED' });
+    expect(await count('usage_events', t.id)).toBe(1);
     // Unknown and malformed ids are the same answer.
     expect(code(await h.gql(k.secret, RELEASE, { id: randomUUID() }))).toBe('RESERVATION_INVALID');
     expect(code(await h.gql(k.secret, RELEASE, { id: 'not-a-uuid' }))).toBe('RESERVATION_INVALID');
@@ -344,18 +343,16 @@ describe('authorizeUsage and reservations', () => {
     expect(retry.errors).toBeUndefined();
     expect(retry.data.recordUsage).toEqual({ ...first, outcome: 'DUPLICATE' });
 
-    const other = await h.gql(k.secret, RECORD, { input: { ...input, idempotencyKey: 'settle-2' } });
-    expect(other.errors?.[0]?.extensions).toMatchObject({
-      code: 'RESERVATION_INVALID',
-      field: ['input', 'reservationId'],
-    });
-    expect(await count('usage_events', t.id)).toBe(1);
-    expect(item(await quota(t.adminKey), limitId).used).toBe(dec('0.3'));
+    // Another entry naming the settled reservation is recorded and settles nothing.
+    const other = await h.ok(k.secret, RECORD_R, { input: { ...input, idempotencyKey: 'settle-2' } });
+    expect(other.recordUsage).toMatchObject({ outcome: 'CREATED', reservation: 'ALREADY_SETTLED' });
+    expect(await count('usage_events', t.id)).toBe(2);
+    expect(item(await quota(t.adminKey), limitId)).toMatchObject({ used: dec('0.6'), reserved: dec(0) });
     // Settled is not releasable either.
     expect(code(await h.gql(k.secret, RELEASE, { id: a.reservation.id }))).toBe('RESERVATION_INVALID');
   });
 
-  it('one reservation named by 20 concurrent events (and a release) on two instances is used exactly once', async () => {
+  it('one reservation named by 20 concurrent events (and a release) on two instances is used exactly once; every event is recorded', async () => {
     h.clock.set(NOON);
     const plan = await upsertPlan([{ metric: 'COST', period: 'DAY', amount: '100', action: 'BLOCK' }]);
     const limitId = plan.limits[0]!.id;
@@ -367,7 +364,7 @@ describe('authorizeUsage and reservations', () => {
     try {
       results = await Promise.all([
         ...Array.from({ length: 20 }, (_, i) =>
-          (i % 2 === 0 ? h.gql : two.gql)(k.secret, RECORD, {
+          (i % 2 === 0 ? h.gql : two.gql)(k.secret, RECORD_R, {
             input: { idempotencyKey: `claim-${i}`, kind: 'CALL', cost: '1', reservationId: a.reservation.id },
           }),
         ),
@@ -377,12 +374,16 @@ describe('authorizeUsage and reservations', () => {
       await two.close();
     }
     const release = results.pop() as GqlResult;
-    const created = results.filter((r) => r.data?.recordUsage?.outcome === 'CREATED');
-    const invalid = [...results, release].filter((r) => code(r) === 'RESERVATION_INVALID');
+    expect(results.map((r) => r.data?.recordUsage?.outcome)).toEqual(Array(20).fill('CREATED'));
+    const created = results.filter((r) => r.data.recordUsage.reservation === 'SETTLED');
     const released = release.data?.releaseReservation === true ? 1 : 0;
     expect(created.length + released).toBe(1);
-    expect(invalid).toHaveLength(20);
-    expect(await count('usage_events', t.id)).toBe(created.length);
+    // The others say why they settled nothing: settled by one of them, or released first.
+    for (const r of results)
+      if (r.data.recordUsage.reservation !== 'SETTLED')
+        expect(['ALREADY_SETTLED', 'RELEASED']).toContain(r.data.recordUsage.reservation);
+    expect(code(release) === 'RESERVATION_INVALID').toBe(released === 0);
+    expect(await count('usage_events', t.id)).toBe(20);
     const [row] = await h.sql(
       'SELECT settled_at IS NOT NULL AS settled, released_at IS NOT NULL AS released, event_id FROM reservations WHERE id = $1',
       [a.reservation.id],
@@ -392,10 +393,10 @@ describe('authorizeUsage and reservations', () => {
       released: released === 1,
       event_id: created[0]?.data.recordUsage.event.id ?? null,
     });
-    expect(item(await quota(t.adminKey), limitId)).toMatchObject({ used: dec(created.length), reserved: dec(0) });
+    expect(item(await quota(t.adminKey), limitId)).toMatchObject({ used: dec(20), reserved: dec(0) });
   });
 
-  it("another tenant's reservation is RESERVATION_INVALID for recordUsage and releaseReservation", async () => {
+  it("another tenant's reservation is UNKNOWN to recordUsage (recorded, nothing settled) and RESERVATION_INVALID to releaseReservation", async () => {
     h.clock.set(NOON);
     const plan = await upsertPlan([{ metric: 'COST', period: 'DAY', amount: '5', action: 'BLOCK' }]);
     const limitId = plan.limits[0]!.id;
@@ -404,23 +405,23 @@ describe('authorizeUsage and reservations', () => {
     const held = await authorize(b.adminKey, { estimate: { cost: '2' }, reserveSeconds: 600 });
     expect(held.allowed).toBe(true);
 
-    const rec = await h.gql(a.adminKey, RECORD, {
+    const rec = await h.ok(a.adminKey, RECORD_R, {
       input: { idempotencyKey: 'steal', kind: 'CALL', cost: '1', reservationId: held.reservation.id },
     });
-    expect(code(rec)).toBe('RESERVATION_INVALID');
+    expect(rec.recordUsage).toMatchObject({ outcome: 'CREATED', reservation: 'UNKNOWN' });
     expect(code(await h.gql(a.adminKey, RELEASE, { id: held.reservation.id }))).toBe('RESERVATION_INVALID');
-    expect(await count('usage_events', a.id)).toBe(0);
+    expect(await count('usage_events', a.id)).toBe(1);
     const [row] = await h.sql('SELECT settled_at, released_at FROM reservations WHERE id = $1', [held.reservation.id]);
     expect(row).toEqual({ settled_at: null, released_at: null });
     expect(item(await quota(b.adminKey), limitId).reserved).toBe(dec(2));
-    expect(item(await quota(a.adminKey), limitId).reserved).toBe(dec(0));
+    expect(item(await quota(a.adminKey), limitId)).toMatchObject({ used: dec(1), reserved: dec(0) });
     // The owner can still settle it.
     const own = await record(b.adminKey, { cost: '1.5', reservationId: held.reservation.id });
     expect(own.outcome).toBe('CREATED');
     expect(item(await quota(b.adminKey), limitId)).toMatchObject({ used: dec('1.5'), reserved: dec(0) });
   });
 
-  it('recordUsageBatch: an item with an invalid reservation is INVALID (RESERVATION_INVALID), the others are created', async () => {
+  it('recordUsageBatch: an item whose reservation cannot be settled is still CREATED and says why', async () => {
     h.clock.set(NOON);
     const plan = await upsertPlan([{ metric: 'COST', period: 'DAY', amount: '10', action: 'BLOCK' }]);
     const limitId = plan.limits[0]!.id;
@@ -440,25 +441,21 @@ describe('authorizeUsage and reservations', () => {
       ],
     });
     const out = d.recordUsageBatch;
-    expect(out.results.map((r: any) => r.outcome)).toEqual([
-      'CREATED',
-      'INVALID',
-      'CREATED',
-      'INVALID',
-      'CREATED',
-      'INVALID',
+    expect(out.results.map((r: any) => [r.outcome, r.reservation, r.error])).toEqual([
+      ['CREATED', 'SETTLED', null],
+      ['CREATED', 'UNKNOWN', null],
+      ['CREATED', null, null],
+      ['CREATED', 'UNKNOWN', null],
+      ['CREATED', 'SETTLED', null],
+      ['CREATED', 'ALREADY_SETTLED', null],
     ]);
-    for (const i of [1, 3, 5]) {
-      expect(out.results[i].event).toBeNull();
-      expect(out.results[i].error).toMatchObject({ code: 'RESERVATION_INVALID', field: ['reservationId'] });
-    }
     expect({ created: out.created, duplicates: out.duplicates, rejected: out.rejected }).toEqual({
-      created: 3,
+      created: 6,
       duplicates: 0,
-      rejected: 3,
+      rejected: 0,
     });
-    expect(await count('usage_events', t.id)).toBe(3);
-    expect(item(await quota(t.adminKey), limitId)).toMatchObject({ used: dec('1.5'), reserved: dec(0) });
+    expect(await count('usage_events', t.id)).toBe(6);
+    expect(item(await quota(t.adminKey), limitId)).toMatchObject({ used: dec('3.25'), reserved: dec(0) });
   });
 });
 

@@ -10,7 +10,7 @@ export const TotalsFields = graphql(`
 `);
 
 export const TenantFields = graphql(`
-  fragment TenantFields on Tenant @_unmask { id name timezone createdAt }
+  fragment TenantFields on Tenant @_unmask { id name timezone currency createdAt }
 `);
 
 export const ApiKeyFields = graphql(`
@@ -157,7 +157,7 @@ export const QuotaAlertHistoryQuery = graphql(
 
 export const RecordUsageMutation = graphql(
   `
-  mutation RecordUsage($input: RecordUsageInput!) { recordUsage(input: $input) { outcome event { ...EventFields } } }
+  mutation RecordUsage($input: RecordUsageInput!) { recordUsage(input: $input) { outcome reservation event { ...EventFields } } }
 `,
   [EventFields],
 );
@@ -167,7 +167,7 @@ export const RecordUsageBatchMutation = graphql(
   mutation RecordUsageBatch($input: [RecordUsageInput!]!) {
     recordUsageBatch(input: $input) {
       created duplicates rejected
-      results { index outcome event { ...EventFields } error { code message field } }
+      results { index outcome reservation event { ...EventFields } error { code message field } }
     }
   }
 `,

@@ -7,6 +7,8 @@ export interface TenantRow {
   id: string;
   name: string;
   timezone: string;
+  /** ISO 4217; every cost of the tenant's ledger is in it (set at creation, then fixed). */
+  currency: string;
   createdAt: Date;
 }
 
@@ -49,9 +51,13 @@ export const TenantEntity = new EntitySchema<TenantRow>({
     id: { type: 'uuid', primary: true, generated: 'uuid' },
     name: { type: 'text' },
     timezone: { type: 'text', default: 'UTC' },
+    currency: { type: 'text', default: 'USD' },
     createdAt: { name: 'created_at', type: 'timestamptz', createDate: true },
   },
-  checks: [{ name: 'tenants_name_check', expression: 'length(name) BETWEEN 1 AND 200' }],
+  checks: [
+    { name: 'tenants_name_check', expression: 'length(name) BETWEEN 1 AND 200' },
+    { name: 'tenants_currency_check', expression: "currency ~ '^[A-Z]{3}$'" },
+  ],
 });
 
 export const ApiKeyEntity = new EntitySchema<ApiKeyRow>({

@@ -5,8 +5,12 @@
 // + output x outputPerMillion / 1e6            (reasoning tokens are part of output)
 // + perRequest + durationMs / 1000 x perSecond + quantity x perUnit
 // Unset rates count 0. The exact result is rounded once, half-even, to 12 decimals.
+// A result over MAX_AMOUNT (see money.ts for why the bound keeps every sum storable) is
+// BAD_USER_INPUT naming the usage field whose term is the largest, so recordUsage and quote
+// refuse the same usage the same way.
 import type { PriceRow } from '../../db/entities';
-import { Dec } from '../../lib/money';
+import { badInput } from '../../lib/errors';
+import { Dec, MAX_AMOUNT_TEXT } from '../../lib/money';
 
 export interface Metered {
   inputTokens: number;
@@ -74,8 +78,14 @@ function ratesOf(p: Rates): ScaledRates {
   return r;
 }
 
-/** The cost as the canonical 12-decimal string (what fmt() prints and the ledger stores). */
-export function costText(u: Metered, p: Rates): string {
+/** MAX_AMOUNT at scale 12. */
+const MAX_SCALED = BigInt(MAX_AMOUNT_TEXT) * TEN12;
+
+/**
+ * The cost as the canonical 12-decimal string (what fmt() prints and the ledger stores).
+ * Over MAX_AMOUNT: BAD_USER_INPUT at `[...field, <usage field>]`.
+ */
+export function costText(u: Metered, p: Rates, field: readonly string[] = []): string {
   const r = ratesOf(p);
   const uncached = BigInt(u.inputTokens - u.cachedInputTokens - u.cacheWriteInputTokens);
   // tokens x rate(scale 12) / 1e6 is exact at scale 18; x 1e6 brings it to scale 24.
@@ -89,11 +99,32 @@ export function costText(u: Metered, p: Rates): string {
   const seconds = u.durationMs == null ? 0n : BigInt(u.durationMs) * r.perSecond * 1_000_000_000n;
   const units = u.quantity == null ? 0n : scaled(u.quantity.toFixed(SCALE)) * r.perUnit;
   const total = tokens + seconds + units + r.perRequest * TEN12; // scale 24
-  return format(roundHalfEven(total, TEN12));
+  const cost = roundHalfEven(total, TEN12);
+  if (cost > MAX_SCALED) throw tooCostly(u, r, cost, field);
+  return format(cost);
 }
 
-export function costOf(u: Metered, p: Rates): Dec {
-  return new Dec(costText(u, p));
+export function costOf(u: Metered, p: Rates, field: readonly string[] = []): Dec {
+  return new Dec(costText(u, p, field));
+}
+
+/** The refusal of a cost over MAX_AMOUNT, naming the field whose term weighs most. */
+function tooCostly(u: Metered, r: ScaledRates, cost: bigint, field: readonly string[]) {
+  const uncached = BigInt(u.inputTokens - u.cachedInputTokens - u.cacheWriteInputTokens);
+  const terms: [string, bigint][] = [
+    ['inputTokens', uncached * r.input * 1_000_000n],
+    ['cachedInputTokens', BigInt(u.cachedInputTokens) * r.cached * 1_000_000n],
+    ['cacheWriteInputTokens', BigInt(u.cacheWriteInputTokens) * r.write * 1_000_000n],
+    ['outputTokens', BigInt(u.outputTokens) * r.output * 1_000_000n],
+    ['durationMs', u.durationMs == null ? 0n : BigInt(u.durationMs) * r.perSecond * 1_000_000_000n],
+    ['quantity', u.quantity == null ? 0n : scaled(u.quantity.toFixed(SCALE)) * r.perUnit],
+    ['cost', r.perRequest * TEN12],
+  ];
+  const [name] = terms.reduce((a, b) => (b[1] > a[1] ? b : a));
+  return badInput(
+    [...field, name],
+    `this usage would cost ${format(cost)}, more than one entry may cost (${MAX_AMOUNT_TEXT})`,
+  );
 }
 
 /** n / d rounded half to even (d > 0). */

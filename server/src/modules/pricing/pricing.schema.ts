@@ -57,7 +57,11 @@ const SetPriceInput = builder.inputType('SetPriceInput', {
     tenantId: t.id(),
     provider: t.string({ required: true }),
     model: t.string({ required: true }),
-    currency: t.string({ defaultValue: 'USD' }),
+    currency: t.string({
+      defaultValue: 'USD',
+      description:
+        "A tenant override must be in the tenant's currency (else BAD_USER_INPUT naming `currency`). A platform price may be in any currency: it prices usage of tenants billed in it, and usage of a tenant billed in another currency that it would price is refused by recordUsage and quote (BAD_USER_INPUT naming `currency`); nothing is converted. Every rate is at most 1000000000000000 (10^15).",
+    }),
     inputPerMillion: t.field({ type: 'Decimal' }),
     outputPerMillion: t.field({ type: 'Decimal' }),
     cachedInputPerMillion: t.field({ type: 'Decimal' }),

@@ -2,13 +2,18 @@
 // time. Owns the prices table. Versions of one (tenant, provider, model) never overlap: a
 // new version ends the one in force at its start, and ends where the next one begins.
 // Earlier versions stay for audit; ledger entries reference the version they used.
+// Currency: a tenant is billed in one currency. A tenant's override must be in it (else it
+// could never price anything). A platform price may be in any currency: it prices the usage
+// of tenants billed in that currency, and usage of a tenant billed in another that it would
+// price is refused (BAD_USER_INPUT naming `currency`, see currencyMismatch), by recordUsage
+// and quote alike. Nothing is ever converted.
 
 import type { Database } from '../../db/database';
 import type { PriceRow } from '../../db/entities';
 import { type Principal, requireScope, tenantOf } from '../../graphql/principal';
 import { AppError, badInput } from '../../lib/errors';
 import { isUuid } from '../../lib/ids';
-import { type Dec, fmt, parseDecimal } from '../../lib/money';
+import { CURRENCY_RE, type Dec, fmt, parseAmount, parseDecimal } from '../../lib/money';
 import { costOf } from './cost';
 
 export const PRICE_COLUMNS = `id, tenant_id AS "tenantId", provider, model, currency,
@@ -56,8 +61,6 @@ export interface QuoteInput {
   at?: Date | null;
 }
 
-export const CURRENCY_RE = /^[A-Z]{3}$/;
-
 export function checkName(value: string | null | undefined, field: string[], required: boolean): string | null {
   if (value == null || value === '') {
     if (required) throw badInput(field, 'is required');
@@ -89,15 +92,24 @@ export class PricingService {
       throw badInput(['input', 'currency'], 'must be a 3-letter ISO 4217 code such as USD');
     const rates = RATE_FIELDS.map(([f]) => {
       const v = input[f];
-      return v == null ? null : fmt(parseDecimal(v, ['input', f], { min: 'zero' }));
+      return v == null ? null : fmt(parseAmount(v, ['input', f]));
     });
     if (rates.every((r) => r == null)) throw badInput(['input'], 'give at least one rate (e.g. inputPerMillion)');
     const from = input.effectiveFrom ?? this.now();
 
     return this.db.transaction('setPrice', async (tx) => {
       if (tenantId) {
-        const [t] = await tx.query('setPrice:tenant', 'SELECT 1 FROM tenants WHERE id = $1', [tenantId]);
+        const [t] = await tx.query<{ currency: string }>(
+          'setPrice:tenant',
+          'SELECT currency FROM tenants WHERE id = $1',
+          [tenantId],
+        );
         if (!t) throw badInput(['input', 'tenantId'], 'no such tenant');
+        if (t.currency !== currency)
+          throw badInput(
+            ['input', 'currency'],
+            `this tenant is billed in ${t.currency}; its prices must be in ${t.currency} (give currency: "${t.currency}")`,
+          );
       }
       // One writer per (tenant, provider, model) at a time keeps the versions a clean chain.
       await tx.query('setPrice:lock', 'SELECT pg_advisory_xact_lock(hashtextextended($1, 7))', [
@@ -237,13 +249,22 @@ export class PricingService {
         ['input', 'cachedInputTokens'],
         'cachedInputTokens + cacheWriteInputTokens may not exceed inputTokens',
       );
-    if (input.quantity != null) usage.quantity = parseDecimal(input.quantity, ['input', 'quantity'], { min: 'zero' });
+    if (input.quantity != null) usage.quantity = parseAmount(input.quantity, ['input', 'quantity']);
     else if (input.kind === 'CALL') usage.quantity = parseDecimal('1', []);
     const lookup = { provider: input.provider ?? null, model: input.model ?? null, at: input.at ?? this.now() };
     const [price] =
       tenantId && isUuid(tenantId) ? await this.resolve(tenantId, [lookup]) : await this.resolvePlatform(lookup);
     if (!price) throw priceNotFound(lookup.provider, lookup.model);
-    return { cost: fmt(costOf(usage, price)), currency: price.currency, price };
+    // The tenant's currency, as recordUsage checks it (an operator quote without a tenant has none).
+    if (tenantId && isUuid(tenantId)) {
+      const [t] = await this.db.query<{ currency: string }>(
+        'quote:tenant',
+        'SELECT currency FROM tenants WHERE id = $1',
+        [tenantId],
+      );
+      if (t && t.currency !== price.currency) throw currencyMismatch(price, t.currency, ['input', 'currency']);
+    }
+    return { cost: fmt(costOf(usage, price, ['input'])), currency: price.currency, price };
   }
 
   private async resolvePlatform(l: PriceLookup): Promise<(PriceRow | null)[]> {
@@ -256,6 +277,14 @@ export class PricingService {
     );
     return [rows[0] ?? null];
   }
+}
+
+/** Usage of a tenant billed in `tenantCurrency` that `price` (in another currency) would price. */
+export function currencyMismatch(price: PriceRow, tenantCurrency: string, field: string[] = ['currency']) {
+  return badInput(
+    field,
+    `the price of ${price.provider}/${price.model} is in ${price.currency}; this tenant is billed in ${tenantCurrency}: set a ${tenantCurrency} price for the tenant (setPrice with tenantId) or send cost`,
+  );
 }
 
 export function priceNotFound(provider: string | null, model: string | null) {

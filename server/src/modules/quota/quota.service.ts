@@ -18,11 +18,12 @@ import { type Principal, requireScope, tenantOf } from '../../graphql/principal'
 import { AppError, badInput, containsNul, forbidden, notFound } from '../../lib/errors';
 import { isUuid } from '../../lib/ids';
 import { connection, keyset } from '../../lib/keyset';
-import { Dec, fmt, parseDecimal, ZERO } from '../../lib/money';
+import { Dec, fmt, parseAmount, ZERO } from '../../lib/money';
 import type { TenantsService } from '../tenants/tenants.service';
 import { DEFAULT_GROUP_COMMIT, GroupCommitter } from '../usage/group-commit';
 import { addTotals, emptyTotals, summarize } from '../usage/usage.summary';
 import type { EventRow, Totals } from '../usage/usage.types';
+import type { ReservationState } from '../usage/usage.writer';
 import {
   ACTIONS,
   type AlertRow,
@@ -208,7 +209,7 @@ export class QuotaService {
       }
       const action = l.action ?? 'BLOCK';
       if (!ACTIONS.includes(action as never)) throw badInput([...f, 'action'], 'unknown action');
-      const amount = fmt(parseDecimal(l.amount, [...f, 'amount'], { min: 'positive' }));
+      const amount = fmt(parseAmount(l.amount, [...f, 'amount'], 'positive'));
       const thresholds = [...new Set(l.thresholds ?? [80, 100])].sort((a, b) => a - b);
       if (thresholds.some((t) => !Number.isInteger(t) || t < 1 || t > 1000))
         throw badInput([...f, 'thresholds'], 'thresholds are whole percentages from 1 to 1000');
@@ -622,13 +623,11 @@ export class QuotaService {
       return v;
     };
     const est = {
-      cost: fmt(e.cost == null ? ZERO : parseDecimal(e.cost, ['input', 'estimate', 'cost'], { min: 'zero' })),
+      cost: fmt(e.cost == null ? ZERO : parseAmount(e.cost, ['input', 'estimate', 'cost'])),
       inputTokens: String(count(e.inputTokens, 'inputTokens')),
       outputTokens: String(count(e.outputTokens, 'outputTokens')),
       tokens: '0',
-      asrSeconds: fmt(
-        e.asrSeconds == null ? ZERO : parseDecimal(e.asrSeconds, ['input', 'estimate', 'asrSeconds'], { min: 'zero' }),
-      ),
+      asrSeconds: fmt(e.asrSeconds == null ? ZERO : parseAmount(e.asrSeconds, ['input', 'estimate', 'asrSeconds'])),
       requests: String(e.requests == null ? 1 : count(e.requests, 'requests')),
     };
     est.tokens = String(
@@ -735,11 +734,11 @@ export class QuotaService {
   /** Limits with thresholds of the tenants in a write; null when none has any (no lock, no work). */
   async planWrite(tenantIds: string[], at: Date): Promise<WritePlan | null> {
     const unique = [...new Set(tenantIds)];
-    const rows = await this.db.query<LimitRow & { tz: string; tname: string; tcreated: Date }>(
+    const rows = await this.db.query<LimitRow & { tz: string; tname: string; tcur: string; tcreated: Date }>(
       'quota:planWrite',
       `SELECT l.id, l.plan_id AS "planId", coalesce(l.tenant_id, m.tenant_id) AS "tenantId", l.api_key_id AS "apiKeyId", l.metric,
               l.period, l.scope, l.amount::text AS amount, l.action, l.thresholds, l.position, t.timezone AS tz, t.name AS tname,
-              t.created_at AS tcreated
+              t.currency AS tcur, t.created_at AS tcreated
          FROM limits l
          LEFT JOIN memberships m ON m.plan_id = l.plan_id AND m.tenant_id = ANY($1::uuid[])
               AND m.starts_at <= $2 AND (m.ends_at IS NULL OR m.ends_at > $2)
@@ -750,9 +749,10 @@ export class QuotaService {
     );
     if (!rows.length) return null;
     const limits = new Map<string, { tenant: TenantRow; limits: LimitRow[] }>();
-    for (const { tz, tname, tcreated, ...l } of rows) {
+    for (const { tz, tname, tcur, tcreated, ...l } of rows) {
       const tid = l.tenantId as string;
-      const e = limits.get(tid) ?? { tenant: { id: tid, name: tname, timezone: tz, createdAt: tcreated }, limits: [] };
+      const tenant = { id: tid, name: tname, timezone: tz, currency: tcur, createdAt: tcreated };
+      const e = limits.get(tid) ?? { tenant, limits: [] };
       e.limits.push(l);
       limits.set(tid, e);
     }
@@ -878,17 +878,23 @@ export class QuotaService {
 
   // ---------------------------------------------------------------- reservations (called by the usage writer)
 
-  /** Open reservations among `ids`, locked for this transaction. */
-  async lockOpenReservations(tx: Sql, ids: string[], now: Date): Promise<Map<string, string>> {
+  /**
+   * The reservations among `ids` that exist, whatever their state, locked for this
+   * transaction (so one settles once, and a state read here holds until commit). The writer
+   * settles the open ones and says of the others why nothing was settled.
+   */
+  async lockReservations(tx: Sql, ids: string[], now: Date): Promise<Map<string, ReservationState>> {
     if (!ids.length) return new Map();
-    const rows = await tx.query<{ id: string; tenantId: string }>(
+    const rows = await tx.query<ReservationState & { id: string }>(
       'recordUsage:reservations',
-      `SELECT id, tenant_id AS "tenantId" FROM reservations
-        WHERE id = ANY($1::uuid[]) AND settled_at IS NULL AND released_at IS NULL AND expires_at > $2
+      `SELECT id, tenant_id AS "tenantId", event_id AS "eventId",
+              CASE WHEN settled_at IS NOT NULL THEN 'SETTLED' WHEN released_at IS NOT NULL THEN 'RELEASED'
+                   WHEN expires_at <= $2 THEN 'EXPIRED' ELSE 'OPEN' END AS state
+         FROM reservations WHERE id = ANY($1::uuid[])
         ORDER BY id FOR UPDATE`,
       [ids, now],
     );
-    return new Map(rows.map((r) => [r.id, r.tenantId]));
+    return new Map(rows.map(({ id, ...r }) => [id, r]));
   }
 
   async settleReservations(tx: Sql, pairs: { reservationId: string; eventId: string }[], now: Date): Promise<void> {

@@ -12,6 +12,10 @@ TenantRef.implement({
     timezone: t.exposeString('timezone', {
       description: 'IANA zone used for DAY / MONTH windows and calendar buckets. Default UTC.',
     }),
+    currency: t.exposeString('currency', {
+      description:
+        'The one currency the tenant is billed in (ISO 4217). Usage whose cost, supplied or priced, is in another currency is refused with BAD_USER_INPUT naming `currency`.',
+    }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     apiKeys: t.field({
       type: [ApiKeyRef],
@@ -25,7 +29,7 @@ TenantRef.implement({
       args: { from: t.arg({ type: 'DateTime', required: true }), to: t.arg({ type: 'DateTime', required: true }) },
       resolve: (tenant, { from, to }, ctx) => {
         UsageService.checkRange(from, to);
-        return ctx.services.usage.tenantTotals(tenant.id, tenant.timezone, from, to);
+        return ctx.services.usage.tenantTotals(tenant.id, tenant.timezone, from, to, tenant.currency);
       },
     }),
   }),
@@ -67,6 +71,11 @@ const CreateTenantInput = builder.inputType('CreateTenantInput', {
     name: t.string({ required: true }),
     timezone: t.string({ defaultValue: 'UTC' }),
     planCode: t.string(),
+    currency: t.string({
+      defaultValue: 'USD',
+      description:
+        'ISO 4217 code of the one currency the tenant is billed in; fixed once the tenant has usage. A platform price in another currency cannot price its usage (BAD_USER_INPUT naming `currency`); its own overrides must be in it.',
+    }),
   }),
 });
 

@@ -1,18 +1,23 @@
 // Tenants: the unit of isolation. Owns the tenants table. Creating a tenant also creates
 // its first ADMIN key in the same transaction, so a tenant never exists without a way in.
+// A tenant is billed in one currency, set at creation and never changed (the database
+// refuses a change once the tenant has ledger entries), so it is cached here for good.
 
 import type { Database, Sql } from '../../db/database';
 import type { TenantRow } from '../../db/entities';
 import type { Principal } from '../../graphql/principal';
 import { badInput, containsNul, forbidden, notFound } from '../../lib/errors';
 import { isUuid } from '../../lib/ids';
+import { CURRENCY_RE } from '../../lib/money';
 import type { ApiKeysService, NewApiKey } from '../api-keys/api-keys.service';
 
-const TENANT_COLUMNS = `id, name, timezone, created_at AS "createdAt"`;
+const TENANT_COLUMNS = `id, name, timezone, currency, created_at AS "createdAt"`;
 
 export class TenantsService {
   /** Set by the quota module: starts a membership inside createTenant's transaction. */
   assignPlan: ((tx: Sql, tenantId: string, planCode: string) => Promise<unknown>) | null = null;
+  /** tenant id -> currency, for tenants this process has read (a currency never changes). */
+  private readonly currencyCache = new Map<string, string>();
 
   constructor(
     private readonly db: Database,
@@ -21,7 +26,7 @@ export class TenantsService {
 
   async create(
     principal: Principal,
-    input: { name: string; timezone?: string | null; planCode?: string | null },
+    input: { name: string; timezone?: string | null; planCode?: string | null; currency?: string | null },
   ): Promise<NewApiKey> {
     if (!principal.isOperator) throw forbidden('only the operator creates tenants');
     const name = input.name.trim();
@@ -30,11 +35,14 @@ export class TenantsService {
     const timezone = input.timezone ?? 'UTC';
     if (!(await this.isZone(timezone)))
       throw badInput(['input', 'timezone'], `"${timezone}" is not an IANA time zone (e.g. Europe/Berlin)`);
+    const currency = input.currency ?? 'USD';
+    if (!CURRENCY_RE.test(currency))
+      throw badInput(['input', 'currency'], 'must be a 3-letter ISO 4217 code such as USD');
     return this.db.transaction('createTenant', async (tx) => {
       const [tenant] = await tx.query<TenantRow>(
         'createTenant:insert',
-        `INSERT INTO tenants (name, timezone) VALUES ($1, $2) RETURNING ${TENANT_COLUMNS}`,
-        [name, timezone],
+        `INSERT INTO tenants (name, timezone, currency) VALUES ($1, $2, $3) RETURNING ${TENANT_COLUMNS}`,
+        [name, timezone, currency],
       );
       if (input.planCode) await this.assignPlan?.(tx, (tenant as TenantRow).id, input.planCode);
       return this.apiKeys.create(
@@ -55,11 +63,25 @@ export class TenantsService {
   async byIds(ids: readonly string[]): Promise<TenantRow[]> {
     const valid = ids.filter(isUuid);
     if (valid.length === 0) return [];
-    return this.db.query<TenantRow>(
+    const rows = await this.db.query<TenantRow>(
       'tenants:byIds',
       `SELECT ${TENANT_COLUMNS} FROM tenants WHERE id = ANY($1::uuid[])`,
       [valid],
     );
+    for (const t of rows) this.currencyCache.set(t.id, t.currency);
+    return rows;
+  }
+
+  /** The billing currency of each tenant found (missing ids are absent); reads only tenants not seen before. */
+  async currencies(ids: readonly string[]): Promise<Map<string, string>> {
+    const missing = [...new Set(ids)].filter((id) => !this.currencyCache.has(id));
+    if (missing.length) await this.byIds(missing);
+    const out = new Map<string, string>();
+    for (const id of ids) {
+      const c = this.currencyCache.get(id);
+      if (c) out.set(id, c);
+    }
+    return out;
   }
 
   async get(id: string, field: string[] = ['id']): Promise<TenantRow> {

@@ -20,6 +20,7 @@ import type { PublishedEvent } from '../../pubsub';
 import type { ItemResult } from './usage.service';
 import type { SummaryRow } from './usage.summary';
 import type { EventRow, RecordOutcome, Totals, UsageKind } from './usage.types';
+import type { Settlement } from './usage.writer';
 
 UsageTotalsRef.implement({
   fields: (t) => ({
@@ -227,9 +228,13 @@ export const RecordUsageInput = builder.inputType('RecordUsageInput', {
     quantity: t.field({ type: 'Decimal', description: 'CALL units; default 1.' }),
     cost: t.field({
       type: 'Decimal',
-      description: "The upstream's own cost, used instead of the price book when given (also for BYOK).",
+      description:
+        "The upstream's own cost, used instead of the price book when given (also for BYOK). At most 1000000000000000 (10^15), like quantity; a priced cost over that is BAD_USER_INPUT naming the field that drives it.",
     }),
-    currency: t.string({ description: "Currency of a caller-supplied cost; default the price's currency, else USD." }),
+    currency: t.string({
+      description:
+        "ISO 4217 code of `cost`; default the tenant's currency. Another currency is BAD_USER_INPUT naming `currency`.",
+    }),
     latencyMs: t.int(),
     sessionId: t.string(),
     occurredAt: t.field({
@@ -237,7 +242,10 @@ export const RecordUsageInput = builder.inputType('RecordUsageInput', {
       description: 'Default: now. At most 5 minutes in the future; at most 35 days in the past.',
     }),
     metadata: t.field({ type: 'JSON', description: 'A JSON object of at most 4 KiB.' }),
-    reservationId: t.id({ description: 'Settles this reservation.' }),
+    reservationId: t.id({
+      description:
+        "Settles this reservation (from authorizeUsage) when it is open and the tenant's: its hold is gone and this entry's real usage counts instead. Usage that happened is always recorded: an expired, released, already settled, unknown or malformed id, or another tenant's, settles nothing and is never an error; the answer's `reservation` says which.",
+    }),
   }),
 });
 
@@ -256,12 +264,40 @@ const RecordOutcomeEnum = builder.enumType('RecordOutcome', {
   } satisfies Record<RecordOutcome, unknown>,
 });
 
+const ReservationSettlementEnum = builder.enumType('ReservationSettlement', {
+  description:
+    'What a recorded entry did to the reservation its input named. The entry is recorded in every case; only SETTLED released a hold.',
+  values: {
+    SETTLED: {
+      description: "This entry settled the reservation: its hold is gone and the entry's real usage counts instead.",
+    },
+    EXPIRED: {
+      description:
+        'The reservation had expired before the usage was recorded (its hold had already stopped counting). Nothing was settled.',
+    },
+    RELEASED: { description: 'The reservation had been released (releaseReservation). Nothing was settled.' },
+    ALREADY_SETTLED: { description: 'Another entry had settled the reservation. Nothing was settled.' },
+    UNKNOWN: {
+      description:
+        "No reservation of this tenant has that id (never issued, malformed, or another tenant's). Nothing was settled.",
+    },
+  } satisfies Record<Settlement, unknown>,
+});
+
+const reservationField = {
+  type: ReservationSettlementEnum,
+  nullable: true,
+  description:
+    'Set when the input named a reservationId: what this entry did to that reservation (the same on a DUPLICATE retry). Null without a reservationId, and on CONFLICT.',
+} as const;
+
 const RecordUsagePayload = builder
-  .objectRef<{ outcome: RecordOutcome; event: EventRow }>('RecordUsagePayload')
+  .objectRef<{ outcome: RecordOutcome; event: EventRow; reservation?: Settlement | null }>('RecordUsagePayload')
   .implement({
     fields: (t) => ({
       outcome: t.field({ type: RecordOutcomeEnum, resolve: (p) => p.outcome }),
       event: t.field({ type: UsageEventRef, resolve: (p) => p.event }),
+      reservation: t.field({ ...reservationField, resolve: (p) => p.reservation ?? null }),
     }),
   });
 
@@ -282,6 +318,7 @@ const RecordUsageResult = builder.objectRef<ItemResult>('RecordUsageResult').imp
     outcome: t.field({ type: RecordOutcomeEnum, resolve: (r) => r.outcome }),
     event: t.field({ type: UsageEventRef, nullable: true, resolve: (r) => r.event }),
     error: t.field({ type: UserErrorRef, nullable: true, resolve: (r) => r.error }),
+    reservation: t.field({ ...reservationField, resolve: (r) => r.reservation }),
   }),
 });
 

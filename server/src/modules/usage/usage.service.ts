@@ -10,7 +10,7 @@ import { connection, keyset } from '../../lib/keyset';
 import { Dec, fmt, ZERO } from '../../lib/money';
 import { costText } from '../pricing/cost';
 import type { PricingService } from '../pricing/pricing.service';
-import { priceNotFound } from '../pricing/pricing.service';
+import { currencyMismatch, priceNotFound } from '../pricing/pricing.service';
 import { lockTenants, type QuotaService } from '../quota/quota.service';
 import type { AlertRow } from '../quota/quota.types';
 import type { TenantsService } from '../tenants/tenants.service';
@@ -25,7 +25,7 @@ import {
   type UsageDimension,
 } from './usage.types';
 import { fingerprintOf, type NormalizedUsage, normalizeUsage, reversalFingerprint } from './usage.validation';
-import { type NewEntry, UsageWriter, type WriteOutcome } from './usage.writer';
+import { type NewEntry, type Settlement, UsageWriter, type WriteOutcome } from './usage.writer';
 
 export const MAX_BATCH = 1000;
 const MAX_RANGE_MS = 400 * 24 * 3600_000;
@@ -35,6 +35,8 @@ export interface ItemResult {
   outcome: RecordOutcome;
   event: EventRow | null;
   error: UserError | null;
+  /** What the entry did to the reservation it named (null: it named none, or was not recorded). */
+  reservation: Settlement | null;
 }
 
 export interface UsageFilterInput {
@@ -72,6 +74,8 @@ interface Pending {
   u: NormalizedUsage;
   tenantId: string;
   apiKeyId: string | null;
+  /** The tenant's billing currency: every entry's cost is in it. */
+  currency: string;
 }
 
 export class UsageService {
@@ -96,7 +100,13 @@ export class UsageService {
   async record(principal: Principal, raws: readonly unknown[]): Promise<ItemResult[]> {
     requireScope(principal, 'INGEST');
     const now = this.now();
-    const results: ItemResult[] = raws.map((_, index) => ({ index, outcome: 'INVALID', event: null, error: null }));
+    const results: ItemResult[] = raws.map((_, index) => ({
+      index,
+      outcome: 'INVALID',
+      event: null,
+      error: null,
+      reservation: null,
+    }));
     const fail = (index: number, e: unknown) => {
       if (!(e instanceof AppError)) throw e;
       (results[index] as ItemResult).error = toUserError(e);
@@ -108,7 +118,7 @@ export class UsageService {
         const u = normalizeUsage(raw, now);
         const tenantId = tenantOf(principal, u.tenantId, ['tenantId']);
         if (u.apiKeyId != null && !isUuid(u.apiKeyId)) throw notFound('API key', ['apiKeyId']);
-        pending.push({ index, u, tenantId, apiKeyId: u.apiKeyId ?? principal.key?.id ?? null });
+        pending.push({ index, u, tenantId, apiKeyId: u.apiKeyId ?? principal.key?.id ?? null, currency: '' });
       } catch (e) {
         fail(index, e);
       }
@@ -116,9 +126,19 @@ export class UsageService {
 
     // Names the operator gave, and keys the caller attributes to, must exist in that tenant.
     const valid = await this.checkReferences(principal, pending);
+    // A tenant is billed in one currency (cached: it never changes), so a cost in another is refused.
+    const currencies = await this.tenants.currencies(pending.map((p) => p.tenantId));
     const ready = pending.filter((p) => {
-      const err = valid.get(p.index);
+      let err = valid.get(p.index);
+      const currency = currencies.get(p.tenantId);
+      if (!err && !currency) err = notFound('tenant', ['tenantId']);
+      else if (!err && p.u.currency != null && p.u.currency !== currency)
+        err = badInput(
+          ['currency'],
+          `this tenant is billed in ${currency}; usage in ${p.u.currency} cannot be recorded`,
+        );
       if (err) fail(p.index, err);
+      else p.currency = currency as string;
       return !err;
     });
 
@@ -131,16 +151,9 @@ export class UsageService {
         r.error = toUserError(o.error);
         return;
       }
-      if (o.outcome === 'RESERVATION_INVALID') {
-        r.error = {
-          code: 'RESERVATION_INVALID',
-          message: 'unknown, expired, settled or released reservation',
-          field: ['reservationId'],
-        };
-        return;
-      }
       r.outcome = o.outcome;
       r.event = o.event;
+      if (o.outcome !== 'CONFLICT') r.reservation = o.reservation;
       if (o.outcome === 'CONFLICT')
         r.error = {
           code: 'IDEMPOTENCY_CONFLICT',
@@ -190,7 +203,7 @@ export class UsageService {
       items.map((i) => i.entry),
       {
         reservations: items.map((i) => i.reservationId),
-        openReservations: (tx, ids) => quota.lockOpenReservations(tx, ids, now),
+        lockReservations: (tx, ids) => quota.lockReservations(tx, ids, now),
         settle: (tx, pairs) => quota.settleReservations(tx, pairs, now),
         ...(plan
           ? {
@@ -228,6 +241,7 @@ export class UsageService {
     else if (!needsPrice(u)) cost = fmt(ZERO);
     else {
       if (!price) throw priceNotFound(u.provider, u.model);
+      if (price.currency !== p.currency) throw currencyMismatch(price, p.currency);
       cost = costText(u, price);
       priceId = price.id;
     }
@@ -251,7 +265,7 @@ export class UsageService {
       durationMs: u.durationMs,
       quantity: u.quantity ? fmt(u.quantity) : null,
       cost,
-      currency: u.currency ?? price?.currency ?? 'USD',
+      currency: p.currency,
       priceId,
       latencyMs: u.latencyMs,
       sessionId: u.sessionId,
@@ -293,14 +307,17 @@ export class UsageService {
     return errors;
   }
 
-  async recordOne(principal: Principal, raw: unknown): Promise<{ outcome: RecordOutcome; event: EventRow }> {
+  async recordOne(
+    principal: Principal,
+    raw: unknown,
+  ): Promise<{ outcome: RecordOutcome; event: EventRow; reservation: Settlement | null }> {
     const [r] = await this.record(principal, [raw]);
     const res = r as ItemResult;
     if (res.error) {
       const field = res.error.field ? ['input', ...res.error.field] : undefined;
       throw new AppError(res.error.code, res.error.message, field);
     }
-    return { outcome: res.outcome, event: res.event as EventRow };
+    return { outcome: res.outcome, event: res.event as EventRow, reservation: res.reservation };
   }
 
   async recordBatch(principal: Principal, raws: readonly unknown[]) {
@@ -368,7 +385,6 @@ export class UsageService {
     ]);
     if (!out || out.outcome === 'ALREADY_REVERSED')
       throw badInput(['input', 'eventId'], 'that entry is already reversed');
-    if (out.outcome === 'RESERVATION_INVALID') throw new AppError('INTERNAL', 'unexpected reservation outcome');
     if (out.outcome === 'CREATED') this.afterCommit([out.event], []);
     this.emitter.emit('outcomes', [out.outcome === 'CREATED' ? 'CREATED' : 'DUPLICATE']);
     return out.outcome === 'CREATED' ? out : this.judgeRetry(out.event, fingerprint);
@@ -440,9 +456,9 @@ export class UsageService {
     groupBy: readonly UsageDimension[],
     granularity: Granularity | null,
   ) {
-    const { filter } = await this.resolveFilter(principal, f);
+    const { tenant, filter } = await this.resolveFilter(principal, f);
     const buckets = await summarize(this.db, filter, [...new Set(groupBy)], granularity);
-    return { totals: totalsOf(buckets, ['filter', 'currency']), buckets };
+    return { totals: totalsOf(buckets, ['filter', 'currency'], tenant.currency), buckets };
   }
 
   /** Totals per API key over [from, to), one statement for all keys of one tenant. */
@@ -466,8 +482,8 @@ export class UsageService {
     return out;
   }
 
-  async tenantTotals(tenantId: string, timezone: string, from: Date, to: Date): Promise<Totals> {
-    return totalsOf(await summarize(this.db, { tenantId, timezone, from, to }, [], null), ['from']);
+  async tenantTotals(tenantId: string, timezone: string, from: Date, to: Date, currency?: string): Promise<Totals> {
+    return totalsOf(await summarize(this.db, { tenantId, timezone, from, to }, [], null), ['from'], currency);
   }
 
   async byIds(ids: readonly string[]): Promise<EventRow[]> {
@@ -492,12 +508,12 @@ function needsPrice(u: NormalizedUsage): boolean {
 }
 
 /** Totals of rows that share one currency; usage in several currencies cannot be added up. */
-function totalsOf(rows: SummaryRow[], currencyField: string[]): Totals {
+function totalsOf(rows: SummaryRow[], currencyField: string[], tenantCurrency?: string): Totals {
   const currencies = new Set(rows.map((r) => r.currency));
   if (currencies.size > 1)
     throw badInput(
       currencyField,
       `the range holds usage in ${[...currencies].sort().join(' and ')}; filter by one currency`,
     );
-  return rows.length ? addTotals(rows) : emptyTotals();
+  return rows.length ? addTotals(rows) : emptyTotals(tenantCurrency);
 }

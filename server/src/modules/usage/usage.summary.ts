@@ -131,8 +131,10 @@ export async function summarize(
                       date_trunc('day', hi, $2) AS dz
                  FROM spans s WHERE lo < hi) x`
     : 'SELECT bucket, exact, lo, hi, NULL::timestamptz AS da, NULL::timestamptz AS dz, false AS whole_days FROM spans WHERE lo < hi';
+  // Sums over the range stay numeric, never cast back to bigint or numeric(38,12): a range
+  // may add more than one column's worth (see MAX_AMOUNT in money.ts), and still answers.
   const sums = (alias: string) =>
-    `${measures.map((m) => `sum(${alias}.${m})::bigint AS ${m}`).join(', ')}, sum(${alias}.quantity) AS quantity, sum(${alias}.cost) AS cost`;
+    `${measures.map((m) => `sum(${alias}.${m}) AS ${m}`).join(', ')}, sum(${alias}.quantity) AS quantity, sum(${alias}.cost) AS cost`;
 
   const rows = await sql.query<Record<string, string | Date | null>>(
     bySubject ? 'usageSummary:bySubject' : 'usageSummary',
@@ -185,7 +187,7 @@ export async function summarize(
      )
      SELECT bucket AS start, api_key_id AS "apiKeyId", subject, model, provider, kind, currency,
             ${measures.map((m) => `sum(${m})::text AS ${m}`).join(', ')},
-            sum(quantity)::numeric(38,12)::text AS quantity, sum(cost)::numeric(38,12)::text AS cost
+            round(sum(quantity), 12)::text AS quantity, round(sum(cost), 12)::text AS cost
        FROM parts
       GROUP BY ${groupCols}
       ORDER BY bucket NULLS FIRST, api_key_id NULLS FIRST, subject NULLS FIRST, model NULLS FIRST,

@@ -3,10 +3,8 @@
 // shapes and ranges; the cross-field rules follow the contract.
 import { createHash, hash } from 'node:crypto';
 import { z } from 'zod';
-import { AppError, badInput, containsNul } from '../../lib/errors';
-import { isUuid } from '../../lib/ids';
-import { type Dec, fmt, parseDecimal } from '../../lib/money';
-import { CURRENCY_RE } from '../pricing/pricing.service';
+import { badInput, containsNul } from '../../lib/errors';
+import { CURRENCY_RE, type Dec, fmt, parseAmount, parseDecimal } from '../../lib/money';
 import { KINDS, type UsageKind } from './usage.types';
 
 export const MAX_FUTURE_MS = 5 * 60_000;
@@ -103,8 +101,8 @@ export function normalizeUsage(raw: unknown, now: Date): NormalizedUsage {
     cacheWriteInputTokens: i.cacheWriteInputTokens ?? 0,
     reasoningTokens: i.reasoningTokens ?? 0,
     durationMs: i.durationMs ?? null,
-    quantity: i.quantity == null ? null : parseDecimal(i.quantity, ['quantity'], { min: 'zero' }),
-    cost: i.cost == null ? null : parseDecimal(i.cost, ['cost'], { min: 'zero' }),
+    quantity: i.quantity == null ? null : parseAmount(i.quantity, ['quantity']),
+    cost: i.cost == null ? null : parseAmount(i.cost, ['cost']),
     currency: i.currency ?? null,
     latencyMs: i.latencyMs ?? null,
     sessionId: i.sessionId || null,
@@ -134,8 +132,7 @@ export function normalizeUsage(raw: unknown, now: Date): NormalizedUsage {
     if (bytes > MAX_METADATA_BYTES) throw badInput(['metadata'], `must be at most 4 KiB as JSON (is ${bytes} bytes)`);
     u.metadata = i.metadata as Record<string, unknown>;
   }
-  if (u.reservationId != null && !isUuid(u.reservationId))
-    throw new AppError('RESERVATION_INVALID', 'unknown reservation', ['reservationId']);
+  // A malformed reservationId is an unknown reservation: the usage is still recorded (the writer says UNKNOWN).
   return u;
 }
 

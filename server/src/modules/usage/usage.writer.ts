@@ -11,8 +11,13 @@
 //     key makes ON CONFLICT wait for it, so N racing calls give one CREATED and N-1
 //     DUPLICATEs, never an error.
 // The group-commit layer (issue 5) gathers concurrent calls into one write().
+//
+// Reservations never stop an entry: usage that happened is recorded. The reservations the
+// entries name are read and locked before the INSERT (one statement, whatever their state);
+// after it, each open reservation of the entry's tenant is settled by the first CREATED entry
+// that names it, and every entry's outcome says what happened to its reservation.
 import type { Database, Sql } from '../../db/database';
-import { uuidV7Ids } from '../../lib/ids';
+import { isUuid, uuidV7Ids } from '../../lib/ids';
 import { EVENT_COLUMNS, type EventRow } from './usage.types';
 
 export interface NewEntry {
@@ -45,11 +50,24 @@ export interface NewEntry {
   reason: string | null;
 }
 
+/**
+ * What a recorded entry did to the reservation it named: SETTLED it, or settled nothing
+ * because it had EXPIRED, was RELEASED, was ALREADY_SETTLED by another entry, or is UNKNOWN
+ * (no reservation of the entry's tenant has that id).
+ */
+export type Settlement = 'SETTLED' | 'EXPIRED' | 'RELEASED' | 'ALREADY_SETTLED' | 'UNKNOWN';
+
+/** A named reservation as the write found it (locked for the transaction). */
+export interface ReservationState {
+  tenantId: string;
+  state: 'OPEN' | 'EXPIRED' | 'RELEASED' | 'SETTLED';
+  eventId: string | null;
+}
+
 export type WriteOutcome =
-  | { outcome: 'CREATED'; event: EventRow }
-  /** The entry names a reservation that is not open (or not its tenant's), and its key is new. */
-  | { outcome: 'RESERVATION_INVALID' }
-  | { outcome: 'DUPLICATE'; event: EventRow }
+  /** `reservation`: null when the entry named none. */
+  | { outcome: 'CREATED'; event: EventRow; reservation: Settlement | null }
+  | { outcome: 'DUPLICATE'; event: EventRow; reservation: Settlement | null }
   | { outcome: 'CONFLICT'; event: EventRow }
   /** Not inserted, and no entry holds the key: another entry already reverses the same original. */
   | { outcome: 'ALREADY_REVERSED' };
@@ -262,7 +280,8 @@ export interface WriteHooks<A = unknown> {
   lockTenants?: (tx: Sql) => Promise<void>;
   /** Per entry: the reservation it settles. */
   reservations?: (string | null)[];
-  openReservations?: (tx: Sql, ids: string[]) => Promise<Map<string, string>>;
+  /** The named reservations (well-formed ids) that exist, locked for the transaction. */
+  lockReservations?: (tx: Sql, ids: string[]) => Promise<Map<string, ReservationState>>;
   settle?: (tx: Sql, pairs: { reservationId: string; eventId: string }[]) => Promise<void>;
   /** After the entries are in (e.g. quota alerts); its result is returned with the outcomes. */
   afterInsert?: (tx: Sql, created: EventRow[]) => Promise<A>;
@@ -286,27 +305,13 @@ export class UsageWriter {
 
     return this.db.transaction('recordUsage', async (tx) => {
       await hooks.lockTenants?.(tx);
-      // A reservation is settled by one entry only; the others (unless retries) are refused.
-      const wanted = [...first.values()].map((i) => hooks.reservations?.[i]).filter((r): r is string => !!r);
-      const open =
-        wanted.length && hooks.openReservations
-          ? await hooks.openReservations(tx, [...new Set(wanted)])
-          : new Map<string, string>();
-      const claimedReservation = new Set<string>();
-      const refused = new Set<number>();
-      const insert: number[] = [];
-      for (const i of first.values()) {
-        const r = hooks.reservations?.[i];
-        if (r) {
-          const e = entries[i] as NewEntry;
-          if (open.get(r) !== e.tenantId || claimedReservation.has(r)) {
-            refused.add(i);
-            continue;
-          }
-          claimedReservation.add(r);
-        }
-        insert.push(i);
-      }
+      const reservationOf = (i: number) => hooks.reservations?.[i] ?? null;
+      const wanted = [...first.values()].map(reservationOf).filter((r): r is string => r != null && isUuid(r));
+      const found =
+        wanted.length && hooks.lockReservations
+          ? await hooks.lockReservations(tx, [...new Set(wanted)])
+          : new Map<string, ReservationState>();
+      const insert = [...first.values()];
 
       const byKey = new Map<string, EventRow>();
       if (insert.length) {
@@ -333,13 +338,27 @@ export class UsageWriter {
       }
       const created = new Set(byKey.keys());
 
-      const settle = insert
-        .filter((i) => hooks.reservations?.[i] && created.has(keys[i] as string))
-        .map((i) => ({
-          reservationId: hooks.reservations?.[i] as string,
-          eventId: (byKey.get(keys[i] as string) as EventRow).id,
-        }));
+      // Each open reservation of the entry's tenant goes to the first created entry naming it.
+      const settledBy = new Map<string, string>(); // reservation -> event, by this write
+      for (const i of insert) {
+        const r = reservationOf(i);
+        const row = byKey.get(keys[i] as string);
+        const st = r == null ? undefined : found.get(r);
+        if (r != null && row && st?.state === 'OPEN' && st.tenantId === row.tenantId && !settledBy.has(r))
+          settledBy.set(r, row.id);
+      }
+      const settle = [...settledBy].map(([reservationId, eventId]) => ({ reservationId, eventId }));
       if (settle.length) await hooks.settle?.(tx, settle);
+      /** What entry row `row`, recorded with reservation `r`, did to it. */
+      const settlement = (r: string | null, row: EventRow): Settlement | null => {
+        if (r == null) return null;
+        const st = found.get(r);
+        if (!st || st.tenantId !== row.tenantId) return 'UNKNOWN';
+        const by = settledBy.get(r) ?? st.eventId;
+        if (by === row.id) return 'SETTLED';
+        if (by != null || st.state === 'OPEN') return 'ALREADY_SETTLED';
+        return st.state === 'RELEASED' ? 'RELEASED' : 'EXPIRED';
+      };
 
       const missing = [...first.entries()].filter(([k]) => !byKey.has(k)).map(([, i]) => entries[i] as NewEntry);
       if (missing.length) {
@@ -359,15 +378,15 @@ export class UsageWriter {
       const outcomes = entries.map((e, i): WriteOutcome => {
         const k = keys[i] as string;
         const row = byKey.get(k);
-        if (!row)
-          return refused.has(first.get(k) as number)
-            ? { outcome: 'RESERVATION_INVALID' }
-            : { outcome: 'ALREADY_REVERSED' };
+        if (!row) return { outcome: 'ALREADY_REVERSED' };
+        const reservation = settlement(reservationOf(i), row);
         if (created.has(k) && !claimed.has(k)) {
           claimed.add(k);
-          return { outcome: 'CREATED', event: row };
+          return { outcome: 'CREATED', event: row, reservation };
         }
-        return { outcome: row.fingerprint.equals(e.fingerprint) ? 'DUPLICATE' : 'CONFLICT', event: row };
+        return row.fingerprint.equals(e.fingerprint)
+          ? { outcome: 'DUPLICATE', event: row, reservation }
+          : { outcome: 'CONFLICT', event: row };
       });
       return { outcomes, after };
     });
