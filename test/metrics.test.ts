@@ -379,20 +379,46 @@ describe('gauges', () => {
     stopQuota();
     await until(async () => (await gauges()).quotaWs === 0, 'quotaUpdated ended');
     expect(await gauges()).toEqual({ ...idle, ws: 1 });
+
+    // Errors sent over the socket count too: one refused by its resolver, one failing validation.
+    const other = await h.seed.tenant('metrics-other');
+    const FORBIDDEN_ALERTS = 'subscription($tenantId: ID) { quotaAlerts(tenantId: $tenantId) { id } }';
+    const errorCounts = async () => {
+      const text = await scrape();
+      return {
+        forbidden: sample(text, 'tally_graphql_errors_total', { code: 'FORBIDDEN' }),
+        bad: sample(text, 'tally_graphql_errors_total', { code: 'BAD_USER_INPUT' }),
+      };
+    };
+    const errors0 = await errorCounts();
+    const wsCodes: unknown[] = [];
+    for (const query of [FORBIDDEN_ALERTS, 'subscription { nothingHere }'])
+      await new Promise<void>((resolve) => {
+        client.subscribe(
+          { query, variables: { tenantId: other.id } },
+          {
+            next: (m) => void wsCodes.push(...(m.errors ?? []).map((e) => e.extensions?.code)),
+            error: (e) => {
+              wsCodes.push(...(Array.isArray(e) ? e.map((x) => x.extensions?.code) : ['closed']));
+              resolve();
+            },
+            complete: resolve,
+          },
+        );
+      });
+    expect(wsCodes[0]).toBe('FORBIDDEN');
+    expect(await errorCounts()).toEqual({ forbidden: errors0.forbidden + 1, bad: errors0.bad + 1 });
+    expect(await gauges()).toEqual({ ...idle, ws: 1 });
     (socket as WebSocket | null)?.close(1000);
     await until(async () => (await gauges()).ws === 0, 'the socket closed');
     expect(await gauges()).toEqual(idle);
 
-    // A subscription refused by its resolver counts its error, and no subscription.
-    const other = await h.seed.tenant('metrics-other');
+    // Over SSE too, and a refused subscription is no subscription.
     const forbidden0 = await now('tally_graphql_errors_total', { code: 'FORBIDDEN' });
     const refused = await fetch(`${base}/graphql`, {
       method: 'POST',
       headers: { accept: 'text/event-stream', 'content-type': 'application/json', ...auth(read.secret) },
-      body: JSON.stringify({
-        query: 'subscription($tenantId: ID) { quotaAlerts(tenantId: $tenantId) { id } }',
-        variables: { tenantId: other.id },
-      }),
+      body: JSON.stringify({ query: FORBIDDEN_ALERTS, variables: { tenantId: other.id } }),
     });
     expect(await refused.text()).toContain('FORBIDDEN');
     expect(await now('tally_graphql_errors_total', { code: 'FORBIDDEN' })).toBe(forbidden0 + 1);
