@@ -456,7 +456,6 @@ describe('gauges', () => {
       });
     const held = [hold(), hold(), hold(), hold()];
     await until(async () => (await pool()).inUse === 4, 'four connections in use');
-    expect((await pool()).idle).toBeGreaterThanOrEqual(0);
     for (let i = 0; i < 6; i++) held.push(hold());
     held.push(hold(), hold());
     await until(async () => (await pool()).waiting === 2, 'two transactions waiting for a connection');
@@ -472,7 +471,6 @@ describe('gauges', () => {
     await until(async () => (await pool()).flushes === 2, 'the second flush');
     calls.push(call(3), call(4), call(5));
     await until(async () => (await pool()).queued === 3, 'three items queued');
-    const heldAt = Date.now();
     await sleep(200);
     release();
     await Promise.all([...held, ...calls]);
@@ -480,8 +478,7 @@ describe('gauges', () => {
     expect(end).toMatchObject({ inUse: 0, waiting: 0, queued: 0, flushes: 0 });
     expect(end.idle).toBeGreaterThan(0);
     expect(end.waits - start.waits).toBe(5);
-    // The three queued calls waited at least the 200 ms the pool was held after they arrived.
-    expect(end.waited - start.waited).toBeGreaterThanOrEqual((3 * (Date.now() - heldAt - 50)) / 1000 - 1);
+    // The three queued calls each waited at least the 200 ms the pool was held after they arrived.
     expect(end.waited - start.waited).toBeGreaterThanOrEqual(0.6);
   });
 });
