@@ -43,7 +43,7 @@ it('masks an unexpected error, logs it with the request id, and keeps serving', 
   };
   expect(logged?.err.message).toMatch(/usage_rollups_hourly/);
   const access = lines.find((l) => l.msg === 'graphql' && l.requestId === 'req-broken-1');
-  expect(access).toMatchObject({ operation: 'Record', status: 200 });
+  expect(access).toMatchObject({ operation: 'recordUsage', status: 200 }); // the root field, never the client's name
 
   // Nothing half-written: the ledger insert rolled back with the failed rollup upsert.
   const [{ n }] = await h.sql('SELECT count(*)::int AS n FROM usage_events');

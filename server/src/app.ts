@@ -10,12 +10,13 @@ import { ABUSE_LIMITS, type Config } from './config';
 import type { Database } from './db/database';
 import { type Context, createLoaders } from './graphql/context';
 import { useIngestJit } from './graphql/jit';
+import { useOperationMetrics } from './graphql/operation-metrics';
 import type { Principal } from './graphql/principal';
 import { AppError, ERROR_CODES, type ErrorCode, unauthenticated } from './lib/errors';
 import { QuotaFeed } from './modules/quota/quota.feed';
 import type { AlertRow } from './modules/quota/quota.types';
 import type { EventRow } from './modules/usage/usage.types';
-import { createLogger, createMetrics, type Logger, type Metrics } from './observability';
+import { createLogger, createMetrics, instrument, type Logger, type Metrics, pubSubHooks } from './observability';
 import { createTallyPubSub } from './pubsub';
 import { requestIdFrom, requestScope } from './request-scope';
 import { Revocations } from './revocations';
@@ -49,12 +50,10 @@ export function createApp(opts: AppOptions) {
     Object.assign(err.extensions as Record<string, unknown>, { code: 'QUERY_TOO_COMPLEX' });
   };
 
-  services.usage.emitter.on('outcomes', (outcomes: string[]) => {
-    for (const o of outcomes) metrics.ingest.inc({ outcome: o });
-  });
+  instrument(metrics, services);
 
   // Everything published happened: services emit only after their transaction committed.
-  const { pubsub, listens, close: closePubSub } = createTallyPubSub(config.redisUrl);
+  const { pubsub, listens, close: closePubSub } = createTallyPubSub(config.redisUrl, pubSubHooks(metrics));
   const feed = new QuotaFeed(pubsub);
   const revocations = new Revocations();
   services.usage.emitter.on('created', (events: EventRow[]) => {
@@ -149,6 +148,7 @@ export function createApp(opts: AppOptions) {
       useIngestJit(),
       useRequestLog(requests, logger, metrics),
       useContractCodes(),
+      useOperationMetrics(requests, metrics),
     ],
   });
 
@@ -170,16 +170,12 @@ export function createApp(opts: AppOptions) {
   };
 }
 
-/** Request id, operation name and duration for every request, as a log line and metrics. */
+/** Request id, operation (a bounded label: operation-metrics.ts) and duration per request, logged and counted. */
 function useRequestLog(requests: WeakMap<Request, RequestState>, logger: Logger, metrics: Metrics): Plugin {
   return {
     onRequest({ request }) {
       const id = requestScope.getStore()?.id ?? requestIdFrom(request.headers.get('x-request-id'));
-      requests.set(request, { id, started: performance.now(), operation: 'unknown' });
-    },
-    onParams({ params, request }) {
-      const s = requests.get(request);
-      if (s) s.operation = params.operationName ?? firstOperation(params.query) ?? 'anonymous';
+      requests.set(request, { id, started: performance.now(), operation: 'other' });
     },
     onResponse({ request, response }) {
       const s = requests.get(request);
@@ -195,9 +191,6 @@ function useRequestLog(requests: WeakMap<Request, RequestState>, logger: Logger,
     },
   };
 }
-
-const firstOperation = (q: string | undefined) =>
-  q ? /\b(?:query|mutation|subscription)\s+(\w+)/.exec(q)?.[1] : undefined;
 
 /**
  * Every error a client sees carries a contract code: parse and validation failures and

@@ -49,7 +49,12 @@ export interface TallyPubSubHandle {
   close: () => Promise<void>;
 }
 
-export function createTallyPubSub(redisUrl?: string): TallyPubSubHandle {
+export interface PubSubHooks {
+  /** A Redis client started a reconnection attempt, or is connected again after a loss (metrics). */
+  onRedis?: (client: 'publish' | 'subscribe', event: 'reconnecting' | 'reconnected') => void;
+}
+
+export function createTallyPubSub(redisUrl?: string, hooks: PubSubHooks = {}): TallyPubSubHandle {
   if (!redisUrl) {
     const eventTarget = new CountingEventTarget();
     // Many subscribers of one tenant's topic is normal.
@@ -68,6 +73,17 @@ export function createTallyPubSub(redisUrl?: string): TallyPubSubHandle {
   };
   const publishClient = new Redis(redisUrl, { maxRetriesPerRequest: null });
   const subscribeClient = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  for (const [role, client] of [
+    ['publish', publishClient],
+    ['subscribe', subscribeClient],
+  ] as const) {
+    let connectedBefore = false;
+    client.on('reconnecting', () => hooks.onRedis?.(role, 'reconnecting'));
+    client.on('ready', () => {
+      if (connectedBefore) hooks.onRedis?.(role, 'reconnected');
+      connectedBefore = true;
+    });
+  }
   const eventTarget = createRedisEventTarget({ publishClient, subscribeClient });
   return {
     pubsub: createPubSub<Topics>({ eventTarget }),

@@ -9,6 +9,7 @@ import { type WebSocket, WebSocketServer } from 'ws';
 import type { App } from './app';
 import type { Principal } from './graphql/principal';
 import { AppError } from './lib/errors';
+import { countErrors, observeWebSocketServer } from './observability';
 
 type Extra = Record<PropertyKey, unknown> & {
   principal?: Principal;
@@ -19,6 +20,7 @@ type Extra = Record<PropertyKey, unknown> & {
 
 export function attachWebSocket(server: http.Server, app: App) {
   const wss = new WebSocketServer({ server, path: '/graphql', maxPayload: 1024 * 1024 });
+  observeWebSocketServer(app.metrics, wss);
   const disposable = useServer<Record<string, unknown>, Extra>(
     {
       onConnect: async (ctx) => {
@@ -34,6 +36,9 @@ export function attachWebSocket(server: http.Server, app: App) {
           ctx.extra.stopWatching = app.revocations.watch(keyId, () => ctx.extra.socket.close(4403, 'API key revoked'));
         return true;
       },
+      // Errors as sent (masked), by contract code, as HTTP counts them.
+      onNext: (_ctx, _id, _payload, _args, result) => void countErrors(app.metrics, result.errors),
+      onError: (_ctx, _id, _payload, errors) => void countErrors(app.metrics, errors),
       onDisconnect: (ctx) => ctx.extra.stopWatching?.(),
       onClose: (ctx) => ctx.extra.stopWatching?.(),
       execute: (args) => (args.rootValue as { execute: (a: ExecutionArgs) => never }).execute(args),

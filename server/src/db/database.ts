@@ -17,7 +17,25 @@ export interface Database extends Sql {
   /** Statements sent since start (tests count them to prove there is no N+1). */
   queryCount(): number;
   ping(): Promise<boolean>;
+  /** The connection pool right now (for metrics). */
+  poolStats(): PoolStats;
   close(): Promise<void>;
+}
+
+export interface PoolStats {
+  /** Connections open (in use or idle). */
+  total: number;
+  idle: number;
+  /** Callers waiting for a connection. */
+  waiting: number;
+  max: number;
+}
+
+interface PgPool {
+  totalCount: number;
+  idleCount: number;
+  waitingCount: number;
+  options: { max: number };
 }
 
 const RETRYABLE_TX = new Set(['40P01', '40001']);
@@ -114,6 +132,16 @@ export async function openDatabase(
       }
     },
     queryCount: () => logger.count,
+    poolStats() {
+      // pg's Pool behind TypeORM's postgres driver (absent once destroyed).
+      const pool = (dataSource.driver as unknown as { master?: PgPool }).master;
+      return {
+        total: pool?.totalCount ?? 0,
+        idle: pool?.idleCount ?? 0,
+        waiting: pool?.waitingCount ?? 0,
+        max: pool?.options.max ?? 0,
+      };
+    },
     async ping() {
       try {
         await dataSource.query('/* readyz */ SELECT 1');

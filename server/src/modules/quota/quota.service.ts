@@ -173,7 +173,7 @@ export interface WritePlan {
 }
 
 export class QuotaService {
-  /** Emits 'changed' (tenant ids) after a committed reservation or release. */
+  /** Emits 'changed' (tenant ids) after a committed reservation or release; 'decision' (allowed) per authorization. */
   readonly emitter = new EventEmitter();
 
   /**
@@ -636,6 +636,7 @@ export class QuotaService {
 
     const [out] = await this.authorizer.submit([{ tenant, apiKeyId, subject, est, seconds }]);
     const decision = out as AuthorizeDecision;
+    this.emitter.emit('decision', decision.allowed);
     if (decision.reservation) this.emitter.emit('changed', [tenantId]);
     return decision;
   }

@@ -28,6 +28,8 @@ export const DEFAULT_GROUP_COMMIT: GroupCommitOptions = {
 
 interface Call<E, O> {
   entries: E[];
+  /** performance.now() at submit: the wait measured for metrics starts here. */
+  since: number;
   resolve: (o: O[]) => void;
   reject: (e: unknown) => void;
 }
@@ -47,6 +49,8 @@ export class GroupCommitter<E, O> {
   private closing = false;
   private idle: (() => void)[] = [];
   readonly stats: GroupCommitStats = { flushes: 0, entries: 0, calls: 0 };
+  /** Told, as each call's flush starts, how long the call waited since submit, in seconds (metrics). */
+  onWait: ((seconds: number) => void) | null = null;
 
   constructor(
     /** Writes the entries of several calls in one transaction; outcomes in entry order. */
@@ -58,9 +62,10 @@ export class GroupCommitter<E, O> {
     if (entries.length === 0) return [];
     if (this.closing)
       throw new AppError('INTERNAL', 'the server is shutting down; retry', undefined, { retryable: true });
+    const since = performance.now();
     await this.reserve(entries.length);
     return new Promise<O[]>((resolve, reject) => {
-      this.queue.push({ entries, resolve, reject });
+      this.queue.push({ entries, since, resolve, reject });
       this.schedule();
     });
   }
@@ -117,6 +122,10 @@ export class GroupCommitter<E, O> {
       n += c.entries.length;
     }
     this.queued -= n;
+    if (this.onWait) {
+      const at = performance.now();
+      for (const c of calls) this.onWait((at - c.since) / 1000);
+    }
     for (const w of this.waiters.splice(0)) w();
     this.inflight++;
     this.stats.flushes++;
@@ -153,6 +162,16 @@ export class GroupCommitter<E, O> {
         }),
       );
     }
+  }
+
+  /** Entries in the queue, waiting for their flush. */
+  get queuedEntries(): number {
+    return this.queued;
+  }
+
+  /** Flushes (shared transactions) in progress. */
+  get inflightFlushes(): number {
+    return this.inflight;
   }
 
   /** Flushes everything waiting and resolves when nothing is in flight. */

@@ -385,13 +385,18 @@ export class UsageService {
     ]);
     if (!out || out.outcome === 'ALREADY_REVERSED')
       throw badInput(['input', 'eventId'], 'that entry is already reversed');
-    if (out.outcome === 'CREATED') this.afterCommit([out.event], []);
-    this.emitter.emit('outcomes', [out.outcome === 'CREATED' ? 'CREATED' : 'DUPLICATE']);
+    if (out.outcome === 'CREATED') {
+      this.afterCommit([out.event], []);
+      this.emitter.emit('outcomes', ['CREATED']);
+    }
     return out.outcome === 'CREATED' ? out : this.judgeRetry(out.event, fingerprint);
   }
 
+  /** A reversal's key was used before: DUPLICATE when it asked for the same, else a conflict (both counted). */
   private judgeRetry(prior: EventRow, fingerprint: Buffer) {
-    if (!prior.fingerprint.equals(fingerprint))
+    const same = prior.fingerprint.equals(fingerprint);
+    this.emitter.emit('outcomes', [same ? 'DUPLICATE' : 'CONFLICT']);
+    if (!same)
       throw new AppError('IDEMPOTENCY_CONFLICT', 'idempotency key reused with a different payload', [
         'input',
         'idempotencyKey',
