@@ -12,8 +12,15 @@ const CONTRACT = new URL('./contract/contract.graphql', import.meta.url);
 const SHARED_CONTRACT = new URL('../../shared/contract.graphql', import.meta.url);
 const PRINTED = new URL('../schema/schema.graphql', import.meta.url);
 
-// Every contract name is built; nothing may go missing.
-const NOT_YET_BUILT = new Set<string>();
+// The contract's second-wave blocks ("# --- Issue \"name\" ---") whose issue has not landed
+// yet: their names may still be missing. Every other contract name must be built.
+const NOT_YET_BUILT_BLOCKS = new Set(['usage depth', 'prepaid credits and webhooks']);
+
+/** The contract without the blocks of issues not yet built. */
+function ownedContract(): string {
+  const parts = readFileSync(CONTRACT, 'utf8').split(/^(?=# --- Issue ")/m);
+  return parts.filter((p) => !NOT_YET_BUILT_BLOCKS.has(/^# --- Issue "([^"]+)"/.exec(p)?.[1] ?? '')).join('');
+}
 
 describe('schema', () => {
   it('schema/schema.graphql is the current printed schema (run `npm run schema` when this fails)', () => {
@@ -21,11 +28,12 @@ describe('schema', () => {
   });
 
   it('holds every contract name this build owns', () => {
-    const gaps = contractGaps(readFileSync(CONTRACT, 'utf8'), schema);
-    expect(gaps.filter((g) => !NOT_YET_BUILT.has(g))).toEqual([]);
+    expect(contractGaps(ownedContract(), schema)).toEqual([]);
     // the printed file answers the same (it is what clients read)
-    const printedGaps = contractGaps(readFileSync(CONTRACT, 'utf8'), buildSchema(readFileSync(PRINTED, 'utf8')));
-    expect(printedGaps.filter((g) => !NOT_YET_BUILT.has(g))).toEqual([]);
+    expect(contractGaps(ownedContract(), buildSchema(readFileSync(PRINTED, 'utf8')))).toEqual([]);
+    // every block header names a known issue, so a misspelt name cannot hide a block
+    const blocks = [...readFileSync(CONTRACT, 'utf8').matchAll(/^# --- Issue "([^"]+)"/gm)].map((m) => m[1]);
+    for (const b of NOT_YET_BUILT_BLOCKS) expect(blocks).toContain(b);
   });
 
   it('the vendored contract is the shared one, when the shared folder is present', () => {
