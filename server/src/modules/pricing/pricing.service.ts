@@ -8,6 +8,7 @@ import type { PriceRow } from '../../db/entities';
 import { type Principal, requireScope, tenantOf } from '../../graphql/principal';
 import { AppError, badInput } from '../../lib/errors';
 import { isUuid } from '../../lib/ids';
+import { clip } from '../../lib/input';
 import { type Dec, fmt, parseDecimal } from '../../lib/money';
 import { costOf } from './cost';
 
@@ -259,7 +260,7 @@ export class PricingService {
 }
 
 export function priceNotFound(provider: string | null, model: string | null) {
-  const what = model ? `${provider ? `${provider}/` : ''}${model}` : 'usage without a model';
+  const what = model ? clip(`${provider ? `${provider}/` : ''}${model}`, 80) : 'usage without a model';
   return new AppError('PRICE_NOT_FOUND', `no price covers ${what} at that time; set one (setPrice) or send cost`, [
     'model',
   ]);

@@ -6,6 +6,7 @@ import type { TenantRow } from '../../db/entities';
 import type { Principal } from '../../graphql/principal';
 import { badInput, containsNul, forbidden, notFound } from '../../lib/errors';
 import { isUuid } from '../../lib/ids';
+import { clip } from '../../lib/input';
 import type { ApiKeysService, NewApiKey } from '../api-keys/api-keys.service';
 
 const TENANT_COLUMNS = `id, name, timezone, created_at AS "createdAt"`;
@@ -29,7 +30,7 @@ export class TenantsService {
       throw badInput(['input', 'name'], 'must be 1 to 200 characters, without NUL');
     const timezone = input.timezone ?? 'UTC';
     if (!(await this.isZone(timezone)))
-      throw badInput(['input', 'timezone'], `"${timezone}" is not an IANA time zone (e.g. Europe/Berlin)`);
+      throw badInput(['input', 'timezone'], `"${clip(timezone)}" is not an IANA time zone (e.g. Europe/Berlin)`);
     return this.db.transaction('createTenant', async (tx) => {
       const [tenant] = await tx.query<TenantRow>(
         'createTenant:insert',
