@@ -209,7 +209,11 @@ describe('recordUsageBatch judges each item alone', () => {
 describe('instants PostgreSQL cannot hold, and impossible dates', () => {
   it('recordUsage.occurredAt: impossible calendar dates and times are refused, not rolled over', async () => {
     const y = new Date().getUTCFullYear();
+    // Yesterday at 24:00 is today at 00:00 for Date: recorded today, silently, until now.
+    const yesterday = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
     for (const at of [
+      `${yesterday}T24:00:00Z`,
+      `${yesterday}T24:00:00.000+00:00`,
       `${y}-02-30T00:00:00Z`,
       `${y}-04-31T00:00:00Z`,
       `${y}-01-01T24:00:00Z`,

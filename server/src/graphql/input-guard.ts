@@ -25,19 +25,23 @@ import { badInput } from '../lib/errors';
 import { isRefused, RefusedItem, textProblem } from '../lib/input';
 
 interface Problem {
+  /** Built on the way out, so a valid input allocates no paths. */
   path: string[];
   message: string;
 }
 
-function check(value: unknown, type: GraphQLInputType, path: string[]): Problem | null {
+function check(value: unknown, type: GraphQLInputType): Problem | null {
   if (value == null) return null;
-  if (isRefused(value)) return { path, message: value.message };
-  if (isNonNullType(type)) return check(value, type.ofType, path);
+  if (isRefused(value)) return { path: [], message: value.message };
+  if (isNonNullType(type)) return check(value, type.ofType);
   if (isListType(type)) {
-    if (!Array.isArray(value)) return check(value, type.ofType, path);
+    if (!Array.isArray(value)) return check(value, type.ofType);
     for (let i = 0; i < value.length; i++) {
-      const p = check(value[i], type.ofType, [...path, String(i)]);
-      if (p) return p;
+      const p = check(value[i], type.ofType);
+      if (p) {
+        p.path.unshift(String(i));
+        return p;
+      }
     }
     return null;
   }
@@ -47,14 +51,17 @@ function check(value: unknown, type: GraphQLInputType, path: string[]): Problem 
     for (const name in o) {
       const f = fields[name];
       if (!f) continue;
-      const p = check(o[name], f.type, [...path, name]);
-      if (p) return p;
+      const p = check(o[name], f.type);
+      if (p) {
+        p.path.unshift(name);
+        return p;
+      }
     }
     return null;
   }
   if (typeof value === 'string' && isScalarType(type)) {
     const message = textProblem(value);
-    if (message) return { path, message };
+    if (message) return { path: [], message };
   }
   return null;
 }
@@ -74,7 +81,7 @@ function guard(
       // A copy: compiled operations may reuse the arguments of inline literals.
       let items: unknown[] | null = null;
       for (let i = 0; i < value.length; i++) {
-        const p = check(value[i], itemType, []);
+        const p = check(value[i], itemType);
         if (!p) continue;
         items ??= [...value];
         items[i] = new RefusedItem(badInput(p.path, p.message));
@@ -82,8 +89,8 @@ function guard(
       if (items) out = { ...out, [def.name]: items };
       continue;
     }
-    const p = check(value, def.type, [def.name]);
-    if (p) throw badInput(p.path, p.message);
+    const p = check(value, def.type);
+    if (p) throw badInput([def.name, ...p.path], p.message);
   }
   return out;
 }
