@@ -137,6 +137,35 @@ describe('a lone UTF-16 surrogate', () => {
   });
 });
 
+describe('subscription arguments', () => {
+  it('a lone surrogate in quotaUpdated(subject) ends the SSE subscription with BAD_USER_INPUT naming it', async () => {
+    for (const subject of [HALF, 'a\u0000b']) {
+      const res = await h.app.yoga.fetch('http://tally.test/graphql', {
+        method: 'POST',
+        headers: {
+          accept: 'text/event-stream',
+          'content-type': 'application/json',
+          authorization: `Bearer ${t.adminKey}`,
+        },
+        body: JSON.stringify({
+          // The variable is named like the argument: compiled subscriptions passed variables as
+          // arguments (issue 10 item 1, fixed apart), and this test is about the guard.
+          query: 'subscription($subject: String) { quotaUpdated(subject: $subject) { blocked } }',
+          variables: { subject },
+        }),
+      });
+      const text = await res.text();
+      const events = text
+        .split('\n')
+        .filter((l) => l.startsWith('data:') && l.length > 5)
+        .map((l) => JSON.parse(l.slice(5)));
+      expect(events[0]?.errors?.[0]?.extensions, text).toMatchObject({ code: 'BAD_USER_INPUT', field: ['subject'] });
+      expect(events.some((e) => e.data)).toBe(false);
+    }
+    await stillServing('subscription');
+  });
+});
+
 describe('NUL in filter strings', () => {
   it('usageEvents(filter: {subject: "a\\u0000b"}) names the field', async () => {
     for (const f of ['subject', 'model', 'provider', 'currency'] as const) {
