@@ -52,3 +52,41 @@ it('masks an unexpected error, logs it with the request id, and keeps serving', 
   const ok = await h.ok(t.adminKey, RECORD, { input: { idempotencyKey: 'e1', kind: 'CALL', cost: '1' } });
   expect(ok.recordUsage.outcome).toBe('CREATED');
 });
+
+it('logs the shape of a failed statement, never its parameters (batches, metadata, subjects)', async () => {
+  const t = await h.seed.tenant('errors-shape');
+  await h.sql('ALTER TABLE usage_rollups_hourly RENAME TO usage_rollups_hourly_gone');
+  const secret = 'customer-secret-4711';
+  const s = await h.listen();
+  const res = await fetch(`http://127.0.0.1:${s.port}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${t.adminKey}`, 'x-request-id': 'req-shape' },
+    body: JSON.stringify({
+      query: 'mutation($input: [RecordUsageInput!]!) { recordUsageBatch(input: $input) { created } }',
+      variables: {
+        input: [
+          { idempotencyKey: 'shape-1', kind: 'CALL', cost: '1', subject: secret, metadata: { note: secret } },
+          { idempotencyKey: 'shape-2', kind: 'CALL', cost: '2', sessionId: secret },
+        ],
+      },
+    }),
+  });
+  const answer = (await res.json()) as { errors: { extensions: Record<string, unknown> }[] };
+  await h.sql('ALTER TABLE usage_rollups_hourly_gone RENAME TO usage_rollups_hourly');
+  expect(answer.errors[0]?.extensions).toEqual({ code: 'INTERNAL', requestId: 'req-shape' });
+  const logged = lines.find((l) => l.msg === 'unexpected error' && l.requestId === 'req-shape') as {
+    err: { message: string; statement: string; parameters: { count: number; types: string[] } };
+  };
+  expect(logged?.err.message).toMatch(/usage_rollups_hourly/);
+  expect(JSON.stringify(logged)).not.toContain(secret);
+  expect(JSON.stringify(logged)).not.toContain('shape-1');
+  expect(logged.err.statement).toMatch(/^recordUsage:/);
+  expect(logged.err.parameters.count).toBeGreaterThan(0);
+  expect(
+    logged.err.parameters.types.every((x) =>
+      /^(string:\d+|number|null|undefined|date|boolean|array:\d+|bytes:\d+|object)$/.test(x),
+    ),
+  ).toBe(true);
+  const [{ n }] = await h.sql("SELECT count(*)::int AS n FROM usage_events WHERE idempotency_key LIKE 'shape-%'");
+  expect(n).toBe(0);
+});

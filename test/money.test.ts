@@ -394,6 +394,24 @@ describe('the Decimal scalar', () => {
     expect(n).toBe(0);
   });
 
+  it('a malformed decimal in one recordUsageBatch item makes only that item INVALID', async () => {
+    const items = bad.map(([what, cost]) => ({ idempotencyKey: `bad-batch-${what}`, kind: 'CALL', cost }));
+    items.push({ idempotencyKey: 'bad-batch-good', kind: 'CALL', cost: '0.1' });
+    const r = await h.ok(
+      t.adminKey,
+      'mutation($input: [RecordUsageInput!]!) { recordUsageBatch(input: $input) { created rejected results { outcome error { code field } } } }',
+      { input: items },
+    );
+    expect(r.recordUsageBatch).toMatchObject({ created: 1, rejected: bad.length });
+    for (const [i, [what]] of bad.entries())
+      expect(r.recordUsageBatch.results[i], what).toEqual({
+        outcome: 'INVALID',
+        error: { code: 'BAD_USER_INPUT', field: ['cost'] },
+      });
+    const [{ n }] = await h.sql("SELECT count(*)::int AS n FROM usage_events WHERE idempotency_key LIKE 'bad-batch-%'");
+    expect(n).toBe(1);
+  });
+
   it('rejects malformed decimals in recordUsage.quantity, quote.quantity and setPrice rates', async () => {
     for (const [what, v] of bad) {
       const rec = await h.gql(t.adminKey, RECORD, {

@@ -210,6 +210,10 @@ describe('usageEvents', () => {
       Buffer.from('{"a":1}').toString('base64url'),
       Buffer.from('["not a date","00000000-0000-0000-0000-000000000000"]').toString('base64url'),
       Buffer.from(JSON.stringify([new Date().toISOString(), 'not-a-uuid'])).toString('base64url'),
+      // forged: a date Date rolls over, and instants PostgreSQL cannot hold
+      Buffer.from('["2026-02-30T00:00:00.000Z","00000000-0000-4000-8000-000000000000"]').toString('base64url'),
+      Buffer.from('["+010000-01-01T00:00:00.000Z","00000000-0000-4000-8000-000000000000"]').toString('base64url'),
+      Buffer.from('["0000-01-01T00:00:00.000Z","00000000-0000-4000-8000-000000000000"]').toString('base64url'),
     ];
     for (const after of garbage) {
       const r = await h.gql(reader.secret, EVENTS, { filter: range, first: 7, after });

@@ -9,6 +9,7 @@ import { createYoga, type Plugin } from 'graphql-yoga';
 import { ABUSE_LIMITS, type Config } from './config';
 import type { Database } from './db/database';
 import { type Context, createLoaders } from './graphql/context';
+import { useErrorText } from './graphql/error-text';
 import { useIngestJit } from './graphql/jit';
 import { useOperationMetrics } from './graphql/operation-metrics';
 import type { Principal } from './graphql/principal';
@@ -16,7 +17,15 @@ import { AppError, ERROR_CODES, type ErrorCode, unauthenticated } from './lib/er
 import { QuotaFeed } from './modules/quota/quota.feed';
 import type { AlertRow } from './modules/quota/quota.types';
 import type { EventRow } from './modules/usage/usage.types';
-import { createLogger, createMetrics, instrument, type Logger, type Metrics, pubSubHooks } from './observability';
+import {
+  createLogger,
+  createMetrics,
+  instrument,
+  type Logger,
+  loggableError,
+  type Metrics,
+  pubSubHooks,
+} from './observability';
 import { createTallyPubSub } from './pubsub';
 import { requestIdFrom, requestScope } from './request-scope';
 import { Revocations } from './revocations';
@@ -106,7 +115,7 @@ export function createApp(opts: AppOptions) {
           return new GraphQLError('text may not contain the NUL character', { extensions: { code: 'BAD_USER_INPUT' } });
         const requestId = requestScope.getStore()?.id;
         if (isDatabaseUnavailable(original ?? error)) {
-          logger.warn({ err: original ?? error, requestId }, 'database unavailable');
+          logger.warn({ err: loggableError(original ?? error), requestId }, 'database unavailable');
           return new GraphQLError(
             'the database is unavailable; retry (recording is idempotent: reuse the same idempotency key)',
             {
@@ -114,7 +123,7 @@ export function createApp(opts: AppOptions) {
             },
           );
         }
-        logger.error({ err: original ?? error, requestId }, 'unexpected error');
+        logger.error({ err: loggableError(original ?? error), requestId }, 'unexpected error');
         return new GraphQLError(message === 'Unexpected error.' ? 'internal error; see the server log' : message, {
           extensions: { code: 'INTERNAL', ...(requestId ? { requestId } : {}) },
         });
@@ -142,9 +151,11 @@ export function createApp(opts: AppOptions) {
         maxDirectives: { n: ABUSE_LIMITS.maxDirectives, onReject: [rejectTooComplex] },
         // Cost is limited by the schema's complexity plugin (variables-aware); see builder.ts.
         costLimit: { enabled: false },
-        blockFieldSuggestion: { enabled: config.production },
+        // useErrorText strips every suggestion in production, enum values and input fields included.
+        blockFieldSuggestion: { enabled: false },
       }),
       ...(config.production ? [useDisableIntrospection()] : []),
+      useErrorText({ hideSuggestions: config.production }),
       useIngestJit(),
       useRequestLog(requests, logger, metrics),
       useContractCodes(),

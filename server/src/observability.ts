@@ -13,6 +13,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 import type { WebSocketServer } from 'ws';
 import type { PoolStats } from './db/database';
 import { ERROR_CODES, type ErrorCode } from './lib/error-codes';
+import { clip, clipMessage } from './lib/input';
 import type { PubSubHooks } from './pubsub';
 
 export type Logger = pino.Logger;
@@ -37,6 +38,56 @@ interface Sources {
 }
 
 const CONTRACT_CODES = new Set<string>(ERROR_CODES);
+
+/**
+ * An error as the log may hold it: what failed and where, never the data. A failed statement
+ * (TypeORM's QueryFailedError, pg's DatabaseError) carries its parameters (whole batches,
+ * metadata, subjects) and pg's detail quotes row values: the log gets the statement's name and
+ * the parameters' shape (count, types, lengths) instead.
+ */
+export function loggableError(e: unknown): Record<string, unknown> {
+  // By shape: an error from another realm (vitest's, a worker's) is no instanceof Error.
+  if (!e || typeof e !== 'object' || typeof (e as Error).message !== 'string')
+    return { type: typeof e, message: clip(String(e), 200) };
+  const err = e as Error & {
+    code?: unknown;
+    query?: unknown;
+    parameters?: unknown;
+    driverError?: { code?: unknown; routine?: unknown };
+    routine?: unknown;
+  };
+  const out: Record<string, unknown> = { type: err.constructor?.name ?? err.name, message: clipMessage(err.message) };
+  const code = err.driverError?.code ?? err.code;
+  if (typeof code === 'string') out.code = code;
+  const routine = err.driverError?.routine ?? err.routine;
+  if (typeof routine === 'string') out.routine = routine;
+  if (typeof err.query === 'string') out.statement = /\/\*\s*([\w:.-]+)\s*\*\//.exec(err.query)?.[1] ?? 'unnamed';
+  if (Array.isArray(err.parameters)) out.parameters = parameterShape(err.parameters);
+  if (err.stack)
+    out.stack = err.stack
+      .split('\n')
+      .filter((l) => /^\s+at /.test(l))
+      .slice(0, 12)
+      .join('\n');
+  return out;
+}
+
+/** ['string:36', 'number', 'null', 'object:array(500)'] for at most 20 parameters. */
+function parameterShape(params: unknown[]) {
+  const shape = (p: unknown) =>
+    p === null || p === undefined
+      ? String(p)
+      : typeof p === 'string'
+        ? `string:${p.length}`
+        : Array.isArray(p)
+          ? `array:${p.length}`
+          : Buffer.isBuffer(p)
+            ? `bytes:${p.length}`
+            : p instanceof Date
+              ? 'date'
+              : typeof p;
+  return { count: params.length, types: params.slice(0, 20).map(shape) };
+}
 
 export function createMetrics() {
   const registry = new Registry();

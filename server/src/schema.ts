@@ -2,6 +2,7 @@
 // builder), then asks the builder for the schema. Nothing else lives here.
 import { lexicographicSortSchema, printSchema } from 'graphql';
 import { builder } from './graphql/builder';
+import { guardInputs } from './graphql/input-guard';
 import './graphql/root';
 import './graphql/scalars';
 import './graphql/refs';
@@ -11,7 +12,8 @@ import './modules/pricing/pricing.schema';
 import './modules/usage/usage.schema';
 import './modules/quota/quota.schema';
 
-export const schema = builder.toSchema();
+/** Every argument is checked once, before any resolver (graphql/input-guard.ts). */
+export const schema = guardInputs(builder.toSchema());
 
 /** The printed, sorted SDL kept in schema/schema.graphql. */
 export const printedSchema = () => `${printSchema(lexicographicSortSchema(schema))}\n`;

@@ -18,13 +18,28 @@ export interface Keyset {
 export function keyset(first: number, after: string | null | undefined): Keyset {
   if (!Number.isInteger(first) || first < 0 || first > MAX_PAGE) throw badInput(['first'], `must be 0 to ${MAX_PAGE}`);
   if (!after) return { limit: first + 1, afterInstant: null, afterId: null };
+  let c: unknown;
   try {
-    const c = JSON.parse(Buffer.from(after, 'base64url').toString('utf8'));
-    if (!Array.isArray(c) || Number.isNaN(Date.parse(c[0])) || !isUuid(c[1])) throw new Error();
-    return { limit: first + 1, afterInstant: c[0], afterId: c[1] };
+    c = JSON.parse(Buffer.from(after, 'base64url').toString('utf8'));
   } catch {
-    throw badInput(['after'], 'is not a cursor from this list');
+    c = null;
   }
+  if (!isCursor(c)) throw badInput(['after'], 'is not a cursor from this list');
+  return { limit: first + 1, afterInstant: c[0], afterId: c[1] };
+}
+
+const CURSOR_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+/**
+ * Exactly what connection() writes: [an instant as toISOString prints it, a UUID]. A forged
+ * one (a rolled-over date such as 2026-02-30, year 0 or past 9999, a number, extra items)
+ * would otherwise reach PostgreSQL and fail there, or page from a wrong place.
+ */
+function isCursor(c: unknown): c is [string, string] {
+  if (!Array.isArray(c) || c.length !== 2 || typeof c[0] !== 'string' || !isUuid(c[1])) return false;
+  if (!CURSOR_INSTANT.test(c[0]) || c[0] < '0001') return false;
+  const d = new Date(c[0]);
+  return !Number.isNaN(d.getTime()) && d.toISOString() === c[0];
 }
 
 /** The connection for rows fetched with keyset(first).limit. */

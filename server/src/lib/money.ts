@@ -2,6 +2,7 @@
 // wire. Nothing here ever converts money to a JavaScript number.
 import DecimalJs from 'decimal.js';
 import { badInput } from './errors';
+import { clip } from './input';
 
 /** 80 significant digits: more than numeric(38,12) products ever need, so no step rounds early. */
 export const Dec = DecimalJs.clone({
@@ -50,7 +51,7 @@ export function parseDecimal(
   if (typeof value === 'number' && Number.isSafeInteger(value)) value = String(value);
   if (typeof value !== 'string') throw badInput(field, 'must be a decimal string such as "0.15"');
   const m = DECIMAL_RE.exec(value.trim());
-  if (!m) throw badInput(field, `"${value}" is not a decimal number (use digits and one dot, e.g. "0.15")`);
+  if (!m) throw badInput(field, `"${clip(value)}" is not a decimal number (use digits and one dot, e.g. "0.15")`);
   if ((m[2]?.length ?? 0) > SCALE) throw badInput(field, `at most ${SCALE} decimal places are allowed`);
   const d = new Dec(value.trim());
   if (d.abs().gte(TOO_LARGE)) throw badInput(field, 'is too large');

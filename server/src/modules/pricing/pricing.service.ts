@@ -13,6 +13,7 @@ import type { PriceRow } from '../../db/entities';
 import { type Principal, requireScope, tenantOf } from '../../graphql/principal';
 import { AppError, badInput } from '../../lib/errors';
 import { isUuid } from '../../lib/ids';
+import { clip } from '../../lib/input';
 import { CURRENCY_RE, type Dec, fmt, parseAmount, parseDecimal } from '../../lib/money';
 import { costOf } from './cost';
 
@@ -288,7 +289,7 @@ export function currencyMismatch(price: PriceRow, tenantCurrency: string, field:
 }
 
 export function priceNotFound(provider: string | null, model: string | null) {
-  const what = model ? `${provider ? `${provider}/` : ''}${model}` : 'usage without a model';
+  const what = model ? clip(`${provider ? `${provider}/` : ''}${model}`, 80) : 'usage without a model';
   return new AppError('PRICE_NOT_FOUND', `no price covers ${what} at that time; set one (setPrice) or send cost`, [
     'model',
   ]);

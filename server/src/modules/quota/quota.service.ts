@@ -17,6 +17,7 @@ import type { TenantRow } from '../../db/entities';
 import { type Principal, requireScope, tenantOf } from '../../graphql/principal';
 import { AppError, badInput, containsNul, forbidden, notFound } from '../../lib/errors';
 import { isUuid } from '../../lib/ids';
+import { clip } from '../../lib/input';
 import { connection, keyset } from '../../lib/keyset';
 import { Dec, fmt, parseAmount, ZERO } from '../../lib/money';
 import type { TenantsService } from '../tenants/tenants.service';
@@ -332,7 +333,7 @@ export class QuotaService {
     const [plan] = await tx.query<PlanRow>('assignPlan:plan', 'SELECT id, code, name FROM plans WHERE code = $1', [
       planCode,
     ]);
-    if (!plan) throw notFound(`plan "${planCode}"`, ['input', 'planCode']);
+    if (!plan) throw notFound(`plan "${clip(planCode)}"`, ['input', 'planCode']);
     await lockTenants(tx, [tenantId]);
     const later = await tx.query(
       'assignPlan:later',

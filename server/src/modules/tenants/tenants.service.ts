@@ -8,6 +8,7 @@ import type { TenantRow } from '../../db/entities';
 import type { Principal } from '../../graphql/principal';
 import { badInput, containsNul, forbidden, notFound } from '../../lib/errors';
 import { isUuid } from '../../lib/ids';
+import { clip } from '../../lib/input';
 import { CURRENCY_RE } from '../../lib/money';
 import type { ApiKeysService, NewApiKey } from '../api-keys/api-keys.service';
 
@@ -34,7 +35,7 @@ export class TenantsService {
       throw badInput(['input', 'name'], 'must be 1 to 200 characters, without NUL');
     const timezone = input.timezone ?? 'UTC';
     if (!(await this.isZone(timezone)))
-      throw badInput(['input', 'timezone'], `"${timezone}" is not an IANA time zone (e.g. Europe/Berlin)`);
+      throw badInput(['input', 'timezone'], `"${clip(timezone)}" is not an IANA time zone (e.g. Europe/Berlin)`);
     const currency = input.currency ?? 'USD';
     if (!CURRENCY_RE.test(currency))
       throw badInput(['input', 'currency'], 'must be a 3-letter ISO 4217 code such as USD');

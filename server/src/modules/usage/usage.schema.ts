@@ -356,6 +356,8 @@ builder.mutationFields((t) => ({
     description:
       '1 to 1000 items, each judged on its own; results in input order, index 0-based; rejected = CONFLICT + INVALID. Never fails as a whole for a bad item.',
     args: { input: t.arg({ type: [RecordUsageInput], required: true }) },
+    // A bad string, Decimal or DateTime in one item makes that item INVALID (graphql/input-guard.ts).
+    extensions: { judgeItems: 'input' },
     resolve: (_, { input }, ctx) => ctx.services.usage.recordBatch(ctx.principal, input),
   }),
   reverseUsage: t.field({

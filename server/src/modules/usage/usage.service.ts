@@ -6,6 +6,7 @@ import type { Database, Sql } from '../../db/database';
 import { type Principal, requireScope, tenantOf } from '../../graphql/principal';
 import { AppError, badInput, containsNul, notFound, toUserError, type UserError } from '../../lib/errors';
 import { isUuid } from '../../lib/ids';
+import { RefusedItem } from '../../lib/input';
 import { connection, keyset } from '../../lib/keyset';
 import { Dec, fmt, ZERO } from '../../lib/money';
 import { costText } from '../pricing/cost';
@@ -115,6 +116,7 @@ export class UsageService {
     const pending: Pending[] = [];
     raws.forEach((raw, index) => {
       try {
+        if (raw instanceof RefusedItem) throw raw.error;
         const u = normalizeUsage(raw, now);
         const tenantId = tenantOf(principal, u.tenantId, ['tenantId']);
         if (u.apiKeyId != null && !isUuid(u.apiKeyId)) throw notFound('API key', ['apiKeyId']);
