@@ -7,6 +7,7 @@ import { RollupFillfactor1764028800000 } from './1764028800000-RollupFillfactor'
 import { LedgerReferences1764115200000 } from './1764115200000-LedgerReferences';
 import { DailyRollups1764201600000 } from './1764201600000-DailyRollups';
 import { TenantZoneKept1764288000000 } from './1764288000000-TenantZoneKept';
+import { RuntimeRole1764376200000 } from './1764376200000-RuntimeRole';
 
 export const migrations = [
   Init1763769600000,
@@ -16,4 +17,5 @@ export const migrations = [
   LedgerReferences1764115200000,
   DailyRollups1764201600000,
   TenantZoneKept1764288000000,
+  RuntimeRole1764376200000,
 ];

@@ -4,6 +4,7 @@
 import { DataSource, type Logger as OrmLogger, type QueryRunner } from 'typeorm';
 import { migrations } from '../../../migrations/index';
 import { entities } from './entities';
+import { checkRuntimeRole, prepareRuntimeRole } from './runtime-role';
 
 export interface Sql {
   /** Runs one named statement and returns its rows. */
@@ -63,25 +64,68 @@ export function createDataSource(url: string, poolSize = 20): DataSource {
     logging: false,
     poolSize,
     applicationName: 'tally',
-    // Every session speaks UTC; calendar math names the tenant's zone explicitly.
-    // JIT off: every statement here is short, and PostgreSQL's JIT (on by default where
-    // LLVM is installed) fires on cost estimates alone; it spent 0.9 s compiling a usage
-    // summary whose execution takes 5 ms.
-    extra: { options: '-c TimeZone=UTC -c jit=off', max: poolSize, connectionTimeoutMillis: 10_000 },
+    // The service needs no extension (gen_random_uuid is built in), and its role may not create one.
+    installExtensions: false,
+    // No startup options and no session SETs: behind PgBouncer in transaction mode a session
+    // is not ours (PgBouncer refuses `options` by default, and a SET would land on whichever
+    // server connection ran it). What a statement needs is set in its transaction (BEGIN_TX)
+    // or written into the statement (calendar math names its zone, 'UTC' included).
+    extra: { max: poolSize, connectionTimeoutMillis: 10_000 },
   });
 }
 
+/**
+ * How every transaction begins: one simple-protocol query, so SET LOCAL costs no round trip.
+ * UTC, so anything that does depend on the session zone cannot vary with the server's
+ * default. JIT off: every statement here is short, and PostgreSQL's JIT (on by default where
+ * LLVM is installed) fires on cost estimates alone; it spent 0.9 s compiling a usage summary
+ * whose execution takes 5 ms.
+ */
+export const BEGIN_TX = "BEGIN; SET LOCAL TimeZone = 'UTC'; SET LOCAL jit = off";
+
+/**
+ * Opens the service's pool. With `migrate` (the default), `url` is the owner's (DATABASE_URL):
+ * migrations and the runtime role's grants run as the owner on one short-lived connection,
+ * and the pool connects as the runtime role (`appUrl`, DATABASE_APP_URL, or the role Tally
+ * creates; see runtime-role.ts). With `migrate: false`, the pool connects to `url` as it is
+ * (operator commands such as reconcile, which run as the owner).
+ */
 export async function openDatabase(
   url: string,
-  opts: { poolSize?: number; migrate?: boolean } = {},
+  opts: { poolSize?: number; migrate?: boolean; appUrl?: string } = {},
 ): Promise<Database> {
-  const dataSource = createDataSource(url, opts.poolSize);
+  const runtimeUrl = opts.migrate !== false ? (await migrateAsOwner(url, opts.appUrl)).runtimeUrl : url;
+  const dataSource = createDataSource(runtimeUrl, opts.poolSize);
   const logger = new CountingLogger();
   // Replace the logger after construction: TypeORM calls logQuery for every statement it sends.
   (dataSource as unknown as { logger: OrmLogger }).logger = logger;
   await dataSource.initialize();
-  if (opts.migrate !== false) await dataSource.runMigrations({ transaction: 'each' });
+  const db = wrap(dataSource, logger);
+  if (opts.migrate !== false) {
+    try {
+      await checkRuntimeRole(db);
+    } catch (err) {
+      await db.close();
+      throw err;
+    }
+  }
+  return db;
+}
 
+/** As the owner (`url`): pending migrations, then the runtime role and its grants. */
+export async function migrateAsOwner(url: string, appUrl?: string): Promise<{ applied: string[]; runtimeUrl: string }> {
+  const owner = createDataSource(url, 1);
+  await owner.initialize();
+  try {
+    const applied = await owner.runMigrations({ transaction: 'each' });
+    const runtimeUrl = await prepareRuntimeRole(owner, url, appUrl);
+    return { applied: applied.map((m) => m.name), runtimeUrl };
+  } finally {
+    await owner.destroy();
+  }
+}
+
+function wrap(dataSource: DataSource, logger: CountingLogger): Database {
   return {
     dataSource,
     async query<T>(name: string, text: string, params: unknown[] = []) {
@@ -97,7 +141,7 @@ export async function openDatabase(
         const qr = dataSource.createQueryRunner();
         try {
           await qr.connect();
-          await qr.query(`/* ${name}:begin */ BEGIN`);
+          await qr.query(`/* ${name}:begin */ ${BEGIN_TX}`);
           const out = await fn(runner(qr));
           await qr.query(`/* ${name}:commit */ COMMIT`);
           return out;
