@@ -7,7 +7,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Database, openDatabase, pgCode } from '../server/src/db/database';
 import { RUNTIME_GRANTS } from '../server/src/db/runtime-role';
-import { createHarness, freshDatabase, type Harness, RECORD, withDatabase } from './support/harness';
+import { appUrlFor, createHarness, freshDatabase, type Harness, RECORD, withDatabase } from './support/harness';
 
 let h: Harness;
 beforeAll(async () => {
@@ -168,5 +168,16 @@ describe('the runtime role Tally creates', () => {
       (e: Error) => e,
     );
     expect(missing?.message).toContain(`create it with CREATE ROLE "t_ghost_app" LOGIN PASSWORD`);
+  });
+
+  it('a DATABASE_APP_URL with a wrong password: one line naming the role and the setting', async () => {
+    const wrong = new URL(appUrlFor(h.url));
+    wrong.password = 'not-the-password';
+    const err = await openDatabase(h.url, { poolSize: 1, appUrl: wrong.toString() }).then(
+      () => null,
+      (e: Error) => e,
+    );
+    expect(err?.name).toBe('StartupError');
+    expect(err?.message).toMatch(/^the service's role "tally_test_app" cannot log in: .*\(check DATABASE_APP_URL\)$/);
   });
 });

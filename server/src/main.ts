@@ -5,7 +5,7 @@ import { loadConfig } from './config';
 import { locateDatabase } from './db/connect';
 import { openDatabase } from './db/database';
 import { serve } from './http';
-import { StartupError } from './lib/startup-error';
+import { exitOnStartupError } from './lib/startup-error';
 import { createLogger } from './observability';
 import { settleOperatorKey } from './operator-key';
 
@@ -48,8 +48,5 @@ async function main() {
   process.on('SIGTERM', () => void stop('SIGTERM'));
 }
 
-main().catch((err) => {
-  // A reason the operator can act on is one line; anything else keeps its stack.
-  console.error(err instanceof StartupError ? `tally: ${err.message}` : err);
-  process.exit(1);
-});
+// A reason the operator can act on is one line; anything else keeps its stack.
+main().catch(exitOnStartupError);

@@ -3,6 +3,7 @@
 // (`/* recordUsage:insertEvents */ ...`) so logs and pg_stat_statements read well.
 import { DataSource, type Logger as OrmLogger, type QueryRunner } from 'typeorm';
 import { migrations } from '../../../migrations/index';
+import { StartupError } from '../lib/startup-error';
 import { entities } from './entities';
 import { checkRuntimeRole, prepareRuntimeRole } from './runtime-role';
 
@@ -99,7 +100,16 @@ export async function openDatabase(
   const logger = new CountingLogger();
   // Replace the logger after construction: TypeORM calls logQuery for every statement it sends.
   (dataSource as unknown as { logger: OrmLogger }).logger = logger;
-  await dataSource.initialize();
+  await dataSource.initialize().catch((e) => {
+    // A wrong DATABASE_APP_URL password (or a pg_hba.conf without a line for the role);
+    // PgBouncer says it with 08P01.
+    const code = pgCode(e);
+    if (code === '28P01' || code === '28000' || (code === '08P01' && /authentication/.test((e as Error).message)))
+      throw new StartupError(
+        `the service's role "${decodeURIComponent(new URL(runtimeUrl).username)}" cannot log in: ${(e as Error).message} (check DATABASE_APP_URL)`,
+      );
+    throw e;
+  });
   const db = wrap(dataSource, logger);
   if (opts.migrate !== false) {
     try {
