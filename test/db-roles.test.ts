@@ -132,6 +132,19 @@ describe('the runtime role Tally creates', () => {
     }
   });
 
+  it('two instances starting at once on an empty database both start (one migrates, the other waits)', async () => {
+    const url = await freshDatabase('racing-starts');
+    const dbs = await Promise.all([1, 2, 3].map(() => openDatabase(url, { poolSize: 1 })));
+    try {
+      for (const db of dbs) {
+        const [n] = await db.query<{ n: number }>('test:n', 'SELECT count(*)::int AS n FROM typeorm_migrations');
+        expect(n?.n).toBeGreaterThan(0);
+      }
+    } finally {
+      for (const db of dbs) await db.close();
+    }
+  });
+
   it("when DATABASE_URL's user may not create roles: one line saying what to create and to set DATABASE_APP_URL", async () => {
     const url = await freshDatabase('no-createrole');
     const owner = `t_owner_${randomBytes(3).toString('hex')}`;

@@ -1,6 +1,7 @@
 // The data layer's port. Services ask for a named unit of work and run SQL through it;
 // only this file knows TypeORM's DataSource and QueryRunner. Every statement is named
 // (`/* recordUsage:insertEvents */ ...`) so logs and pg_stat_statements read well.
+import pg from 'pg';
 import { DataSource, type Logger as OrmLogger, type QueryRunner } from 'typeorm';
 import { migrations } from '../../../migrations/index';
 import { StartupError } from '../lib/startup-error';
@@ -124,14 +125,22 @@ export async function openDatabase(
 
 /** As the owner (`url`): pending migrations, then the runtime role and its grants. */
 export async function migrateAsOwner(url: string, appUrl?: string): Promise<{ applied: string[]; runtimeUrl: string }> {
+  // Instances starting at once migrate one at a time: the first holds this lock (in an open
+  // transaction, so it stays on one server connection even behind PgBouncer), the others
+  // wait and then find nothing pending.
+  const lock = new pg.Client({ connectionString: url });
+  await lock.connect();
   const owner = createDataSource(url, 1);
-  await owner.initialize();
   try {
+    await lock.query("BEGIN; SELECT pg_advisory_xact_lock(hashtextextended('tally:migrate', 0))");
+    await owner.initialize();
     const applied = await owner.runMigrations({ transaction: 'each' });
     const runtimeUrl = await prepareRuntimeRole(owner, url, appUrl);
     return { applied: applied.map((m) => m.name), runtimeUrl };
   } finally {
-    await owner.destroy();
+    if (owner.isInitialized) await owner.destroy();
+    await lock.query('COMMIT').catch(() => {});
+    await lock.end();
   }
 }
 
