@@ -87,7 +87,7 @@ export const BEGIN_TX = "BEGIN; SET LOCAL TimeZone = 'UTC'; SET LOCAL jit = off"
 
 /**
  * Opens the service's pool. With `migrate` (the default), `url` is the owner's (DATABASE_URL):
- * migrations and the runtime role's grants run as the owner on one short-lived connection,
+ * migrations and the runtime role's grants run as the owner on short-lived connections,
  * and the pool connects as the runtime role (`appUrl`, DATABASE_APP_URL, or the role Tally
  * creates; see runtime-role.ts). With `migrate: false`, the pool connects to `url` as it is
  * (operator commands such as reconcile, which run as the owner).
