@@ -8,6 +8,7 @@ import { LedgerReferences1764115200000 } from './1764115200000-LedgerReferences'
 import { DailyRollups1764201600000 } from './1764201600000-DailyRollups';
 import { TenantZoneKept1764288000000 } from './1764288000000-TenantZoneKept';
 import { TenantCurrency1764374400000 } from './1764374400000-TenantCurrency';
+import { RuntimeRole1764376200000 } from './1764376200000-RuntimeRole';
 
 export const migrations = [
   Init1763769600000,
@@ -18,4 +19,5 @@ export const migrations = [
   DailyRollups1764201600000,
   TenantZoneKept1764288000000,
   TenantCurrency1764374400000,
+  RuntimeRole1764376200000,
 ];

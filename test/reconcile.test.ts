@@ -91,7 +91,7 @@ describe('reconcile', () => {
     await h.sql('UPDATE usage_rollups_daily_keys SET requests = requests + 1 WHERE tenant_id = $1', [t.id]);
     const diffs = await reconcile(h.db, t.id);
     expect(diffs.map((d) => [d.table, d.measures])).toEqual([['usage_rollups_daily_keys', { requests: ['2', '3'] }]]);
-    await rebuild(h.db, t.id);
+    await rebuild(await h.ownerDb(), t.id);
     expect(await reconcile(h.db, t.id)).toEqual([]);
   });
 
@@ -100,7 +100,7 @@ describe('reconcile', () => {
     const writes = Array.from({ length: 30 }, (_, i) =>
       h.ok(t.adminKey, RECORD, { input: { idempotencyKey: `w${i}`, kind: 'CALL', cost: '0.1' } }),
     );
-    const rebuilt = rebuild(h.db, t.id);
+    const rebuilt = rebuild(await h.ownerDb(), t.id);
     await Promise.all([...writes, rebuilt]);
     expect(await reconcile(h.db, t.id)).toEqual([]);
     const [sum] = await h.sql('SELECT sum(cost)::text AS c FROM usage_rollups_hourly WHERE tenant_id = $1', [t.id]);

@@ -65,10 +65,12 @@ describe('migrations', () => {
       'api_keys',
       'limits',
       'memberships',
+      'operator_key',
       'plans',
       'prices',
       'quota_alerts',
       'reservations',
+      'runtime_role_secret',
       'tenants',
       'typeorm_migrations',
       'usage_events',
@@ -81,8 +83,16 @@ describe('migrations', () => {
     expect(await db.dataSource.showMigrations()).toBe(false);
   });
 
-  it('sessions run in UTC whatever the server default', async () => {
-    const [row] = await db.query<{ tz: string }>('tz', "SELECT current_setting('TimeZone') AS tz");
-    expect(row?.tz).toBe('UTC');
+  it('transactions run in UTC with JIT off whatever the server default, with no session state (PgBouncer)', async () => {
+    // freshDatabase's default zone is Pacific/Chatham; the settings are the transaction's own
+    const [row] = await db.transaction('tz', (tx) =>
+      tx.query<{ tz: string; jit: string }>(
+        'tz',
+        "SELECT current_setting('TimeZone') AS tz, current_setting('jit') AS jit",
+      ),
+    );
+    expect(row).toEqual({ tz: 'UTC', jit: 'off' });
+    const [session] = await db.query<{ tz: string }>('tz', "SELECT current_setting('TimeZone') AS tz");
+    expect(session?.tz).toBe('Pacific/Chatham');
   });
 });

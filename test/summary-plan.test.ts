@@ -37,7 +37,7 @@ beforeAll(async () => {
     [tenantId, from.toISOString(), EVENTS],
   );
   // The rollups, rebuilt from the ledger by reconcile; then fresh statistics.
-  await rebuild(h.db, tenantId);
+  await rebuild(await h.ownerDb(), tenantId);
   await h.sql(
     'ANALYZE usage_events; ANALYZE usage_rollups_hourly; ANALYZE usage_rollups_hourly_keys; ANALYZE usage_rollups_daily_keys',
   );
@@ -49,10 +49,8 @@ async function executedPlan(timezone: string, f: Date, t: Date, granularity: Gra
   let plan: PlanNode | undefined;
   const explaining: Sql = {
     query: async <T>(name: string, text: string, params?: unknown[]) => {
-      const [row] = await h.db.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(
-        name,
-        `EXPLAIN (ANALYZE, FORMAT JSON) ${text}`,
-        params,
+      const [row] = await h.db.transaction(name, (tx) =>
+        tx.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(name, `EXPLAIN (ANALYZE, FORMAT JSON) ${text}`, params),
       );
       plan = row?.['QUERY PLAN'][0].Plan;
       return [] as T[];
@@ -79,8 +77,11 @@ function reads(node: PlanNode, table: string, out: { type: string; loops: number
 }
 
 describe('usageSummary plan', () => {
-  it('the app runs with PostgreSQL JIT off (it compiled for 0.9 s to save nothing on 5 ms statements)', async () => {
-    const [row] = await h.db.query<{ jit: string }>('jit', "SELECT current_setting('jit') AS jit");
+  it('the app runs summaries with PostgreSQL JIT off (it compiled for 0.9 s to save nothing on 5 ms statements)', async () => {
+    // Summaries run in a transaction of their own, which sets JIT off (SET LOCAL: no session state).
+    const [row] = await h.db.transaction('jit', (tx) =>
+      tx.query<{ jit: string }>('jit', "SELECT current_setting('jit') AS jit"),
+    );
     expect(row?.jit).toBe('off');
   });
 

@@ -7,6 +7,7 @@ const Env = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(4000),
   HOST: z.string().default('0.0.0.0'),
   DATABASE_URL: z.string().optional(),
+  DATABASE_APP_URL: z.string().optional(),
   REDIS_URL: z.string().optional(),
   TALLY_OPERATOR_KEY: z.string().optional(),
   TALLY_DATA_DIR: z.string().default('.data'),
@@ -32,8 +33,12 @@ export interface Config {
   port: number;
   host: string;
   databaseUrl: string | undefined;
+  /** The service's own role (not the tables' owner); absent: Tally creates one when DATABASE_URL's user may. */
+  databaseAppUrl: string | undefined;
   redisUrl: string | undefined;
   operatorKey: string | undefined;
+  /** The operator key's SHA-256 as kept in the database (set at start, see operator-key.ts); used instead of operatorKey. */
+  operatorKeyHash?: Buffer;
   dataDir: string;
   production: boolean;
   logLevel: string;
@@ -55,6 +60,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port: e.PORT,
     host: e.HOST,
     databaseUrl: e.DATABASE_URL || undefined,
+    databaseAppUrl: e.DATABASE_APP_URL || undefined,
     redisUrl: e.REDIS_URL || undefined,
     operatorKey: e.TALLY_OPERATOR_KEY || undefined,
     dataDir: e.TALLY_DATA_DIR,

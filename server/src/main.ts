@@ -5,24 +5,27 @@ import { loadConfig } from './config';
 import { locateDatabase } from './db/connect';
 import { openDatabase } from './db/database';
 import { serve } from './http';
-import { StartupError } from './lib/startup-error';
+import { exitOnStartupError } from './lib/startup-error';
 import { createLogger } from './observability';
-import { operatorKey } from './operator-key';
+import { settleOperatorKey } from './operator-key';
 
 async function main() {
   const config = loadConfig();
   const logger = createLogger(config.logLevel);
   const location = await locateDatabase(config, (m) => logger.info(m));
-  const db = await openDatabase(location.url, { poolSize: config.poolSize });
+  const db = await openDatabase(location.url, { poolSize: config.poolSize, appUrl: config.databaseAppUrl });
   logger.info('migrations applied');
 
-  const op = operatorKey(config.dataDir, config.operatorKey);
+  // One operator key for every instance of this database (its hash is kept there).
+  const op = await settleOperatorKey(location.url, config.dataDir, config.operatorKey);
   if (op.generated) {
+    const { key, file } = op.generated;
     process.stdout.write(
-      `\n  Operator key (shown once; also kept in ${op.file}):\n\n    ${op.key}\n\n  Use it as: Authorization: Bearer ${op.key}\n\n`,
+      `\n  Operator key (shown once; also kept in ${file}):\n\n    ${key}\n\n  Use it as: Authorization: Bearer ${key}\n\n`,
     );
   }
-  const app = createApp({ db, config: { ...config, operatorKey: op.key }, logger });
+  if (op.replaced) logger.warn('TALLY_OPERATOR_KEY replaced the operator key kept in the database');
+  const app = createApp({ db, config: { ...config, operatorKey: undefined, operatorKeyHash: op.hash }, logger });
   const server = await serve(app, db, {
     port: config.port,
     host: config.host,
@@ -54,8 +57,5 @@ async function main() {
   process.on('SIGTERM', () => void stop('SIGTERM'));
 }
 
-main().catch((err) => {
-  if (err instanceof StartupError) console.error(`tally cannot start: ${err.message}`);
-  else console.error(err);
-  process.exit(1);
-});
+// A reason the operator can act on is one line; anything else keeps its stack.
+main().catch(exitOnStartupError);

@@ -19,11 +19,13 @@ export interface Services {
 
 export function createServices(
   db: Database,
-  config: Pick<Config, 'operatorKey' | 'authCacheMs' | 'lastUsedFlushMs'> & Partial<Pick<Config, 'groupCommit'>>,
+  config: Pick<Config, 'operatorKey' | 'authCacheMs' | 'lastUsedFlushMs'> &
+    Partial<Pick<Config, 'groupCommit' | 'operatorKeyHash'>>,
   now: () => Date = () => new Date(),
 ): Services {
   const apiKeys = new ApiKeysService(db, {
     operatorKey: config.operatorKey,
+    operatorKeyHash: config.operatorKeyHash,
     cacheMs: config.authCacheMs,
     lastUsedFlushMs: config.lastUsedFlushMs,
     now,

@@ -29,12 +29,24 @@ export function withDatabase(url: string, database: string): string {
   return u.toString();
 }
 
-/** A new empty database on the test server, named after the test file. */
+/**
+ * A new empty database on the test server, named after the test file (the owner's URL).
+ * Its default zone is Pacific/Chatham (UTC+12:45 or +13:45), so anything the service computes
+ * in the session's zone instead of UTC or the tenant's shows; the tests' own SQL (h.sql) runs in UTC.
+ */
 export async function freshDatabase(label: string): Promise<string> {
   const admin = inject('pgAdminUrl');
   const name = `t_${label.replace(/\W+/g, '_').slice(0, 30)}_${randomBytes(4).toString('hex')}`.toLowerCase();
   await ensureDatabase(admin, name);
+  const c = new pg.Client({ connectionString: admin });
+  await c.connect();
+  await c.query(`ALTER DATABASE ${name} SET TimeZone = 'Pacific/Chatham'`).finally(() => c.end());
   return withDatabase(admin, name);
+}
+
+/** The service's runtime role on database `url` (through PgBouncer under npm run test:pgbouncer). */
+export function appUrlFor(url: string): string {
+  return withDatabase(inject('pgAppUrl'), new URL(url).pathname.slice(1));
 }
 
 export class Clock {
@@ -58,6 +70,8 @@ export interface Harness {
   /** gql() that fails the test on any error and returns data. */
   ok<T = any>(key: string | null, query: string, variables?: Record<string, unknown>): Promise<T>;
   sql<T = any>(text: string, params?: unknown[]): Promise<T[]>;
+  /** A Database handle as the tables' owner, for operator commands (reconcile's rebuild) the service's role may not run. */
+  ownerDb(): Promise<Database>;
   seed: Seed;
   listen(): Promise<Server>;
   close(): Promise<void>;
@@ -68,7 +82,8 @@ export async function createHarness(
   opts: { poolSize?: number; logger?: ReturnType<typeof createLogger> } = {},
 ): Promise<Harness> {
   const url = await freshDatabase(label);
-  const db = await openDatabase(url, { poolSize: opts.poolSize ?? 10 });
+  // The app runs as the runtime role; migrations and its grants run as the owner (url).
+  const db = await openDatabase(url, { poolSize: opts.poolSize ?? 10, appUrl: appUrlFor(url) });
   const clock = new Clock();
   const config = { ...loadConfig({}), operatorKey: OPERATOR_KEY, lastUsedFlushMs: 3_600_000 };
   const app = createApp({
@@ -78,8 +93,10 @@ export async function createHarness(
     logger: opts.logger ?? createLogger(process.env.TEST_LOG ?? 'silent'),
   });
   const servers: Server[] = [];
-  const raw = new pg.Pool({ connectionString: url, max: 2 });
+  // The tests' own SQL: as the owner, directly, in UTC.
+  const raw = new pg.Pool({ connectionString: url, max: 2, options: '-c TimeZone=UTC' });
 
+  let owner: Promise<Database> | null = null;
   const gql: Harness['gql'] = async (key, query, variables) => {
     const res = await app.yoga.fetch('http://tally.test/graphql', {
       method: 'POST',
@@ -101,6 +118,10 @@ export async function createHarness(
     gql,
     ok,
     sql: async (text, params) => (await raw.query(text, params)).rows,
+    ownerDb: () => {
+      owner ??= openDatabase(url, { poolSize: 2, migrate: false });
+      return owner;
+    },
     seed: undefined as unknown as Seed,
     async listen() {
       const s = await serve(app, db, { port: 0, host: '127.0.0.1', maxBodyBytes: config.maxBodyBytes });
@@ -111,6 +132,7 @@ export async function createHarness(
       for (const s of servers) await s.stop(1000);
       await app.close();
       await db.close();
+      if (owner) await (await owner).close();
       await raw.end();
     },
   };

@@ -1,9 +1,12 @@
 // The data layer's port. Services ask for a named unit of work and run SQL through it;
 // only this file knows TypeORM's DataSource and QueryRunner. Every statement is named
 // (`/* recordUsage:insertEvents */ ...`) so logs and pg_stat_statements read well.
+import pg from 'pg';
 import { DataSource, type Logger as OrmLogger, type QueryRunner } from 'typeorm';
 import { migrations } from '../../../migrations/index';
+import { StartupError } from '../lib/startup-error';
 import { entities } from './entities';
+import { checkRuntimeRole, prepareRuntimeRole } from './runtime-role';
 
 export interface Sql {
   /** Runs one named statement and returns its rows. */
@@ -81,25 +84,85 @@ export function createDataSource(url: string, poolSize = 20): DataSource {
     logging: false,
     poolSize,
     applicationName: 'tally',
-    // Every session speaks UTC; calendar math names the tenant's zone explicitly.
-    // JIT off: every statement here is short, and PostgreSQL's JIT (on by default where
-    // LLVM is installed) fires on cost estimates alone; it spent 0.9 s compiling a usage
-    // summary whose execution takes 5 ms.
-    extra: { options: '-c TimeZone=UTC -c jit=off', max: poolSize, connectionTimeoutMillis: 10_000 },
+    // The service needs no extension (gen_random_uuid is built in), and its role may not create one.
+    installExtensions: false,
+    // No startup options and no session SETs: behind PgBouncer in transaction mode a session
+    // is not ours (PgBouncer refuses `options` by default, and a SET would land on whichever
+    // server connection ran it). What a statement needs is set in its transaction (BEGIN_TX)
+    // or written into the statement (calendar math names its zone, 'UTC' included).
+    extra: { max: poolSize, connectionTimeoutMillis: 10_000 },
   });
 }
 
+/**
+ * How every transaction begins: one simple-protocol query, so SET LOCAL costs no round trip.
+ * UTC, so anything that does depend on the session zone cannot vary with the server's
+ * default. JIT off: every statement here is short, and PostgreSQL's JIT (on by default where
+ * LLVM is installed) fires on cost estimates alone; it spent 0.9 s compiling a usage summary
+ * whose execution takes 5 ms.
+ */
+export const BEGIN_TX = "BEGIN; SET LOCAL TimeZone = 'UTC'; SET LOCAL jit = off";
+
+/**
+ * Opens the service's pool. With `migrate` (the default), `url` is the owner's (DATABASE_URL):
+ * migrations and the runtime role's grants run as the owner on short-lived connections,
+ * and the pool connects as the runtime role (`appUrl`, DATABASE_APP_URL, or the role Tally
+ * creates; see runtime-role.ts). With `migrate: false`, the pool connects to `url` as it is
+ * (operator commands such as reconcile, which run as the owner).
+ */
 export async function openDatabase(
   url: string,
-  opts: { poolSize?: number; migrate?: boolean } = {},
+  opts: { poolSize?: number; migrate?: boolean; appUrl?: string } = {},
 ): Promise<Database> {
-  const dataSource = createDataSource(url, opts.poolSize);
+  const runtimeUrl = opts.migrate !== false ? (await migrateAsOwner(url, opts.appUrl)).runtimeUrl : url;
+  const dataSource = createDataSource(runtimeUrl, opts.poolSize);
   const logger = new CountingLogger();
   // Replace the logger after construction: TypeORM calls logQuery for every statement it sends.
   (dataSource as unknown as { logger: OrmLogger }).logger = logger;
-  await dataSource.initialize();
-  if (opts.migrate !== false) await dataSource.runMigrations({ transaction: 'each' });
+  await dataSource.initialize().catch((e) => {
+    // A wrong DATABASE_APP_URL password (or a pg_hba.conf without a line for the role);
+    // PgBouncer says it with 08P01.
+    const code = pgCode(e);
+    if (code === '28P01' || code === '28000' || (code === '08P01' && /authentication/.test((e as Error).message)))
+      throw new StartupError(
+        `the service's role "${decodeURIComponent(new URL(runtimeUrl).username)}" cannot log in: ${(e as Error).message} (check DATABASE_APP_URL)`,
+      );
+    throw e;
+  });
+  const db = wrap(dataSource, logger);
+  if (opts.migrate !== false) {
+    try {
+      await checkRuntimeRole(db);
+    } catch (err) {
+      await db.close();
+      throw err;
+    }
+  }
+  return db;
+}
 
+/** As the owner (`url`): pending migrations, then the runtime role and its grants. */
+export async function migrateAsOwner(url: string, appUrl?: string): Promise<{ applied: string[]; runtimeUrl: string }> {
+  // Instances starting at once migrate one at a time: the first holds this lock (in an open
+  // transaction, so it stays on one server connection even behind PgBouncer), the others
+  // wait and then find nothing pending.
+  const lock = new pg.Client({ connectionString: url });
+  await lock.connect();
+  const owner = createDataSource(url, 1);
+  try {
+    await lock.query("BEGIN; SELECT pg_advisory_xact_lock(hashtextextended('tally:migrate', 0))");
+    await owner.initialize();
+    const applied = await owner.runMigrations({ transaction: 'each' });
+    const runtimeUrl = await prepareRuntimeRole(owner, url, appUrl);
+    return { applied: applied.map((m) => m.name), runtimeUrl };
+  } finally {
+    if (owner.isInitialized) await owner.destroy();
+    await lock.query('COMMIT').catch(() => {});
+    await lock.end();
+  }
+}
+
+function wrap(dataSource: DataSource, logger: CountingLogger): Database {
   return {
     dataSource,
     async query<T>(name: string, text: string, params: unknown[] = []) {
@@ -115,7 +178,7 @@ export async function openDatabase(
         const qr = dataSource.createQueryRunner();
         try {
           await qr.connect();
-          await qr.query(`/* ${name}:begin */ BEGIN`);
+          await qr.query(`/* ${name}:begin */ ${BEGIN_TX}`);
           const out = await fn(runner(qr));
           await qr.query(`/* ${name}:commit */ COMMIT`);
           return out;

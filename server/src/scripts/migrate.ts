@@ -1,12 +1,15 @@
 // npm run migrate: applies pending migrations (forward-only) and exits.
 import { loadConfig } from '../config';
 import { locateDatabase } from '../db/connect';
-import { openDatabase } from '../db/database';
+import { migrateAsOwner } from '../db/database';
+import { exitOnStartupError } from '../lib/startup-error';
 
 const config = loadConfig();
-const location = await locateDatabase(config, console.log);
-const db = await openDatabase(location.url, { migrate: false, poolSize: 2 });
-const applied = await db.dataSource.runMigrations({ transaction: 'each' });
-console.log(applied.length ? `applied: ${applied.map((m) => m.name).join(', ')}` : 'no pending migrations');
-await db.close();
+const location = await locateDatabase(config, console.log).catch(exitOnStartupError);
+// Also grants the runtime role what it needs (see db/runtime-role.ts).
+const { applied } = await migrateAsOwner(location.url, config.databaseAppUrl).catch(async (e) => {
+  await location.stop();
+  return exitOnStartupError(e);
+});
+console.log(applied.length ? `applied: ${applied.join(', ')}` : 'no pending migrations');
 await location.stop();

@@ -4,13 +4,20 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config';
 import { locateDatabase } from '../db/connect';
-import { openDatabase } from '../db/database';
+import { migrateAsOwner, openDatabase } from '../db/database';
+import { exitOnStartupError } from '../lib/startup-error';
 import { rebuild, reconcile } from '../modules/usage/usage.reconcile';
 
 const { values } = parseArgs({ options: { tenant: { type: 'string' }, rebuild: { type: 'boolean', default: false } } });
 const config = loadConfig();
-const location = await locateDatabase(config);
-const db = await openDatabase(location.url, { poolSize: 2 });
+const location = await locateDatabase(config).catch(exitOnStartupError);
+// An operator command: it runs as DATABASE_URL's user (the owner), since --rebuild deletes and
+// rewrites rollup rows, which the service's own role may not.
+await migrateAsOwner(location.url, config.databaseAppUrl).catch(async (e) => {
+  await location.stop();
+  return exitOnStartupError(e);
+});
+const db = await openDatabase(location.url, { poolSize: 2, migrate: false });
 let code = 0;
 try {
   const tenant = values.tenant ?? null;

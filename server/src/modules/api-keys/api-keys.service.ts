@@ -36,9 +36,9 @@ export class ApiKeysService {
 
   constructor(
     private readonly db: Database,
-    opts: { operatorKey?: string; cacheMs: number; lastUsedFlushMs: number; now: () => Date },
+    opts: { operatorKey?: string; operatorKeyHash?: Buffer; cacheMs: number; lastUsedFlushMs: number; now: () => Date },
   ) {
-    this.operatorDigest = opts.operatorKey ? digest(opts.operatorKey) : null;
+    this.operatorDigest = opts.operatorKeyHash ?? (opts.operatorKey ? digest(opts.operatorKey) : null);
     this.cacheMs = opts.cacheMs;
     this.now = opts.now;
     this.flushTimer = setInterval(() => void this.flushLastUsed().catch(() => {}), opts.lastUsedFlushMs);

@@ -464,7 +464,11 @@ export class UsageService {
     granularity: Granularity | null,
   ) {
     const { tenant, filter } = await this.resolveFilter(principal, f);
-    const buckets = await summarize(this.db, filter, [...new Set(groupBy)], granularity);
+    // In a transaction of its own: that is where JIT is off (see BEGIN_TX); a summary is heavy
+    // enough for PostgreSQL's JIT to fire, and light enough that compiling costs far more.
+    const buckets = await this.db.transaction('usageSummary', (tx) =>
+      summarize(tx, filter, [...new Set(groupBy)], granularity),
+    );
     return { totals: totalsOf(buckets, ['filter', 'currency'], tenant.currency), buckets };
   }
 
@@ -476,7 +480,9 @@ export class UsageService {
     from: Date,
     to: Date,
   ): Promise<Map<string, Totals>> {
-    const rows = await summarize(this.db, { tenantId, timezone, from, to, apiKeyIds: keyIds }, ['API_KEY'], null);
+    const rows = await this.db.transaction('usageSummary:byKey', (tx) =>
+      summarize(tx, { tenantId, timezone, from, to, apiKeyIds: keyIds }, ['API_KEY'], null),
+    );
     const out = new Map<string, Totals>();
     for (const id of keyIds)
       out.set(
@@ -490,7 +496,10 @@ export class UsageService {
   }
 
   async tenantTotals(tenantId: string, timezone: string, from: Date, to: Date, currency?: string): Promise<Totals> {
-    return totalsOf(await summarize(this.db, { tenantId, timezone, from, to }, [], null), ['from'], currency);
+    const rows = await this.db.transaction('usageSummary:tenant', (tx) =>
+      summarize(tx, { tenantId, timezone, from, to }, [], null),
+    );
+    return totalsOf(rows, ['from'], currency);
   }
 
   async byIds(ids: readonly string[]): Promise<EventRow[]> {

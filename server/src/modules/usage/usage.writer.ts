@@ -167,7 +167,7 @@ export const ROLLUP_LEVELS: readonly { table: string; key: readonly string[] }[]
 /** A rollup key column computed from ledger rows `e` (as written by rollupSource). */
 export const rollupKeySql = (c: string) =>
   c === 'hour'
-    ? "date_trunc('hour', e.occurred_at)" // sessions run in UTC
+    ? "date_trunc('hour', e.occurred_at, 'UTC')" // never the session's zone (see BEGIN_TX)
     : c === 'day'
       ? "date_trunc('day', e.occurred_at, z.timezone)"
       : `e.${c}`;
