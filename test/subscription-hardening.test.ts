@@ -240,7 +240,7 @@ describe('a rejected document over graphql-ws', () => {
     for (const [what, query, code] of cases) {
       const bad = new WsSub(client, query);
       await until(() => bad.ended, what);
-      expect(bad.errorCodes, what).toEqual([code]);
+      expect(bad.errorCodes, `${what}: ${JSON.stringify(bad.error)}`).toEqual([code]);
       expect(bad.error, what).toBeInstanceOf(Array);
     }
     expect(closes).toEqual([]);
