@@ -7,6 +7,7 @@ import net from 'node:net';
 import { type Client, createClient } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
+import { serve } from '../server/src/http';
 import { createHarness, type Harness, OPERATOR_KEY, RECORD } from './support/harness';
 
 let h: Harness;
@@ -297,7 +298,8 @@ describe('revocation', () => {
 
 describe('/readyz', () => {
   it('answers 503 as soon as draining starts', async () => {
-    const server = await h.listen();
+    // Its own server (not the harness's, which stops it again at the end).
+    const server = await serve(h.app, h.db, { port: 0, host: '127.0.0.1', maxBodyBytes: 1 << 20 });
     expect((await fetch(`http://127.0.0.1:${server.port}/readyz`)).status).toBe(200);
     // A load balancer's probe whose request is already arriving when the drain begins.
     const socket = net.connect(server.port, '127.0.0.1');

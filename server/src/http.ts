@@ -32,6 +32,8 @@ export async function serve(
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/healthz') return json(res, 200, { status: 'ok' });
     if (path === '/readyz') {
+      // A load balancer stops sending new work the moment the drain begins.
+      if (draining) return json(res, 503, { status: 'draining' });
       void db.ping().then((ok) => json(res, ok ? 200 : 503, { status: ok ? 'ready' : 'database unreachable' }));
       return;
     }
