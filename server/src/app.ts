@@ -11,6 +11,7 @@ import type { Database } from './db/database';
 import { type Context, createLoaders } from './graphql/context';
 import { useIngestJit } from './graphql/jit';
 import type { Principal } from './graphql/principal';
+import { startKeyRecheck } from './key-recheck';
 import { AppError, ERROR_CODES, type ErrorCode, unauthenticated } from './lib/errors';
 import { QuotaFeed } from './modules/quota/quota.feed';
 import type { AlertRow } from './modules/quota/quota.types';
@@ -54,7 +55,7 @@ export function createApp(opts: AppOptions) {
   });
 
   // Everything published happened: services emit only after their transaction committed.
-  const { pubsub, listens, close: closePubSub } = createTallyPubSub(config.redisUrl);
+  const { pubsub, listens, health: pubsubHealth, close: closePubSub } = createTallyPubSub(config.redisUrl, logger);
   const feed = new QuotaFeed(pubsub);
   const revocations = new Revocations();
   services.usage.emitter.on('created', (events: EventRow[]) => {
@@ -75,7 +76,17 @@ export function createApp(opts: AppOptions) {
   services.usage.emitter.on('changed', changed);
   services.quota.emitter.on('changed', changed);
   services.apiKeys.emitter.on('revoked', (keyId: string) => {
+    // This instance's own streams of the key end at once, in process: with Redis away the
+    // published message would reach nobody (other instances re-check, key-recheck.ts).
+    revocations.revoked(keyId);
     pubsub.publish('keys:revoked', { keyId });
+  });
+  const stopKeyRecheck = startKeyRecheck({
+    keys: services.apiKeys,
+    revocations,
+    health: pubsubHealth,
+    everyMs: config.authCacheMs,
+    logger,
   });
   // A key revoked on any instance stops authenticating here at once (not when the cache
   // expires), and its open sockets and subscriptions here end.
@@ -123,7 +134,7 @@ export function createApp(opts: AppOptions) {
     },
     context: async (initial): Promise<Context> => {
       const { request } = initial;
-      const base = { services, loaders: createLoaders(services), pubsub, feed, revocations };
+      const base = { services, loaders: createLoaders(services), pubsub, pubsubHealth, feed, revocations };
       // WebSocket operations were authenticated at connect (ws.ts) and carry their principal.
       const authenticated = (initial as { principal?: Principal }).principal;
       if (authenticated) return { ...base, requestId: randomUUID(), principal: authenticated, viaSocket: true };
@@ -158,8 +169,11 @@ export function createApp(opts: AppOptions) {
     metrics,
     logger,
     pubsub,
+    /** Pub/sub health for /readyz, and its reconnect hook and counters for metrics. */
+    pubsubHealth,
     revocations,
     async close() {
+      stopKeyRecheck();
       // Everything acknowledged is committed already; this writes what is still queued.
       await services.usage.committer.close();
       await services.quota.authorizer.close();

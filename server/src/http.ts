@@ -34,7 +34,13 @@ export async function serve(
     if (path === '/readyz') {
       // A load balancer stops sending new work the moment the drain begins.
       if (draining) return json(res, 503, { status: 'draining' });
-      void db.ping().then((ok) => json(res, ok ? 200 : 503, { status: ok ? 'ready' : 'database unreachable' }));
+      // Pub/sub counts too: with Redis away, live subscriptions here would miss events.
+      const pubsub = app.pubsubHealth;
+      void db.ping().then((ok) => {
+        const ready = ok && pubsub.healthy();
+        const status = !ok ? 'database unreachable' : ready ? 'ready' : 'pub/sub unreachable';
+        json(res, ready ? 200 : 503, { status, pubsub: pubsub.state() });
+      });
       return;
     }
     if (path === '/metrics') {
