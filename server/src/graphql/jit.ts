@@ -5,7 +5,7 @@
 //
 // Only operations made of the high-volume mutations, or of subscriptions, are compiled: a
 // dashboard's one-off queries would pay a compile each. When the compiled code refuses an
-// operation before it starts (its variables, or a subscription's source), it is executed
+// operation before it starts (its variables), it is executed
 // again the standard way, so bad input is answered with graphql-js's precise message and
 // field path (the contract's `extensions.field`), exactly as without the compiler.
 //
@@ -64,7 +64,7 @@ export function useIngestJit(): Plugin {
   const withFallback =
     (compiled: Execute, standard: Execute): Execute =>
     (a) => {
-      // No data at all: refused before execution began (variables, or a subscription's source).
+      // No data at all: refused before execution began (its variables).
       const settle = (result: unknown) => {
         const r = result as ExecutionResult;
         return r && typeof r === 'object' && !('data' in r) && r.errors?.length ? standard(a) : result;
@@ -80,7 +80,7 @@ export function useIngestJit(): Plugin {
       jit.onExecute({ args, setExecuteFn: (fn) => (compiled = fn) });
       setExecuteFn(withFallback(compiled, standard) as never);
     },
-    onSubscribe({ args, subscribeFn, setSubscribeFn }) {
+    onSubscribe({ args, setSubscribeFn }) {
       if (!isHot(args.document, args.operationName)) return;
       const compiled = compiledSubscription(args);
       if (!compiled) return; // graphql-js's own subscribe, unchanged
