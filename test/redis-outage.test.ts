@@ -19,6 +19,7 @@ import { type Database, openDatabase } from '../server/src/db/database';
 import { freePort } from '../server/src/db/embedded';
 import { type Server, serve } from '../server/src/http';
 import { createLogger } from '../server/src/observability';
+import { PING_EVERY_MS } from '../server/src/pubsub-redis';
 import { createHarness, type Harness, OPERATOR_KEY, RECORD } from './support/harness';
 
 const REDIS_SERVER = '/usr/bin/redis-server';
@@ -376,7 +377,10 @@ describe.skipIf(!haveRedis)('Redis outage', () => {
     );
     const sseA = sse(A, t.reader.secret, USAGE);
     const sseB = sse(B, t.reader.secret, USAGE);
+    // Another key's subscription, which the revocation does not touch.
+    const bystander = new WsSub(wsClient(B, t.adminKey), USAGE);
     while (
+      bystander.data.length === 0 ||
       wsA.data.length === 0 ||
       wsB.data.length === 0 ||
       !sseA.text.includes('usageRecorded') ||
@@ -393,6 +397,10 @@ describe.skipIf(!haveRedis)('Redis outage', () => {
       await until(() => closed.A?.includes(4403) === true && sseA.ended, "A's own streams to end", 500);
       await until(() => closed.B?.includes(4403) === true && sseB.ended, "B's streams to end", AUTH_CACHE_MS + 1_000);
       expect(Date.now() - revoked).toBeLessThan(AUTH_CACHE_MS + 1_000);
+      // A Redis that answers nothing is noticed by its PINGs: loud, as if it were down.
+      await until(() => bystander.ended, 'the stall to be noticed', 3 * PING_EVERY_MS);
+      expect(bystander.errors.map((e) => [e.extensions?.code, e.extensions?.retryable])).toEqual([['INTERNAL', true]]);
+      expect((await readyz(B)).status).toBe(503);
     } finally {
       redis.resume();
     }

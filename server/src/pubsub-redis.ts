@@ -1,6 +1,7 @@
 // Redis pub/sub for several instances, with its health visible. Redis PUBLISH is fire and
 // forget: what is published while a subscriber's connection is down never reaches it. So
-// this target is loud, not lossless: the moment either connection is lost, `onLost`
+// this target is loud, not lossless: the moment either connection is lost (closed, or silent
+// for a PING round: a hung Redis or a dead network path closes nothing for hours), `onLost`
 // listeners are told (every live subscription of this instance ends with a retryable error,
 // see graphql/subscriptions.ts), `healthy()` is false until both connections are back and
 // the subscriber's channels are subscribed again, then `onReconnect` listeners are told.
@@ -11,6 +12,11 @@ import type { Logger } from './observability';
 
 /** Publishes held while Redis is away; beyond this they are dropped (and counted). */
 export const MAX_PENDING_PUBLISHES = 10_000;
+/**
+ * A connection that answers no PING within this time is treated as lost and reconnected: a
+ * Redis that hangs, or a network path that drops silently, closes no socket for hours.
+ */
+export const PING_EVERY_MS = 2_000;
 
 export interface PubSubHealth {
   /** True when live events are flowing (in-process pub/sub: always). */
@@ -37,6 +43,7 @@ export function createRedisEventTarget(publishClient: Redis, subscribeClient: Re
   const back = new Set<() => void>();
   let up = false;
   let everUp = false;
+  let closing = false;
   let pending = 0;
   const health = {
     reconnects: 0,
@@ -57,7 +64,7 @@ export function createRedisEventTarget(publishClient: Redis, subscribeClient: Re
   const down = () => {
     if (!up) return;
     up = false;
-    logger?.warn('redis pub/sub connection lost: live subscriptions end with a retryable error');
+    if (!closing) logger?.warn('redis pub/sub connection lost: live subscriptions end with a retryable error');
     for (const cb of [...lost]) cb();
   };
   const maybeUp = () => {
@@ -87,6 +94,25 @@ export function createRedisEventTarget(publishClient: Redis, subscribeClient: Re
     client.on('error', () => {});
   }
   maybeUp();
+
+  const pinger = setInterval(() => {
+    for (const client of [publishClient, subscribeClient]) {
+      if (client.status !== 'ready') continue;
+      let answered = false;
+      void client.ping().then(
+        () => {
+          answered = true;
+        },
+        () => {},
+      );
+      setTimeout(() => {
+        if (answered || closing || client.status !== 'ready') return;
+        logger?.warn('redis did not answer PING in time: reconnecting');
+        client.disconnect(true);
+      }, PING_EVERY_MS).unref();
+    }
+  }, PING_EVERY_MS);
+  pinger.unref();
 
   subscribeClient.on('message', (channel: string, message: string) => {
     const callbacks = callbacksForTopic.get(channel);
@@ -132,5 +158,11 @@ export function createRedisEventTarget(publishClient: Redis, subscribeClient: Re
       return true;
     },
   };
-  return { target, health };
+  const close = () => {
+    closing = true;
+    clearInterval(pinger);
+    publishClient.disconnect();
+    subscribeClient.disconnect();
+  };
+  return { target, health, close };
 }

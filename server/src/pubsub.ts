@@ -83,14 +83,11 @@ export function createTallyPubSub(redisUrl?: string, logger?: Logger): TallyPubS
   const options = { maxRetriesPerRequest: null, retryStrategy: (n: number) => Math.min(2_000, 50 * 2 ** n) };
   const publishClient = new Redis(redisUrl, options);
   const subscribeClient = new Redis(redisUrl, options);
-  const { target, health } = createRedisEventTarget(publishClient, subscribeClient, logger);
+  const { target, health, close } = createRedisEventTarget(publishClient, subscribeClient, logger);
   return {
     pubsub: createPubSub<Topics>({ eventTarget: target as never }),
     listens: () => true,
     health,
-    close: async () => {
-      publishClient.disconnect();
-      subscribeClient.disconnect();
-    },
+    close: async () => close(),
   };
 }
