@@ -13,6 +13,13 @@ export interface SubscriptionOptions {
   webSocketImpl?: unknown;
   /** Reconnect attempts before giving up; default unlimited. */
   retryAttempts?: number;
+  /**
+   * Called when the server ended a subscription with a retryable error (its pub/sub
+   * connection was lost, so events may have been missed) and the iterator subscribes again:
+   * quotaUpdated then yields a fresh current state; for usageRecorded and quotaAlerts, read
+   * usageEvents / quotaAlertHistory for the gap if it matters.
+   */
+  onResubscribe?: (error: TallyError) => void;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -87,9 +94,9 @@ export class Subscriptions {
         },
       });
       const sse = this.sse;
-      return unwrap<R>(async () => sse.iterate(payload));
+      return unwrap<R>(async () => sse.iterate(payload), this.o);
     }
-    return unwrap<R>(async () => (await this.wsClient()).iterate(payload));
+    return unwrap<R>(async () => (await this.wsClient()).iterate(payload), this.o);
   }
 
   async dispose(): Promise<void> {
@@ -98,15 +105,25 @@ export class Subscriptions {
   }
 }
 
+/** The server ended the subscription with a retryable error (e.g. its pub/sub connection was lost). */
+const resumable = (errors: readonly unknown[]) =>
+  (errors[0] as GraphQLErrorShape | undefined)?.extensions?.retryable === true;
+
 /**
  * Results -> data, errors -> TallyError. Written by hand rather than as an async generator so
  * that return() reaches the transport at once, even while a next() is waiting for an event.
+ * A subscription the server ends with a retryable error is opened again (with backoff), so
+ * the caller sees a reconnect and, for quotaUpdated, a fresh first state, not an error.
  */
 function unwrap<R>(
   open: () => Promise<AsyncIterableIterator<{ data?: unknown; errors?: readonly unknown[] | null }>>,
+  opts: Pick<SubscriptionOptions, 'retryAttempts' | 'onResubscribe'> = {},
 ): AsyncIterableIterator<R> {
   let inner: ReturnType<typeof open> | null = null;
   let finished = false;
+  /** Re-subscriptions since the last value. */
+  let attempts = 0;
+  const maxAttempts = opts.retryAttempts ?? Number.POSITIVE_INFINITY;
   const source = () => {
     inner ??= open();
     return inner;
@@ -117,18 +134,32 @@ function unwrap<R>(
   };
   return {
     async next(): Promise<IteratorResult<R>> {
-      if (finished) return { done: true, value: undefined };
-      try {
-        const r = await (await source()).next();
-        if (finished || r.done) {
-          finished = true;
-          return { done: true, value: undefined };
+      for (;;) {
+        if (finished) return { done: true, value: undefined };
+        try {
+          const r = await (await source()).next();
+          if (finished || r.done) {
+            finished = true;
+            return { done: true, value: undefined };
+          }
+          if (r.value.errors?.length) {
+            const err = TallyError.fromGraphQL(r.value.errors as GraphQLErrorShape[]);
+            if (!resumable(r.value.errors) || attempts >= maxAttempts) throw err;
+            attempts++;
+            const old = inner;
+            inner = null;
+            void old?.then((it) => it.return?.()).catch(() => {});
+            opts.onResubscribe?.(err);
+            const base = Math.min(5_000, 250 * 2 ** (attempts - 1));
+            await sleep(base / 2 + Math.random() * (base / 2));
+            continue;
+          }
+          attempts = 0;
+          return { done: false, value: r.value.data as R };
+        } catch (e) {
+          await close().catch(() => {});
+          throw toTallyError(e);
         }
-        if (r.value.errors?.length) throw TallyError.fromGraphQL(r.value.errors as GraphQLErrorShape[]);
-        return { done: false, value: r.value.data as R };
-      } catch (e) {
-        await close().catch(() => {});
-        throw toTallyError(e);
       }
     },
     async return(): Promise<IteratorResult<R>> {

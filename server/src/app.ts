@@ -13,6 +13,7 @@ import { useErrorText } from './graphql/error-text';
 import { useIngestJit } from './graphql/jit';
 import { useOperationMetrics } from './graphql/operation-metrics';
 import type { Principal } from './graphql/principal';
+import { startKeyRecheck } from './key-recheck';
 import { AppError, ERROR_CODES, type ErrorCode, unauthenticated } from './lib/errors';
 import { QuotaFeed } from './modules/quota/quota.feed';
 import type { AlertRow } from './modules/quota/quota.types';
@@ -62,7 +63,12 @@ export function createApp(opts: AppOptions) {
   instrument(metrics, services);
 
   // Everything published happened: services emit only after their transaction committed.
-  const { pubsub, listens, close: closePubSub } = createTallyPubSub(config.redisUrl, pubSubHooks(metrics));
+  const {
+    pubsub,
+    listens,
+    health: pubsubHealth,
+    close: closePubSub,
+  } = createTallyPubSub(config.redisUrl, logger, pubSubHooks(metrics));
   const feed = new QuotaFeed(pubsub);
   const revocations = new Revocations();
   services.usage.emitter.on('created', (events: EventRow[]) => {
@@ -83,7 +89,17 @@ export function createApp(opts: AppOptions) {
   services.usage.emitter.on('changed', changed);
   services.quota.emitter.on('changed', changed);
   services.apiKeys.emitter.on('revoked', (keyId: string) => {
+    // This instance's own streams of the key end at once, in process: with Redis away the
+    // published message would reach nobody (other instances re-check, key-recheck.ts).
+    revocations.revoked(keyId);
     pubsub.publish('keys:revoked', { keyId });
+  });
+  const stopKeyRecheck = startKeyRecheck({
+    keys: services.apiKeys,
+    revocations,
+    health: pubsubHealth,
+    everyMs: config.authCacheMs,
+    logger,
   });
   // A key revoked on any instance stops authenticating here at once (not when the cache
   // expires), and its open sockets and subscriptions here end.
@@ -131,7 +147,7 @@ export function createApp(opts: AppOptions) {
     },
     context: async (initial): Promise<Context> => {
       const { request } = initial;
-      const base = { services, loaders: createLoaders(services), pubsub, feed, revocations };
+      const base = { services, loaders: createLoaders(services), pubsub, pubsubHealth, feed, revocations };
       // WebSocket operations were authenticated at connect (ws.ts) and carry their principal.
       const authenticated = (initial as { principal?: Principal }).principal;
       if (authenticated) return { ...base, requestId: randomUUID(), principal: authenticated, viaSocket: true };
@@ -169,8 +185,11 @@ export function createApp(opts: AppOptions) {
     metrics,
     logger,
     pubsub,
+    /** Pub/sub health for /readyz, and its reconnect hook and counters for metrics. */
+    pubsubHealth,
     revocations,
     async close() {
+      stopKeyRecheck();
       // Everything acknowledged is committed already; this writes what is still queued.
       await services.usage.committer.close();
       await services.quota.authorizer.close();

@@ -33,7 +33,15 @@ export async function serve(
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/healthz') return json(res, 200, { status: 'ok' });
     if (path === '/readyz') {
-      void db.ping().then((ok) => json(res, ok ? 200 : 503, { status: ok ? 'ready' : 'database unreachable' }));
+      // A load balancer stops sending new work the moment the drain begins.
+      if (draining) return json(res, 503, { status: 'draining' });
+      // Pub/sub counts too: with Redis away, live subscriptions here would miss events.
+      const pubsub = app.pubsubHealth;
+      void db.ping().then((ok) => {
+        const ready = ok && pubsub.healthy();
+        const status = !ok ? 'database unreachable' : ready ? 'ready' : 'pub/sub unreachable';
+        json(res, ready ? 200 : 503, { status, pubsub: pubsub.state() });
+      });
       return;
     }
     if (path === '/metrics') {

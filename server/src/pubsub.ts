@@ -3,11 +3,14 @@
 // instants may arrive as ISO strings, which the DateTime scalar accepts.
 import { setMaxListeners } from 'node:events';
 import { createRequire } from 'node:module';
-import type { createRedisEventTarget as CreateRedisEventTarget } from '@graphql-yoga/redis-event-target';
 import { createPubSub, type PubSub } from 'graphql-yoga';
 import type { Redis as RedisClient } from 'ioredis';
 import type { AlertRow } from './modules/quota/quota.types';
 import type { EventRow } from './modules/usage/usage.types';
+import type { Logger } from './observability';
+import { createRedisEventTarget, type PubSubHealth } from './pubsub-redis';
+
+export type { PubSubHealth };
 
 export type PublishedEvent = Omit<EventRow, 'fingerprint'>;
 
@@ -46,6 +49,8 @@ export interface TallyPubSubHandle {
    * pub/sub only this process's subscribers can; with Redis, other instances may always.
    */
   listens: (topic: string) => boolean;
+  /** Whether live events flow, and hooks for losses and reconnects (Redis only). */
+  health: PubSubHealth;
   close: () => Promise<void>;
 }
 
@@ -54,7 +59,17 @@ export interface PubSubHooks {
   onRedis?: (client: 'publish' | 'subscribe', event: 'reconnecting' | 'reconnected') => void;
 }
 
-export function createTallyPubSub(redisUrl?: string, hooks: PubSubHooks = {}): TallyPubSubHandle {
+const IN_PROCESS: PubSubHealth = {
+  healthy: () => true,
+  state: () => 'in-process',
+  canLose: false,
+  onLost: () => () => {},
+  onReconnect: () => () => {},
+  reconnects: 0,
+  droppedPublishes: 0,
+};
+
+export function createTallyPubSub(redisUrl?: string, logger?: Logger, hooks: PubSubHooks = {}): TallyPubSubHandle {
   if (!redisUrl) {
     const eventTarget = new CountingEventTarget();
     // Many subscribers of one tenant's topic is normal.
@@ -62,17 +77,17 @@ export function createTallyPubSub(redisUrl?: string, hooks: PubSubHooks = {}): T
     return {
       pubsub: createPubSub<Topics>({ eventTarget: eventTarget as never }),
       listens: (topic) => eventTarget.listens(topic),
+      health: IN_PROCESS,
       close: async () => {},
     };
   }
   // Loaded only when configured: the Redis client costs about 9 MB of memory otherwise unused.
   const require = createRequire(import.meta.url);
   const { Redis } = require('ioredis') as { Redis: typeof RedisClient };
-  const { createRedisEventTarget } = require('@graphql-yoga/redis-event-target') as {
-    createRedisEventTarget: typeof CreateRedisEventTarget;
-  };
-  const publishClient = new Redis(redisUrl, { maxRetriesPerRequest: null });
-  const subscribeClient = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  // Reconnect quickly after an outage (at most 2 s between attempts).
+  const options = { maxRetriesPerRequest: null, retryStrategy: (n: number) => Math.min(2_000, 50 * 2 ** n) };
+  const publishClient = new Redis(redisUrl, options);
+  const subscribeClient = new Redis(redisUrl, options);
   for (const [role, client] of [
     ['publish', publishClient],
     ['subscribe', subscribeClient],
@@ -84,13 +99,11 @@ export function createTallyPubSub(redisUrl?: string, hooks: PubSubHooks = {}): T
       connectedBefore = true;
     });
   }
-  const eventTarget = createRedisEventTarget({ publishClient, subscribeClient });
+  const { target, health, close } = createRedisEventTarget(publishClient, subscribeClient, logger);
   return {
-    pubsub: createPubSub<Topics>({ eventTarget }),
+    pubsub: createPubSub<Topics>({ eventTarget: target as never }),
     listens: () => true,
-    close: async () => {
-      publishClient.disconnect();
-      subscribeClient.disconnect();
-    },
+    health,
+    close: async () => close(),
   };
 }

@@ -27,6 +27,11 @@ export class Revocations {
     for (const cb of callbacks) cb();
   }
 
+  /** The keys of this process's open streams (for the periodic re-check). */
+  keys(): string[] {
+    return [...this.watchers.keys()];
+  }
+
   /** Keys with watchers (for tests and metrics). */
   get size(): number {
     return this.watchers.size;

@@ -3,12 +3,12 @@
 // connect, from connectionParams.authorization ("Bearer tly_..." or the bare secret); a
 // connection without a valid key is closed with 4403 before any operation runs.
 import type http from 'node:http';
-import type { ExecutionArgs } from 'graphql';
+import { type DocumentNode, type ExecutionArgs, GraphQLError } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { App } from './app';
 import type { Principal } from './graphql/principal';
-import { AppError } from './lib/errors';
+import { AppError, ERROR_CODES } from './lib/errors';
 import { countErrors, observeWebSocketServer } from './observability';
 
 type Extra = Record<PropertyKey, unknown> & {
@@ -55,17 +55,25 @@ export function attachWebSocket(server: http.Server, app: App) {
           principal: ctx.extra.principal,
           params: payload,
         });
-        const args = {
+        // A refused document (syntax, armor's token/depth/alias limits, validation) is answered
+        // with an `error` message for this operation only: throwing here would close the
+        // whole socket (4500) and end every other subscription on it.
+        let document: DocumentNode;
+        try {
+          document = parse(payload.query);
+          const errors = validate(schema, document);
+          if (errors.length) return errors.map(withContractCode);
+        } catch (e) {
+          return [withContractCode(e)];
+        }
+        return {
           schema,
           operationName: payload.operationName,
-          document: parse(payload.query),
+          document,
           variableValues: payload.variables,
           contextValue: await contextFactory(),
           rootValue: { execute, subscribe },
         };
-        const errors = validate(args.schema, args.document);
-        if (errors.length) return errors;
-        return args;
       },
     },
     wss,
@@ -78,4 +86,18 @@ export function attachWebSocket(server: http.Server, app: App) {
       await new Promise<void>((r) => wss.close(() => r()));
     },
   };
+}
+
+const CONTRACT_CODES = new Set<string>(ERROR_CODES);
+
+/** A parse or validation error as the client sees it over HTTP: armor's QUERY_TOO_COMPLEX kept, anything else BAD_USER_INPUT. */
+function withContractCode(e: unknown): GraphQLError {
+  const err = e as Partial<GraphQLError> & { message?: string };
+  const code = err.extensions?.code as string | undefined;
+  if (!(e instanceof Error) || !('extensions' in e))
+    return new GraphQLError('the document could not be parsed', { extensions: { code: 'BAD_USER_INPUT' } });
+  return new GraphQLError(err.message ?? 'invalid document', {
+    nodes: err.nodes,
+    extensions: { ...err.extensions, code: code && CONTRACT_CODES.has(code) ? code : 'BAD_USER_INPUT' },
+  });
 }

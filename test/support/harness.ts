@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { type App, createApp } from '../../server/src/app';
-import { loadConfig } from '../../server/src/config';
+import { type Config, loadConfig } from '../../server/src/config';
 import { ensureDatabase } from '../../server/src/db/connect';
 import { type Database, openDatabase } from '../../server/src/db/database';
 import { type Server, serve } from '../../server/src/http';
@@ -79,13 +79,13 @@ export interface Harness {
 
 export async function createHarness(
   label: string,
-  opts: { poolSize?: number; logger?: ReturnType<typeof createLogger> } = {},
+  opts: { poolSize?: number; logger?: ReturnType<typeof createLogger>; config?: Partial<Config> } = {},
 ): Promise<Harness> {
   const url = await freshDatabase(label);
   // The app runs as the runtime role; migrations and its grants run as the owner (url).
   const db = await openDatabase(url, { poolSize: opts.poolSize ?? 10, appUrl: appUrlFor(url) });
   const clock = new Clock();
-  const config = { ...loadConfig({}), operatorKey: OPERATOR_KEY, lastUsedFlushMs: 3_600_000 };
+  const config = { ...loadConfig({}), operatorKey: OPERATOR_KEY, lastUsedFlushMs: 3_600_000, ...opts.config };
   const app = createApp({
     db,
     config,

@@ -5,7 +5,7 @@ import type { ApiKeyRow, TenantRow } from '../db/entities';
 import type { QuotaFeed } from '../modules/quota/quota.feed';
 import type { LimitRow } from '../modules/quota/quota.types';
 import type { Totals } from '../modules/usage/usage.types';
-import type { TallyPubSub } from '../pubsub';
+import type { PubSubHealth, TallyPubSub } from '../pubsub';
 import type { Revocations } from '../revocations';
 import type { Services } from '../services';
 import type { Principal } from './principal';
@@ -16,6 +16,8 @@ export interface Context {
   services: Services;
   loaders: Loaders;
   pubsub: TallyPubSub;
+  /** Whether live events flow (Redis can be lost; in-process cannot). */
+  pubsubHealth: PubSubHealth;
   feed: QuotaFeed;
   revocations: Revocations;
   /** The operation came over a graphql-ws socket (which is closed when its key is revoked). */

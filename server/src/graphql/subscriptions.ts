@@ -1,36 +1,80 @@
-// Subscription helpers: a revoked key's open subscriptions end, on every instance (the
-// revocation is published through the same pub/sub port as everything else).
+// Subscription helpers: a live stream ends when its key is revoked (on any instance: the
+// revocation is published through the same pub/sub port as everything else, and open
+// streams' keys are re-checked; see key-recheck.ts), and ends LOUDLY when the pub/sub
+// connection is lost: its last message is a retryable INTERNAL error, so the client
+// subscribes again and gets a fresh first state instead of silently missing events.
+import { AppError } from '../lib/errors';
 import type { Context } from './context';
 
+/** The last item of a stream whose pub/sub connection was lost; its resolver throws `pubsubLost()`. */
+export const PUBSUB_LOST: unique symbol = Symbol('pub/sub lost');
+export type Live<T> = T | typeof PUBSUB_LOST;
+
+export const pubsubLost = () =>
+  new AppError(
+    'INTERNAL',
+    'live events were interrupted (the pub/sub connection was lost); subscribe again for a fresh state',
+    undefined,
+    { retryable: true },
+  );
+
+/** A stream item as its resolver returns it: the loss marker becomes the retryable error. */
+export function liveValue<T>(v: Live<T>): T {
+  if (v === PUBSUB_LOST) throw pubsubLost();
+  return v;
+}
+
+const noop = () => {};
+
 /**
- * `source`, ended as soon as the caller's key is revoked. Over graphql-ws the socket itself
- * is closed on revocation (ws.ts), which ends every operation on it, so nothing is added
- * there; over SSE the subscription is watched through the shared Revocations registry. No
- * wrapper generator or race per event: revocation simply returns the source iterator.
+ * `source`, ended as soon as the caller's key is revoked, and ended with `PUBSUB_LOST` when
+ * the pub/sub connection is lost. Refused at once (retryable) while pub/sub is down. Over
+ * graphql-ws the socket itself is closed on revocation (ws.ts), which ends every operation on
+ * it; with in-process pub/sub nothing can be lost; so a socket's stream on one process is
+ * returned as is, with no wrapper per event.
  */
-export function untilRevoked<T>(ctx: Context, source: AsyncIterable<T>): AsyncIterable<T> {
+export function liveStream<T>(ctx: Context, source: AsyncIterable<T>): AsyncIterable<Live<T>> {
   const keyId = ctx.principal.key?.id;
-  if (!keyId || ctx.viaSocket) return source;
+  const health = ctx.pubsubHealth;
+  const watchKey = !!keyId && !ctx.viaSocket;
+  if (!watchKey && !health.canLose) return source;
+  if (!health.healthy()) throw pubsubLost();
   return {
     [Symbol.asyncIterator]() {
       const it = source[Symbol.asyncIterator]();
-      const unwatch = ctx.revocations.watch(keyId, () => void it.return?.());
-      const done = (r: IteratorResult<T>) => {
-        if (r.done) unwatch();
+      let lost = false;
+      let told = false;
+      const unwatch = watchKey && keyId ? ctx.revocations.watch(keyId, () => void it.return?.()) : noop;
+      const unlost = health.onLost(() => {
+        lost = true;
+        void it.return?.();
+      });
+      const stop = () => {
+        unwatch();
+        unlost();
+      };
+      const settle = (r: IteratorResult<T>): IteratorResult<Live<T>> => {
+        if (!r.done) return r;
+        stop();
+        if (lost && !told) {
+          told = true;
+          return { done: false, value: PUBSUB_LOST };
+        }
         return r;
       };
       return {
         next: () =>
-          it.next().then(done, (e) => {
-            unwatch();
+          it.next().then(settle, (e) => {
+            stop();
             throw e;
           }),
         return: async (value?: unknown) => {
-          unwatch();
+          stop();
+          told = true;
           return (await it.return?.(value)) ?? { done: true as const, value: undefined };
         },
         throw: async (e?: unknown) => {
-          unwatch();
+          stop();
           if (it.throw) return it.throw(e);
           throw e;
         },

@@ -80,6 +80,18 @@ export class ApiKeysService {
     for (const [k, v] of this.cache) if (v.principal.key?.id === keyId) this.cache.delete(k);
   }
 
+  /** Which of `ids` are revoked (or gone) now, from the database: the re-check of open streams' keys. */
+  async revokedAmong(ids: string[]): Promise<string[]> {
+    if (ids.length === 0) return [];
+    const live = await this.db.query<{ id: string }>(
+      'auth:liveKeys',
+      'SELECT id FROM api_keys WHERE id = ANY($1::uuid[]) AND revoked_at IS NULL',
+      [ids],
+    );
+    const ok = new Set(live.map((r) => r.id));
+    return ids.filter((id) => !ok.has(id));
+  }
+
   private lookup(cacheKey: string, prefix: string, d: Buffer): Promise<Principal | null> {
     const inflight = this.lookups.get(cacheKey);
     if (inflight) return inflight;

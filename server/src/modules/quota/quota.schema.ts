@@ -3,7 +3,7 @@
 import { builder } from '../../graphql/builder';
 import { requireScope, tenantOf } from '../../graphql/principal';
 import { ApiKeyRef, TenantRef, UsageTotalsRef } from '../../graphql/refs';
-import { untilRevoked } from '../../graphql/subscriptions';
+import { type Live, liveStream, liveValue } from '../../graphql/subscriptions';
 import { AppError } from '../../lib/errors';
 import { Dec, fmt } from '../../lib/money';
 import { emptyTotals } from '../usage/usage.summary';
@@ -341,9 +341,9 @@ builder.subscriptionFields((t) => ({
       const feed = ctx.feed.watch(s.tenant.id, `${s.apiKeyId ?? ''}|${s.subject ?? ''}`, () =>
         ctx.services.quota.status(s.tenant, s.apiKeyId, s.subject),
       );
-      return untilRevoked(ctx, feed);
+      return liveStream(ctx, feed);
     },
-    resolve: (s: QuotaStatus) => s,
+    resolve: (s: Live<QuotaStatus>) => liveValue(s),
   }),
   quotaAlerts: t.field({
     type: QuotaAlertRef,
@@ -353,8 +353,8 @@ builder.subscriptionFields((t) => ({
     subscribe: (_, args, ctx) => {
       requireScope(ctx.principal, 'READ');
       const tenantId = tenantOf(ctx.principal, id(args.tenantId), ['tenantId']);
-      return untilRevoked(ctx, ctx.pubsub.subscribe('quota:alert', tenantId));
+      return liveStream(ctx, ctx.pubsub.subscribe('quota:alert', tenantId));
     },
-    resolve: (a: AlertRow) => a,
+    resolve: (a: Live<AlertRow>) => liveValue(a),
   }),
 }));

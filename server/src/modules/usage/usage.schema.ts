@@ -14,7 +14,7 @@ import {
   UsageStatusEnum,
   UsageTotalsRef,
 } from '../../graphql/refs';
-import { untilRevoked } from '../../graphql/subscriptions';
+import { type Live, liveStream, liveValue } from '../../graphql/subscriptions';
 import { AppError, type UserError } from '../../lib/errors';
 import type { PublishedEvent } from '../../pubsub';
 import type { ItemResult } from './usage.service';
@@ -380,7 +380,7 @@ builder.subscriptionFields((t) => ({
       const tenantId = tenantOf(ctx.principal, args.tenantId == null ? null : String(args.tenantId), ['tenantId']);
       const keyId = args.apiKeyId == null ? null : String(args.apiKeyId);
       const events = ctx.pubsub.subscribe('usage:recorded', tenantId);
-      return untilRevoked(
+      return liveStream(
         ctx,
         keyId
           ? pipe(
@@ -390,7 +390,9 @@ builder.subscriptionFields((t) => ({
           : events,
       );
     },
-    resolve: (e: PublishedEvent) =>
-      ({ ...e, occurredAt: new Date(e.occurredAt), recordedAt: new Date(e.recordedAt) }) as EventRow,
+    resolve: (live: Live<PublishedEvent>) => {
+      const e = liveValue(live);
+      return { ...e, occurredAt: new Date(e.occurredAt), recordedAt: new Date(e.recordedAt) } as EventRow;
+    },
   }),
 }));
