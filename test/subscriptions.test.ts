@@ -5,7 +5,7 @@ import Decimal from 'decimal.js';
 import { type Client, createClient } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { QuotaFeed } from '../server/src/modules/quota/quota.feed';
+import { COALESCE_MS, QuotaFeed } from '../server/src/modules/quota/quota.feed';
 import { createTallyPubSub } from '../server/src/pubsub';
 import { Revocations } from '../server/src/revocations';
 import { createHarness, type Harness, OPERATOR_KEY, RECORD } from './support/harness';
@@ -675,6 +675,31 @@ describe('QuotaFeed', () => {
     await a.return?.();
     await b.return?.();
     for (const it of iterators) await it.return?.();
+  });
+  it('spaces pushes COALESCE_MS apart from the previous delivery, however long a computation takes', async () => {
+    const { pubsub } = createTallyPubSub();
+    const feed = new QuotaFeed(pubsub);
+    let calls = 0;
+    const compute = async () => {
+      const n = ++calls;
+      if (n === 2) await new Promise((r) => setTimeout(r, 150)); // a slow push, then a fast one
+      return { version: n } as never;
+    };
+    const pushes: { version: number; at: number }[] = [];
+    const it = feed.watch('tenant-3', '|', compute)[Symbol.asyncIterator]();
+    void (async () => {
+      for (let r = await it.next(); !r.done; r = await it.next())
+        pushes.push({ version: (r.value as unknown as { version: number }).version, at: performance.now() });
+    })();
+    await new Promise((r) => setTimeout(r, 300)); // the first state, and past its window
+    pubsub.publish('quota:changed', 'tenant-3', { tenantId: 'tenant-3' });
+    await new Promise((r) => setTimeout(r, 50));
+    pubsub.publish('quota:changed', 'tenant-3', { tenantId: 'tenant-3' }); // while push 2 computes
+    await new Promise((r) => setTimeout(r, 700));
+    expect(pushes.map((p) => p.version)).toEqual([1, 2, 3]);
+    const gap = (pushes[2] as { at: number }).at - (pushes[1] as { at: number }).at;
+    expect(gap, `${Math.round(gap)} ms between pushes 2 and 3`).toBeGreaterThanOrEqual(COALESCE_MS - 5);
+    await it.return?.();
   });
 });
 

@@ -15,7 +15,11 @@ interface Scope {
   initial: { changes: number; status: Promise<QuotaStatus> } | null;
   listeners: Set<(s: QuotaStatus) => void>;
   timer: NodeJS.Timeout | null;
+  /** When the last push went out: the next starts no sooner than COALESCE_MS after it. */
   last: number;
+  /** A push is being computed; a change meanwhile is pushed after it, spaced from it. */
+  computing: boolean;
+  pending: boolean;
 }
 
 export class QuotaFeed {
@@ -37,6 +41,8 @@ export class QuotaFeed {
         listeners: new Set(),
         timer: null,
         last: 0,
+        computing: false,
+        pending: false,
       };
       this.scopes.set(key, scope);
       // Set once a state computed after a change reached this watcher: an initial state that
@@ -113,16 +119,29 @@ export class QuotaFeed {
   private schedule(key: string) {
     const scope = this.scopes.get(key);
     if (!scope || scope.timer) return;
+    if (scope.computing) {
+      scope.pending = true;
+      return;
+    }
+    // Spaced from the previous push's delivery, not its start: a slow computation must not
+    // bring two pushes closer than COALESCE_MS.
     const delay = Math.max(0, scope.last + COALESCE_MS - Date.now());
     scope.timer = setTimeout(async () => {
       // A change during the computation schedules the next push (the state after it).
       scope.timer = null;
-      scope.last = Date.now();
+      scope.computing = true;
       try {
         const status = await scope.compute();
         for (const l of scope.listeners) l(status);
       } catch {
         // the next change retries; a transient database error must not end subscriptions
+      } finally {
+        scope.computing = false;
+        scope.last = Date.now();
+        if (scope.pending) {
+          scope.pending = false;
+          this.schedule(key);
+        }
       }
     }, delay);
   }
