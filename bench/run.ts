@@ -69,7 +69,9 @@ async function startServer(
   // The server exactly as `npm start` runs it: the built bundle, with the start script's node flags.
   execSync('node scripts/build.mjs', { stdio: 'inherit' });
   const start = (JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: { start: string } }).scripts.start;
-  const proc = spawn(process.execPath, start.split(/\s+/).slice(1), {
+  // "exec node <flags> dist/server.mjs": everything after `node`.
+  const argv = start.split(/\s+/);
+  const proc = spawn(process.execPath, argv.slice(argv.indexOf('node') + 1), {
     env: {
       ...process.env,
       DATABASE_URL: url,

@@ -13,6 +13,7 @@ import { useErrorText } from './graphql/error-text';
 import { useIngestJit } from './graphql/jit';
 import { useOperationMetrics } from './graphql/operation-metrics';
 import type { Principal } from './graphql/principal';
+import { useRequestParseErrors } from './graphql/request-errors';
 import { startKeyRecheck } from './key-recheck';
 import { AppError, ERROR_CODES, type ErrorCode, unauthenticated } from './lib/errors';
 import { QuotaFeed } from './modules/quota/quota.feed';
@@ -160,6 +161,7 @@ export function createApp(opts: AppOptions) {
       return { ...base, requestId: state?.id ?? randomUUID(), principal };
     },
     plugins: [
+      useRequestParseErrors(),
       EnvelopArmorPlugin({
         maxDepth: { n: ABUSE_LIMITS.maxDepth, onReject: [rejectTooComplex] },
         maxAliases: { n: ABUSE_LIMITS.maxAliases, onReject: [rejectTooComplex] },

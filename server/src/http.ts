@@ -88,27 +88,36 @@ export async function serve(
     );
   });
   const ws = attachWebSocket(server, app);
+  let stopping: Promise<void> | null = null;
   const port = (server.address() as { port: number }).port;
 
   return {
     server,
     port,
-    async stop(graceMs = 10_000) {
-      draining = true;
-      await ws.close();
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      // Requests already on the wire finish; a connection is closed only once nothing has
-      // been in flight for a quiet moment (a request whose headers are still arriving on an
-      // open connection is not cut off). After the grace period, everything is closed.
-      const deadline = Date.now() + graceMs;
-      let quiet = 0;
-      while (Date.now() < deadline && quiet < 3) {
-        await new Promise((r) => setTimeout(r, 50));
-        quiet = inflight === 0 ? quiet + 1 : 0;
-        if (quiet) server.closeIdleConnections();
-      }
-      server.closeAllConnections();
-      await closed;
+    stop(graceMs = 10_000) {
+      // Once: a second call (a signal during the drain, a test's cleanup) waits for the first.
+      stopping ??= drain(graceMs);
+      return stopping;
     },
   };
+
+  async function drain(graceMs: number) {
+    draining = true;
+    // SSE streams end now with `complete`, so their clients reconnect elsewhere at once.
+    app.revocations.drain();
+    await ws.close();
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    // Requests already on the wire finish; a connection is closed only once nothing has
+    // been in flight for a quiet moment (a request whose headers are still arriving on an
+    // open connection is not cut off). After the grace period, everything is closed.
+    const deadline = Date.now() + graceMs;
+    let quiet = 0;
+    while (Date.now() < deadline && quiet < 3) {
+      await new Promise((r) => setTimeout(r, 50));
+      quiet = inflight === 0 ? quiet + 1 : 0;
+      if (quiet) server.closeIdleConnections();
+    }
+    server.closeAllConnections();
+    await closed;
+  }
 }

@@ -1,8 +1,30 @@
 // Who to tell when an API key is revoked: this process's open sockets and SSE subscriptions
-// of that key. The app feeds it from the one `keys:revoked` pub/sub subscription it holds
+// of that key. Also who to tell when the server starts draining: every SSE stream ends then
+// (its client gets `complete` and reconnects to another instance) instead of being cut when
+// the grace period runs out. The app feeds it from the one `keys:revoked` pub/sub subscription it holds
 // anyway (for the authentication cache), so thousands of subscribers cost no listener each.
 export class Revocations {
   private watchers = new Map<string, Set<() => void>>();
+  private drainWatchers = new Set<() => void>();
+  private drained = false;
+
+  /** Calls `onDrain` once when the server starts draining (at once if it has); returns the unwatch. */
+  watchDrain(onDrain: () => void): () => void {
+    if (this.drained) {
+      queueMicrotask(onDrain);
+      return () => {};
+    }
+    this.drainWatchers.add(onDrain);
+    return () => void this.drainWatchers.delete(onDrain);
+  }
+
+  /** Shutdown began: every stream watching the drain ends now. */
+  drain() {
+    this.drained = true;
+    const callbacks = [...this.drainWatchers];
+    this.drainWatchers.clear();
+    for (const cb of callbacks) cb();
+  }
 
   /** Calls `onRevoked` once if `keyId` is revoked (on any instance); returns the unwatch. */
   watch(keyId: string, onRevoked: () => void): () => void {

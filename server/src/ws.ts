@@ -3,12 +3,13 @@
 // connect, from connectionParams.authorization ("Bearer tly_..." or the bare secret); a
 // connection without a valid key is closed with 4403 before any operation runs.
 import type http from 'node:http';
-import { type DocumentNode, type ExecutionArgs, GraphQLError } from 'graphql';
+import { type DocumentNode, type ExecutionArgs, GraphQLError, getOperationAST } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { App } from './app';
 import type { Principal } from './graphql/principal';
-import { AppError, ERROR_CODES } from './lib/errors';
+import { AppError, badInput, ERROR_CODES } from './lib/errors';
+import { clipMessage } from './lib/input';
 import { countErrors, observeWebSocketServer } from './observability';
 
 type Extra = Record<PropertyKey, unknown> & {
@@ -63,6 +64,16 @@ export function attachWebSocket(server: http.Server, app: App) {
           document = parse(payload.query);
           const errors = validate(schema, document);
           if (errors.length) return errors.map(withContractCode);
+          // graphql-ws would answer "Unable to identify operation" with no code.
+          if (!getOperationAST(document, payload.operationName ?? undefined))
+            return [
+              badInput(
+                ['operationName'],
+                payload.operationName
+                  ? 'operationName names no operation in the document'
+                  : 'the document has several operations: name one in operationName',
+              ),
+            ];
         } catch (e) {
           return [withContractCode(e)];
         }
@@ -96,8 +107,11 @@ function withContractCode(e: unknown): GraphQLError {
   const code = err.extensions?.code as string | undefined;
   if (!(e instanceof Error) || !('extensions' in e))
     return new GraphQLError('the document could not be parsed', { extensions: { code: 'BAD_USER_INPUT' } });
-  return new GraphQLError(err.message ?? 'invalid document', {
+  // yoga's transport detail (http) is not the client's business; a syntax error quoting a
+  // 1 MB token is cut as over HTTP.
+  const { http: _http, ...extensions } = err.extensions ?? {};
+  return new GraphQLError(clipMessage(err.message ?? 'invalid document'), {
     nodes: err.nodes,
-    extensions: { ...err.extensions, code: code && CONTRACT_CODES.has(code) ? code : 'BAD_USER_INPUT' },
+    extensions: { ...extensions, code: code && CONTRACT_CODES.has(code) ? code : 'BAD_USER_INPUT' },
   });
 }

@@ -37,7 +37,9 @@ export function liveStream<T>(ctx: Context, source: AsyncIterable<T>): AsyncIter
   const keyId = ctx.principal.key?.id;
   const health = ctx.pubsubHealth;
   const watchKey = !!keyId && !ctx.viaSocket;
-  if (!watchKey && !health.canLose) return source;
+  // An SSE stream also ends when the server starts draining; a socket is closed then (ws.ts).
+  const watchDrain = !ctx.viaSocket;
+  if (!watchKey && !watchDrain && !health.canLose) return source;
   if (!health.healthy()) throw pubsubLost();
   return {
     [Symbol.asyncIterator]() {
@@ -49,9 +51,11 @@ export function liveStream<T>(ctx: Context, source: AsyncIterable<T>): AsyncIter
         lost = true;
         void it.return?.();
       });
+      const undrain = watchDrain ? ctx.revocations.watchDrain(() => void it.return?.()) : noop;
       const stop = () => {
         unwatch();
         unlost();
+        undrain();
       };
       const settle = (r: IteratorResult<T>): IteratorResult<Live<T>> => {
         if (!r.done) return r;

@@ -15,7 +15,8 @@ import {
   UsageTotalsRef,
 } from '../../graphql/refs';
 import { type Live, liveStream, liveValue } from '../../graphql/subscriptions';
-import { AppError, type UserError } from '../../lib/errors';
+import { AppError, notFound, type UserError } from '../../lib/errors';
+import { isUuid } from '../../lib/ids';
 import type { PublishedEvent } from '../../pubsub';
 import type { ItemResult } from './usage.service';
 import type { SummaryRow } from './usage.summary';
@@ -375,10 +376,16 @@ builder.subscriptionFields((t) => ({
     type: UsageEventRef,
     description: 'Every CREATED ledger entry of the tenant.',
     args: { tenantId: t.arg.id(), apiKeyId: t.arg.id() },
-    subscribe: (_, args, ctx) => {
+    subscribe: async (_, args, ctx) => {
       requireScope(ctx.principal, 'READ');
       const tenantId = tenantOf(ctx.principal, args.tenantId == null ? null : String(args.tenantId), ['tenantId']);
       const keyId = args.apiKeyId == null ? null : String(args.apiKeyId);
+      // A tenant or key that does not exist (for this caller) is NOT_FOUND, as quotaUpdated
+      // answers, not a stream that stays silent forever.
+      if (ctx.principal.isOperator && !(await ctx.loaders.tenant.load(tenantId)))
+        throw notFound('tenant', ['tenantId']);
+      if (keyId && (!isUuid(keyId) || (await ctx.loaders.apiKey.load(keyId))?.tenantId !== tenantId))
+        throw notFound('API key', ['apiKeyId']);
       const events = ctx.pubsub.subscribe('usage:recorded', tenantId);
       return liveStream(
         ctx,
