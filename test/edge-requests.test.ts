@@ -103,20 +103,22 @@ describe('graphql-ws operations', () => {
   it('an operationName the document does not have is BAD_USER_INPUT naming operationName; the socket stays', async () => {
     const a = await answerTo({ query: 'subscription A { quotaAlerts { id } }', operationName: 'B' });
     expect(a.answer?.type).toBe('error');
-    const [e] = a.answer?.payload as { extensions: { code: string; field: string[] } }[];
+    const [e] = (a.answer?.payload ?? []) as { extensions: { code: string; field: string[] } }[];
     expect(e?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: ['operationName'] });
     expect(a.open).toBe(true);
     const several = await answerTo({
       query: 'subscription A { quotaAlerts { id } } subscription C { quotaAlerts { id } }',
     });
-    expect((several.answer?.payload as { extensions: { code: string } }[])[0]?.extensions.code).toBe('BAD_USER_INPUT');
+    expect(((several.answer?.payload ?? []) as { extensions: { code: string } }[])[0]?.extensions.code).toBe(
+      'BAD_USER_INPUT',
+    );
   });
 
   it('a syntax error quoting a 1 MB token is cut as over HTTP, with no transport internals', async () => {
     const a = await answerTo({ query: `subscription A ${'y'.repeat(1_000_000)}` }); // Unexpected Name "yyy…"
     expect(a.answer?.type).toBe('error');
     expect(a.raw.length).toBeLessThan(2000);
-    const [e] = a.answer?.payload as { extensions: Record<string, unknown> }[];
+    const [e] = (a.answer?.payload ?? []) as { extensions: Record<string, unknown> }[];
     expect(e?.extensions.code).toBe('BAD_USER_INPUT');
     expect(e?.extensions).not.toHaveProperty('http');
   });
