@@ -159,7 +159,7 @@ describe('usageRecorded', () => {
 });
 
 describe('shutdown', () => {
-  it('ends open SSE streams with `complete` as soon as draining starts, not when the grace runs out', async () => {
+  it('ends open SSE streams with a retryable error as soon as draining starts, not when the grace runs out', async () => {
     const h2 = await createHarness('edge-drain');
     try {
       const s = await h2.listen();
@@ -179,7 +179,9 @@ describe('shutdown', () => {
       const started = performance.now();
       await s.stop(8_000);
       const stopMs = performance.now() - started;
-      expect(await text).toContain('event: complete');
+      const body = await text;
+      expect(body).toContain('"retryable":true'); // clients subscribe again, to another instance
+      expect(body).toContain('event: complete');
       expect(stopMs).toBeLessThan(4_000);
     } finally {
       await h2.close();

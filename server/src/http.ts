@@ -1,6 +1,7 @@
 // The HTTP server: /graphql (yoga), /healthz, /readyz, /metrics, a request body limit, and
 // a graceful stop (no new requests, in-flight ones finish, then the pool closes).
 import http from 'node:http';
+import net from 'node:net';
 import type { App } from './app';
 import type { Database } from './db/database';
 import { StartupError } from './lib/startup-error';
@@ -73,20 +74,7 @@ export async function serve(
   });
   server.keepAliveTimeout = 65_000;
   // Listen first: a taken port must fail here, not reach the WebSocket server as an error.
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, opts.host ?? '0.0.0.0', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  }).catch((err: NodeJS.ErrnoException) => {
-    if (err.code !== 'EADDRINUSE' && err.code !== 'EACCES') throw err;
-    throw new StartupError(
-      err.code === 'EADDRINUSE'
-        ? `port ${opts.port} (PORT) is taken by another process: stop that process or set PORT to a free port`
-        : `port ${opts.port} (PORT) needs privileges this process lacks: set PORT to a port above 1023`,
-    );
-  });
+  await listenOn(server, opts.port, opts.host ?? '0.0.0.0');
   const ws = attachWebSocket(server, app);
   let stopping: Promise<void> | null = null;
   const port = (server.address() as { port: number }).port;
@@ -120,4 +108,33 @@ export async function serve(
     server.closeAllConnections();
     await closed;
   }
+}
+
+/** Listens, or fails with one line naming the port (a StartupError) when it cannot be had. */
+function listenOn(server: net.Server, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  }).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EADDRINUSE' && err.code !== 'EACCES') throw err;
+    throw new StartupError(
+      err.code === 'EADDRINUSE'
+        ? `port ${port} (PORT) is taken by another process: stop that process or set PORT to a free port`
+        : `port ${port} (PORT) needs privileges this process lacks: set PORT to a port above 1023`,
+    );
+  });
+}
+
+/**
+ * Fails at once, before the database is started or migrated, when PORT cannot be had. (The
+ * port may still be taken in between; serve() then says the same.)
+ */
+export async function checkPortFree(port: number, host = '0.0.0.0'): Promise<void> {
+  if (port === 0) return;
+  const probe = net.createServer();
+  await listenOn(probe, port, host);
+  await new Promise<void>((r) => probe.close(() => r()));
 }

@@ -4,7 +4,7 @@ import { createApp } from './app';
 import { loadConfig } from './config';
 import { locateDatabase } from './db/connect';
 import { openDatabase } from './db/database';
-import { serve } from './http';
+import { checkPortFree, serve } from './http';
 import { exitOnStartupError } from './lib/startup-error';
 import { createLogger } from './observability';
 import { settleOperatorKey } from './operator-key';
@@ -12,6 +12,7 @@ import { settleOperatorKey } from './operator-key';
 async function main() {
   const config = loadConfig();
   const logger = createLogger(config.logLevel);
+  await checkPortFree(config.port, config.host);
   const location = await locateDatabase(config, (m) => logger.info(m));
   const db = await openDatabase(location.url, { poolSize: config.poolSize, appUrl: config.databaseAppUrl });
   logger.info('migrations applied');

@@ -6,21 +6,18 @@
 export class Revocations {
   private watchers = new Map<string, Set<() => void>>();
   private drainWatchers = new Set<() => void>();
-  private drained = false;
 
-  /** Calls `onDrain` once when the server starts draining (at once if it has); returns the unwatch. */
+  /** Calls `onDrain` once when a server of this app starts draining; returns the unwatch. */
   watchDrain(onDrain: () => void): () => void {
-    if (this.drained) {
-      queueMicrotask(onDrain);
-      return () => {};
-    }
     this.drainWatchers.add(onDrain);
     return () => void this.drainWatchers.delete(onDrain);
   }
 
-  /** Shutdown began: every stream watching the drain ends now. */
+  /**
+   * Shutdown began: every stream watching the drain ends now. Not sticky: a draining server
+   * takes no new connections, and an app may be served again (tests restart servers).
+   */
   drain() {
-    this.drained = true;
     const callbacks = [...this.drainWatchers];
     this.drainWatchers.clear();
     for (const cb of callbacks) cb();

@@ -8,7 +8,7 @@ import type { Context } from './context';
 
 /** The last item of a stream whose pub/sub connection was lost; its resolver throws `pubsubLost()`. */
 export const PUBSUB_LOST: unique symbol = Symbol('pub/sub lost');
-export type Live<T> = T | typeof PUBSUB_LOST;
+export type Live<T> = T | typeof PUBSUB_LOST | typeof SERVER_DRAINING;
 
 export const pubsubLost = () =>
   new AppError(
@@ -18,9 +18,18 @@ export const pubsubLost = () =>
     { retryable: true },
   );
 
-/** A stream item as its resolver returns it: the loss marker becomes the retryable error. */
+/** The last item of an SSE stream whose server began draining; its resolver throws `serverDraining()`. */
+export const SERVER_DRAINING: unique symbol = Symbol('server draining');
+
+export const serverDraining = () =>
+  new AppError('INTERNAL', 'this server is shutting down; subscribe again for a fresh state', undefined, {
+    retryable: true,
+  });
+
+/** A stream item as its resolver returns it: a loss or drain marker becomes its retryable error. */
 export function liveValue<T>(v: Live<T>): T {
   if (v === PUBSUB_LOST) throw pubsubLost();
+  if (v === SERVER_DRAINING) throw serverDraining();
   return v;
 }
 
@@ -45,13 +54,19 @@ export function liveStream<T>(ctx: Context, source: AsyncIterable<T>): AsyncIter
     [Symbol.asyncIterator]() {
       const it = source[Symbol.asyncIterator]();
       let lost = false;
+      let drained = false;
       let told = false;
       const unwatch = watchKey && keyId ? ctx.revocations.watch(keyId, () => void it.return?.()) : noop;
       const unlost = health.onLost(() => {
         lost = true;
         void it.return?.();
       });
-      const undrain = watchDrain ? ctx.revocations.watchDrain(() => void it.return?.()) : noop;
+      const undrain = watchDrain
+        ? ctx.revocations.watchDrain(() => {
+            drained = true;
+            void it.return?.();
+          })
+        : noop;
       const stop = () => {
         unwatch();
         unlost();
@@ -60,9 +75,9 @@ export function liveStream<T>(ctx: Context, source: AsyncIterable<T>): AsyncIter
       const settle = (r: IteratorResult<T>): IteratorResult<Live<T>> => {
         if (!r.done) return r;
         stop();
-        if (lost && !told) {
+        if ((lost || drained) && !told) {
           told = true;
-          return { done: false, value: PUBSUB_LOST };
+          return { done: false, value: lost ? PUBSUB_LOST : SERVER_DRAINING };
         }
         return r;
       };
