@@ -80,13 +80,12 @@ export function createApp(opts: AppOptions) {
       pubsub.publish('usage:recorded', e.tenantId, e);
     }
   });
-  services.usage.emitter.on('alerts', (alerts: AlertRow[]) => {
+  services.quota.emitter.on('alerts', (alerts: AlertRow[]) => {
     for (const a of alerts) pubsub.publish('quota:alert', a.tenantId, a);
   });
   const changed = (tenantIds: string[]) => {
     for (const t of tenantIds) pubsub.publish('quota:changed', t, { tenantId: t });
   };
-  services.usage.emitter.on('changed', changed);
   services.quota.emitter.on('changed', changed);
   services.apiKeys.emitter.on('revoked', (keyId: string) => {
     // This instance's own streams of the key end at once, in process: with Redis away the

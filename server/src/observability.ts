@@ -266,7 +266,7 @@ export function instrument(metrics: Metrics, s: Instrumented): void {
     for (const o of outcomes) metrics.ingest.inc({ outcome: o });
   });
   // Alerts are emitted only after their transaction committed, and each is published.
-  s.usage.emitter.on('alerts', (alerts: unknown[]) => metrics.alertsPublished.inc(alerts.length));
+  s.quota.emitter.on('alerts', (alerts: unknown[]) => metrics.alertsPublished.inc(alerts.length));
   s.quota.emitter.on('decision', (allowed: boolean) =>
     metrics.decisions.inc({ decision: allowed ? 'allowed' : 'denied' }),
   );

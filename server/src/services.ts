@@ -5,6 +5,7 @@ import { ApiKeysService } from './modules/api-keys/api-keys.service';
 import { PricingService } from './modules/pricing/pricing.service';
 import { QuotaService } from './modules/quota/quota.service';
 import { TenantsService } from './modules/tenants/tenants.service';
+import { usageReader } from './modules/usage/usage.reader';
 import { UsageService } from './modules/usage/usage.service';
 
 export interface Services {
@@ -30,10 +31,16 @@ export function createServices(
     lastUsedFlushMs: config.lastUsedFlushMs,
     now,
   });
-  const tenants = new TenantsService(db, apiKeys);
+  // createTenant starts its membership through quota (called only after wiring is done).
+  const tenants: TenantsService = new TenantsService(
+    db,
+    apiKeys,
+    (tx, tenantId, planCode): Promise<unknown> => quota.assignIn(tx, tenantId, planCode, now()),
+  );
   const pricing = new PricingService(db, now);
-  const quota = new QuotaService(db, tenants, now);
-  tenants.assignPlan = (tx, tenantId, planCode) => quota.assignIn(tx, tenantId, planCode, now());
-  const usage = new UsageService(db, tenants, pricing, quota, now, config.groupCommit);
+  // Quota reads usage through usage's reader and checks key ids through api-keys.
+  const quota: QuotaService = new QuotaService(db, tenants, apiKeys, usageReader, now);
+  // The ledger participants, registered once: every recording and reversal reaches each.
+  const usage = new UsageService(db, tenants, pricing, [quota.ledgerParticipant], now, config.groupCommit);
   return { db, apiKeys, tenants, pricing, quota, usage, now };
 }

@@ -203,6 +203,24 @@ export class ApiKeysService {
     ]);
   }
 
+  /**
+   * Key `id` with its tenant, when it exists (in `tenantId` unless null): how other modules
+   * check a key id they were given. Runs on `sql`, so a transaction can ask.
+   */
+  async ownerOf(
+    id: string,
+    tenantId: string | null,
+    sql: Sql = this.db,
+  ): Promise<{ id: string; tenantId: string } | null> {
+    if (!isUuid(id)) return null;
+    const [key] = await sql.query<{ id: string; tenantId: string }>(
+      'apiKeys:owner',
+      'SELECT id, tenant_id AS "tenantId" FROM api_keys WHERE id = $1 AND ($2::uuid IS NULL OR tenant_id = $2)',
+      [id, tenantId],
+    );
+    return key ?? null;
+  }
+
   async listForTenant(tenantId: string, includeRevoked: boolean): Promise<ApiKeyRow[]> {
     return this.db.query<ApiKeyRow>(
       'apiKeys:list',

@@ -6,22 +6,27 @@ import type { TenantRow } from '../../db/entities';
 import { type Principal, requireScope, tenantOf } from '../../graphql/principal';
 import { connection, keyset } from '../../lib/keyset';
 import { Dec, fmt } from '../../lib/money';
-import { addTotals, emptyTotals } from '../usage/usage.summary';
 import type { EventRow, Totals } from '../usage/usage.types';
 import { metricOf, type QuotaStatuses, type Window } from './quota.status';
 import * as store from './quota.store';
-import type { AlertRow, LimitRow } from './quota.types';
+import type { AlertRow, LimitMetric, LimitRow } from './quota.types';
 
-/** Totals of one ledger entry (for alert deltas). */
-function entryTotals(e: EventRow): Totals {
-  const t = emptyTotals(e.currency);
-  t.requests = BigInt(e.requests);
-  t.inputTokens = BigInt(e.inputTokens);
-  t.outputTokens = BigInt(e.outputTokens);
-  t.totalTokens = BigInt(e.inputTokens + e.outputTokens);
-  t.asrMilliseconds = BigInt(e.kind === 'ASR' ? (e.durationMs ?? 0) : 0);
-  t.cost = e.cost;
-  return t;
+/** A limit's metric in one ledger entry (what the entry adds to the window's used). */
+function entryMetric(e: EventRow, m: LimitMetric): Dec {
+  switch (m) {
+    case 'COST':
+      return new Dec(e.cost);
+    case 'TOKENS':
+      return new Dec(e.inputTokens).plus(e.outputTokens);
+    case 'INPUT_TOKENS':
+      return new Dec(e.inputTokens);
+    case 'OUTPUT_TOKENS':
+      return new Dec(e.outputTokens);
+    case 'ASR_SECONDS':
+      return new Dec(e.kind === 'ASR' ? (e.durationMs ?? 0) : 0).div(1000);
+    case 'REQUESTS':
+      return new Dec(e.requests);
+  }
 }
 
 export interface WritePlan {
@@ -67,7 +72,7 @@ export class QuotaAlerts {
       );
       const groups = new Map<
         string,
-        { limit: LimitRow; scope: { apiKeyId?: string; subject?: string }; w: Window; delta: Totals[] }
+        { limit: LimitRow; scope: { apiKeyId?: string; subject?: string }; w: Window; delta: EventRow[] }
       >();
       for (const e of events) {
         for (const l of limits) {
@@ -86,7 +91,7 @@ export class QuotaAlerts {
           const w = windows.get(e.occurredAt.toISOString())?.[l.period] as Window;
           const key = `${l.id}|${scope.apiKeyId ?? ''}|${scope.subject ?? ''}|${w.start?.toISOString() ?? ''}`;
           const g = groups.get(key) ?? { limit: l, scope, w, delta: [] };
-          g.delta.push(entryTotals(e));
+          g.delta.push(e);
           groups.set(key, g);
         }
       }
@@ -95,7 +100,7 @@ export class QuotaAlerts {
         const uk = `${g.scope.apiKeyId ?? ''}|${g.scope.subject ?? ''}|${g.w.start?.toISOString() ?? 'total'}`;
         if (!usedCache.has(uk)) usedCache.set(uk, this.statuses.used(tx, tenant, g.scope, g.w));
         const after = metricOf(await (usedCache.get(uk) as Promise<Totals>), g.limit.metric);
-        const before = after.minus(metricOf(addTotals(g.delta), g.limit.metric));
+        const before = g.delta.reduce((b, e) => b.minus(entryMetric(e, g.limit.metric)), after);
         const amount = new Dec(g.limit.amount);
         for (const t of g.limit.thresholds) {
           const level = amount.times(t).div(100);

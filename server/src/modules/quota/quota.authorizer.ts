@@ -14,9 +14,9 @@ import { isUuid } from '../../lib/ids';
 import { Dec, fmt, ZERO } from '../../lib/money';
 import type { TenantsService } from '../tenants/tenants.service';
 import { DEFAULT_GROUP_COMMIT, GroupCommitter } from '../usage/group-commit';
-import type { ReservationState } from '../usage/usage.writer';
+import type { ReservationState } from '../usage/ports';
 import * as check from './quota.input';
-import { newStatusMemo, type QuotaStatuses, reservedOf } from './quota.status';
+import { type KeyOwners, newStatusMemo, type QuotaStatuses, reservedOf } from './quota.status';
 import * as store from './quota.store';
 import type { Estimate, QuotaItem, QuotaStatus, ReservationRow, ReservedAmounts } from './quota.types';
 
@@ -67,6 +67,7 @@ export class QuotaAuthorizer {
     private readonly db: Database,
     private readonly tenants: TenantsService,
     private readonly statuses: QuotaStatuses,
+    private readonly keys: KeyOwners,
     private readonly emitter: EventEmitter,
     private readonly now: () => Date,
   ) {
@@ -88,8 +89,7 @@ export class QuotaAuthorizer {
     const tenant = await this.tenants.get(tenantId, ['input', 'tenantId']);
     const apiKeyId = input.apiKeyId ?? p.key?.id ?? null;
     if (apiKeyId && apiKeyId !== p.key?.id) {
-      const found = isUuid(apiKeyId) && (await store.keyInTenant(this.db, 'authorize:key', apiKeyId, tenantId));
-      if (!found) throw notFound('API key', ['input', 'apiKeyId']);
+      if (!(await this.keys.ownerOf(apiKeyId, tenantId))) throw notFound('API key', ['input', 'apiKeyId']);
     }
     const subject = check.subject(input.subject, ['input', 'subject']);
     const seconds = check.reserveSeconds(input.reserveSeconds, ['input', 'reserveSeconds']);

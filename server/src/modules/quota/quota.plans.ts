@@ -9,6 +9,7 @@ import { clip } from '../../lib/input';
 import { Dec } from '../../lib/money';
 import type { TenantsService } from '../tenants/tenants.service';
 import * as check from './quota.input';
+import type { KeyOwners } from './quota.status';
 import * as store from './quota.store';
 import type { LimitInput, LimitRow, MembershipRow, PlanRow } from './quota.types';
 
@@ -16,6 +17,7 @@ export class QuotaPlans {
   constructor(
     private readonly db: Database,
     private readonly tenants: TenantsService,
+    private readonly keys: KeyOwners,
     private readonly now: () => Date,
   ) {}
 
@@ -110,7 +112,7 @@ export class QuotaPlans {
     const apiKeyId = check.keyId(input.apiKeyId, ['input', 'apiKeyId']);
     const limits = check.limits(input.limits, ['input', 'limits'], true);
     return this.db.transaction('setApiKeyLimits', async (tx) => {
-      const key = await store.keyOwner(tx, apiKeyId, p.isOperator ? null : p.tenantId);
+      const key = await this.keys.ownerOf(apiKeyId, p.isOperator ? null : p.tenantId, tx);
       if (!key) throw notFound('API key', ['input', 'apiKeyId']);
       await this.replaceLimits(tx, { planId: null, apiKeyId: key.id, tenantId: key.tenantId }, limits);
       return key.id;

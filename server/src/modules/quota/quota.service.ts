@@ -3,6 +3,7 @@
 //   quota.status.ts     windows, used, reserved, computeStatus, who may see which scope
 //   quota.authorizer.ts authorizeUsage and releaseReservation, reservations
 //   quota.alerts.ts     threshold alerts (computed in the usage writer's transaction)
+//   quota.ledger.ts     quota's part in ledger writes (usage's LedgerParticipant port)
 //   quota.store.ts      every statement the module runs, named
 //   quota.input.ts      its input checks
 //
@@ -16,26 +17,33 @@
 import { EventEmitter } from 'node:events';
 import type { Database } from '../../db/database';
 import type { TenantsService } from '../tenants/tenants.service';
+import type { LedgerParticipant, UsageReader } from '../usage/ports';
 import { QuotaAlerts } from './quota.alerts';
 import { QuotaAuthorizer } from './quota.authorizer';
+import { quotaLedgerParticipant } from './quota.ledger';
 import { QuotaPlans } from './quota.plans';
-import { QuotaStatuses } from './quota.status';
-
-export { lockTenants } from './quota.store';
+import { type KeyOwners, QuotaStatuses } from './quota.status';
 
 export class QuotaService {
-  /** Emits 'changed' (tenant ids) after a committed reservation or release; 'decision' (allowed) per authorization. */
+  /**
+   * Emits after commit: 'changed' (tenant ids whose quota moved: a reservation, a release, a
+   * ledger write), 'alerts' (stored alerts); 'decision' (allowed) per authorization.
+   */
   readonly emitter = new EventEmitter();
   readonly plan: QuotaPlans;
   readonly statuses: QuotaStatuses;
   readonly authorization: QuotaAuthorizer;
   readonly alerting: QuotaAlerts;
+  /** What quota does inside ledger writes; the composition root registers it with usage. */
+  readonly ledgerParticipant: LedgerParticipant<unknown>;
 
-  constructor(db: Database, tenants: TenantsService, now: () => Date) {
-    this.plan = new QuotaPlans(db, tenants, now);
-    this.statuses = new QuotaStatuses(db, tenants, now);
-    this.authorization = new QuotaAuthorizer(db, tenants, this.statuses, this.emitter, now);
+  /** `keys` checks key ids (the api-keys module owns them); `usage` says what was used. */
+  constructor(db: Database, tenants: TenantsService, keys: KeyOwners, usage: UsageReader, now: () => Date) {
+    this.plan = new QuotaPlans(db, tenants, keys, now);
+    this.statuses = new QuotaStatuses(db, tenants, keys, usage, now);
+    this.authorization = new QuotaAuthorizer(db, tenants, this.statuses, keys, this.emitter, now);
     this.alerting = new QuotaAlerts(db, this.statuses);
+    this.ledgerParticipant = quotaLedgerParticipant(this.alerting, this.authorization, this.emitter);
   }
 
   /** Concurrent authorizations, decided in shared transactions (its queue is measured). */
@@ -57,9 +65,5 @@ export class QuotaService {
   status: QuotaStatuses['status'] = (...a) => this.statuses.status(...a);
   authorize: QuotaAuthorizer['authorize'] = (...a) => this.authorization.authorize(...a);
   release: QuotaAuthorizer['release'] = (...a) => this.authorization.release(...a);
-  lockReservations: QuotaAuthorizer['lockReservations'] = (...a) => this.authorization.lockReservations(...a);
-  settleReservations: QuotaAuthorizer['settleReservations'] = (...a) => this.authorization.settleReservations(...a);
-  planWrite: QuotaAlerts['planWrite'] = (...a) => this.alerting.planWrite(...a);
-  recordAlerts: QuotaAlerts['recordAlerts'] = (...a) => this.alerting.recordAlerts(...a);
   alerts: QuotaAlerts['alerts'] = (...a) => this.alerting.alerts(...a);
 }

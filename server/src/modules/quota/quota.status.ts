@@ -5,14 +5,17 @@ import type { Database, Sql } from '../../db/database';
 import type { TenantRow } from '../../db/entities';
 import { type Principal, requireScope, tenantOf } from '../../graphql/principal';
 import { notFound } from '../../lib/errors';
-import { isUuid } from '../../lib/ids';
 import { Dec, fmt, ZERO } from '../../lib/money';
+import type { ApiKeysService } from '../api-keys/api-keys.service';
 import type { TenantsService } from '../tenants/tenants.service';
-import { addTotals, emptyTotals, summarize } from '../usage/usage.summary';
+import type { UsageReader } from '../usage/ports';
 import type { Totals } from '../usage/usage.types';
 import * as check from './quota.input';
 import * as store from './quota.store';
 import type { LimitMetric, LimitRow, QuotaItem, QuotaStatus, ReservedAmounts } from './quota.types';
+
+/** How quota checks a key id it was given: through the api-keys module, which owns them. */
+export type KeyOwners = Pick<ApiKeysService, 'ownerOf'>;
 
 export interface Window {
   start: Date | null;
@@ -74,6 +77,8 @@ export class QuotaStatuses {
   constructor(
     private readonly db: Database,
     private readonly tenants: TenantsService,
+    private readonly keys: KeyOwners,
+    private readonly usage: UsageReader,
     private readonly now: () => Date,
   ) {}
 
@@ -89,33 +94,9 @@ export class QuotaStatuses {
     );
   }
 
-  /** What the ledger says for one scope and window (rollups, ledger at the edges, reversals included). */
-  async used(sql: Sql, tenant: TenantRow, scope: store.ScopeIds, w: Window): Promise<Totals> {
-    if (w.start && w.end) {
-      const rows = await summarize(
-        sql,
-        {
-          tenantId: tenant.id,
-          timezone: tenant.timezone,
-          from: w.start,
-          to: w.end,
-          apiKeyIds: scope.apiKeyId ? [scope.apiKeyId] : null,
-          subject: scope.subject ?? null,
-        },
-        [],
-        null,
-      );
-      return addTotals(rows);
-    }
-    const r = await store.usedTotal(sql, tenant.id, scope);
-    const t = emptyTotals();
-    t.requests = BigInt(r.requests ?? 0);
-    t.inputTokens = BigInt(r.input ?? 0);
-    t.outputTokens = BigInt(r.output ?? 0);
-    t.totalTokens = t.inputTokens + t.outputTokens;
-    t.asrMilliseconds = BigInt(r.asr ?? 0);
-    t.cost = fmt(new Dec(r.cost ?? 0));
-    return t;
+  /** What the ledger says for one scope and window, from the usage module's reader. */
+  used(sql: Sql, tenant: TenantRow, scope: store.ScopeIds, w: Window): Promise<Totals> {
+    return this.usage.used(sql, { tenantId: tenant.id, timezone: tenant.timezone, ...scope }, w);
   }
 
   /** Every limit that applies to the tenant, and to the key / subject when given. */
@@ -215,8 +196,7 @@ export class QuotaStatuses {
     const tenant = await this.tenants.get(tenantId, field);
     const apiKeyId = args.apiKeyId ?? null;
     if (apiKeyId) {
-      const found = isUuid(apiKeyId) && (await store.keyInTenant(this.db, 'quota:key', apiKeyId, tenantId));
-      if (!found) throw notFound('API key', ['apiKeyId']);
+      if (!(await this.keys.ownerOf(apiKeyId, tenantId))) throw notFound('API key', ['apiKeyId']);
     }
     const subject = check.subject(args.subject, ['subject']);
     return { tenant, apiKeyId, subject };

@@ -375,37 +375,3 @@ export function alertsPage(
     [tenantId, range.from, range.to, k.afterInstant, k.afterId, k.limit],
   );
 }
-
-// ------------------------------------------------------------------ reads of other modules' tables (to move behind their ports)
-
-/** Whether key `apiKeyId` exists in tenant `tenantId`. */
-export async function keyInTenant(sql: Sql, name: string, apiKeyId: string, tenantId: string): Promise<boolean> {
-  const rows = await sql.query(name, 'SELECT 1 FROM api_keys WHERE id = $1 AND tenant_id = $2', [apiKeyId, tenantId]);
-  return rows.length > 0;
-}
-
-export async function keyOwner(
-  tx: Sql,
-  apiKeyId: string,
-  tenantId: string | null,
-): Promise<{ id: string; tenantId: string } | null> {
-  const [key] = await tx.query<{ id: string; tenantId: string }>(
-    'setApiKeyLimits:key',
-    'SELECT id, tenant_id AS "tenantId" FROM api_keys WHERE id = $1 AND ($2::uuid IS NULL OR tenant_id = $2)',
-    [apiKeyId, tenantId],
-  );
-  return key ?? null;
-}
-
-/** TOTAL usage of one scope: every rollup row (whole hours or days; daily has no subject). */
-export async function usedTotal(sql: Sql, tenantId: string, scope: ScopeIds): Promise<Record<string, string | null>> {
-  const [r] = await sql.query<Record<string, string | null>>(
-    'quota:usedTotal',
-    `SELECT sum(requests)::text AS requests, sum(input_tokens)::text AS input, sum(output_tokens)::text AS output,
-            sum(asr_ms)::text AS asr, sum(cost)::text AS cost
-       FROM ${scope.subject != null ? 'usage_rollups_hourly' : '(SELECT k.*, NULL::text AS subject FROM usage_rollups_daily_keys k) r'}
-      WHERE tenant_id = $1 AND ($2::uuid IS NULL OR api_key_id = $2) AND ($3::text IS NULL OR subject = $3)`,
-    [tenantId, scope.apiKeyId ?? null, scope.subject ?? null],
-  );
-  return r ?? {};
-}
