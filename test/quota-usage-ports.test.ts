@@ -42,3 +42,29 @@ describe('the seam between usage and quota', () => {
     expect(offenders.map((o) => o.file)).toEqual([]);
   });
 });
+
+describe('typed topics, published by the module that owns the fact', () => {
+  const SRC = join(__dirname, '..', 'server', 'src');
+  const read = (f: string) => readFileSync(join(SRC, f), 'utf8');
+
+  it('pubsub.ts is a generic port: it imports no module and names no topic', () => {
+    const text = read('pubsub.ts');
+    expect(importsOf(text).filter((i) => i.includes('/modules/'))).toEqual([]);
+    expect(text.match(/'(usage|quota|keys):\w+'/g) ?? []).toEqual([]);
+  });
+
+  it("each topic is declared by its module's topics file, and the root only assembles them", () => {
+    const declared = (module: string, file: string) =>
+      [...read(`modules/${module}/${file}`).matchAll(/^\s*'([\w:]+)':/gm)].map((m) => m[1]);
+    expect(declared('usage', 'usage.topics.ts')).toEqual(['usage:recorded']);
+    expect(declared('quota', 'quota.topics.ts')).toEqual(['quota:alert', 'quota:changed']);
+    expect(declared('api-keys', 'api-keys.topics.ts')).toEqual(['keys:revoked']);
+    expect(read('topics.ts')).toMatch(/export type Topics = UsageTopics & QuotaTopics & ApiKeysTopics;/);
+  });
+
+  it('app.ts publishes nothing itself: no service emitter is relayed to pub/sub there', () => {
+    const app = read('app.ts');
+    expect(app.match(/pubsub\.publish\(/g) ?? []).toEqual([]);
+    expect(app.match(/emitter\.on\('(created|alerts|changed|outcomes)'/g) ?? []).toEqual([]);
+  });
+});

@@ -5,7 +5,6 @@
 // decides its concurrent calls in shared transactions (the group committer), admitting
 // them in turn against the reservations of the calls before them.
 import { randomUUID } from 'node:crypto';
-import type { EventEmitter } from 'node:events';
 import type { Database, Sql } from '../../db/database';
 import type { TenantRow } from '../../db/entities';
 import { type Principal, requireScope, tenantOf } from '../../graphql/principal';
@@ -18,6 +17,7 @@ import type { ReservationState } from '../usage/ports';
 import * as check from './quota.input';
 import { type KeyOwners, newStatusMemo, type QuotaStatuses, reservedOf } from './quota.status';
 import * as store from './quota.store';
+import type { QuotaNews } from './quota.topics';
 import type { Estimate, QuotaItem, QuotaStatus, ReservationRow, ReservedAmounts } from './quota.types';
 
 /** One authorizeUsage call, checked and on its way to the authorizer. */
@@ -68,7 +68,7 @@ export class QuotaAuthorizer {
     private readonly tenants: TenantsService,
     private readonly statuses: QuotaStatuses,
     private readonly keys: KeyOwners,
-    private readonly emitter: EventEmitter,
+    private readonly news: QuotaNews,
     private readonly now: () => Date,
   ) {
     this.committer = new GroupCommitter((calls) => this.decide(calls), { ...DEFAULT_GROUP_COMMIT, maxItems: 500 });
@@ -97,8 +97,8 @@ export class QuotaAuthorizer {
 
     const [out] = await this.committer.submit([{ tenant, apiKeyId, subject, est, seconds }]);
     const decision = out as AuthorizeDecision;
-    this.emitter.emit('decision', decision.allowed);
-    if (decision.reservation) this.emitter.emit('changed', [tenantId]);
+    this.news.decision(decision.allowed);
+    if (decision.reservation) this.news.changed([tenantId]);
     return decision;
   }
 
@@ -171,7 +171,7 @@ export class QuotaAuthorizer {
     if (!isUuid(id)) throw invalid();
     const r = await store.releaseReservation(this.db, id, p.isOperator ? null : p.tenantId, this.now());
     if (!r) throw invalid();
-    this.emitter.emit('changed', [r.tenantId]);
+    this.news.changed([r.tenantId]);
     return { tenantId: r.tenantId, apiKeyId: r.apiKeyId, subject: r.subject };
   }
 

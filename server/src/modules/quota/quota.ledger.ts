@@ -4,11 +4,11 @@
 // reservations entries name; after commit, tell subscribers which tenants' quota moved and
 // which alerts were stored. Reversals reach it too: they take the lock, and store no alert
 // (an entry that lowers usage cannot cross a threshold upward).
-import type { EventEmitter } from 'node:events';
 import type { LedgerParticipant } from '../usage/ports';
 import type { QuotaAlerts, WritePlan } from './quota.alerts';
 import type { QuotaAuthorizer } from './quota.authorizer';
 import { lockTenants } from './quota.store';
+import type { QuotaNews } from './quota.topics';
 import type { AlertRow } from './quota.types';
 
 interface QuotaWrite {
@@ -20,7 +20,7 @@ interface QuotaWrite {
 export function quotaLedgerParticipant(
   alerts: QuotaAlerts,
   authorizer: QuotaAuthorizer,
-  emitter: EventEmitter,
+  news: QuotaNews,
 ): LedgerParticipant<QuotaWrite> {
   return {
     async prepare(write) {
@@ -33,9 +33,8 @@ export function quotaLedgerParticipant(
       s.stored = raising.length ? await alerts.recordAlerts(tx, s.plan, raising) : [];
     },
     committed(s, { created, reservationTenants }) {
-      if (s?.stored.length) emitter.emit('alerts', s.stored);
-      const changed = new Set([...created.map((e) => e.tenantId), ...reservationTenants]);
-      if (changed.size) emitter.emit('changed', [...changed]);
+      if (s) news.alerts(s.stored);
+      news.changed(new Set([...created.map((e) => e.tenantId), ...reservationTenants]));
     },
     reservations: {
       lock: (tx, ids, at) => authorizer.lockReservations(tx, ids, at),

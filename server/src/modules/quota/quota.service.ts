@@ -14,8 +14,9 @@
 // holder's committed rows, so N concurrent authorizations on any number of instances admit
 // exactly as many as fit, and each threshold crossing is seen by exactly one writer; the
 // unique key on quota_alerts makes a second insert impossible anyway.
-import { EventEmitter } from 'node:events';
 import type { Database } from '../../db/database';
+import { LocalEvents } from '../../lib/events';
+import type { Publisher } from '../../pubsub';
 import type { TenantsService } from '../tenants/tenants.service';
 import type { LedgerParticipant, UsageReader } from '../usage/ports';
 import { QuotaAlerts } from './quota.alerts';
@@ -23,13 +24,11 @@ import { QuotaAuthorizer } from './quota.authorizer';
 import { quotaLedgerParticipant } from './quota.ledger';
 import { QuotaPlans } from './quota.plans';
 import { type KeyOwners, QuotaStatuses } from './quota.status';
+import { type QuotaEvents, QuotaNews, type QuotaTopics } from './quota.topics';
 
 export class QuotaService {
-  /**
-   * Emits after commit: 'changed' (tenant ids whose quota moved: a reservation, a release, a
-   * ledger write), 'alerts' (stored alerts); 'decision' (allowed) per authorization.
-   */
-  readonly emitter = new EventEmitter();
+  /** Local events for metrics: 'decision' per authorization, 'alerts' after commit (quota.topics.ts). */
+  readonly emitter = new LocalEvents<QuotaEvents>();
   readonly plan: QuotaPlans;
   readonly statuses: QuotaStatuses;
   readonly authorization: QuotaAuthorizer;
@@ -38,12 +37,20 @@ export class QuotaService {
   readonly ledgerParticipant: LedgerParticipant<unknown>;
 
   /** `keys` checks key ids (the api-keys module owns them); `usage` says what was used. */
-  constructor(db: Database, tenants: TenantsService, keys: KeyOwners, usage: UsageReader, now: () => Date) {
+  constructor(
+    db: Database,
+    tenants: TenantsService,
+    keys: KeyOwners,
+    usage: UsageReader,
+    publisher: Publisher<QuotaTopics>,
+    now: () => Date,
+  ) {
+    const news = new QuotaNews(publisher, this.emitter);
     this.plan = new QuotaPlans(db, tenants, keys, now);
     this.statuses = new QuotaStatuses(db, tenants, keys, usage, now);
-    this.authorization = new QuotaAuthorizer(db, tenants, this.statuses, keys, this.emitter, now);
+    this.authorization = new QuotaAuthorizer(db, tenants, this.statuses, keys, news, now);
     this.alerting = new QuotaAlerts(db, this.statuses);
-    this.ledgerParticipant = quotaLedgerParticipant(this.alerting, this.authorization, this.emitter);
+    this.ledgerParticipant = quotaLedgerParticipant(this.alerting, this.authorization, news);
   }
 
   /** Concurrent authorizations, decided in shared transactions (its queue is measured). */

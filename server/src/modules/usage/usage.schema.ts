@@ -16,9 +16,9 @@ import {
 } from '../../graphql/refs';
 import { type Live, liveStream, liveValue } from '../../graphql/subscriptions';
 import { AppError, type UserError } from '../../lib/errors';
-import type { PublishedEvent } from '../../pubsub';
 import type { ItemResult } from './usage.service';
 import type { SummaryRow } from './usage.summary';
+import type { PublishedEvent } from './usage.topics';
 import type { EventRow, RecordOutcome, Totals, UsageKind } from './usage.types';
 import type { Settlement } from './usage.writer';
 

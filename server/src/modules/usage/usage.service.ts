@@ -1,14 +1,15 @@
 // Usage: recording (through the one writer), reversals, the event list and summaries.
 // Owns usage_events and its rollup tables; nothing outside this module writes them.
 // Side effects (metrics, and later pub/sub) run only after the transaction committed.
-import { EventEmitter } from 'node:events';
 import type { Database } from '../../db/database';
 import { type Principal, requireScope, tenantOf } from '../../graphql/principal';
 import { AppError, badInput, containsNul, notFound, toUserError, type UserError } from '../../lib/errors';
+import { LocalEvents } from '../../lib/events';
 import { isUuid } from '../../lib/ids';
 import { RefusedItem } from '../../lib/input';
 import { connection, keyset } from '../../lib/keyset';
 import { Dec, fmt, ZERO } from '../../lib/money';
+import type { Publisher } from '../../pubsub';
 import { costText } from '../pricing/cost';
 import type { PricingService } from '../pricing/pricing.service';
 import { currencyMismatch, priceNotFound } from '../pricing/pricing.service';
@@ -17,6 +18,7 @@ import { DEFAULT_GROUP_COMMIT, type GroupCommitOptions, GroupCommitter } from '.
 import { LedgerParticipants } from './ledger-participants';
 import type { LedgerParticipant } from './ports';
 import { addTotals, emptyTotals, type SummaryRow, summarize } from './usage.summary';
+import type { UsageTopics } from './usage.topics';
 import {
   EVENT_COLUMNS,
   type EventRow,
@@ -82,8 +84,8 @@ interface Pending {
 export class UsageService {
   readonly writer: UsageWriter;
   readonly committer: GroupCommitter<QueuedEntry, QueuedOutcome>;
-  /** Emits after commit: 'created' (new entries), 'outcomes'. */
-  readonly emitter = new EventEmitter();
+  /** Local events for metrics: 'outcomes' of every call (entries are published: usage.topics.ts). */
+  readonly emitter = new LocalEvents<{ outcomes: [outcomes: RecordOutcome[]] }>();
   /** The modules taking part in every ledger write, recordings and reversals alike (ports.ts). */
   private readonly participants: LedgerParticipants;
 
@@ -92,6 +94,7 @@ export class UsageService {
     private readonly tenants: TenantsService,
     private readonly pricing: PricingService,
     participants: readonly LedgerParticipant<unknown>[],
+    private readonly publisher: Publisher<UsageTopics>,
     private readonly now: () => Date,
     groupCommit: GroupCommitOptions = DEFAULT_GROUP_COMMIT,
   ) {
@@ -208,7 +211,7 @@ export class UsageService {
       participants.hooks(items.map((i) => i.reservationId)),
     );
     const created = written.flatMap((o) => (o.outcome === 'CREATED' ? [o.event] : []));
-    if (created.length) this.emitter.emit('created', created);
+    this.published(created);
     participants.committed({
       created,
       reservationTenants: items.filter((i) => i.reservationId).map((i) => i.entry.tenantId),
@@ -217,6 +220,17 @@ export class UsageService {
     return built.map(
       (b): QueuedOutcome => (b instanceof AppError ? { outcome: 'REFUSED', error: b } : (written[w++] as WriteOutcome)),
     );
+  }
+
+  /** After commit: each created entry to its tenant's subscribers, if any may listen. */
+  private published(created: EventRow[]) {
+    for (const event of created) {
+      // A 500-event batch with nobody subscribed (and no other instance that could be) would
+      // otherwise copy and dispatch 500 events for nothing.
+      if (!this.publisher.listens('usage:recorded', event.tenantId)) continue;
+      const { fingerprint: _f, ...e } = event;
+      this.publisher.publish('usage:recorded', e.tenantId, e);
+    }
   }
 
   private toEntry(p: Pending, price: import('../../db/entities').PriceRow | null, now: Date): NewEntry {
@@ -380,7 +394,7 @@ export class UsageService {
     if (!out || out.outcome === 'ALREADY_REVERSED')
       throw badInput(['input', 'eventId'], 'that entry is already reversed');
     if (out.outcome === 'CREATED') {
-      this.emitter.emit('created', [out.event]);
+      this.published([out.event]);
       participants.committed({ created: [out.event], reservationTenants: [] });
       this.emitter.emit('outcomes', ['CREATED']);
     }
