@@ -17,8 +17,6 @@ import { useRequestParseErrors } from './graphql/request-errors';
 import { startKeyRecheck } from './key-recheck';
 import { AppError, ERROR_CODES, type ErrorCode, unauthenticated } from './lib/errors';
 import { QuotaFeed } from './modules/quota/quota.feed';
-import type { AlertRow } from './modules/quota/quota.types';
-import type { EventRow } from './modules/usage/usage.types';
 import {
   createLogger,
   createMetrics,
@@ -33,6 +31,7 @@ import { requestIdFrom, requestScope } from './request-scope';
 import { Revocations } from './revocations';
 import { schema } from './schema';
 import { createServices, type Services } from './services';
+import type { Topics } from './topics';
 
 export interface AppOptions {
   db: Database;
@@ -55,46 +54,27 @@ export function createApp(opts: AppOptions) {
   const { db, config } = opts;
   const logger = opts.logger ?? createLogger(config.logLevel);
   const metrics = createMetrics();
-  const services = createServices(db, config, opts.now);
   const requests = new WeakMap<Request, RequestState>();
   const rejectTooComplex = (_ctx: unknown, err: GraphQLError) => {
     Object.assign(err.extensions as Record<string, unknown>, { code: 'QUERY_TOO_COMPLEX' });
   };
 
-  instrument(metrics, services);
-
-  // Everything published happened: services emit only after their transaction committed.
+  // The pub/sub port comes first: each module publishes its own topics through it, and only
+  // after its transaction committed (usage: usage:recorded, only for tenants someone may be
+  // listening to; quota: quota:alert, quota:changed; api-keys: keys:revoked).
   const {
     pubsub,
-    listens,
+    publisher,
     health: pubsubHealth,
     close: closePubSub,
-  } = createTallyPubSub(config.redisUrl, logger, pubSubHooks(metrics));
+  } = createTallyPubSub<Topics>(config.redisUrl, logger, pubSubHooks(metrics));
+  const services = createServices(db, config, publisher, opts.now);
+  instrument(metrics, services);
   const feed = new QuotaFeed(pubsub);
   const revocations = new Revocations();
-  services.usage.emitter.on('created', (events: EventRow[]) => {
-    for (const event of events) {
-      // A 500-event batch with nobody subscribed (and no other instance that could be) would
-      // otherwise copy and dispatch 500 events for nothing.
-      if (!listens(`usage:recorded:${event.tenantId}`)) continue;
-      const { fingerprint: _f, ...e } = event;
-      pubsub.publish('usage:recorded', e.tenantId, e);
-    }
-  });
-  services.usage.emitter.on('alerts', (alerts: AlertRow[]) => {
-    for (const a of alerts) pubsub.publish('quota:alert', a.tenantId, a);
-  });
-  const changed = (tenantIds: string[]) => {
-    for (const t of tenantIds) pubsub.publish('quota:changed', t, { tenantId: t });
-  };
-  services.usage.emitter.on('changed', changed);
-  services.quota.emitter.on('changed', changed);
-  services.apiKeys.emitter.on('revoked', (keyId: string) => {
-    // This instance's own streams of the key end at once, in process: with Redis away the
-    // published message would reach nobody (other instances re-check, key-recheck.ts).
-    revocations.revoked(keyId);
-    pubsub.publish('keys:revoked', { keyId });
-  });
+  // This instance's own streams of a key it revoked end at once, in process (api-keys emits
+  // this before it publishes keys:revoked).
+  services.apiKeys.emitter.on('revoked', (keyId) => revocations.revoked(keyId));
   const stopKeyRecheck = startKeyRecheck({
     keys: services.apiKeys,
     revocations,

@@ -6,7 +6,6 @@
 // operation name, aliases, request id, key) ever becomes a label, so /metrics cannot be grown
 // by anyone (README "Metrics" lists them all). Gauges of state held elsewhere read it at
 // scrape time through small accessors (collect), so the hot paths pay nothing for them.
-import type { EventEmitter } from 'node:events';
 import { GraphQLError } from 'graphql';
 import pino from 'pino';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
@@ -242,11 +241,19 @@ export function createMetrics() {
 }
 export type Metrics = ReturnType<typeof createMetrics>;
 
+/** A module's typed local events (lib/events.ts), as far as metrics listen to them. */
+interface Observed<M extends Record<string, unknown[]>> {
+  on<K extends Extract<keyof M, string>>(name: K, listener: (...args: M[K]) => void): void;
+}
+
 /** What instrument() reads and listens to; the services' own types are not needed here. */
 export interface Instrumented {
   db: { poolStats(): PoolStats };
-  usage: { emitter: EventEmitter; committer: ObservableQueue };
-  quota: { emitter: EventEmitter; authorizer: ObservableQueue };
+  usage: { emitter: Observed<{ outcomes: [outcomes: string[]] }>; committer: ObservableQueue };
+  quota: {
+    emitter: Observed<{ decision: [allowed: boolean]; alerts: [alerts: unknown[]] }>;
+    authorizer: ObservableQueue;
+  };
 }
 
 /** Connects the metrics to the services: their events, queues and the database pool. */
@@ -262,14 +269,12 @@ export function instrument(metrics: Metrics, s: Instrumented): void {
     const wait = metrics.commitWait.labels(queue);
     q.onWait = (seconds) => wait.observe(seconds);
   }
-  s.usage.emitter.on('outcomes', (outcomes: string[]) => {
+  s.usage.emitter.on('outcomes', (outcomes) => {
     for (const o of outcomes) metrics.ingest.inc({ outcome: o });
   });
   // Alerts are emitted only after their transaction committed, and each is published.
-  s.usage.emitter.on('alerts', (alerts: unknown[]) => metrics.alertsPublished.inc(alerts.length));
-  s.quota.emitter.on('decision', (allowed: boolean) =>
-    metrics.decisions.inc({ decision: allowed ? 'allowed' : 'denied' }),
-  );
+  s.quota.emitter.on('alerts', (alerts) => metrics.alertsPublished.inc(alerts.length));
+  s.quota.emitter.on('decision', (allowed) => metrics.decisions.inc({ decision: allowed ? 'allowed' : 'denied' }));
 }
 
 /** The pub/sub port's Redis events, counted (never fired with in-process pub/sub). */

@@ -1,28 +1,31 @@
 // The one pub/sub port: in-process by default, Redis when REDIS_URL is set, so a subscriber
 // on instance B sees what instance A committed. Payloads are JSON-safe (they cross Redis):
-// instants may arrive as ISO strings, which the DateTime scalar accepts.
+// instants may arrive as ISO strings, which the DateTime scalar accepts. Generic: modules
+// declare their topics (<module>.topics.ts), the composition root assembles them (topics.ts),
+// and each module publishes its own facts after commit through a Publisher of its topics.
 import { setMaxListeners } from 'node:events';
 import { createRequire } from 'node:module';
 import { createPubSub, type PubSub } from 'graphql-yoga';
 import type { Redis as RedisClient } from 'ioredis';
-import type { AlertRow } from './modules/quota/quota.types';
-import type { EventRow } from './modules/usage/usage.types';
 import type { Logger } from './observability';
 import { createRedisEventTarget, type PubSubHealth } from './pubsub-redis';
 
 export type { PubSubHealth };
 
-export type PublishedEvent = Omit<EventRow, 'fingerprint'>;
+/** Topic name -> publish arguments: [payload], or [routing id, payload]. */
+// biome-ignore lint/suspicious/noExplicitAny: the shape graphql-yoga's PubSub requires
+export type TopicMap = { [topic: string]: [] | [any] | [number | string, any] };
 
-export type Topics = {
-  'usage:recorded': [tenantId: string, payload: PublishedEvent];
-  'quota:alert': [tenantId: string, payload: AlertRow];
-  'quota:changed': [tenantId: string, payload: { tenantId: string }];
-  /** Every revocation, for every instance's authentication cache, sockets and subscriptions. */
-  'keys:revoked': [payload: { keyId: string }];
-};
-
-export type TallyPubSub = PubSub<Topics>;
+/** How a module publishes its topics: after its transaction committed, never inside it. */
+export interface Publisher<T extends TopicMap> {
+  publish<K extends Extract<keyof T, string>>(topic: K, ...args: T[K]): void;
+  /**
+   * Whether publishing `topic` for `id` can reach anyone: with in-process pub/sub only this
+   * process's subscribers can; with Redis, other instances may always. Lets a module skip
+   * copying payloads nobody will read.
+   */
+  listens(topic: Extract<keyof T, string>, id?: string): boolean;
+}
 
 /** An EventTarget that knows which event types have listeners (in-process pub/sub only). */
 class CountingEventTarget extends EventTarget {
@@ -42,8 +45,10 @@ class CountingEventTarget extends EventTarget {
   }
 }
 
-export interface TallyPubSubHandle {
-  pubsub: TallyPubSub;
+export interface TallyPubSubHandle<T extends TopicMap> {
+  pubsub: PubSub<T>;
+  /** The same pub/sub as a Publisher, to hand to the modules. */
+  publisher: Publisher<T>;
   /**
    * Whether publishing `topic` (yoga's "routingKey:id") can reach anyone: with in-process
    * pub/sub only this process's subscribers can; with Redis, other instances may always.
@@ -69,14 +74,28 @@ const IN_PROCESS: PubSubHealth = {
   droppedPublishes: 0,
 };
 
-export function createTallyPubSub(redisUrl?: string, logger?: Logger, hooks: PubSubHooks = {}): TallyPubSubHandle {
+function publisherOf<T extends TopicMap>(pubsub: PubSub<T>, listens: (topic: string) => boolean): Publisher<T> {
+  return {
+    publish: (topic, ...args) => pubsub.publish(topic, ...args),
+    listens: (topic, id) => listens(id == null ? topic : `${topic}:${id}`),
+  };
+}
+
+export function createTallyPubSub<T extends TopicMap = TopicMap>(
+  redisUrl?: string,
+  logger?: Logger,
+  hooks: PubSubHooks = {},
+): TallyPubSubHandle<T> {
   if (!redisUrl) {
     const eventTarget = new CountingEventTarget();
     // Many subscribers of one tenant's topic is normal.
     setMaxListeners(0, eventTarget);
+    const pubsub = createPubSub<T>({ eventTarget: eventTarget as never });
+    const listens = (topic: string) => eventTarget.listens(topic);
     return {
-      pubsub: createPubSub<Topics>({ eventTarget: eventTarget as never }),
-      listens: (topic) => eventTarget.listens(topic),
+      pubsub,
+      publisher: publisherOf(pubsub, listens),
+      listens,
       health: IN_PROCESS,
       close: async () => {},
     };
@@ -100,8 +119,10 @@ export function createTallyPubSub(redisUrl?: string, logger?: Logger, hooks: Pub
     });
   }
   const { target, health, close } = createRedisEventTarget(publishClient, subscribeClient, logger);
+  const pubsub = createPubSub<T>({ eventTarget: target as never });
   return {
-    pubsub: createPubSub<Topics>({ eventTarget: target as never }),
+    pubsub,
+    publisher: publisherOf(pubsub, () => true),
     listens: () => true,
     health,
     close: async () => close(),

@@ -5,7 +5,10 @@ import { ApiKeysService } from './modules/api-keys/api-keys.service';
 import { PricingService } from './modules/pricing/pricing.service';
 import { QuotaService } from './modules/quota/quota.service';
 import { TenantsService } from './modules/tenants/tenants.service';
+import { usageReader } from './modules/usage/usage.reader';
 import { UsageService } from './modules/usage/usage.service';
+import type { Publisher } from './pubsub';
+import type { Topics } from './topics';
 
 export interface Services {
   db: Database;
@@ -21,19 +24,31 @@ export function createServices(
   db: Database,
   config: Pick<Config, 'operatorKey' | 'authCacheMs' | 'lastUsedFlushMs'> &
     Partial<Pick<Config, 'groupCommit' | 'operatorKeyHash'>>,
+  /** Where each module publishes its topics after commit. */
+  publisher: Publisher<Topics>,
   now: () => Date = () => new Date(),
 ): Services {
-  const apiKeys = new ApiKeysService(db, {
-    operatorKey: config.operatorKey,
-    operatorKeyHash: config.operatorKeyHash,
-    cacheMs: config.authCacheMs,
-    lastUsedFlushMs: config.lastUsedFlushMs,
-    now,
-  });
-  const tenants = new TenantsService(db, apiKeys);
+  const apiKeys = new ApiKeysService(
+    db,
+    {
+      operatorKey: config.operatorKey,
+      operatorKeyHash: config.operatorKeyHash,
+      cacheMs: config.authCacheMs,
+      lastUsedFlushMs: config.lastUsedFlushMs,
+      now,
+    },
+    publisher,
+  );
+  // createTenant starts its membership through quota (called only after wiring is done).
+  const tenants: TenantsService = new TenantsService(
+    db,
+    apiKeys,
+    (tx, tenantId, planCode): Promise<unknown> => quota.assignIn(tx, tenantId, planCode, now()),
+  );
   const pricing = new PricingService(db, now);
-  const quota = new QuotaService(db, tenants, now);
-  tenants.assignPlan = (tx, tenantId, planCode) => quota.assignIn(tx, tenantId, planCode, now());
-  const usage = new UsageService(db, tenants, pricing, quota, now, config.groupCommit);
+  // Quota reads usage through usage's reader and checks key ids through api-keys.
+  const quota: QuotaService = new QuotaService(db, tenants, apiKeys, usageReader, publisher, now);
+  // The ledger participants, registered once: every recording and reversal reaches each.
+  const usage = new UsageService(db, tenants, pricing, [quota.ledgerParticipant], publisher, now, config.groupCommit);
   return { db, apiKeys, tenants, pricing, quota, usage, now };
 }

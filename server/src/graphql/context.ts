@@ -5,9 +5,10 @@ import type { ApiKeyRow, TenantRow } from '../db/entities';
 import type { QuotaFeed } from '../modules/quota/quota.feed';
 import type { LimitRow } from '../modules/quota/quota.types';
 import type { Totals } from '../modules/usage/usage.types';
-import type { PubSubHealth, TallyPubSub } from '../pubsub';
+import type { PubSubHealth } from '../pubsub';
 import type { Revocations } from '../revocations';
 import type { Services } from '../services';
+import type { TallyPubSub } from '../topics';
 import type { Principal } from './principal';
 
 export interface Context {

@@ -3,12 +3,14 @@
 // stored form (no slow KDF needed for high-entropy secrets); lookups go by the visible
 // prefix and the digest is compared in constant time.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { EventEmitter } from 'node:events';
 import { type Database, pgCode, type Sql } from '../../db/database';
 import type { ApiKeyRow } from '../../db/entities';
 import { API_KEY_SCOPES, type ApiKeyScope, type Principal, principalForKey, tenantOf } from '../../graphql/principal';
 import { AppError, badInput, containsNul, forbidden, notFound } from '../../lib/errors';
+import { LocalEvents } from '../../lib/events';
 import { isUuid } from '../../lib/ids';
+import type { Publisher } from '../../pubsub';
+import type { ApiKeysTopics } from './api-keys.topics';
 
 const SECRET_RE = /^(tly_[0-9a-f]{8})_([A-Za-z0-9_-]{43})$/;
 
@@ -23,8 +25,8 @@ const KEY_COLUMNS = `id, tenant_id AS "tenantId", name, prefix, secret_hash AS "
   created_at AS "createdAt", last_used_at AS "lastUsedAt", revoked_at AS "revokedAt"`;
 
 export class ApiKeysService {
-  /** Emits 'revoked' (key id) after a revocation committed. */
-  readonly emitter = new EventEmitter();
+  /** 'revoked' (key id) after a revocation committed, in this process (before it is published). */
+  readonly emitter = new LocalEvents<{ revoked: [keyId: string] }>();
   private cache = new Map<string, { principal: Principal; until: number }>();
   /** Lookups in flight, by secret digest: concurrent first uses of one key share one statement. */
   private lookups = new Map<string, Promise<Principal | null>>();
@@ -37,6 +39,7 @@ export class ApiKeysService {
   constructor(
     private readonly db: Database,
     opts: { operatorKey?: string; operatorKeyHash?: Buffer; cacheMs: number; lastUsedFlushMs: number; now: () => Date },
+    private readonly publisher: Publisher<ApiKeysTopics>,
   ) {
     this.operatorDigest = opts.operatorKeyHash ?? (opts.operatorKey ? digest(opts.operatorKey) : null);
     this.cacheMs = opts.cacheMs;
@@ -191,7 +194,10 @@ export class ApiKeysService {
     // Another tenant's key is reported exactly like a missing one: its existence is not revealed.
     if (!row) throw notFound('API key', ['id']);
     this.forget(id);
+    // This instance's own streams of the key end at once, in process: with Redis away the
+    // published message would reach nobody (other instances re-check, key-recheck.ts).
     this.emitter.emit('revoked', id);
+    this.publisher.publish('keys:revoked', { keyId: id });
     return row;
   }
 
@@ -201,6 +207,24 @@ export class ApiKeysService {
     return this.db.query<ApiKeyRow>('apiKeys:byIds', `SELECT ${KEY_COLUMNS} FROM api_keys WHERE id = ANY($1::uuid[])`, [
       ids,
     ]);
+  }
+
+  /**
+   * Key `id` with its tenant, when it exists (in `tenantId` unless null): how other modules
+   * check a key id they were given. Runs on `sql`, so a transaction can ask.
+   */
+  async ownerOf(
+    id: string,
+    tenantId: string | null,
+    sql: Sql = this.db,
+  ): Promise<{ id: string; tenantId: string } | null> {
+    if (!isUuid(id)) return null;
+    const [key] = await sql.query<{ id: string; tenantId: string }>(
+      'apiKeys:owner',
+      'SELECT id, tenant_id AS "tenantId" FROM api_keys WHERE id = $1 AND ($2::uuid IS NULL OR tenant_id = $2)',
+      [id, tenantId],
+    );
+    return key ?? null;
   }
 
   async listForTenant(tenantId: string, includeRevoked: boolean): Promise<ApiKeyRow[]> {

@@ -2,8 +2,10 @@
 // shared by every subscriber of that scope, at most once per 250 ms, started by a
 // 'quota:changed' event (published after commit), so each push carries the state after the
 // change. One pub/sub subscription per tenant that has watchers.
+
+import type { PubSub } from 'graphql-yoga';
 import { Repeater } from 'graphql-yoga';
-import type { TallyPubSub } from '../../pubsub';
+import type { QuotaTopics } from './quota.topics';
 import type { QuotaStatus } from './quota.types';
 
 export const COALESCE_MS = 250;
@@ -28,7 +30,7 @@ export class QuotaFeed {
   /** quota:changed events received so far (any tenant). */
   private changes = 0;
 
-  constructor(private readonly pubsub: TallyPubSub) {}
+  constructor(private readonly pubsub: Pick<PubSub<QuotaTopics>, 'subscribe'>) {}
 
   /** The current state at once, then the state after each change (coalesced). */
   watch(tenantId: string, scopeKey: string, compute: () => Promise<QuotaStatus>): Repeater<QuotaStatus> {

@@ -15,14 +15,14 @@ import type { ApiKeysService, NewApiKey } from '../api-keys/api-keys.service';
 const TENANT_COLUMNS = `id, name, timezone, currency, created_at AS "createdAt"`;
 
 export class TenantsService {
-  /** Set by the quota module: starts a membership inside createTenant's transaction. */
-  assignPlan: ((tx: Sql, tenantId: string, planCode: string) => Promise<unknown>) | null = null;
   /** tenant id -> currency, for tenants this process has read (a currency never changes). */
   private readonly currencyCache = new Map<string, string>();
 
   constructor(
     private readonly db: Database,
     private readonly apiKeys: ApiKeysService,
+    /** Starts a membership inside createTenant's transaction (the quota module's, given at wiring). */
+    private readonly assignPlan: (tx: Sql, tenantId: string, planCode: string) => Promise<unknown>,
   ) {}
 
   async create(
@@ -45,7 +45,7 @@ export class TenantsService {
         `INSERT INTO tenants (name, timezone, currency) VALUES ($1, $2, $3) RETURNING ${TENANT_COLUMNS}`,
         [name, timezone, currency],
       );
-      if (input.planCode) await this.assignPlan?.(tx, (tenant as TenantRow).id, input.planCode);
+      if (input.planCode) await this.assignPlan(tx, (tenant as TenantRow).id, input.planCode);
       return this.apiKeys.create(
         principal,
         { tenantId: (tenant as TenantRow).id, name: 'admin', scopes: ['ADMIN'] },

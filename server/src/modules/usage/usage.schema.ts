@@ -17,9 +17,9 @@ import {
 import { type Live, liveStream, liveValue } from '../../graphql/subscriptions';
 import { AppError, notFound, type UserError } from '../../lib/errors';
 import { isUuid } from '../../lib/ids';
-import type { PublishedEvent } from '../../pubsub';
 import type { ItemResult } from './usage.service';
 import type { SummaryRow } from './usage.summary';
+import type { PublishedEvent } from './usage.topics';
 import type { EventRow, RecordOutcome, Totals, UsageKind } from './usage.types';
 import type { Settlement } from './usage.writer';
 

@@ -1,22 +1,24 @@
 // Usage: recording (through the one writer), reversals, the event list and summaries.
 // Owns usage_events and its rollup tables; nothing outside this module writes them.
 // Side effects (metrics, and later pub/sub) run only after the transaction committed.
-import { EventEmitter } from 'node:events';
-import type { Database, Sql } from '../../db/database';
+import type { Database } from '../../db/database';
 import { type Principal, requireScope, tenantOf } from '../../graphql/principal';
 import { AppError, badInput, containsNul, notFound, toUserError, type UserError } from '../../lib/errors';
+import { LocalEvents } from '../../lib/events';
 import { isUuid } from '../../lib/ids';
 import { RefusedItem } from '../../lib/input';
 import { connection, keyset } from '../../lib/keyset';
 import { Dec, fmt, ZERO } from '../../lib/money';
+import type { Publisher } from '../../pubsub';
 import { costText } from '../pricing/cost';
 import type { PricingService } from '../pricing/pricing.service';
 import { currencyMismatch, priceNotFound } from '../pricing/pricing.service';
-import { lockTenants, type QuotaService } from '../quota/quota.service';
-import type { AlertRow } from '../quota/quota.types';
 import type { TenantsService } from '../tenants/tenants.service';
 import { DEFAULT_GROUP_COMMIT, type GroupCommitOptions, GroupCommitter } from './group-commit';
+import { LedgerParticipants } from './ledger-participants';
+import type { LedgerParticipant } from './ports';
 import { addTotals, emptyTotals, type SummaryRow, summarize } from './usage.summary';
+import type { UsageTopics } from './usage.topics';
 import {
   EVENT_COLUMNS,
   type EventRow,
@@ -82,17 +84,21 @@ interface Pending {
 export class UsageService {
   readonly writer: UsageWriter;
   readonly committer: GroupCommitter<QueuedEntry, QueuedOutcome>;
-  /** Emits after commit: 'created' (new entries), 'alerts' (stored alerts), 'changed' (tenant ids whose quota moved), 'outcomes'. */
-  readonly emitter = new EventEmitter();
+  /** Local events for metrics: 'outcomes' of every call (entries are published: usage.topics.ts). */
+  readonly emitter = new LocalEvents<{ outcomes: [outcomes: RecordOutcome[]] }>();
+  /** The modules taking part in every ledger write, recordings and reversals alike (ports.ts). */
+  private readonly participants: LedgerParticipants;
 
   constructor(
     private readonly db: Database,
     private readonly tenants: TenantsService,
     private readonly pricing: PricingService,
-    private readonly quota: QuotaService,
+    participants: readonly LedgerParticipant<unknown>[],
+    private readonly publisher: Publisher<UsageTopics>,
     private readonly now: () => Date,
     groupCommit: GroupCommitOptions = DEFAULT_GROUP_COMMIT,
   ) {
+    this.participants = new LedgerParticipants(participants);
     this.writer = new UsageWriter(db);
     this.committer = new GroupCommitter((items) => this.writeNow(items), groupCommit);
   }
@@ -171,14 +177,14 @@ export class UsageService {
   }
 
   /**
-   * One shared transaction for the entries of several calls. Tenants with thresholded
-   * limits are locked for it and their alerts computed in it; tenants without limits pay
-   * nothing for the quota module.
+   * One shared transaction for the entries of several calls. The ledger participants are
+   * prepared beside pricing and act in it (quota: locks and alerts for tenants with
+   * thresholded limits; tenants without pay nothing for it).
    */
   private async writeNow(queued: QueuedEntry[]): Promise<QueuedOutcome[]> {
     const now = this.now();
-    const [plan, prices] = await Promise.all([
-      this.quota.planWrite([...new Set(queued.map((q) => q.p.tenantId))], now),
+    const [participants, prices] = await Promise.all([
+      this.participants.prepare({ at: now, kind: 'record', tenantIds: [...new Set(queued.map((q) => q.p.tenantId))] }),
       this.pricing.resolveMany(
         queued.map(({ p, now: at }) =>
           needsPrice(p.u)
@@ -200,39 +206,31 @@ export class UsageService {
       const entry = built[i];
       return entry instanceof AppError ? [] : [{ entry: entry as NewEntry, reservationId: q.p.u.reservationId }];
     });
-    const quota = this.quota;
-    const { outcomes: written, after: alerts } = await this.writer.write(
+    const { outcomes: written } = await this.writer.write(
       items.map((i) => i.entry),
-      {
-        reservations: items.map((i) => i.reservationId),
-        lockReservations: (tx, ids) => quota.lockReservations(tx, ids, now),
-        settle: (tx, pairs) => quota.settleReservations(tx, pairs, now),
-        ...(plan
-          ? {
-              lockTenants: (tx: Sql) => lockTenants(tx, plan.lock),
-              afterInsert: (tx: Sql, rows: EventRow[]) => quota.recordAlerts(tx, plan, rows),
-            }
-          : {}),
-      },
+      participants.hooks(items.map((i) => i.reservationId)),
     );
     const created = written.flatMap((o) => (o.outcome === 'CREATED' ? [o.event] : []));
-    this.afterCommit(
+    this.published(created);
+    participants.committed({
       created,
-      alerts ?? [],
-      items.filter((i) => i.reservationId).map((i) => i.entry.tenantId),
-    );
+      reservationTenants: items.filter((i) => i.reservationId).map((i) => i.entry.tenantId),
+    });
     let w = 0;
     return built.map(
       (b): QueuedOutcome => (b instanceof AppError ? { outcome: 'REFUSED', error: b } : (written[w++] as WriteOutcome)),
     );
   }
 
-  /** Side effects of a committed write: events for metrics and pub/sub (see services.ts). */
-  private afterCommit(created: EventRow[], alerts: AlertRow[], touchedTenants: string[] = []) {
-    if (created.length) this.emitter.emit('created', created);
-    if (alerts.length) this.emitter.emit('alerts', alerts);
-    const changed = new Set([...created.map((e) => e.tenantId), ...touchedTenants]);
-    if (changed.size) this.emitter.emit('changed', [...changed]);
+  /** After commit: each created entry to its tenant's subscribers, if any may listen. */
+  private published(created: EventRow[]) {
+    for (const event of created) {
+      // A 500-event batch with nobody subscribed (and no other instance that could be) would
+      // otherwise copy and dispatch 500 events for nothing.
+      if (!this.publisher.listens('usage:recorded', event.tenantId)) continue;
+      const { fingerprint: _f, ...e } = event;
+      this.publisher.publish('usage:recorded', e.tenantId, e);
+    }
   }
 
   private toEntry(p: Pending, price: import('../../db/entities').PriceRow | null, now: Date): NewEntry {
@@ -363,32 +361,41 @@ export class UsageService {
     if (original.reversesId)
       throw badInput(['input', 'eventId'], 'that entry is a reversal; reversals cannot be reversed');
 
+    const participants = await this.participants.prepare({
+      at: this.now(),
+      kind: 'reverse',
+      tenantIds: [original.tenantId],
+    });
     const neg = (n: number | null) => (n == null ? null : -n);
     const negDec = (s: string | null) => (s == null ? null : fmt(new Dec(s).neg()));
     const {
       outcomes: [out],
-    } = await this.writer.write([
-      {
-        ...original,
-        idempotencyKey: key,
-        fingerprint,
-        requests: -1,
-        inputTokens: -original.inputTokens,
-        outputTokens: -original.outputTokens,
-        cachedInputTokens: -original.cachedInputTokens,
-        cacheWriteInputTokens: -original.cacheWriteInputTokens,
-        reasoningTokens: -original.reasoningTokens,
-        durationMs: neg(original.durationMs),
-        quantity: negDec(original.quantity),
-        cost: negDec(original.cost) as string,
-        reversesId: original.id,
-        reason,
-      },
-    ]);
+    } = await this.writer.write(
+      [
+        {
+          ...original,
+          idempotencyKey: key,
+          fingerprint,
+          requests: -1,
+          inputTokens: -original.inputTokens,
+          outputTokens: -original.outputTokens,
+          cachedInputTokens: -original.cachedInputTokens,
+          cacheWriteInputTokens: -original.cacheWriteInputTokens,
+          reasoningTokens: -original.reasoningTokens,
+          durationMs: neg(original.durationMs),
+          quantity: negDec(original.quantity),
+          cost: negDec(original.cost) as string,
+          reversesId: original.id,
+          reason,
+        },
+      ],
+      participants.hooks([null]),
+    );
     if (!out || out.outcome === 'ALREADY_REVERSED')
       throw badInput(['input', 'eventId'], 'that entry is already reversed');
     if (out.outcome === 'CREATED') {
-      this.afterCommit([out.event], []);
+      this.published([out.event]);
+      participants.committed({ created: [out.event], reservationTenants: [] });
       this.emitter.emit('outcomes', ['CREATED']);
     }
     return out.outcome === 'CREATED' ? out : this.judgeRetry(out.event, fingerprint);

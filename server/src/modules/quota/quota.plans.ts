@@ -1,0 +1,121 @@
+// Plans and their limits, memberships (a history per tenant) and a key's own limits.
+// Limits are never edited in place: identical ones keep their id (so alert history keeps
+// its limit), others are retired and new ones added.
+import type { Database, Sql } from '../../db/database';
+import { type Principal, requireScope } from '../../graphql/principal';
+import { forbidden, notFound } from '../../lib/errors';
+import { isUuid } from '../../lib/ids';
+import { clip } from '../../lib/input';
+import { Dec } from '../../lib/money';
+import type { TenantsService } from '../tenants/tenants.service';
+import * as check from './quota.input';
+import type { KeyOwners } from './quota.status';
+import * as store from './quota.store';
+import type { LimitInput, LimitRow, MembershipRow, PlanRow } from './quota.types';
+
+export class QuotaPlans {
+  constructor(
+    private readonly db: Database,
+    private readonly tenants: TenantsService,
+    private readonly keys: KeyOwners,
+    private readonly now: () => Date,
+  ) {}
+
+  /** Keeps identical active limits (their ids, so alert history continues), adds new ones, retires the rest. */
+  private async replaceLimits(
+    tx: Sql,
+    owner: { planId: string | null; apiKeyId: string | null; tenantId: string | null },
+    wanted: store.NewLimit[],
+  ): Promise<void> {
+    const current = await store.activeLimitsForUpdate(tx, owner);
+    const same = (a: LimitRow, b: store.NewLimit) =>
+      a.metric === b.metric &&
+      a.period === b.period &&
+      a.scope === b.scope &&
+      new Dec(a.amount).eq(b.amount) &&
+      a.action === b.action &&
+      a.thresholds.join() === b.thresholds.join();
+    const kept = new Set<string>();
+    for (const w of wanted) {
+      const match = current.find((c) => !kept.has(c.id) && same(c, w));
+      if (match) {
+        kept.add(match.id);
+        await store.repositionLimit(tx, match.id, w.position);
+      } else await store.insertLimit(tx, owner, w);
+    }
+    const retire = current.filter((c) => !kept.has(c.id)).map((c) => c.id);
+    if (retire.length) await store.retireLimits(tx, retire);
+  }
+
+  async upsertPlan(p: Principal, input: { code: string; name: string; limits: LimitInput[] }): Promise<PlanRow> {
+    if (!p.isOperator) throw forbidden('only the operator manages plans');
+    const code = check.planCode(input.code, ['input', 'code']);
+    const name = check.planName(input.name, ['input', 'name']);
+    const limits = check.limits(input.limits, ['input', 'limits'], false);
+    return this.db.transaction('upsertPlan', async (tx) => {
+      const plan = await store.upsertPlan(tx, code, name);
+      await this.replaceLimits(tx, { planId: plan.id, apiKeyId: null, tenantId: null }, limits);
+      return plan;
+    });
+  }
+
+  async plans(p: Principal): Promise<PlanRow[]> {
+    if (p.isOperator) return store.allPlans(this.db);
+    // A tenant sees the plan it is on.
+    const m = await this.membershipAt(p.tenantId as string, this.now());
+    return m ? this.plansByIds([m.planId]) : [];
+  }
+
+  plansByIds(ids: readonly string[]): Promise<PlanRow[]> {
+    return store.plansByIds(this.db, ids);
+  }
+
+  limitsByIds(ids: readonly string[]): Promise<LimitRow[]> {
+    return store.limitsByIds(this.db, ids.filter(isUuid));
+  }
+
+  /** Active limits per owner (plan ids and key ids), in one statement. */
+  async limitsOf(owners: readonly string[]): Promise<Map<string, LimitRow[]>> {
+    const rows = await store.limitsOfOwners(this.db, owners);
+    const out = new Map<string, LimitRow[]>(owners.map((o) => [o, []]));
+    for (const r of rows) out.get((r.planId ?? r.apiKeyId) as string)?.push(r);
+    return out;
+  }
+
+  async assignPlan(
+    p: Principal,
+    input: { tenantId: string; planCode: string; startsAt?: Date | null },
+  ): Promise<MembershipRow> {
+    if (!p.isOperator) throw forbidden('only the operator assigns plans');
+    const tenant = await this.tenants.get(input.tenantId, ['input', 'tenantId']);
+    return this.db.transaction('assignPlan', (tx) =>
+      this.assignIn(tx, tenant.id, input.planCode, input.startsAt ?? this.now()),
+    );
+  }
+
+  /** Starts a membership at `startsAt`, ending the one in force then. Used by createTenant too. */
+  async assignIn(tx: Sql, tenantId: string, planCode: string, startsAt: Date): Promise<MembershipRow> {
+    const plan = await store.planByCode(tx, planCode);
+    if (!plan) throw notFound(`plan "${clip(planCode)}"`, ['input', 'planCode']);
+    await store.lockTenants(tx, [tenantId]);
+    if (await store.membershipStartsAtOrAfter(tx, tenantId, startsAt)) throw check.badStart(['input', 'startsAt']);
+    await store.endMembershipAt(tx, tenantId, startsAt);
+    return store.insertMembership(tx, tenantId, plan.id, startsAt);
+  }
+
+  membershipAt(tenantId: string, at: Date, sql: Sql = this.db): Promise<MembershipRow | null> {
+    return store.membershipAt(sql, tenantId, at);
+  }
+
+  async setApiKeyLimits(p: Principal, input: { apiKeyId: string; limits: LimitInput[] }) {
+    if (!p.isOperator) requireScope(p, 'ADMIN');
+    const apiKeyId = check.keyId(input.apiKeyId, ['input', 'apiKeyId']);
+    const limits = check.limits(input.limits, ['input', 'limits'], true);
+    return this.db.transaction('setApiKeyLimits', async (tx) => {
+      const key = await this.keys.ownerOf(apiKeyId, p.isOperator ? null : p.tenantId, tx);
+      if (!key) throw notFound('API key', ['input', 'apiKeyId']);
+      await this.replaceLimits(tx, { planId: null, apiKeyId: key.id, tenantId: key.tenantId }, limits);
+      return key.id;
+    });
+  }
+}

@@ -1,0 +1,40 @@
+// What the quota module publishes after commit (for subscribers on any instance), and its
+// local events (for this process's metrics). QuotaNews is how its files tell both.
+import type { LocalEvents } from '../../lib/events';
+import type { Publisher } from '../../pubsub';
+import type { AlertRow } from './quota.types';
+
+export type QuotaTopics = {
+  /** A threshold crossed, stored once (by tenant). */
+  'quota:alert': [tenantId: string, payload: AlertRow];
+  /** Something that moves the tenant's quota committed: usage, a reservation, a release. */
+  'quota:changed': [tenantId: string, payload: { tenantId: string }];
+};
+
+export type QuotaEvents = {
+  /** One authorization decided. */
+  decision: [allowed: boolean];
+  /** Alerts stored by one committed write (each is also published). */
+  alerts: [alerts: AlertRow[]];
+};
+
+export class QuotaNews {
+  constructor(
+    private readonly publisher: Publisher<QuotaTopics>,
+    private readonly events: LocalEvents<QuotaEvents>,
+  ) {}
+
+  changed(tenantIds: Iterable<string>): void {
+    for (const t of tenantIds) this.publisher.publish('quota:changed', t, { tenantId: t });
+  }
+
+  alerts(alerts: AlertRow[]): void {
+    if (!alerts.length) return;
+    this.events.emit('alerts', alerts);
+    for (const a of alerts) this.publisher.publish('quota:alert', a.tenantId, a);
+  }
+
+  decision(allowed: boolean): void {
+    this.events.emit('decision', allowed);
+  }
+}
