@@ -17,6 +17,7 @@ import { startKeyRecheck } from './key-recheck';
 import { AppError, ERROR_CODES, type ErrorCode, unauthenticated } from './lib/errors';
 import { QuotaFeed } from './modules/quota/quota.feed';
 import type { AlertRow } from './modules/quota/quota.types';
+import { publishedEvent } from './modules/usage/usage.columns';
 import type { EventRow } from './modules/usage/usage.types';
 import {
   createLogger,
@@ -76,8 +77,7 @@ export function createApp(opts: AppOptions) {
       // A 500-event batch with nobody subscribed (and no other instance that could be) would
       // otherwise copy and dispatch 500 events for nothing.
       if (!listens(`usage:recorded:${event.tenantId}`)) continue;
-      const { fingerprint: _f, ...e } = event;
-      pubsub.publish('usage:recorded', e.tenantId, e);
+      pubsub.publish('usage:recorded', event.tenantId, publishedEvent(event));
     }
   });
   services.usage.emitter.on('alerts', (alerts: AlertRow[]) => {

@@ -8,8 +8,9 @@ import { badInput, notFound } from '../../lib/errors';
 import { isUuid } from '../../lib/ids';
 import { connection, keyset } from '../../lib/keyset';
 import type { TenantsService } from '../tenants/tenants.service';
+import { EVENT_COLUMNS, type EventRow, type Totals } from './usage.columns';
 import { addTotals, emptyTotals, type SummaryRow, summarize } from './usage.summary';
-import { EVENT_COLUMNS, type EventRow, type Granularity, type Totals, type UsageDimension } from './usage.types';
+import type { Granularity, UsageDimension } from './usage.types';
 
 const MAX_RANGE_MS = 400 * 24 * 3600_000;
 

@@ -8,7 +8,7 @@ import { type Principal, requireScope, tenantOf } from '../../graphql/principal'
 import { AppError, badInput, containsNul, notFound, toUserError, type UserError } from '../../lib/errors';
 import { isUuid } from '../../lib/ids';
 import { RefusedItem } from '../../lib/input';
-import { Dec, fmt, ZERO } from '../../lib/money';
+import { fmt, ZERO } from '../../lib/money';
 import { costText } from '../pricing/cost';
 import type { PricingService } from '../pricing/pricing.service';
 import { currencyMismatch, priceNotFound } from '../pricing/pricing.service';
@@ -16,10 +16,11 @@ import { lockTenants, type QuotaService } from '../quota/quota.service';
 import type { AlertRow } from '../quota/quota.types';
 import type { TenantsService } from '../tenants/tenants.service';
 import { DEFAULT_GROUP_COMMIT, type GroupCommitOptions, GroupCommitter } from './group-commit';
+import { EVENT_COLUMNS, type EventRow, type NewEntry, reversalOf } from './usage.columns';
 import { UsageQueries } from './usage.queries';
-import { EVENT_COLUMNS, type EventRow, type RecordOutcome } from './usage.types';
+import type { RecordOutcome } from './usage.types';
 import { fingerprintOf, type NormalizedUsage, normalizeUsage, reversalFingerprint } from './usage.validation';
-import { type NewEntry, type Settlement, UsageWriter, type WriteOutcome } from './usage.writer';
+import { type Settlement, UsageWriter, type WriteOutcome } from './usage.writer';
 
 export const MAX_BATCH = 1000;
 
@@ -344,27 +345,10 @@ export class UsageService extends UsageQueries {
     if (original.reversesId)
       throw badInput(['input', 'eventId'], 'that entry is a reversal; reversals cannot be reversed');
 
-    const neg = (n: number | null) => (n == null ? null : -n);
-    const negDec = (s: string | null) => (s == null ? null : fmt(new Dec(s).neg()));
     const {
       outcomes: [out],
     } = await this.writer.write([
-      {
-        ...original,
-        idempotencyKey: key,
-        fingerprint,
-        requests: -1,
-        inputTokens: -original.inputTokens,
-        outputTokens: -original.outputTokens,
-        cachedInputTokens: -original.cachedInputTokens,
-        cacheWriteInputTokens: -original.cacheWriteInputTokens,
-        reasoningTokens: -original.reasoningTokens,
-        durationMs: neg(original.durationMs),
-        quantity: negDec(original.quantity),
-        cost: negDec(original.cost) as string,
-        reversesId: original.id,
-        reason,
-      },
+      reversalOf(original, { idempotencyKey: key, fingerprint, reversesId: original.id, reason }),
     ]);
     if (!out || out.outcome === 'ALREADY_REVERSED')
       throw badInput(['input', 'eventId'], 'that entry is already reversed');
