@@ -148,7 +148,7 @@ export type Totals = MeasureTotals & { totalTokens: bigint; currency: string };
 const FIELDS = Object.keys(LEDGER) as LedgerField[];
 const col = (k: LedgerField): Column => LEDGER[k];
 
-/** [field, column, type] of every column an entry inserts (the writer's ids first), in table order. */
+/** [field, column, type] of every column the insert writes (the writer's id included), in table order. */
 export const INSERT_COLUMNS: readonly [keyof NewEntry | 'id', string, PgType][] = FIELDS.filter(
   (k) => col(k).by !== 'database',
 ).map((k) => [k as keyof NewEntry | 'id', col(k).sql, col(k).pg]);
@@ -215,10 +215,11 @@ const ident = /^[A-Za-z][A-Za-z0-9]*$/;
 for (const k of FIELDS) if (!ident.test(k)) throw new Error(`ledger field ${k} is not an identifier`);
 const wireValue = (k: LedgerField) => {
   const c = col(k);
+  const orNull = (v: string) => (c.nullable ? `(e.${k} == null ? null : ${v})` : v);
   if (c.by === 'writer') return 'id';
-  if (c.pg === 'bytea') return `e.${k}.toString('hex')`; // bytea travels as hex
+  if (c.pg === 'bytea') return orNull(`e.${k}.toString('hex')`); // bytea travels as hex
   // a string, not a Date: toJSON calls would take JSON.stringify off its fast path
-  if (c.pg === 'timestamptz') return `e.${k}.toISOString()`;
+  if (c.pg === 'timestamptz') return orNull(`e.${k}.toISOString()`);
   if (c.pg === 'jsonb') return `e.${k} ?? null`; // nests as JSON
   return `e.${k}`;
 };

@@ -214,14 +214,13 @@ export async function summarize(
   }));
 }
 
-/** Totals of nothing: every measure zero. */
-export function emptyTotals(currency = 'USD'): Totals {
-  const t: Record<string, unknown> = {};
-  for (const m of MEASURES) t[m.ts] = m.numeric ? fmt(ZERO) : 0n;
-  t.totalTokens = 0n;
-  t.currency = currency;
-  return t as Totals;
-}
+const NOTHING = Object.fromEntries([
+  ...MEASURES.map((m) => [m.ts, m.numeric ? fmt(ZERO) : 0n]),
+  ['totalTokens', 0n],
+]) as Omit<Totals, 'currency'>;
+
+/** Totals of nothing: every measure zero (a copy of one object made at load: quota asks per entry). */
+export const emptyTotals = (currency = 'USD'): Totals => ({ ...NOTHING, currency });
 
 /** Exactly the sum of `rows` (bigint and decimal addition, no rounding anywhere). */
 export function addTotals(rows: readonly Totals[], currency?: string): Totals {
