@@ -9,8 +9,8 @@ import { isHot } from '../server/src/graphql/jit';
 import { isUuid, uuidV7Ids } from '../server/src/lib/ids';
 import { Dec, MAX_AMOUNT, toScale } from '../server/src/lib/money';
 import { costText, type Metered } from '../server/src/modules/pricing/cost';
+import { INSERT_COLUMNS as COLUMNS, type NewEntry, wireRow } from '../server/src/modules/usage/usage.columns';
 import { canonicalJson, fingerprintText, type NormalizedUsage } from '../server/src/modules/usage/usage.validation';
-import { COLUMNS, type NewEntry, wireRow } from '../server/src/modules/usage/usage.writer';
 
 /** The fingerprint text as first written: canonicalJson over the whole field list. */
 function referenceText(u: NormalizedUsage, tenantId: string, apiKeyId: string | null): string {

@@ -16,6 +16,8 @@ import { randomBytes } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import { StartupError } from '../lib/startup-error';
 
+// The rollup measures of the ledger's column table (usage.columns.ts), spelled out because db/
+// imports no module; test/ledger-columns.test.ts fails when the two differ.
 const ROLLUP_MEASURES =
   'requests, failed_requests, input_tokens, output_tokens, cached_input_tokens, cache_write_input_tokens, reasoning_tokens, asr_ms, quantity, cost';
 

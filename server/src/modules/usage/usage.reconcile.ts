@@ -3,7 +3,8 @@
 // against writers for its duration, so no usage recorded meanwhile is lost or counted twice
 // (recording writes ledger and rollups in one transaction, so it simply waits).
 import type { Database, Sql } from '../../db/database';
-import { LEDGER_MEASURES_SQL, ROLLUP_LEVELS, ROLLUP_MEASURES, rollupKeySql, rollupSource } from './usage.writer';
+import { LEDGER_MEASURES_SQL, ROLLUP_MEASURES } from './usage.columns';
+import { ROLLUP_LEVELS, rollupKeySql, rollupSource } from './usage.writer';
 
 const MEASURES = ROLLUP_MEASURES;
 

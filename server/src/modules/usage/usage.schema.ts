@@ -17,6 +17,7 @@ import {
 import { type Live, liveStream, liveValue } from '../../graphql/subscriptions';
 import { AppError, notFound, type UserError } from '../../lib/errors';
 import { isUuid } from '../../lib/ids';
+import { revivePublished } from './usage.columns';
 import type { ItemResult } from './usage.service';
 import type { SummaryRow } from './usage.summary';
 import type { PublishedEvent } from './usage.topics';
@@ -398,8 +399,7 @@ builder.subscriptionFields((t) => ({
       );
     },
     resolve: (live: Live<PublishedEvent>) => {
-      const e = liveValue(live);
-      return { ...e, occurredAt: new Date(e.occurredAt), recordedAt: new Date(e.recordedAt) } as EventRow;
+      return revivePublished(liveValue(live)) as EventRow;
     },
   }),
 }));

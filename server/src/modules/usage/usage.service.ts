@@ -1,4 +1,5 @@
-// Usage: recording (through the one writer), reversals, the event list and summaries.
+// Usage: recording (through the one writer) and reversals; the event list and summaries are
+// its reads (usage.queries.ts), inherited.
 // Owns usage_events and its rollup tables; nothing outside this module writes them.
 // Side effects (metrics, and later pub/sub) run only after the transaction committed.
 import type { Database } from '../../db/database';
@@ -7,8 +8,7 @@ import { AppError, badInput, containsNul, notFound, toUserError, type UserError 
 import { LocalEvents } from '../../lib/events';
 import { isUuid } from '../../lib/ids';
 import { RefusedItem } from '../../lib/input';
-import { connection, keyset } from '../../lib/keyset';
-import { Dec, fmt, ZERO } from '../../lib/money';
+import { fmt, ZERO } from '../../lib/money';
 import type { Publisher } from '../../pubsub';
 import { costText } from '../pricing/cost';
 import type { PricingService } from '../pricing/pricing.service';
@@ -17,21 +17,14 @@ import type { TenantsService } from '../tenants/tenants.service';
 import { DEFAULT_GROUP_COMMIT, type GroupCommitOptions, GroupCommitter } from './group-commit';
 import { LedgerParticipants } from './ledger-participants';
 import type { LedgerParticipant } from './ports';
-import { addTotals, emptyTotals, type SummaryRow, summarize } from './usage.summary';
+import { EVENT_COLUMNS, type EventRow, type NewEntry, publishedEvent, reversalOf } from './usage.columns';
+import { UsageQueries } from './usage.queries';
 import type { UsageTopics } from './usage.topics';
-import {
-  EVENT_COLUMNS,
-  type EventRow,
-  type Granularity,
-  type RecordOutcome,
-  type Totals,
-  type UsageDimension,
-} from './usage.types';
+import type { RecordOutcome } from './usage.types';
 import { fingerprintOf, type NormalizedUsage, normalizeUsage, reversalFingerprint } from './usage.validation';
-import { type NewEntry, type Settlement, UsageWriter, type WriteOutcome } from './usage.writer';
+import { type Settlement, UsageWriter, type WriteOutcome } from './usage.writer';
 
 export const MAX_BATCH = 1000;
-const MAX_RANGE_MS = 400 * 24 * 3600_000;
 
 export interface ItemResult {
   index: number;
@@ -40,18 +33,6 @@ export interface ItemResult {
   error: UserError | null;
   /** What the entry did to the reservation it named (null: it named none, or was not recorded). */
   reservation: Settlement | null;
-}
-
-export interface UsageFilterInput {
-  tenantId?: string | null;
-  apiKeyId?: string | null;
-  subject?: string | null;
-  model?: string | null;
-  provider?: string | null;
-  kind?: string | null;
-  currency?: string | null;
-  from: Date;
-  to: Date;
 }
 
 export interface UsageEvents {
@@ -81,7 +62,7 @@ interface Pending {
   currency: string;
 }
 
-export class UsageService {
+export class UsageService extends UsageQueries {
   readonly writer: UsageWriter;
   readonly committer: GroupCommitter<QueuedEntry, QueuedOutcome>;
   /** Local events for metrics: 'outcomes' of every call (entries are published: usage.topics.ts). */
@@ -90,14 +71,15 @@ export class UsageService {
   private readonly participants: LedgerParticipants;
 
   constructor(
-    private readonly db: Database,
-    private readonly tenants: TenantsService,
+    db: Database,
+    tenants: TenantsService,
     private readonly pricing: PricingService,
     participants: readonly LedgerParticipant<unknown>[],
     private readonly publisher: Publisher<UsageTopics>,
     private readonly now: () => Date,
     groupCommit: GroupCommitOptions = DEFAULT_GROUP_COMMIT,
   ) {
+    super(db, tenants);
     this.participants = new LedgerParticipants(participants);
     this.writer = new UsageWriter(db);
     this.committer = new GroupCommitter((items) => this.writeNow(items), groupCommit);
@@ -228,8 +210,7 @@ export class UsageService {
       // A 500-event batch with nobody subscribed (and no other instance that could be) would
       // otherwise copy and dispatch 500 events for nothing.
       if (!this.publisher.listens('usage:recorded', event.tenantId)) continue;
-      const { fingerprint: _f, ...e } = event;
-      this.publisher.publish('usage:recorded', e.tenantId, e);
+      this.publisher.publish('usage:recorded', event.tenantId, publishedEvent(event));
     }
   }
 
@@ -366,29 +347,10 @@ export class UsageService {
       kind: 'reverse',
       tenantIds: [original.tenantId],
     });
-    const neg = (n: number | null) => (n == null ? null : -n);
-    const negDec = (s: string | null) => (s == null ? null : fmt(new Dec(s).neg()));
     const {
       outcomes: [out],
     } = await this.writer.write(
-      [
-        {
-          ...original,
-          idempotencyKey: key,
-          fingerprint,
-          requests: -1,
-          inputTokens: -original.inputTokens,
-          outputTokens: -original.outputTokens,
-          cachedInputTokens: -original.cachedInputTokens,
-          cacheWriteInputTokens: -original.cacheWriteInputTokens,
-          reasoningTokens: -original.reasoningTokens,
-          durationMs: neg(original.durationMs),
-          quantity: negDec(original.quantity),
-          cost: negDec(original.cost) as string,
-          reversesId: original.id,
-          reason,
-        },
-      ],
+      [reversalOf(original, { idempotencyKey: key, fingerprint, reversesId: original.id, reason })],
       participants.hooks([null]),
     );
     if (!out || out.outcome === 'ALREADY_REVERSED')
@@ -412,131 +374,9 @@ export class UsageService {
       ]);
     return { outcome: 'DUPLICATE' as const, event: prior };
   }
-
-  /** Checks a filter and pins it to one tenant the caller may read. */
-  async resolveFilter(principal: Principal, f: UsageFilterInput) {
-    requireScope(principal, 'READ');
-    const tenantId = tenantOf(principal, f.tenantId, ['filter', 'tenantId']);
-    UsageService.checkRange(f.from, f.to, ['filter', 'to']);
-    const tenant = await this.tenants.get(tenantId, ['filter', 'tenantId']);
-    if (f.apiKeyId != null) {
-      const [k] = isUuid(f.apiKeyId)
-        ? await this.db.query('usage:filterKey', 'SELECT 1 FROM api_keys WHERE id = $1 AND tenant_id = $2', [
-            f.apiKeyId,
-            tenantId,
-          ])
-        : [];
-      if (!k) throw notFound('API key', ['filter', 'apiKeyId']);
-    }
-    return {
-      tenant,
-      filter: { ...f, tenantId, timezone: tenant.timezone, apiKeyIds: f.apiKeyId ? [f.apiKeyId] : null },
-    };
-  }
-
-  async events(principal: Principal, f: UsageFilterInput, first: number, after: string | null | undefined) {
-    const k = keyset(first, after);
-    const { filter } = await this.resolveFilter(principal, f);
-    const rows = await this.db.query<EventRow>(
-      'usageEvents:page',
-      `SELECT ${EVENT_COLUMNS} FROM usage_events
-        WHERE tenant_id = $1 AND occurred_at >= $2 AND occurred_at < $3
-          AND ($4::uuid IS NULL OR api_key_id = $4) AND ($5::text IS NULL OR subject = $5)
-          AND ($6::text IS NULL OR model = $6) AND ($7::text IS NULL OR provider = $7) AND ($8::text IS NULL OR kind = $8)
-          AND ($9::text IS NULL OR currency = $9)
-          AND ($10::timestamptz IS NULL OR (occurred_at, id) < ($10::timestamptz, $11::uuid))
-        ORDER BY occurred_at DESC, id DESC
-        LIMIT $12`,
-      [
-        filter.tenantId,
-        filter.from,
-        filter.to,
-        f.apiKeyId ?? null,
-        f.subject ?? null,
-        f.model ?? null,
-        f.provider ?? null,
-        f.kind ?? null,
-        f.currency ?? null,
-        k.afterInstant,
-        k.afterId,
-        k.limit,
-      ],
-    );
-    return connection(rows, first, (e) => e.occurredAt);
-  }
-  async summary(
-    principal: Principal,
-    f: UsageFilterInput,
-    groupBy: readonly UsageDimension[],
-    granularity: Granularity | null,
-  ) {
-    const { tenant, filter } = await this.resolveFilter(principal, f);
-    // In a transaction of its own: that is where JIT is off (see BEGIN_TX); a summary is heavy
-    // enough for PostgreSQL's JIT to fire, and light enough that compiling costs far more.
-    const buckets = await this.db.transaction('usageSummary', (tx) =>
-      summarize(tx, filter, [...new Set(groupBy)], granularity),
-    );
-    return { totals: totalsOf(buckets, ['filter', 'currency'], tenant.currency), buckets };
-  }
-
-  /** Totals per API key over [from, to), one statement for all keys of one tenant. */
-  async totalsByKey(
-    tenantId: string,
-    timezone: string,
-    keyIds: string[],
-    from: Date,
-    to: Date,
-  ): Promise<Map<string, Totals>> {
-    const rows = await this.db.transaction('usageSummary:byKey', (tx) =>
-      summarize(tx, { tenantId, timezone, from, to, apiKeyIds: keyIds }, ['API_KEY'], null),
-    );
-    const out = new Map<string, Totals>();
-    for (const id of keyIds)
-      out.set(
-        id,
-        totalsOf(
-          rows.filter((r) => r.apiKeyId === id),
-          ['from'],
-        ),
-      );
-    return out;
-  }
-
-  async tenantTotals(tenantId: string, timezone: string, from: Date, to: Date, currency?: string): Promise<Totals> {
-    const rows = await this.db.transaction('usageSummary:tenant', (tx) =>
-      summarize(tx, { tenantId, timezone, from, to }, [], null),
-    );
-    return totalsOf(rows, ['from'], currency);
-  }
-
-  async byIds(ids: readonly string[]): Promise<EventRow[]> {
-    const valid = ids.filter(isUuid);
-    if (!valid.length) return [];
-    return this.db.query<EventRow>(
-      'usageEvents:byIds',
-      `SELECT ${EVENT_COLUMNS} FROM usage_events WHERE id = ANY($1::uuid[])`,
-      [valid],
-    );
-  }
-
-  static checkRange(from: Date, to: Date, field = ['to']) {
-    if (to.getTime() <= from.getTime()) throw badInput(field, 'must be after from');
-    if (to.getTime() - from.getTime() > MAX_RANGE_MS) throw badInput(field, 'the range may span at most 400 days');
-  }
 }
 
 /** Usage is priced unless the caller sent its cost or brought its own key (BYOK costs the platform nothing). */
 function needsPrice(u: NormalizedUsage): boolean {
   return u.cost == null && u.modelSource !== 'BYOK';
-}
-
-/** Totals of rows that share one currency; usage in several currencies cannot be added up. */
-function totalsOf(rows: SummaryRow[], currencyField: string[], tenantCurrency?: string): Totals {
-  const currencies = new Set(rows.map((r) => r.currency));
-  if (currencies.size > 1)
-    throw badInput(
-      currencyField,
-      `the range holds usage in ${[...currencies].sort().join(' and ')}; filter by one currency`,
-    );
-  return rows.length ? addTotals(rows) : emptyTotals(tenantCurrency);
 }

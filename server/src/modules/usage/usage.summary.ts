@@ -12,9 +12,9 @@
 // MONTH with date_trunc(unit, t, zone), which follows DST; HOUR as t minus its local
 // minutes and seconds, which keeps the two 01:00 hours of a DST fall-back apart.
 import type { Sql } from '../../db/database';
-import { Dec, fmt } from '../../lib/money';
+import { Dec, fmt, ZERO } from '../../lib/money';
+import { LEDGER_MEASURES_SQL, MEASURES, type MeasureTotals } from './usage.columns';
 import type { Granularity, Totals, UsageDimension } from './usage.types';
-import { LEDGER_MEASURES_SQL, ROLLUP_MEASURES } from './usage.writer';
 
 export interface SummaryFilter {
   tenantId: string;
@@ -110,8 +110,6 @@ export async function summarize(
       AND ($9::text IS NULL OR ${alias}.kind = $9)
       AND ($10::text IS NULL OR ${alias}.currency = $10)`;
   const groupCols = 'bucket, api_key_id, subject, model, provider, kind, currency';
-  // the counters; quantity and cost (numeric) are summed separately below
-  const measures = ROLLUP_MEASURES.filter((m) => m !== 'quantity' && m !== 'cost');
 
   // The levels without subject are far smaller when a tenant has many end users; they serve
   // every summary that neither filters nor groups by subject.
@@ -133,8 +131,8 @@ export async function summarize(
     : 'SELECT bucket, exact, lo, hi, NULL::timestamptz AS da, NULL::timestamptz AS dz, false AS whole_days FROM spans WHERE lo < hi';
   // Sums over the range stay numeric, never cast back to bigint or numeric(38,12): a range
   // may add more than one column's worth (see MAX_AMOUNT in money.ts), and still answers.
-  const sums = (alias: string) =>
-    `${measures.map((m) => `sum(${alias}.${m}) AS ${m}`).join(', ')}, sum(${alias}.quantity) AS quantity, sum(${alias}.cost) AS cost`;
+  // (in MEASURES order, as LEDGER_MEASURES_SQL: the parts below are a UNION ALL)
+  const sums = (alias: string) => MEASURES.map((m) => `sum(${alias}.${m.sql}) AS ${m.sql}`).join(', ');
 
   const rows = await sql.query<Record<string, string | Date | null>>(
     bySubject ? 'usageSummary:bySubject' : 'usageSummary',
@@ -186,8 +184,7 @@ export async function summarize(
         WHERE g.lo < g.hi
      )
      SELECT bucket AS start, api_key_id AS "apiKeyId", subject, model, provider, kind, currency,
-            ${measures.map((m) => `sum(${m})::text AS ${m}`).join(', ')},
-            round(sum(quantity), 12)::text AS quantity, round(sum(cost), 12)::text AS cost
+            ${MEASURES.map((m) => (m.numeric ? `round(sum(${m.sql}), 12)::text AS ${m.sql}` : `sum(${m.sql})::text AS ${m.sql}`)).join(', ')}
        FROM parts
       GROUP BY ${groupCols}
       ORDER BY bucket NULLS FIRST, api_key_id NULLS FIRST, subject NULLS FIRST, model NULLS FIRST,
@@ -206,66 +203,49 @@ export async function summarize(
     ],
   );
 
-  return rows.map((r) => {
-    const input = BigInt(r.input_tokens as string);
-    const output = BigInt(r.output_tokens as string);
-    return {
-      start: r.start as Date | null,
-      apiKeyId: r.apiKeyId as string | null,
-      subject: r.subject as string | null,
-      model: r.model as string | null,
-      provider: r.provider as string | null,
-      kind: r.kind as string | null,
-      currency: r.currency as string,
-      requests: BigInt(r.requests as string),
-      failedRequests: BigInt(r.failed_requests as string),
-      inputTokens: input,
-      outputTokens: output,
-      cachedInputTokens: BigInt(r.cached_input_tokens as string),
-      cacheWriteInputTokens: BigInt(r.cache_write_input_tokens as string),
-      reasoningTokens: BigInt(r.reasoning_tokens as string),
-      totalTokens: input + output,
-      asrMilliseconds: BigInt(r.asr_ms as string),
-      quantity: r.quantity as string,
-      cost: r.cost as string,
-    };
-  });
+  return rows.map((r) => ({
+    start: r.start as Date | null,
+    apiKeyId: r.apiKeyId as string | null,
+    subject: r.subject as string | null,
+    model: r.model as string | null,
+    provider: r.provider as string | null,
+    kind: r.kind as string | null,
+    ...totalsOfSums(r, r.currency as string),
+  }));
 }
 
-export const emptyTotals = (currency = 'USD'): Totals => ({
-  requests: 0n,
-  failedRequests: 0n,
-  inputTokens: 0n,
-  outputTokens: 0n,
-  cachedInputTokens: 0n,
-  cacheWriteInputTokens: 0n,
-  reasoningTokens: 0n,
-  totalTokens: 0n,
-  asrMilliseconds: 0n,
-  quantity: fmt(new Dec(0)),
-  cost: fmt(new Dec(0)),
-  currency,
-});
+const NOTHING = Object.fromEntries([
+  ...MEASURES.map((m) => [m.ts, m.numeric ? fmt(ZERO) : 0n]),
+  ['totalTokens', 0n],
+]) as Omit<Totals, 'currency'>;
+
+/** Totals of nothing: every measure zero (a copy of one object made at load: quota asks per entry). */
+export const emptyTotals = (currency = 'USD'): Totals => ({ ...NOTHING, currency });
 
 /** Exactly the sum of `rows` (bigint and decimal addition, no rounding anywhere). */
 export function addTotals(rows: readonly Totals[], currency?: string): Totals {
-  const t = emptyTotals(currency ?? rows[0]?.currency ?? 'USD');
-  let q = new Dec(0);
-  let c = new Dec(0);
-  for (const r of rows) {
-    t.requests += r.requests;
-    t.failedRequests += r.failedRequests;
-    t.inputTokens += r.inputTokens;
-    t.outputTokens += r.outputTokens;
-    t.cachedInputTokens += r.cachedInputTokens;
-    t.cacheWriteInputTokens += r.cacheWriteInputTokens;
-    t.reasoningTokens += r.reasoningTokens;
-    t.totalTokens += r.totalTokens;
-    t.asrMilliseconds += r.asrMilliseconds;
-    q = q.plus(r.quantity);
-    c = c.plus(r.cost);
+  const t = emptyTotals(currency ?? rows[0]?.currency ?? 'USD') as unknown as Record<string, bigint | string>;
+  for (const m of MEASURES) {
+    if (m.numeric) {
+      let sum = new Dec(0);
+      for (const r of rows) sum = sum.plus(r[m.ts] as string);
+      t[m.ts] = fmt(sum);
+    } else {
+      let sum = 0n;
+      for (const r of rows) sum += r[m.ts] as bigint;
+      t[m.ts] = sum;
+    }
   }
-  t.quantity = fmt(q);
-  t.cost = fmt(c);
-  return t;
+  let total = 0n;
+  for (const r of rows) total += r.totalTokens;
+  t.totalTokens = total;
+  return t as unknown as Totals;
+}
+
+/** Totals from a row of text sums named like the rollup columns (a summary's answer). */
+function totalsOfSums(r: Record<string, unknown>, currency: string): Totals {
+  const t: Record<string, unknown> = {};
+  for (const m of MEASURES) t[m.ts] = m.numeric ? r[m.sql] : BigInt(r[m.sql] as string);
+  const totals = t as MeasureTotals;
+  return { ...totals, totalTokens: totals.inputTokens + totals.outputTokens, currency };
 }

@@ -18,37 +18,17 @@
 // that names it, and every entry's outcome says what happened to its reservation.
 import type { Database, Sql } from '../../db/database';
 import { isUuid, uuidV7Ids } from '../../lib/ids';
-import { EVENT_COLUMNS, type EventRow } from './usage.types';
-
-export interface NewEntry {
-  tenantId: string;
-  idempotencyKey: string;
-  fingerprint: Buffer;
-  apiKeyId: string | null;
-  subject: string | null;
-  kind: string;
-  provider: string | null;
-  model: string | null;
-  modelSource: string;
-  status: string;
-  requests: 1 | -1;
-  inputTokens: number;
-  outputTokens: number;
-  cachedInputTokens: number;
-  cacheWriteInputTokens: number;
-  reasoningTokens: number;
-  durationMs: number | null;
-  quantity: string | null;
-  cost: string;
-  currency: string;
-  priceId: string | null;
-  latencyMs: number | null;
-  sessionId: string | null;
-  metadata: unknown;
-  occurredAt: Date;
-  reversesId: string | null;
-  reason: string | null;
-}
+import {
+  EVENT_COLUMNS,
+  type EventRow,
+  INSERT_COLUMNS,
+  LEDGER,
+  LEDGER_MEASURES_SQL,
+  type NewEntry,
+  ROLLUP_MEASURES,
+  rowOf,
+  wireRow,
+} from './usage.columns';
 
 /**
  * What a recorded entry did to the reservation it named: SETTLED it, or settled nothing
@@ -72,75 +52,13 @@ export type WriteOutcome =
   /** Not inserted, and no entry holds the key: another entry already reverses the same original. */
   | { outcome: 'ALREADY_REVERSED' };
 
-export const COLUMNS: [keyof NewEntry | 'id', string, string][] = [
-  ['id', 'id', 'uuid'],
-  ['tenantId', 'tenant_id', 'uuid'],
-  ['idempotencyKey', 'idempotency_key', 'text'],
-  ['fingerprint', 'fingerprint', 'bytea'],
-  ['apiKeyId', 'api_key_id', 'uuid'],
-  ['subject', 'subject', 'text'],
-  ['kind', 'kind', 'text'],
-  ['provider', 'provider', 'text'],
-  ['model', 'model', 'text'],
-  ['modelSource', 'model_source', 'text'],
-  ['status', 'status', 'text'],
-  ['requests', 'requests', 'smallint'],
-  ['inputTokens', 'input_tokens', 'integer'],
-  ['outputTokens', 'output_tokens', 'integer'],
-  ['cachedInputTokens', 'cached_input_tokens', 'integer'],
-  ['cacheWriteInputTokens', 'cache_write_input_tokens', 'integer'],
-  ['reasoningTokens', 'reasoning_tokens', 'integer'],
-  ['durationMs', 'duration_ms', 'integer'],
-  ['quantity', 'quantity', 'numeric'],
-  ['cost', 'cost', 'numeric'],
-  ['currency', 'currency', 'text'],
-  ['priceId', 'price_id', 'uuid'],
-  ['latencyMs', 'latency_ms', 'integer'],
-  ['sessionId', 'session_id', 'text'],
-  ['metadata', 'metadata', 'jsonb'],
-  ['occurredAt', 'occurred_at', 'timestamptz'],
-  ['reversesId', 'reverses_id', 'uuid'],
-  ['reason', 'reason', 'text'],
-];
-
 // The entries travel as one JSON array of arrays (one native JSON.stringify, parsed by
 // PostgreSQL in C) instead of one array parameter per column, which node-postgres escapes
-// element by element. bytea travels as hex; instants as ISO text.
+// element by element. bytea travels as hex; instants as ISO text (see wireRow).
 const wireType = (t: string) => (t === 'bytea' ? 'text' : t);
 const cast = (col: string, t: string) => (t === 'bytea' ? `decode(u.${col}, 'hex')` : `u.${col}`);
-/** One entry as the JSON row INSERT_SQL reads, in COLUMNS order (spelled out: this runs per entry). */
-export const wireRow = (e: NewEntry, id: string): unknown[] => [
-  id,
-  e.tenantId,
-  e.idempotencyKey,
-  e.fingerprint.toString('hex'),
-  e.apiKeyId,
-  e.subject,
-  e.kind,
-  e.provider,
-  e.model,
-  e.modelSource,
-  e.status,
-  e.requests,
-  e.inputTokens,
-  e.outputTokens,
-  e.cachedInputTokens,
-  e.cacheWriteInputTokens,
-  e.reasoningTokens,
-  e.durationMs,
-  e.quantity,
-  e.cost,
-  e.currency,
-  e.priceId,
-  e.latencyMs,
-  e.sessionId,
-  e.metadata ?? null, // nests as JSON
-  e.occurredAt.toISOString(), // a string, not a Date: toJSON calls would take JSON.stringify off its fast path
-  e.reversesId,
-  e.reason,
-];
 
-/** The rollup key and measures: one list, used by the writer, summaries and reconcile. */
+/** The rollup key: one list, used by the writer, summaries and reconcile (the measures: usage.columns.ts). */
 export const ROLLUP_KEY_COLUMNS = [
   'tenant_id',
   'hour',
@@ -175,39 +93,13 @@ export const rollupKeySql = (c: string) =>
 export const rollupSource = (source: string, key: readonly string[]) =>
   key.includes('day') ? `${source} e JOIN tenants z ON z.id = e.tenant_id` : `${source} e`;
 
-export const ROLLUP_MEASURES = [
-  'requests',
-  'failed_requests',
-  'input_tokens',
-  'output_tokens',
-  'cached_input_tokens',
-  'cache_write_input_tokens',
-  'reasoning_tokens',
-  'asr_ms',
-  'quantity',
-  'cost',
-] as const;
-
-/** The rollup measures of ledger rows `e`, as SQL aggregates (also used by reconcile and summaries). */
-export const LEDGER_MEASURES_SQL = `
-  sum(e.requests)::bigint AS requests,
-  sum(CASE WHEN e.status = 'FAILED' THEN e.requests ELSE 0 END)::bigint AS failed_requests,
-  sum(e.input_tokens)::bigint AS input_tokens,
-  sum(e.output_tokens)::bigint AS output_tokens,
-  sum(e.cached_input_tokens)::bigint AS cached_input_tokens,
-  sum(e.cache_write_input_tokens)::bigint AS cache_write_input_tokens,
-  sum(e.reasoning_tokens)::bigint AS reasoning_tokens,
-  sum(CASE WHEN e.kind = 'ASR' THEN coalesce(e.duration_ms, 0) ELSE 0 END)::bigint AS asr_ms,
-  coalesce(sum(CASE WHEN e.kind = 'CALL' THEN e.quantity ELSE 0 END), 0)::numeric(38,12) AS quantity,
-  sum(e.cost)::numeric(38,12) AS cost`;
-
 const INSERT_SQL = `
 WITH u AS (
-  SELECT ${COLUMNS.map(([, c, t], i) => `(r->>${i})::${wireType(t)} AS ${c}`).join(', ')}
+  SELECT ${INSERT_COLUMNS.map(([, c, t], i) => `(r->>${i})::${wireType(t)} AS ${c}`).join(', ')}
     FROM jsonb_array_elements($1::jsonb) AS r
 ), ins AS (
-  INSERT INTO usage_events (${COLUMNS.map(([, c]) => c).join(', ')})
-  SELECT ${COLUMNS.map(([, c, t]) => cast(c, t)).join(', ')} FROM u
+  INSERT INTO usage_events (${INSERT_COLUMNS.map(([, c]) => c).join(', ')})
+  SELECT ${INSERT_COLUMNS.map(([, c, t]) => cast(c, t)).join(', ')} FROM u
   ORDER BY u.tenant_id, u.idempotency_key
   ON CONFLICT DO NOTHING
   RETURNING *
@@ -232,46 +124,19 @@ SELECT u.id, true, NULL, NULL FROM u WHERE NOT EXISTS (SELECT 1 FROM ins WHERE i
 UNION ALL
 SELECT id, false, metadata, NULL FROM ins WHERE metadata IS NOT NULL`;
 
+// The report carries what rowOf cannot take from the entry: recorded_at (the one column the
+// database gives) and metadata (the one jsonb column, as PostgreSQL normalised it).
+const reported = Object.entries(LEDGER)
+  .filter(([, c]) => ('by' in c && c.by === 'database') || c.pg === 'jsonb')
+  .map(([k]) => k);
+if (reported.join() !== 'metadata,recordedAt')
+  throw new Error(`the ledger insert reports metadata and recordedAt, not ${reported.join(', ')}`);
+
 interface WriteReport {
   id: string | null;
   skipped: boolean;
   metadata: unknown;
   recordedAt: Date | null;
-}
-
-/** The ledger row an inserted entry became, without reading it back. */
-function rowOf(e: NewEntry, id: string, recordedAt: Date, metadata: unknown): EventRow {
-  return {
-    id,
-    tenantId: e.tenantId,
-    idempotencyKey: e.idempotencyKey,
-    fingerprint: e.fingerprint,
-    apiKeyId: e.apiKeyId,
-    subject: e.subject,
-    kind: e.kind as EventRow['kind'],
-    provider: e.provider,
-    model: e.model,
-    modelSource: e.modelSource as EventRow['modelSource'],
-    status: e.status as EventRow['status'],
-    requests: e.requests,
-    inputTokens: e.inputTokens,
-    outputTokens: e.outputTokens,
-    cachedInputTokens: e.cachedInputTokens,
-    cacheWriteInputTokens: e.cacheWriteInputTokens,
-    reasoningTokens: e.reasoningTokens,
-    durationMs: e.durationMs,
-    quantity: e.quantity,
-    cost: e.cost,
-    currency: e.currency,
-    priceId: e.priceId,
-    latencyMs: e.latencyMs,
-    sessionId: e.sessionId,
-    metadata,
-    occurredAt: e.occurredAt,
-    recordedAt,
-    reversesId: e.reversesId,
-    reason: e.reason,
-  };
 }
 
 /** What a write does besides entries and rollups, in the same transaction. */
