@@ -9,24 +9,17 @@ import { createYoga, type Plugin } from 'graphql-yoga';
 import { ABUSE_LIMITS, type Config } from './config';
 import type { Database } from './db/database';
 import { type Context, createLoaders } from './graphql/context';
+import { maskUnexpected } from './graphql/contract-errors';
 import { useErrorText } from './graphql/error-text';
 import { useIngestJit } from './graphql/jit';
 import { useOperationMetrics } from './graphql/operation-metrics';
 import type { Principal } from './graphql/principal';
 import { startKeyRecheck } from './key-recheck';
-import { AppError, ERROR_CODES, type ErrorCode, unauthenticated } from './lib/errors';
+import { AppError, CONTRACT_CODES, type ErrorCode, isGraphQLError, unauthenticated } from './lib/errors';
 import { QuotaFeed } from './modules/quota/quota.feed';
 import type { AlertRow } from './modules/quota/quota.types';
 import type { EventRow } from './modules/usage/usage.types';
-import {
-  createLogger,
-  createMetrics,
-  instrument,
-  type Logger,
-  loggableError,
-  type Metrics,
-  pubSubHooks,
-} from './observability';
+import { createLogger, createMetrics, instrument, type Logger, type Metrics, pubSubHooks } from './observability';
 import { createTallyPubSub } from './pubsub';
 import { requestIdFrom, requestScope } from './request-scope';
 import { Revocations } from './revocations';
@@ -41,8 +34,6 @@ export interface AppOptions {
 }
 
 export type App = ReturnType<typeof createApp>;
-
-const CONTRACT_CODES = new Set<string>(ERROR_CODES);
 
 interface RequestState {
   id: string;
@@ -119,32 +110,8 @@ export function createApp(opts: AppOptions) {
     // Bearer keys only: no cookies, so a browser can never be tricked into sending credentials.
     cors: { origin: '*', credentials: false, allowedHeaders: ['authorization', 'content-type', 'x-request-id'] },
     logging: false,
-    maskedErrors: {
-      maskError(error, message) {
-        // Errors we raised on purpose (AppError and graphql-js's own) carry their code; only
-        // unexpected ones are replaced, and logged with the request id.
-        if (isGraphQLError(error) && (!error.originalError || isGraphQLError(error.originalError))) return error;
-        const original = isGraphQLError(error) ? error.originalError : error;
-        // A string PostgreSQL cannot store (NUL) that no field check caught is still the caller's input.
-        const sqlState = (original as { driverError?: { code?: string } })?.driverError?.code;
-        if (sqlState === '22021' || sqlState === '22P05')
-          return new GraphQLError('text may not contain the NUL character', { extensions: { code: 'BAD_USER_INPUT' } });
-        const requestId = requestScope.getStore()?.id;
-        if (isDatabaseUnavailable(original ?? error)) {
-          logger.warn({ err: loggableError(original ?? error), requestId }, 'database unavailable');
-          return new GraphQLError(
-            'the database is unavailable; retry (recording is idempotent: reuse the same idempotency key)',
-            {
-              extensions: { code: 'INTERNAL', retryable: true, ...(requestId ? { requestId } : {}) },
-            },
-          );
-        }
-        logger.error({ err: loggableError(original ?? error), requestId }, 'unexpected error');
-        return new GraphQLError(message === 'Unexpected error.' ? 'internal error; see the server log' : message, {
-          extensions: { code: 'INTERNAL', ...(requestId ? { requestId } : {}) },
-        });
-      },
-    },
+    // Unexpected errors become INTERNAL (logged with the request id); graphql/contract-errors.ts.
+    maskedErrors: { maskError: maskUnexpected(logger) },
     context: async (initial): Promise<Context> => {
       const { request } = initial;
       const base = { services, loaders: createLoaders(services), pubsub, pubsubHealth, feed, revocations };
@@ -256,38 +223,6 @@ function useContractCodes(): Plugin {
       else if (result && typeof result === 'object' && 'errors' in result) fix(result as ExecutionResult);
     },
   };
-}
-
-const UNAVAILABLE_SQLSTATES = new Set([
-  '57P01',
-  '57P02',
-  '57P03',
-  '08000',
-  '08001',
-  '08003',
-  '08004',
-  '08006',
-  '53300',
-]);
-const UNAVAILABLE_NODE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND']);
-
-/** A failure to reach PostgreSQL (down, restarting, too many connections): retryable. */
-function isDatabaseUnavailable(e: unknown): boolean {
-  const err = e as { code?: string; driverError?: { code?: string; message?: string }; message?: string };
-  const code = err?.driverError?.code ?? err?.code;
-  if (code && (UNAVAILABLE_SQLSTATES.has(code) || UNAVAILABLE_NODE_CODES.has(code))) return true;
-  const msg = err?.driverError?.message ?? err?.message ?? '';
-  return /Connection terminated|connection timeout|Client has encountered a connection error|terminating connection/i.test(
-    msg,
-  );
-}
-
-/**
- * By shape, not instanceof: a process can hold two copies of graphql-js (its ESM and CJS
- * builds, as under vitest), and an error from the other copy must still count as ours.
- */
-function isGraphQLError(e: unknown): e is GraphQLError {
-  return e instanceof GraphQLError || (e instanceof Error && e.name === 'GraphQLError' && 'extensions' in e);
 }
 
 /** 'Variable "$input" got invalid value ... at "input.items[0].cost"' -> ['input', 'items', '0', 'cost']. */

@@ -1,11 +1,14 @@
 // The one place that creates client-facing errors. Every error a client sees carries a
 // contract code in extensions.code (and extensions.field for input errors); nothing from a
-// driver or the ORM ever reaches a client (see maskError in app.ts).
+// driver or the ORM ever reaches a client. graphql/contract-errors.ts maps every error that
+// leaves the server, whatever the transport, to what this module defines.
 import { GraphQLError } from 'graphql';
 
 import { ERROR_CODES, type ErrorCode } from './error-codes';
 
 export { ERROR_CODES, type ErrorCode };
+
+export const CONTRACT_CODES: ReadonlySet<string> = new Set<string>(ERROR_CODES);
 
 const HTTP_STATUS: Partial<Record<ErrorCode, number>> = { UNAUTHENTICATED: 401, RATE_LIMITED: 429 };
 
@@ -45,4 +48,23 @@ export function containsNul(v: unknown): boolean {
   if (Array.isArray(v)) return v.some(containsNul);
   if (v && typeof v === 'object') return Object.entries(v).some(([k, x]) => k.includes('\u0000') || containsNul(x));
   return false;
+}
+
+/**
+ * By shape, not instanceof: a process can hold two copies of graphql-js (its ESM and CJS
+ * builds, as under vitest), and an error from the other copy must still count as ours.
+ */
+export function isGraphQLError(e: unknown): e is GraphQLError {
+  return e instanceof GraphQLError || (e instanceof Error && e.name === 'GraphQLError' && 'extensions' in e);
+}
+
+/**
+ * The contract code a client sees for `e`: its own when it is a contract code; else an
+ * unexpected failure (an original that is not a GraphQLError) is INTERNAL, and graphql-js's own
+ * parse, validation and coercion refusals are BAD_USER_INPUT (graphql/contract-errors.ts).
+ */
+export function contractCode(e: { extensions?: Record<string, unknown>; originalError?: unknown }): ErrorCode {
+  const code = e.extensions?.code;
+  if (typeof code === 'string' && CONTRACT_CODES.has(code)) return code as ErrorCode;
+  return e.originalError && !isGraphQLError(e.originalError) ? 'INTERNAL' : 'BAD_USER_INPUT';
 }
