@@ -1,21 +1,20 @@
 // The GraphQL app: graphql-yoga over the Pothos schema, with authentication in the
-// context, abuse limits (graphql-armor), masked errors with contract codes, structured
+// context, abuse limits (graphql-armor), errors with contract codes (graphql/contract-errors.ts), structured
 // logs and metrics. Transport-free: tests call app.yoga.fetch in process; http.ts serves it.
 import { randomUUID } from 'node:crypto';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
-import { type ExecutionResult, GraphQLError } from 'graphql';
+import type { GraphQLError } from 'graphql';
 import { createYoga, type Plugin } from 'graphql-yoga';
 import { ABUSE_LIMITS, type Config } from './config';
 import type { Database } from './db/database';
 import { type Context, createLoaders } from './graphql/context';
-import { maskUnexpected } from './graphql/contract-errors';
-import { useErrorText } from './graphql/error-text';
+import { maskUnexpected, useContractErrors } from './graphql/contract-errors';
 import { useIngestJit } from './graphql/jit';
 import { useOperationMetrics } from './graphql/operation-metrics';
 import type { Principal } from './graphql/principal';
 import { startKeyRecheck } from './key-recheck';
-import { AppError, CONTRACT_CODES, type ErrorCode, isGraphQLError, unauthenticated } from './lib/errors';
+import { AppError, unauthenticated } from './lib/errors';
 import { QuotaFeed } from './modules/quota/quota.feed';
 import type { AlertRow } from './modules/quota/quota.types';
 import type { EventRow } from './modules/usage/usage.types';
@@ -134,14 +133,14 @@ export function createApp(opts: AppOptions) {
         maxDirectives: { n: ABUSE_LIMITS.maxDirectives, onReject: [rejectTooComplex] },
         // Cost is limited by the schema's complexity plugin (variables-aware); see builder.ts.
         costLimit: { enabled: false },
-        // useErrorText strips every suggestion in production, enum values and input fields included.
+        // useContractErrors strips every suggestion in production, enum values and input fields included.
         blockFieldSuggestion: { enabled: false },
       }),
       ...(config.production ? [useDisableIntrospection()] : []),
-      useErrorText({ hideSuggestions: config.production }),
+      // Every error leaving the server gets its contract code, field and tidy message here.
+      useContractErrors({ hideSuggestions: config.production }),
       useIngestJit(),
       useRequestLog(requests, logger, metrics),
-      useContractCodes(),
       useOperationMetrics(requests, metrics),
     ],
   });
@@ -187,52 +186,6 @@ function useRequestLog(requests: WeakMap<Request, RequestState>, logger: Logger,
       );
     },
   };
-}
-
-/**
- * Every error a client sees carries a contract code: parse and validation failures and
- * variable coercion failures become BAD_USER_INPUT (with the field path when known);
- * armor's rejections were tagged QUERY_TOO_COMPLEX; anything else was masked as INTERNAL.
- */
-function useContractCodes(): Plugin {
-  const fix = (result: ExecutionResult) => {
-    if (!result?.errors?.length) return;
-    (result as { errors: GraphQLError[] }).errors = result.errors.map((e) => {
-      const ext = { ...(e.extensions ?? {}) } as Record<string, unknown>;
-      const code = ext.code as string | undefined;
-      if (code && CONTRACT_CODES.has(code)) {
-        if (ext.code === 'BAD_USER_INPUT' && (!ext.field || (ext.field as string[]).length === 0)) {
-          const field = fieldFromMessage(e.message);
-          if (field) ext.field = field;
-          else delete ext.field;
-        }
-        return new GraphQLError(e.message, { nodes: e.nodes, path: e.path, extensions: ext });
-      }
-      const next: ErrorCode = e.originalError && !isGraphQLError(e.originalError) ? 'INTERNAL' : 'BAD_USER_INPUT';
-      ext.code = next;
-      if (next === 'BAD_USER_INPUT') {
-        const field = fieldFromMessage(e.message);
-        if (field) ext.field = field;
-      }
-      return new GraphQLError(e.message, { nodes: e.nodes, path: e.path, extensions: ext });
-    });
-  };
-  return {
-    onResultProcess({ result }) {
-      if (Array.isArray(result)) for (const r of result) fix(r as ExecutionResult);
-      else if (result && typeof result === 'object' && 'errors' in result) fix(result as ExecutionResult);
-    },
-  };
-}
-
-/** 'Variable "$input" got invalid value ... at "input.items[0].cost"' -> ['input', 'items', '0', 'cost']. */
-function fieldFromMessage(message: string): string[] | null {
-  const m = /^Variable "\$(\w+)" got invalid value .*? at "([^"]+)"/.exec(message);
-  if (m) return (m[2] as string).split(/[.[\]]+/).filter(Boolean);
-  const v = /^Variable "\$(\w+)"/.exec(message);
-  if (v) return [v[1] as string];
-  const a = /^(?:Argument|Field) "(\w+)"/.exec(message);
-  return a ? [a[1] as string] : null;
 }
 
 export type { Services };

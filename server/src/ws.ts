@@ -3,12 +3,13 @@
 // connect, from connectionParams.authorization ("Bearer tly_..." or the bare secret); a
 // connection without a valid key is closed with 4403 before any operation runs.
 import type http from 'node:http';
-import { type DocumentNode, type ExecutionArgs, GraphQLError } from 'graphql';
+import type { DocumentNode, ExecutionArgs, GraphQLError } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { App } from './app';
+import { unparsedDocument } from './graphql/contract-errors';
 import type { Principal } from './graphql/principal';
-import { AppError, ERROR_CODES } from './lib/errors';
+import { AppError } from './lib/errors';
 import { countErrors, observeWebSocketServer } from './observability';
 
 type Extra = Record<PropertyKey, unknown> & {
@@ -57,14 +58,16 @@ export function attachWebSocket(server: http.Server, app: App) {
         });
         // A refused document (syntax, armor's token/depth/alias limits, validation) is answered
         // with an `error` message for this operation only: throwing here would close the
-        // whole socket (4500) and end every other subscription on it.
+        // whole socket (4500) and end every other subscription on it. Validation's errors come
+        // back mapped to the contract (contract-errors.ts runs in validate); a parse error is
+        // mapped here, as HTTP maps it.
         let document: DocumentNode;
         try {
           document = parse(payload.query);
           const errors = validate(schema, document);
-          if (errors.length) return errors.map(withContractCode);
+          if (errors.length) return errors as GraphQLError[];
         } catch (e) {
-          return [withContractCode(e)];
+          return [unparsedDocument(e)];
         }
         return {
           schema,
@@ -86,18 +89,4 @@ export function attachWebSocket(server: http.Server, app: App) {
       await new Promise<void>((r) => wss.close(() => r()));
     },
   };
-}
-
-const CONTRACT_CODES = new Set<string>(ERROR_CODES);
-
-/** A parse or validation error as the client sees it over HTTP: armor's QUERY_TOO_COMPLEX kept, anything else BAD_USER_INPUT. */
-function withContractCode(e: unknown): GraphQLError {
-  const err = e as Partial<GraphQLError> & { message?: string };
-  const code = err.extensions?.code as string | undefined;
-  if (!(e instanceof Error) || !('extensions' in e))
-    return new GraphQLError('the document could not be parsed', { extensions: { code: 'BAD_USER_INPUT' } });
-  return new GraphQLError(err.message ?? 'invalid document', {
-    nodes: err.nodes,
-    extensions: { ...err.extensions, code: code && CONTRACT_CODES.has(code) ? code : 'BAD_USER_INPUT' },
-  });
 }

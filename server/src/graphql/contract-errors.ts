@@ -1,8 +1,212 @@
-// Errors leaving the server, mapped to the contract: unexpected ones masked as INTERNAL.
-import { GraphQLError } from 'graphql';
-import { isGraphQLError } from '../lib/errors';
+// Every error that leaves the server, mapped to the contract in one place, whatever the
+// transport (HTTP, SSE and graphql-ws all run this plugin: ws.ts goes through getEnveloped):
+// a contract code in extensions.code, the offending input's path in extensions.field for
+// BAD_USER_INPUT, and a message that echoes no value whole and, in production, suggests no
+// name (error-text.ts). Errors are *made* in lib/errors.ts; this module only maps.
+//
+//  - An error that already carries a contract code (AppError, armor's QUERY_TOO_COMPLEX) keeps it.
+//  - graphql-js's own refusals (syntax, validation, variable coercion) are BAD_USER_INPUT.
+//  - Anything unexpected is masked (maskUnexpected, yoga's maskedErrors) as INTERNAL, logged
+//    with the request id; nothing from a driver or the ORM reaches a client.
+//
+// The field path is read from structure, never from graphql-js's message text:
+//  - a variable refused by coercion: graphql-js reports the path to its onError callback but
+//    prints it only into the message, so the failing variable is coerced again
+//    (coerceInputValue) to receive that path. Only on the failure path, once per variable.
+//  - a document refused by validation: the three rules whose error names a field (below) are
+//    wrapped so their errors are recorded with the rule that made them.
+import {
+  type ASTNode,
+  coerceInputValue,
+  type ExecutionArgs,
+  type ExecutionResult,
+  GraphQLError,
+  isInputType,
+  Kind,
+  specifiedRules,
+  typeFromAST,
+  type ValidationRule,
+} from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+import { CONTRACT_CODES, isGraphQLError } from '../lib/errors';
 import { type Logger, loggableError } from '../observability';
 import { requestScope } from '../request-scope';
+import { tidyMessage } from './error-text';
+
+/** What a contract error may name as its field, per error made by a validation rule. */
+const fieldOfRuleError = new WeakMap<GraphQLError, string[] | null>();
+
+const nameOf = (node: ASTNode | undefined) =>
+  node && 'name' in node && node.name && typeof node.name === 'object' ? [node.name.value] : null;
+
+/**
+ * The validation rules whose error names a field, and which: the field missing an argument or a
+ * selection, and an input field no type declares. By rule name: the process may hold two copies
+ * of graphql-js (see isGraphQLError), whose rules are different functions.
+ */
+const RULE_FIELD: Record<string, (node: ASTNode | undefined) => string[] | null> = {
+  ProvidedRequiredArgumentsRule: (n) => (n?.kind === Kind.FIELD ? nameOf(n) : null),
+  ScalarLeafsRule: (n) => (n?.kind === Kind.FIELD ? nameOf(n) : null),
+  ValuesOfCorrectTypeRule: (n) => (n?.kind === Kind.OBJECT_FIELD ? nameOf(n) : null),
+};
+
+const taggedRules = new WeakMap<ValidationRule, ValidationRule>();
+
+/** The rule, recording for each error it reports the field that error names. */
+function tagged(rule: ValidationRule): ValidationRule {
+  const field = RULE_FIELD[rule.name];
+  if (!field) return rule;
+  let t = taggedRules.get(rule);
+  if (!t) {
+    t = (context) => {
+      const c = Object.create(context) as typeof context;
+      c.reportError = (e: GraphQLError) => {
+        fieldOfRuleError.set(e, field(e.nodes?.[0]));
+        context.reportError(e);
+      };
+      return rule(c);
+    };
+    taggedRules.set(rule, t);
+  }
+  return t;
+}
+
+/** The operation an error was raised in: where a failing variable's value and type are found. */
+type Operation = Pick<ExecutionArgs, 'schema' | 'document' | 'operationName' | 'variableValues'>;
+
+/**
+ * The input paths graphql-js's coercion refuses in one variable's value, in the order it
+ * reports them (as it reports the errors). [] for a missing or null value.
+ */
+function refusedPaths(op: Operation, def: ASTNode & { kind: Kind.VARIABLE_DEFINITION }): string[][] {
+  const name = def.variable.name.value;
+  const value = op.variableValues?.[name];
+  const type = typeFromAST(op.schema, def.type);
+  if (value == null || !type || !isInputType(type)) return [];
+  const paths: string[][] = [];
+  try {
+    coerceInputValue(value, type, (path) => paths.push([name, ...path.map(String)]));
+  } catch {
+    // A scalar's own exception was reported through onError already; nothing more to learn.
+  }
+  return paths;
+}
+
+/** extensions.field for the graphql-js errors of one result: variables by coercion, documents by rule. */
+function fieldsOf(errors: readonly GraphQLError[], op: Operation | undefined): (string[] | null)[] {
+  const byVariable = new Map<ASTNode, { paths: string[][]; next: number }>();
+  return errors.map((e) => {
+    if (fieldOfRuleError.has(e)) return fieldOfRuleError.get(e) ?? null;
+    const node = e.nodes?.[0];
+    if (node?.kind !== Kind.VARIABLE_DEFINITION || e.path) return null;
+    let v = byVariable.get(node);
+    if (!v) {
+      v = { paths: op ? refusedPaths(op, node) : [], next: 0 };
+      byVariable.set(node, v);
+    }
+    return v.paths[v.next++] ?? [node.variable.name.value];
+  });
+}
+
+/**
+ * One error as the contract shows it. `field` is the structural field for a graphql-js error
+ * (fieldsOf). Unexpected errors (an original that is not a GraphQLError) are left to masking
+ * while it can still run (`masked: false`), and are INTERNAL after it.
+ */
+function toContract(e: GraphQLError, field: string[] | null, hideSuggestions: boolean, masked: boolean): GraphQLError {
+  const ext = { ...(e.extensions ?? {}) } as Record<string, unknown>;
+  const unexpected = !!e.originalError && !isGraphQLError(e.originalError);
+  if (typeof ext.code !== 'string' || !CONTRACT_CODES.has(ext.code)) {
+    if (unexpected && !masked) return tidied(e, ext, hideSuggestions);
+    ext.code = unexpected ? 'INTERNAL' : 'BAD_USER_INPUT';
+  }
+  if (ext.code === 'BAD_USER_INPUT' && !(Array.isArray(ext.field) && ext.field.length)) {
+    if (field?.length) ext.field = field;
+    else delete ext.field;
+  }
+  return tidied(e, ext, hideSuggestions);
+}
+
+/** A new error (compiled execution's are read-only) with the tidied message and these extensions. */
+function tidied(e: GraphQLError, extensions: Record<string, unknown>, hideSuggestions: boolean): GraphQLError {
+  return new GraphQLError(tidyMessage(e.message, hideSuggestions), {
+    nodes: e.nodes,
+    source: e.source,
+    positions: e.positions,
+    path: e.path,
+    originalError: e.originalError,
+    extensions,
+  });
+}
+
+export interface ContractErrorOptions {
+  /** Production: no "Did you mean ..." (it maps the schema for someone without introspection). */
+  hideSuggestions: boolean;
+}
+
+/** The errors of one result (or of a refused document) as the contract shows them. */
+export function contractErrors(
+  errors: readonly unknown[],
+  opts: ContractErrorOptions,
+  op?: Operation,
+  masked = false,
+): GraphQLError[] {
+  const gql = errors.filter(isGraphQLError);
+  const fields = fieldsOf(gql, op);
+  return errors.map((e) => {
+    if (!isGraphQLError(e)) return e as GraphQLError;
+    return toContract(e, fields[gql.indexOf(e)] ?? null, opts.hideSuggestions, masked);
+  });
+}
+
+/**
+ * What parsing threw (a syntax error, armor's token limit), as the contract shows it: for
+ * ws.ts, which parses outside yoga's response step. A parse error never suggests a name.
+ */
+export function unparsedDocument(e: unknown): GraphQLError {
+  if (!isGraphQLError(e))
+    return new GraphQLError('the document could not be parsed', { extensions: { code: 'BAD_USER_INPUT' } });
+  return contractErrors([e], { hideSuggestions: true }, undefined, true)[0] as GraphQLError;
+}
+
+/**
+ * The plugin: validation errors as validation returns them, execution and subscription
+ * results (each event of a stream included) with their operation at hand, and, for HTTP and
+ * SSE, whatever else a response carries (parse errors, the context's UNAUTHENTICATED) last.
+ */
+export function useContractErrors(opts: ContractErrorOptions): Plugin {
+  const mapResult = <R>(result: R, op?: Operation, masked = false): R => {
+    const errors = (result as ExecutionResult | null)?.errors;
+    return errors?.length ? { ...result, errors: contractErrors(errors, opts, op, masked) } : result;
+  };
+  const onResult =
+    (op: Operation) =>
+    ({ result, setResult }: { result: unknown; setResult: (r: never) => void }) => {
+      if (result && typeof result === 'object' && 'errors' in result) setResult(mapResult(result, op) as never);
+    };
+  return {
+    onValidate({ validateFn, setValidationFn }) {
+      setValidationFn((schema, document, rules, ...rest) =>
+        validateFn(schema, document, (rules ?? specifiedRules).map(tagged), ...rest),
+      );
+      return ({ result, setResult }) => {
+        if (result.length) setResult(contractErrors(result, opts, undefined, true));
+      };
+    },
+    onExecute: ({ args }) => ({ onExecuteDone: onResult(args) }),
+    onSubscribe: ({ args }) => ({
+      onSubscribeResult: (payload) => {
+        onResult(args)(payload);
+        return { onNext: onResult(args) };
+      },
+    }),
+    onResultProcess({ result, setResult }) {
+      if (Array.isArray(result)) setResult(result.map((r) => mapResult(r, undefined, true)) as never);
+      else if (result && typeof result === 'object' && 'errors' in result)
+        setResult(mapResult(result, undefined, true) as never);
+    },
+  };
+}
 
 /**
  * yoga's maskError: errors raised on purpose (AppError and graphql-js's own) pass; an
