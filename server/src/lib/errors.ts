@@ -16,13 +16,23 @@ const HTTP_STATUS: Partial<Record<ErrorCode, number>> = { UNAUTHENTICATED: 401, 
 export class AppError extends GraphQLError {
   readonly code: ErrorCode;
   readonly field: string[] | undefined;
-  constructor(code: ErrorCode, message: string, field?: string[], extra?: Record<string, unknown>) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    field?: string[],
+    private readonly extra?: Record<string, unknown>,
+  ) {
     const status = HTTP_STATUS[code];
     super(message, {
       extensions: { code, ...(field ? { field } : {}), ...extra, ...(status ? { http: { status } } : {}) },
     });
     this.code = code;
     this.field = field;
+  }
+
+  /** The same failure with its field under `prefix`: an item judged alone, answered as the argument it came in. */
+  within(prefix: string[]): AppError {
+    return new AppError(this.code, this.message, this.field && [...prefix, ...this.field], this.extra);
   }
 }
 
@@ -33,11 +43,14 @@ export interface UserError {
   field?: string[] | null;
 }
 
+/** An AppError as a batch item's result shows it (the GraphQL layer converts, at the edge). */
 export const toUserError = (e: AppError): UserError => ({ code: e.code, message: e.message, field: e.field ?? null });
 
 export const badInput = (field: string | string[], message: string) =>
   new AppError('BAD_USER_INPUT', message, Array.isArray(field) ? field : [field]);
 export const notFound = (what: string, field?: string[]) => new AppError('NOT_FOUND', `${what} was not found`, field);
+export const idempotencyConflict = (field: string[] = ['idempotencyKey']) =>
+  new AppError('IDEMPOTENCY_CONFLICT', 'idempotency key reused with a different payload', field);
 export const forbidden = (message = 'this key may not do that') => new AppError('FORBIDDEN', message);
 export const unauthenticated = (message = 'a valid API key is required (Authorization: Bearer tly_...)') =>
   new AppError('UNAUTHENTICATED', message);

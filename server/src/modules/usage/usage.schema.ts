@@ -15,7 +15,7 @@ import {
   UsageTotalsRef,
 } from '../../graphql/refs';
 import { type Live, liveStream, liveValue } from '../../graphql/subscriptions';
-import { AppError, type UserError } from '../../lib/errors';
+import { AppError, toUserError, type UserError } from '../../lib/errors';
 import type { PublishedEvent } from '../../pubsub';
 import type { ItemResult } from './usage.service';
 import type { SummaryRow } from './usage.summary';
@@ -317,7 +317,7 @@ const RecordUsageResult = builder.objectRef<ItemResult>('RecordUsageResult').imp
     index: t.exposeInt('index'),
     outcome: t.field({ type: RecordOutcomeEnum, resolve: (r) => r.outcome }),
     event: t.field({ type: UsageEventRef, nullable: true, resolve: (r) => r.event }),
-    error: t.field({ type: UserErrorRef, nullable: true, resolve: (r) => r.error }),
+    error: t.field({ type: UserErrorRef, nullable: true, resolve: (r) => r.error && toUserError(r.error) }),
     reservation: t.field({ ...reservationField, resolve: (r) => r.reservation }),
   }),
 });
