@@ -20,6 +20,7 @@ import type { PublishedEvent } from '../../pubsub';
 import type { ItemResult } from './usage.service';
 import type { SummaryRow } from './usage.summary';
 import type { EventRow, RecordOutcome, Totals, UsageKind } from './usage.types';
+import { RECORD_DEFAULTS } from './usage.validation';
 import type { Settlement } from './usage.writer';
 
 UsageTotalsRef.implement({
@@ -213,17 +214,17 @@ export const RecordUsageInput = builder.inputType('RecordUsageInput', {
     kind: t.field({ type: UsageKindEnum, required: true }),
     provider: t.string(),
     model: t.string({ description: 'Required for LLM.' }),
-    modelSource: t.field({ type: ModelSourceEnum, defaultValue: 'VENDOR' }),
-    status: t.field({ type: UsageStatusEnum, defaultValue: 'SUCCEEDED' }),
+    modelSource: t.field({ type: ModelSourceEnum, defaultValue: RECORD_DEFAULTS.modelSource }),
+    status: t.field({ type: UsageStatusEnum, defaultValue: RECORD_DEFAULTS.status }),
     inputTokens: t.int({
-      defaultValue: 0,
+      defaultValue: RECORD_DEFAULTS.inputTokens,
       description:
         'All input tokens, cached and cache-writing ones included (OpenAI prompt_tokens; Anthropic input + cache read + cache creation).',
     }),
-    outputTokens: t.int({ defaultValue: 0 }),
-    cachedInputTokens: t.int({ defaultValue: 0 }),
-    cacheWriteInputTokens: t.int({ defaultValue: 0 }),
-    reasoningTokens: t.int({ defaultValue: 0 }),
+    outputTokens: t.int({ defaultValue: RECORD_DEFAULTS.outputTokens }),
+    cachedInputTokens: t.int({ defaultValue: RECORD_DEFAULTS.cachedInputTokens }),
+    cacheWriteInputTokens: t.int({ defaultValue: RECORD_DEFAULTS.cacheWriteInputTokens }),
+    reasoningTokens: t.int({ defaultValue: RECORD_DEFAULTS.reasoningTokens }),
     durationMs: t.int({ description: 'Required for ASR.' }),
     quantity: t.field({ type: 'Decimal', description: 'CALL units; default 1.' }),
     cost: t.field({

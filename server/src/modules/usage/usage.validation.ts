@@ -50,6 +50,21 @@ const Input = z.object({
 
 export type RawRecordUsage = z.input<typeof Input>;
 
+/**
+ * RecordUsageInput's defaults, written once: the schema shows them (defaultValue, the
+ * contract) and normalizeUsage applies them, whoever calls. (CALL's quantity 1 depends on the
+ * kind, so it is a rule below, not a default.)
+ */
+export const RECORD_DEFAULTS = {
+  modelSource: 'VENDOR',
+  status: 'SUCCEEDED',
+  inputTokens: 0,
+  outputTokens: 0,
+  cachedInputTokens: 0,
+  cacheWriteInputTokens: 0,
+  reasoningTokens: 0,
+} as const satisfies Partial<Record<keyof RawRecordUsage, unknown>>;
+
 /** A valid input with every default applied; tenant and key still to be resolved. */
 export interface NormalizedUsage {
   idempotencyKey: string;
@@ -93,13 +108,13 @@ export function normalizeUsage(raw: unknown, now: Date): NormalizedUsage {
     kind: i.kind,
     provider: i.provider || null,
     model: i.model || null,
-    modelSource: i.modelSource ?? 'VENDOR',
-    status: i.status ?? 'SUCCEEDED',
-    inputTokens: i.inputTokens ?? 0,
-    outputTokens: i.outputTokens ?? 0,
-    cachedInputTokens: i.cachedInputTokens ?? 0,
-    cacheWriteInputTokens: i.cacheWriteInputTokens ?? 0,
-    reasoningTokens: i.reasoningTokens ?? 0,
+    modelSource: i.modelSource ?? RECORD_DEFAULTS.modelSource,
+    status: i.status ?? RECORD_DEFAULTS.status,
+    inputTokens: i.inputTokens ?? RECORD_DEFAULTS.inputTokens,
+    outputTokens: i.outputTokens ?? RECORD_DEFAULTS.outputTokens,
+    cachedInputTokens: i.cachedInputTokens ?? RECORD_DEFAULTS.cachedInputTokens,
+    cacheWriteInputTokens: i.cacheWriteInputTokens ?? RECORD_DEFAULTS.cacheWriteInputTokens,
+    reasoningTokens: i.reasoningTokens ?? RECORD_DEFAULTS.reasoningTokens,
     durationMs: i.durationMs ?? null,
     quantity: i.quantity == null ? null : parseAmount(i.quantity, ['quantity']),
     cost: i.cost == null ? null : parseAmount(i.cost, ['cost']),
