@@ -17,7 +17,9 @@
 //    wrapped so their errors are recorded with the rule that made them.
 import {
   type ASTNode,
+  BREAK,
   coerceInputValue,
+  type DocumentNode,
   type ExecutionArgs,
   type ExecutionResult,
   GraphQLError,
@@ -26,6 +28,7 @@ import {
   specifiedRules,
   typeFromAST,
   type ValidationRule,
+  visit,
 } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { CONTRACT_CODES, isGraphQLError } from '../lib/errors';
@@ -36,18 +39,42 @@ import { tidyMessage } from './error-text';
 /** What a contract error may name as its field, per error made by a validation rule. */
 const fieldOfRuleError = new WeakMap<GraphQLError, string[] | null>();
 
-const nameOf = (node: ASTNode | undefined) =>
+const nameOf = (node: ASTNode | null | undefined) =>
   node && 'name' in node && node.name && typeof node.name === 'object' ? [node.name.value] : null;
+const variableOf = (node: ASTNode | null | undefined) =>
+  node?.kind === Kind.VARIABLE_DEFINITION ? [node.variable.name.value] : null;
+
+/** The node that holds `target` (null when it is the document, or held in a list). */
+function parentOf(document: DocumentNode, target: ASTNode): ASTNode | null {
+  let parent: ASTNode | null = null;
+  visit(document, {
+    enter(node, _key, holder) {
+      if (node !== target) return undefined;
+      parent = holder && !Array.isArray(holder) ? (holder as ASTNode) : null;
+      return BREAK;
+    },
+  });
+  return parent;
+}
+
+type FieldOfNode = (node: ASTNode | undefined, document: DocumentNode) => string[] | null;
 
 /**
- * The validation rules whose error names a field, and which: the field missing an argument or a
- * selection, and an input field no type declares. By rule name: the process may hold two copies
- * of graphql-js (see isGraphQLError), whose rules are different functions.
+ * The validation rules whose error names a field, and which: the field missing an argument
+ * or a selection (or with one it may not have), an input field no type declares, and the
+ * variable a variable rule refused. By rule name: the process may hold two copies of
+ * graphql-js (see isGraphQLError), whose rules are different functions.
  */
-const RULE_FIELD: Record<string, (node: ASTNode | undefined) => string[] | null> = {
+const RULE_FIELD: Record<string, FieldOfNode> = {
   ProvidedRequiredArgumentsRule: (n) => (n?.kind === Kind.FIELD ? nameOf(n) : null),
-  ScalarLeafsRule: (n) => (n?.kind === Kind.FIELD ? nameOf(n) : null),
+  ScalarLeafsRule: (n, doc) =>
+    n?.kind === Kind.FIELD ? nameOf(n) : n?.kind === Kind.SELECTION_SET ? nameOf(parentOf(doc, n)) : null,
   ValuesOfCorrectTypeRule: (n) => (n?.kind === Kind.OBJECT_FIELD ? nameOf(n) : null),
+  NoUndefinedVariablesRule: (n) => (n?.kind === Kind.VARIABLE ? nameOf(n) : null),
+  NoUnusedVariablesRule: variableOf,
+  VariablesInAllowedPositionRule: variableOf,
+  // Its error's node is the variable's type.
+  VariablesAreInputTypesRule: (n, doc) => (n ? variableOf(parentOf(doc, n)) : null),
 };
 
 const taggedRules = new WeakMap<ValidationRule, ValidationRule>();
@@ -61,7 +88,7 @@ function tagged(rule: ValidationRule): ValidationRule {
     t = (context) => {
       const c = Object.create(context) as typeof context;
       c.reportError = (e: GraphQLError) => {
-        fieldOfRuleError.set(e, field(e.nodes?.[0]));
+        fieldOfRuleError.set(e, field(e.nodes?.[0], context.getDocument()));
         context.reportError(e);
       };
       return rule(c);
@@ -92,12 +119,24 @@ function refusedPaths(op: Operation, def: ASTNode & { kind: Kind.VARIABLE_DEFINI
   return paths;
 }
 
+/**
+ * The argument whose value is `node`: graphql-js refuses an argument at execution (a non-null
+ * one given null through a variable's default) with the argument's value as the error's node.
+ */
+function argumentOf(document: DocumentNode, node: ASTNode): string[] | null {
+  const holder = parentOf(document, node);
+  return holder?.kind === Kind.ARGUMENT ? nameOf(holder) : null;
+}
+
 /** extensions.field for the graphql-js errors of one result: variables by coercion, documents by rule. */
 function fieldsOf(errors: readonly GraphQLError[], op: Operation | undefined): (string[] | null)[] {
   const byVariable = new Map<ASTNode, { paths: string[][]; next: number }>();
   return errors.map((e) => {
     if (fieldOfRuleError.has(e)) return fieldOfRuleError.get(e) ?? null;
     const node = e.nodes?.[0];
+    // graphql-js's own refusal of an argument, raised while executing its field.
+    if (e.path && node && op && isGraphQLError(e.originalError) && !e.originalError.extensions?.code)
+      return argumentOf(op.document, node);
     if (node?.kind !== Kind.VARIABLE_DEFINITION || e.path) return null;
     let v = byVariable.get(node);
     if (!v) {
