@@ -13,8 +13,10 @@
 //  - a variable refused by coercion: graphql-js reports the path to its onError callback but
 //    prints it only into the message, so the failing variable is coerced again
 //    (coerceInputValue) to receive that path. Only on the failure path, once per variable.
-//  - a document refused by validation: the three rules whose error names a field (below) are
-//    wrapped so their errors are recorded with the rule that made them.
+//  - a document refused by validation: the rules whose error names a field (RULE_FIELD) are
+//    wrapped, so each error is recorded with the field its rule and node say.
+//  - an argument graphql-js refuses while executing: the argument holding the error's node.
+// A rule or node this does not know names no field: the code is right, the field is absent.
 import {
   type ASTNode,
   BREAK,
