@@ -90,3 +90,84 @@ it('logs the shape of a failed statement, never its parameters (batches, metadat
   const [{ n }] = await h.sql("SELECT count(*)::int AS n FROM usage_events WHERE idempotency_key LIKE 'shape-%'");
   expect(n).toBe(0);
 });
+
+it('names the refused input field from the error’s structure, not its message, in every phase', async () => {
+  const t = await h.seed.tenant('fields');
+  const batch = 'mutation($input: [RecordUsageInput!]!) { recordUsageBatch(input: $input) { created } }';
+  const long = 'aVariableNameLongEnoughThatItsPathIsClippedInTheMessage';
+  const cases: [string, string, Record<string, unknown> | undefined, (string[] | undefined)[]][] = [
+    [
+      'every bad field of a variable, each with its own path',
+      RECORD,
+      { input: { idempotencyKey: 'f-1', kind: 'LLM', model: 'm', inputTokens: 'x', outputTokens: 1.5 } },
+      [
+        ['input', 'inputTokens'],
+        ['input', 'outputTokens'],
+      ],
+    ],
+    [
+      'a list item of a variable',
+      batch,
+      {
+        input: [
+          { idempotencyKey: 'f-2', kind: 'CALL' },
+          { idempotencyKey: 'f-3', kind: 'NOPE' },
+        ],
+      },
+      [['input', '1', 'kind']],
+    ],
+    [
+      'a path longer than a message may quote',
+      `mutation($${long}: RecordUsageInput!) { recordUsage(input: $${long}) { outcome } }`,
+      { [long]: { idempotencyKey: 'f-4', kind: 'LLM', model: 'm', cacheWriteInputTokens: -0.5 } },
+      [[long, 'cacheWriteInputTokens']],
+    ],
+    ['a required variable not given', RECORD, {}, [['input']]],
+    ['a variable given null', RECORD, { input: null }, [['input']]],
+    [
+      'an input field no type declares, written inline',
+      'mutation { recordUsage(input: { idempotencyKey: "f-5", kind: CALL, cots: "1" }) { outcome } }',
+      undefined,
+      [['cots']],
+    ],
+    ['a required argument left out', 'mutation { recordUsage { outcome } }', undefined, [['recordUsage']]],
+    [
+      'a non-null argument given null through a variable with a default',
+      'query($f: UsageFilter = { from: "2026-01-01T00:00:00Z", to: "2026-01-02T00:00:00Z" }) { usageEvents(filter: $f) { edges { cursor } } }',
+      { f: null },
+      [['filter']],
+    ],
+    [
+      'a nullable variable where a non-null value is expected',
+      'query($from: DateTime) { usageEvents(filter: { from: $from, to: "2026-01-02T00:00:00Z" }) { edges { cursor } } }',
+      { from: null },
+      [['from']],
+    ],
+    ['an undefined variable', '{ usageEvents(filter: $nope) { edges { cursor } } }', {}, [['nope']]],
+    ['a variable of an output type, unused', 'query($x: Viewer) { viewer { isOperator } }', {}, [['x'], ['x']]],
+    ['a selection on a leaf field', '{ viewer { isOperator { x } } }', undefined, [['isOperator']]],
+    ['a leaf missing on an object field', '{ viewer }', undefined, [['viewer']]],
+    [
+      'a duplicate argument (no field named)',
+      '{ quotaStatus(subject: "a", subject: "b") { items { used } } }',
+      undefined,
+      [undefined],
+    ],
+    ['a misspelt field (no input field to name)', '{ viewr { isOperator } }', undefined, [undefined]],
+    ['a syntax error', '{ viewer { ', undefined, [undefined]],
+  ];
+  // Twice: the second answer comes from yoga's parse and validation cache.
+  for (const pass of ['first', 'cached']) {
+    for (const [what, query, variables, fields] of cases) {
+      const r = await h.gql(t.adminKey, query, variables);
+      expect(
+        r.errors?.map((e) => e.extensions?.code),
+        `${what} (${pass})`,
+      ).toEqual(fields.map(() => 'BAD_USER_INPUT'));
+      expect(
+        r.errors?.map((e) => e.extensions?.field),
+        `${what} (${pass})`,
+      ).toEqual(fields);
+    }
+  }
+});

@@ -255,6 +255,46 @@ describe('a rejected document over graphql-ws', () => {
   });
 });
 
+describe('bad variables over graphql-ws', () => {
+  it('are BAD_USER_INPUT naming the field, as over HTTP, for a mutation and a subscription', async () => {
+    const t = await tenant('ws-variables');
+    const client = wsClient(t.adminKey);
+    const cases: [string, string, Record<string, unknown>, string[]][] = [
+      [
+        'a bad Int deep in a mutation input',
+        RECORD,
+        { input: { idempotencyKey: 'ws-v-1', kind: 'LLM', model: 'm', inputTokens: 2 ** 31 } },
+        ['input', 'inputTokens'],
+      ],
+      ['an unknown enum value', RECORD, { input: { idempotencyKey: 'ws-v-2', kind: 'CAL' } }, ['input', 'kind']],
+      ['a missing required variable', RECORD, {}, ['input']],
+      [
+        'a subscription argument of the wrong type',
+        'subscription($t: ID) { usageRecorded(tenantId: $t) { id } }',
+        { t: { not: 'an id' } },
+        ['t'],
+      ],
+    ];
+    for (const [what, query, variables, field] of cases) {
+      const over = new WsSub(client, query, variables);
+      await until(() => over.ended, what);
+      const viaWs = [...over.results.flatMap((r) => r.errors ?? []), ...((over.error as Msg['errors']) ?? [])];
+      const viaHttp = (await h.gql(t.adminKey, query, variables)).errors ?? [];
+      // extensions.http is yoga's status hint, which only HTTP strips: the contract is code and field.
+      const contract = (e: { extensions?: Record<string, unknown> }) => ({
+        code: e.extensions?.code,
+        field: e.extensions?.field,
+      });
+      expect(viaWs.map(contract), what).toEqual([{ code: 'BAD_USER_INPUT', field }]);
+      expect(viaHttp.map(contract), what).toEqual([{ code: 'BAD_USER_INPUT', field }]);
+      expect(
+        viaWs.map((e) => e.message),
+        what,
+      ).toEqual(viaHttp.map((e) => e.message));
+    }
+  });
+});
+
 describe('revocation', () => {
   it('ends the streams of a key revoked behind the service’s back at the next re-check (within AUTH_CACHE_MS)', async () => {
     // No revocation message is published (as when it was lost with Redis): only the re-check

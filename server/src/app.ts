@@ -1,31 +1,23 @@
 // The GraphQL app: graphql-yoga over the Pothos schema, with authentication in the
-// context, abuse limits (graphql-armor), masked errors with contract codes, structured
+// context, abuse limits (graphql-armor), errors with contract codes (graphql/contract-errors.ts), structured
 // logs and metrics. Transport-free: tests call app.yoga.fetch in process; http.ts serves it.
 import { randomUUID } from 'node:crypto';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
-import { type ExecutionResult, GraphQLError } from 'graphql';
+import type { GraphQLError } from 'graphql';
 import { createYoga, type Plugin } from 'graphql-yoga';
 import { ABUSE_LIMITS, type Config } from './config';
 import type { Database } from './db/database';
 import { type Context, createLoaders } from './graphql/context';
-import { useErrorText } from './graphql/error-text';
+import { maskUnexpected, useContractErrors } from './graphql/contract-errors';
 import { useIngestJit } from './graphql/jit';
 import { useOperationMetrics } from './graphql/operation-metrics';
 import type { Principal } from './graphql/principal';
 import { useRequestParseErrors } from './graphql/request-errors';
 import { startKeyRecheck } from './key-recheck';
-import { AppError, ERROR_CODES, type ErrorCode, unauthenticated } from './lib/errors';
+import { AppError, unauthenticated } from './lib/errors';
 import { QuotaFeed } from './modules/quota/quota.feed';
-import {
-  createLogger,
-  createMetrics,
-  instrument,
-  type Logger,
-  loggableError,
-  type Metrics,
-  pubSubHooks,
-} from './observability';
+import { createLogger, createMetrics, instrument, type Logger, type Metrics, pubSubHooks } from './observability';
 import { createTallyPubSub } from './pubsub';
 import { requestIdFrom, requestScope } from './request-scope';
 import { Revocations } from './revocations';
@@ -41,8 +33,6 @@ export interface AppOptions {
 }
 
 export type App = ReturnType<typeof createApp>;
-
-const CONTRACT_CODES = new Set<string>(ERROR_CODES);
 
 interface RequestState {
   id: string;
@@ -100,32 +90,8 @@ export function createApp(opts: AppOptions) {
     // Bearer keys only: no cookies, so a browser can never be tricked into sending credentials.
     cors: { origin: '*', credentials: false, allowedHeaders: ['authorization', 'content-type', 'x-request-id'] },
     logging: false,
-    maskedErrors: {
-      maskError(error, message) {
-        // Errors we raised on purpose (AppError and graphql-js's own) carry their code; only
-        // unexpected ones are replaced, and logged with the request id.
-        if (isGraphQLError(error) && (!error.originalError || isGraphQLError(error.originalError))) return error;
-        const original = isGraphQLError(error) ? error.originalError : error;
-        // A string PostgreSQL cannot store (NUL) that no field check caught is still the caller's input.
-        const sqlState = (original as { driverError?: { code?: string } })?.driverError?.code;
-        if (sqlState === '22021' || sqlState === '22P05')
-          return new GraphQLError('text may not contain the NUL character', { extensions: { code: 'BAD_USER_INPUT' } });
-        const requestId = requestScope.getStore()?.id;
-        if (isDatabaseUnavailable(original ?? error)) {
-          logger.warn({ err: loggableError(original ?? error), requestId }, 'database unavailable');
-          return new GraphQLError(
-            'the database is unavailable; retry (recording is idempotent: reuse the same idempotency key)',
-            {
-              extensions: { code: 'INTERNAL', retryable: true, ...(requestId ? { requestId } : {}) },
-            },
-          );
-        }
-        logger.error({ err: loggableError(original ?? error), requestId }, 'unexpected error');
-        return new GraphQLError(message === 'Unexpected error.' ? 'internal error; see the server log' : message, {
-          extensions: { code: 'INTERNAL', ...(requestId ? { requestId } : {}) },
-        });
-      },
-    },
+    // Unexpected errors become INTERNAL (logged with the request id); graphql/contract-errors.ts.
+    maskedErrors: { maskError: maskUnexpected(logger) },
     context: async (initial): Promise<Context> => {
       const { request } = initial;
       const base = { services, loaders: createLoaders(services), pubsub, pubsubHealth, feed, revocations };
@@ -149,14 +115,14 @@ export function createApp(opts: AppOptions) {
         maxDirectives: { n: ABUSE_LIMITS.maxDirectives, onReject: [rejectTooComplex] },
         // Cost is limited by the schema's complexity plugin (variables-aware); see builder.ts.
         costLimit: { enabled: false },
-        // useErrorText strips every suggestion in production, enum values and input fields included.
+        // useContractErrors strips every suggestion in production, enum values and input fields included.
         blockFieldSuggestion: { enabled: false },
       }),
       ...(config.production ? [useDisableIntrospection()] : []),
-      useErrorText({ hideSuggestions: config.production }),
+      // Every error leaving the server gets its contract code, field and tidy message here.
+      useContractErrors({ hideSuggestions: config.production }),
       useIngestJit(),
       useRequestLog(requests, logger, metrics),
-      useContractCodes(),
       useOperationMetrics(requests, metrics),
     ],
   });
@@ -202,84 +168,6 @@ function useRequestLog(requests: WeakMap<Request, RequestState>, logger: Logger,
       );
     },
   };
-}
-
-/**
- * Every error a client sees carries a contract code: parse and validation failures and
- * variable coercion failures become BAD_USER_INPUT (with the field path when known);
- * armor's rejections were tagged QUERY_TOO_COMPLEX; anything else was masked as INTERNAL.
- */
-function useContractCodes(): Plugin {
-  const fix = (result: ExecutionResult) => {
-    if (!result?.errors?.length) return;
-    (result as { errors: GraphQLError[] }).errors = result.errors.map((e) => {
-      const ext = { ...(e.extensions ?? {}) } as Record<string, unknown>;
-      const code = ext.code as string | undefined;
-      if (code && CONTRACT_CODES.has(code)) {
-        if (ext.code === 'BAD_USER_INPUT' && (!ext.field || (ext.field as string[]).length === 0)) {
-          const field = fieldFromMessage(e.message);
-          if (field) ext.field = field;
-          else delete ext.field;
-        }
-        return new GraphQLError(e.message, { nodes: e.nodes, path: e.path, extensions: ext });
-      }
-      const next: ErrorCode = e.originalError && !isGraphQLError(e.originalError) ? 'INTERNAL' : 'BAD_USER_INPUT';
-      ext.code = next;
-      if (next === 'BAD_USER_INPUT') {
-        const field = fieldFromMessage(e.message);
-        if (field) ext.field = field;
-      }
-      return new GraphQLError(e.message, { nodes: e.nodes, path: e.path, extensions: ext });
-    });
-  };
-  return {
-    onResultProcess({ result }) {
-      if (Array.isArray(result)) for (const r of result) fix(r as ExecutionResult);
-      else if (result && typeof result === 'object' && 'errors' in result) fix(result as ExecutionResult);
-    },
-  };
-}
-
-const UNAVAILABLE_SQLSTATES = new Set([
-  '57P01',
-  '57P02',
-  '57P03',
-  '08000',
-  '08001',
-  '08003',
-  '08004',
-  '08006',
-  '53300',
-]);
-const UNAVAILABLE_NODE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND']);
-
-/** A failure to reach PostgreSQL (down, restarting, too many connections): retryable. */
-function isDatabaseUnavailable(e: unknown): boolean {
-  const err = e as { code?: string; driverError?: { code?: string; message?: string }; message?: string };
-  const code = err?.driverError?.code ?? err?.code;
-  if (code && (UNAVAILABLE_SQLSTATES.has(code) || UNAVAILABLE_NODE_CODES.has(code))) return true;
-  const msg = err?.driverError?.message ?? err?.message ?? '';
-  return /Connection terminated|connection timeout|Client has encountered a connection error|terminating connection/i.test(
-    msg,
-  );
-}
-
-/**
- * By shape, not instanceof: a process can hold two copies of graphql-js (its ESM and CJS
- * builds, as under vitest), and an error from the other copy must still count as ours.
- */
-function isGraphQLError(e: unknown): e is GraphQLError {
-  return e instanceof GraphQLError || (e instanceof Error && e.name === 'GraphQLError' && 'extensions' in e);
-}
-
-/** 'Variable "$input" got invalid value ... at "input.items[0].cost"' -> ['input', 'items', '0', 'cost']. */
-function fieldFromMessage(message: string): string[] | null {
-  const m = /^Variable "\$(\w+)" got invalid value .*? at "([^"]+)"/.exec(message);
-  if (m) return (m[2] as string).split(/[.[\]]+/).filter(Boolean);
-  const v = /^Variable "\$(\w+)"/.exec(message);
-  if (v) return [v[1] as string];
-  const a = /^(?:Argument|Field) "(\w+)"/.exec(message);
-  return a ? [a[1] as string] : null;
 }
 
 export type { Services };

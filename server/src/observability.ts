@@ -6,12 +6,13 @@
 // operation name, aliases, request id, key) ever becomes a label, so /metrics cannot be grown
 // by anyone (README "Metrics" lists them all). Gauges of state held elsewhere read it at
 // scrape time through small accessors (collect), so the hot paths pay nothing for them.
-import { GraphQLError } from 'graphql';
+import type { GraphQLError } from 'graphql';
 import pino from 'pino';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { WebSocketServer } from 'ws';
 import type { PoolStats } from './db/database';
-import { ERROR_CODES, type ErrorCode } from './lib/error-codes';
+import { ERROR_CODES } from './lib/error-codes';
+import { contractCode } from './lib/errors';
 import { clip, clipMessage } from './lib/input';
 import type { PubSubHooks } from './pubsub';
 
@@ -35,8 +36,6 @@ interface Sources {
   queues: Map<CommitQueue, ObservableQueue>;
   webSockets: Set<WebSocketServer>;
 }
-
-const CONTRACT_CODES = new Set<string>(ERROR_CODES);
 
 /**
  * An error as the log may hold it: what failed and where, never the data. A failed statement
@@ -291,23 +290,8 @@ export function observeWebSocketServer(metrics: Metrics, wss: WebSocketServer): 
   wss.once('close', () => metrics.sources.webSockets.delete(wss));
 }
 
-/**
- * The contract code a client sees for `e`: its own when it is a contract code, else the one
- * the app's error handling gives it (an unexpected failure is INTERNAL, graphql-js's own
- * parse / validation / coercion errors are BAD_USER_INPUT; see useContractCodes in app.ts).
- */
-export function contractCode(e: GraphQLError | { extensions?: Record<string, unknown>; originalError?: unknown }) {
-  const code = e.extensions?.code;
-  if (typeof code === 'string' && CONTRACT_CODES.has(code)) return code as ErrorCode;
-  const original = e.originalError;
-  const ours =
-    original instanceof GraphQLError ||
-    (original instanceof Error && original.name === 'GraphQLError' && 'extensions' in original);
-  return original && !ours ? 'INTERNAL' : 'BAD_USER_INPUT';
-}
-
 /** Counts errors of a response by contract code. */
 export function countErrors(metrics: Metrics, errors: readonly unknown[] | null | undefined): void {
   if (!errors?.length) return;
-  for (const e of errors) metrics.errors.inc({ code: contractCode(e as GraphQLError) });
+  for (const e of errors) metrics.errors.inc({ code: contractCode(e as GraphQLError) }); // as graphql/contract-errors.ts maps it
 }

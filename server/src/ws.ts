@@ -3,13 +3,13 @@
 // connect, from connectionParams.authorization ("Bearer tly_..." or the bare secret); a
 // connection without a valid key is closed with 4403 before any operation runs.
 import type http from 'node:http';
-import { type DocumentNode, type ExecutionArgs, GraphQLError, getOperationAST } from 'graphql';
+import { type DocumentNode, type ExecutionArgs, type GraphQLError, getOperationAST } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { App } from './app';
+import { unparsedDocument } from './graphql/contract-errors';
 import type { Principal } from './graphql/principal';
-import { AppError, badInput, ERROR_CODES } from './lib/errors';
-import { clipMessage } from './lib/input';
+import { AppError, badInput } from './lib/errors';
 import { countErrors, observeWebSocketServer } from './observability';
 
 type Extra = Record<PropertyKey, unknown> & {
@@ -58,12 +58,14 @@ export function attachWebSocket(server: http.Server, app: App) {
         });
         // A refused document (syntax, armor's token/depth/alias limits, validation) is answered
         // with an `error` message for this operation only: throwing here would close the
-        // whole socket (4500) and end every other subscription on it.
+        // whole socket (4500) and end every other subscription on it. Validation's errors come
+        // back mapped to the contract (contract-errors.ts runs in validate); a parse error is
+        // mapped here, as HTTP maps it.
         let document: DocumentNode;
         try {
           document = parse(payload.query);
           const errors = validate(schema, document);
-          if (errors.length) return errors.map(withContractCode);
+          if (errors.length) return errors as GraphQLError[];
           // graphql-ws would answer "Unable to identify operation" with no code.
           if (!getOperationAST(document, payload.operationName ?? undefined))
             return [
@@ -75,7 +77,7 @@ export function attachWebSocket(server: http.Server, app: App) {
               ),
             ];
         } catch (e) {
-          return [withContractCode(e)];
+          return [unparsedDocument(e)];
         }
         return {
           schema,
@@ -97,21 +99,4 @@ export function attachWebSocket(server: http.Server, app: App) {
       await new Promise<void>((r) => wss.close(() => r()));
     },
   };
-}
-
-const CONTRACT_CODES = new Set<string>(ERROR_CODES);
-
-/** A parse or validation error as the client sees it over HTTP: armor's QUERY_TOO_COMPLEX kept, anything else BAD_USER_INPUT. */
-function withContractCode(e: unknown): GraphQLError {
-  const err = e as Partial<GraphQLError> & { message?: string };
-  const code = err.extensions?.code as string | undefined;
-  if (!(e instanceof Error) || !('extensions' in e))
-    return new GraphQLError('the document could not be parsed', { extensions: { code: 'BAD_USER_INPUT' } });
-  // yoga's transport detail (http) is not the client's business; a syntax error quoting a
-  // 1 MB token is cut as over HTTP.
-  const { http: _http, ...extensions } = err.extensions ?? {};
-  return new GraphQLError(clipMessage(err.message ?? 'invalid document'), {
-    nodes: err.nodes,
-    extensions: { ...extensions, code: code && CONTRACT_CODES.has(code) ? code : 'BAD_USER_INPUT' },
-  });
 }

@@ -15,13 +15,14 @@ import {
   UsageTotalsRef,
 } from '../../graphql/refs';
 import { type Live, liveStream, liveValue } from '../../graphql/subscriptions';
-import { AppError, notFound, type UserError } from '../../lib/errors';
+import { AppError, notFound, toUserError, type UserError } from '../../lib/errors';
 import { isUuid } from '../../lib/ids';
 import { revivePublished } from './usage.columns';
 import type { ItemResult } from './usage.service';
 import type { SummaryRow } from './usage.summary';
 import type { PublishedEvent } from './usage.topics';
 import type { EventRow, RecordOutcome, Totals, UsageKind } from './usage.types';
+import { RECORD_DEFAULTS } from './usage.validation';
 import type { Settlement } from './usage.writer';
 
 UsageTotalsRef.implement({
@@ -215,17 +216,17 @@ export const RecordUsageInput = builder.inputType('RecordUsageInput', {
     kind: t.field({ type: UsageKindEnum, required: true }),
     provider: t.string(),
     model: t.string({ description: 'Required for LLM.' }),
-    modelSource: t.field({ type: ModelSourceEnum, defaultValue: 'VENDOR' }),
-    status: t.field({ type: UsageStatusEnum, defaultValue: 'SUCCEEDED' }),
+    modelSource: t.field({ type: ModelSourceEnum, defaultValue: RECORD_DEFAULTS.modelSource }),
+    status: t.field({ type: UsageStatusEnum, defaultValue: RECORD_DEFAULTS.status }),
     inputTokens: t.int({
-      defaultValue: 0,
+      defaultValue: RECORD_DEFAULTS.inputTokens,
       description:
         'All input tokens, cached and cache-writing ones included (OpenAI prompt_tokens; Anthropic input + cache read + cache creation).',
     }),
-    outputTokens: t.int({ defaultValue: 0 }),
-    cachedInputTokens: t.int({ defaultValue: 0 }),
-    cacheWriteInputTokens: t.int({ defaultValue: 0 }),
-    reasoningTokens: t.int({ defaultValue: 0 }),
+    outputTokens: t.int({ defaultValue: RECORD_DEFAULTS.outputTokens }),
+    cachedInputTokens: t.int({ defaultValue: RECORD_DEFAULTS.cachedInputTokens }),
+    cacheWriteInputTokens: t.int({ defaultValue: RECORD_DEFAULTS.cacheWriteInputTokens }),
+    reasoningTokens: t.int({ defaultValue: RECORD_DEFAULTS.reasoningTokens }),
     durationMs: t.int({ description: 'Required for ASR.' }),
     quantity: t.field({ type: 'Decimal', description: 'CALL units; default 1.' }),
     cost: t.field({
@@ -319,7 +320,7 @@ const RecordUsageResult = builder.objectRef<ItemResult>('RecordUsageResult').imp
     index: t.exposeInt('index'),
     outcome: t.field({ type: RecordOutcomeEnum, resolve: (r) => r.outcome }),
     event: t.field({ type: UsageEventRef, nullable: true, resolve: (r) => r.event }),
-    error: t.field({ type: UserErrorRef, nullable: true, resolve: (r) => r.error }),
+    error: t.field({ type: UserErrorRef, nullable: true, resolve: (r) => r.error && toUserError(r.error) }),
     reservation: t.field({ ...reservationField, resolve: (r) => r.reservation }),
   }),
 });

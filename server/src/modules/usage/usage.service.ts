@@ -4,7 +4,7 @@
 // Side effects (metrics, and later pub/sub) run only after the transaction committed.
 import type { Database } from '../../db/database';
 import { type Principal, requireScope, tenantOf } from '../../graphql/principal';
-import { AppError, badInput, containsNul, notFound, toUserError, type UserError } from '../../lib/errors';
+import { AppError, badInput, containsNul, idempotencyConflict, notFound } from '../../lib/errors';
 import { LocalEvents } from '../../lib/events';
 import { isUuid } from '../../lib/ids';
 import { RefusedItem } from '../../lib/input';
@@ -30,7 +30,8 @@ export interface ItemResult {
   index: number;
   outcome: RecordOutcome;
   event: EventRow | null;
-  error: UserError | null;
+  /** Why the item was not recorded (the GraphQL layer shows it as a UserError). */
+  error: AppError | null;
   /** What the entry did to the reservation it named (null: it named none, or was not recorded). */
   reservation: Settlement | null;
 }
@@ -98,7 +99,7 @@ export class UsageService extends UsageQueries {
     }));
     const fail = (index: number, e: unknown) => {
       if (!(e instanceof AppError)) throw e;
-      (results[index] as ItemResult).error = toUserError(e);
+      (results[index] as ItemResult).error = e;
     };
 
     const pending: Pending[] = [];
@@ -138,18 +139,13 @@ export class UsageService extends UsageQueries {
       const r = results[(ready[i] as Pending).index] as ItemResult;
       if (o.outcome === 'ALREADY_REVERSED') return; // cannot happen for recordUsage entries
       if (o.outcome === 'REFUSED') {
-        r.error = toUserError(o.error);
+        r.error = o.error;
         return;
       }
       r.outcome = o.outcome;
       r.event = o.event;
       if (o.outcome !== 'CONFLICT') r.reservation = o.reservation;
-      if (o.outcome === 'CONFLICT')
-        r.error = {
-          code: 'IDEMPOTENCY_CONFLICT',
-          message: 'idempotency key reused with a different payload',
-          field: ['idempotencyKey'],
-        };
+      if (o.outcome === 'CONFLICT') r.error = idempotencyConflict();
     });
     this.emitter.emit(
       'outcomes',
@@ -294,10 +290,7 @@ export class UsageService extends UsageQueries {
   ): Promise<{ outcome: RecordOutcome; event: EventRow; reservation: Settlement | null }> {
     const [r] = await this.record(principal, [raw]);
     const res = r as ItemResult;
-    if (res.error) {
-      const field = res.error.field ? ['input', ...res.error.field] : undefined;
-      throw new AppError(res.error.code, res.error.message, field);
-    }
+    if (res.error) throw res.error.within(['input']);
     return { outcome: res.outcome, event: res.event as EventRow, reservation: res.reservation };
   }
 
@@ -367,11 +360,7 @@ export class UsageService extends UsageQueries {
   private judgeRetry(prior: EventRow, fingerprint: Buffer) {
     const same = prior.fingerprint.equals(fingerprint);
     this.emitter.emit('outcomes', [same ? 'DUPLICATE' : 'CONFLICT']);
-    if (!same)
-      throw new AppError('IDEMPOTENCY_CONFLICT', 'idempotency key reused with a different payload', [
-        'input',
-        'idempotencyKey',
-      ]);
+    if (!same) throw idempotencyConflict(['input', 'idempotencyKey']);
     return { outcome: 'DUPLICATE' as const, event: prior };
   }
 }

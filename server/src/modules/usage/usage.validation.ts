@@ -1,17 +1,23 @@
 // Validation of one RecordUsageInput, shared by recordUsage and recordUsageBatch (each
-// batch item is judged alone, so this cannot live in the GraphQL layer). zod checks
-// shapes and ranges; the cross-field rules follow the contract.
+// batch item is judged alone, so this cannot live in the GraphQL layer). Each rule is
+// checked once: RecordUsageInput's GraphQL type has already checked every type (strings,
+// 32-bit Ints, enum values, DateTime; a bad scalar in a batch item was made a RefusedItem by
+// graphql/input-guard.ts), so zod checks only what a type cannot say (lengths, printable
+// text, non-negative counts, the currency's form), and the cross-field rules follow.
 import { createHash, hash } from 'node:crypto';
 import { z } from 'zod';
 import { badInput, containsNul } from '../../lib/errors';
 import { CURRENCY_RE, type Dec, fmt, parseAmount, parseDecimal } from '../../lib/money';
-import { KINDS, type UsageKind } from './usage.types';
+import type { UsageKind } from './usage.types';
 
 export const MAX_FUTURE_MS = 5 * 60_000;
 export const MAX_PAST_MS = 35 * 24 * 3600_000;
 export const MAX_METADATA_BYTES = 4096;
 
-const count = z.number().int().min(0, 'may not be negative').max(2_147_483_647);
+/** Checked by the GraphQL type (an enum value, a DateTime, an ID): taken as given. */
+const given = <T>() => z.custom<T>();
+/** An Int (GraphQL: integral and 32-bit) that counts something. */
+const count = z.number().min(0, 'may not be negative');
 const text = (max: number) =>
   z
     .string()
@@ -24,14 +30,14 @@ const Input = z.object({
     .min(1, 'must be 1 to 255 printable characters')
     .max(255, 'must be 1 to 255 printable characters')
     .regex(/^[^\p{C}]+$/u, 'must be 1 to 255 printable characters'),
-  tenantId: z.string().nullish(),
-  apiKeyId: z.string().nullish(),
+  tenantId: given<string>().nullish(),
+  apiKeyId: given<string>().nullish(),
   subject: text(255).nullish(),
-  kind: z.enum(KINDS),
+  kind: given<UsageKind>(),
   provider: text(200).nullish(),
   model: text(200).nullish(),
-  modelSource: z.enum(['VENDOR', 'BYOK']).nullish(),
-  status: z.enum(['SUCCEEDED', 'FAILED']).nullish(),
+  modelSource: given<'VENDOR' | 'BYOK'>().nullish(),
+  status: given<'SUCCEEDED' | 'FAILED'>().nullish(),
   inputTokens: count.nullish(),
   outputTokens: count.nullish(),
   cachedInputTokens: count.nullish(),
@@ -43,12 +49,27 @@ const Input = z.object({
   currency: z.string().regex(CURRENCY_RE, 'must be a 3-letter ISO 4217 code such as USD').nullish(),
   latencyMs: count.nullish(),
   sessionId: text(255).nullish(),
-  occurredAt: z.date().nullish(),
+  occurredAt: given<Date>().nullish(),
   metadata: z.unknown().optional(),
-  reservationId: z.string().nullish(),
+  reservationId: given<string>().nullish(),
 });
 
 export type RawRecordUsage = z.input<typeof Input>;
+
+/**
+ * RecordUsageInput's defaults, written once: the schema shows them (defaultValue, the
+ * contract) and normalizeUsage applies them, whoever calls. (CALL's quantity 1 depends on the
+ * kind, so it is a rule below, not a default.)
+ */
+export const RECORD_DEFAULTS = {
+  modelSource: 'VENDOR',
+  status: 'SUCCEEDED',
+  inputTokens: 0,
+  outputTokens: 0,
+  cachedInputTokens: 0,
+  cacheWriteInputTokens: 0,
+  reasoningTokens: 0,
+} as const satisfies Partial<Record<keyof RawRecordUsage, unknown>>;
 
 /** A valid input with every default applied; tenant and key still to be resolved. */
 export interface NormalizedUsage {
@@ -93,13 +114,13 @@ export function normalizeUsage(raw: unknown, now: Date): NormalizedUsage {
     kind: i.kind,
     provider: i.provider || null,
     model: i.model || null,
-    modelSource: i.modelSource ?? 'VENDOR',
-    status: i.status ?? 'SUCCEEDED',
-    inputTokens: i.inputTokens ?? 0,
-    outputTokens: i.outputTokens ?? 0,
-    cachedInputTokens: i.cachedInputTokens ?? 0,
-    cacheWriteInputTokens: i.cacheWriteInputTokens ?? 0,
-    reasoningTokens: i.reasoningTokens ?? 0,
+    modelSource: i.modelSource ?? RECORD_DEFAULTS.modelSource,
+    status: i.status ?? RECORD_DEFAULTS.status,
+    inputTokens: i.inputTokens ?? RECORD_DEFAULTS.inputTokens,
+    outputTokens: i.outputTokens ?? RECORD_DEFAULTS.outputTokens,
+    cachedInputTokens: i.cachedInputTokens ?? RECORD_DEFAULTS.cachedInputTokens,
+    cacheWriteInputTokens: i.cacheWriteInputTokens ?? RECORD_DEFAULTS.cacheWriteInputTokens,
+    reasoningTokens: i.reasoningTokens ?? RECORD_DEFAULTS.reasoningTokens,
     durationMs: i.durationMs ?? null,
     quantity: i.quantity == null ? null : parseAmount(i.quantity, ['quantity']),
     cost: i.cost == null ? null : parseAmount(i.cost, ['cost']),
