@@ -323,3 +323,33 @@ export class World {
     if (this.owned) await this.h.close();
   }
 }
+
+/** The seed of files that run real servers: a plan with `limits`, a tenant on it, and a READ key. */
+export interface PlannedTenant {
+  id: string;
+  adminKey: string;
+  adminKeyId: string;
+  reader: { secret: string; id: string };
+}
+
+/**
+ * A tenant on a new plan, through any typed client (an in-process world's, or one over a real
+ * HTTP server): `connect(key)` makes the client of a key. The membership starts now.
+ */
+export async function plannedTenant(
+  connect: (key: string) => TallyClient,
+  name: string,
+  limits: LimitInput[],
+): Promise<PlannedTenant> {
+  const code = uniq(`plan-${name}`);
+  const operator = connect(OPERATOR_KEY);
+  await operator.upsertPlan({ code, name: code, limits });
+  const created = await operator.createTenant({ name, planCode: code });
+  const reader = await connect(created.secret).createApiKey({ name: 'reader', scopes: ['READ'] });
+  return {
+    id: created.apiKey.tenant.id,
+    adminKey: created.secret,
+    adminKeyId: created.apiKey.id,
+    reader: { secret: reader.secret, id: reader.apiKey.id },
+  };
+}
