@@ -15,6 +15,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Server, serve } from '../server/src/http';
 import { createHarness, type Harness, OPERATOR_KEY } from './support/harness';
+import { Feed } from './support/wait';
 
 let h: Harness;
 let server: Server;
@@ -92,29 +93,6 @@ async function rejection(p: Promise<unknown>): Promise<TallyError> {
     return e as TallyError;
   }
   throw new Error('expected the call to fail');
-}
-
-/** Drains an async iterator in the background, keeping what it yields and how it ended. */
-class Feed<T> {
-  values: T[] = [];
-  error: unknown = null;
-  done = false;
-  readonly finished: Promise<void>;
-  constructor(readonly it: AsyncIterableIterator<T>) {
-    this.finished = (async () => {
-      try {
-        for (;;) {
-          const r = await it.next();
-          if (r.done) break;
-          this.values.push(r.value);
-        }
-      } catch (e) {
-        this.error = e;
-      } finally {
-        this.done = true;
-      }
-    })();
-  }
 }
 
 /** A tenant on a plan with one ALERT limit: COST per DAY of `amount`, crossing a threshold every 10%. */

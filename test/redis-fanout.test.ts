@@ -10,6 +10,7 @@ import { Redis } from 'ioredis';
 import { createTallyClient, type TallyClient } from 'tally/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../server/src/db/embedded';
+import { okOver, postOver } from './support/apps';
 import { freshDatabase, OPERATOR_KEY, RECORD } from './support/harness';
 import { closeSubscribers, WsSub, wsClient } from './support/subscribers';
 import { sleep, until as waitUntil } from './support/wait';
@@ -95,24 +96,9 @@ afterAll(async () => {
   for (const child of children) child.kill('SIGKILL');
 });
 
-async function gqlRaw(base: string, key: string, query: string, variables?: Record<string, unknown>) {
-  const res = await fetch(`${base}/graphql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
-    body: JSON.stringify({ query, variables }),
-  });
-  return (await res.json()) as { data?: any; errors?: { extensions?: Record<string, unknown> }[] };
-}
-
-async function gql(base: string, key: string, query: string, variables?: Record<string, unknown>) {
-  const body = await gqlRaw(base, key, query, variables);
-  if (body.errors?.length) throw new Error(`unexpected GraphQL errors: ${JSON.stringify(body.errors)}`);
-  return body.data;
-}
-
 let seq = 0;
 const record = (base: string, key: string, cost: string) =>
-  gql(base, key, RECORD, { input: { idempotencyKey: `fan-${++seq}`, kind: 'CALL', cost } });
+  okOver(base, key, RECORD, { input: { idempotencyKey: `fan-${++seq}`, kind: 'CALL', cost } });
 
 /** A tenant (created through A) on a plan with one ALERT limit: COST per DAY of 1, thresholds 80 and 100. */
 const plannedTenant = (name: string) =>
@@ -183,10 +169,10 @@ describe('two instances over one Redis', () => {
       const usage = new WsSub(wsClient(B, t.reader.secret), USAGE_RECORDED);
       await warmUp(t.adminKey, usage);
       expect(usage.completed).toBe(false);
-      const viewer = () => gqlRaw(B, t.reader.secret, '{ viewer { isOperator } }');
+      const viewer = () => postOver(B, t.reader.secret, '{ viewer { isOperator } }');
       expect((await viewer()).errors).toBeUndefined(); // B now holds the key in its 5 s cache
 
-      await gql(A, t.adminKey, 'mutation($id: ID!) { revokeApiKey(id: $id) { revokedAt } }', { id: t.reader.id });
+      await okOver(A, t.adminKey, 'mutation($id: ID!) { revokeApiKey(id: $id) { revokedAt } }', { id: t.reader.id });
       // Ends on B: completed, or B closed the key's socket with 4403.
       await until(
         () => usage.completed || (usage.error as { code?: number } | null)?.code === 4403,

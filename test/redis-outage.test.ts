@@ -14,6 +14,7 @@ import { type Database, openDatabase } from '../server/src/db/database';
 import { type Server, serve } from '../server/src/http';
 import { createLogger } from '../server/src/observability';
 import { PING_EVERY_MS } from '../server/src/pubsub-redis';
+import { okOver } from './support/apps';
 import { createHarness, type Harness, OPERATOR_KEY, RECORD } from './support/harness';
 import { haveRedisServer, REDIS_SERVER, RedisServer } from './support/redis-server';
 import { closeSubscribers, SseSub, WsSub, wsClient } from './support/subscribers';
@@ -68,16 +69,8 @@ const readyz = async (s: Server) => {
   return { status: r.status, body: (await r.json()) as { status: string; pubsub?: string } };
 };
 
-async function gql(s: Server, key: string, query: string, variables?: Record<string, unknown>) {
-  const res = await fetch(`${base(s)}/graphql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = (await res.json()) as { data?: any; errors?: unknown[] };
-  if (body.errors?.length) throw new Error(`unexpected GraphQL errors: ${JSON.stringify(body.errors)}`);
-  return body.data;
-}
+const gql = (s: Server, key: string, query: string, variables?: Record<string, unknown>) =>
+  okOver(base(s), key, query, variables);
 
 let seq = 0;
 const record = (s: Server, key: string, cost: string) =>

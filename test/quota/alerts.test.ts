@@ -1,17 +1,11 @@
 // Threshold alerts: each crossing stored once (even when two instances race for it), several
 // thresholds at once, a fresh window each local day, late events counted in their own window,
 // and the quotaAlerts list paged newest first with from/to filters.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { OPERATOR_KEY } from '../support/harness';
-import { dec, World } from '../support/world';
+import { dec, NOON, World } from '../support/world';
 
-let world: World;
-beforeAll(async () => {
-  world = await World.create('quota-alerts');
-});
-afterAll(async () => world?.close());
-
-const NOON = '2026-06-15T12:00:00.000Z';
+const world = await World.forFile('quota-alerts');
 
 describe('alerts', () => {
   it('64 concurrent recordings on two instances store each threshold exactly once', async () => {

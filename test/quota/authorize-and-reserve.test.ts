@@ -2,16 +2,10 @@
 // overspend race across two app instances, expiry, release, settlement by the recorded
 // usage (once, whoever races for it), and reservations that cannot be settled.
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dec, World } from '../support/world';
+import { describe, expect, it } from 'vitest';
+import { dec, NOON, World } from '../support/world';
 
-let world: World;
-beforeAll(async () => {
-  world = await World.create('quota-authorize');
-});
-afterAll(async () => world?.close());
-
-const NOON = '2026-06-15T12:00:00.000Z';
+const world = await World.forFile('quota-authorize');
 
 describe('authorizeUsage and reservations', () => {
   it('decides concurrent calls in shared transactions, each seeing its predecessors only where its scope holds them', async () => {

@@ -3,17 +3,11 @@
 // authorize. The answers are read whole (world.raw) because what a refusal leaves in `data`
 // is part of the contract.
 import { documents as D } from 'tally/client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { GqlResult } from '../support/harness';
-import { dec, World } from '../support/world';
+import { dec, NOON, World } from '../support/world';
 
-let world: World;
-beforeAll(async () => {
-  world = await World.create('quota-isolation');
-});
-afterAll(async () => world?.close());
-
-const NOON = '2026-06-15T12:00:00.000Z';
+const world = await World.forFile('quota-isolation');
 const code = (r: GqlResult) => r.errors?.[0]?.extensions?.code;
 
 describe('tenant isolation', () => {

@@ -2,16 +2,10 @@
 // an ALERT limit never does), reversals count in the window of the entry they reverse, and a
 // SUBJECT-scope limit counts each end user alone. Calendar edge cases (zones, DST, month
 // ends, TOTAL) live in quota-windows.test.ts.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dec, World } from '../support/world';
+import { describe, expect, it } from 'vitest';
+import { dec, NOON, World } from '../support/world';
 
-let world: World;
-beforeAll(async () => {
-  world = await World.create('quota-limits');
-});
-afterAll(async () => world?.close());
-
-const NOON = '2026-06-15T12:00:00.000Z';
+const world = await World.forFile('quota-limits');
 
 describe('recording never refuses', () => {
   it('usage beyond a BLOCK limit is CREATED; quotaStatus shows exceeded and blocked; authorizeUsage denies', async () => {

@@ -1,16 +1,10 @@
 // Limits per API key: a plan's API_KEY-scope limit counts each key alone, and a key's own
 // limits (setApiKeyLimits) count that key's usage, keep identical ids when replaced, and are
 // set only by the tenant's admin or the operator.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dec, type LimitInput, World } from '../support/world';
+import { describe, expect, it } from 'vitest';
+import { dec, type LimitInput, NOON, World } from '../support/world';
 
-let world: World;
-beforeAll(async () => {
-  world = await World.create('quota-per-key');
-});
-afterAll(async () => world?.close());
-
-const NOON = '2026-06-15T12:00:00.000Z';
+const world = await World.forFile('quota-per-key');
 
 describe('limits', () => {
   it('API_KEY scope counts only that key', async () => {

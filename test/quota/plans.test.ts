@@ -2,17 +2,11 @@
 // effect at its start (Tenant.membership and quota follow the clock), and bad plan, limit and
 // authorization input names its field.
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { OPERATOR_KEY } from '../support/harness';
-import { dec, type LimitInput, uniq, World } from '../support/world';
+import { dec, type LimitInput, NOON, uniq, World } from '../support/world';
 
-let world: World;
-beforeAll(async () => {
-  world = await World.create('quota-plans');
-});
-afterAll(async () => world?.close());
-
-const NOON = '2026-06-15T12:00:00.000Z';
+const world = await World.forFile('quota-plans');
 
 describe('limits', () => {
   it("upsertPlan replacing a plan keeps an identical limit's id, adds new ones and drops the rest", async () => {

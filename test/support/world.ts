@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import type { TadaDocumentNode } from 'gql.tada';
 import { print } from 'graphql';
 import { createTallyClient, type TallyClient, TallyError } from 'tally/client';
-import { expect } from 'vitest';
+import { afterAll, expect } from 'vitest';
 import { type App, createApp } from '../../server/src/app';
 import { type Config, loadConfig } from '../../server/src/config';
 import { type Database, openDatabase } from '../../server/src/db/database';
@@ -42,6 +42,9 @@ export const dec = (v: string | number) => {
 let seq = 0;
 /** A name no other test of this process uses. */
 export const uniq = (p: string) => `${p}-${++seq}-${randomUUID().slice(0, 8)}`;
+
+/** The instant most quota scenarios happen at. */
+export const NOON = '2026-06-15T12:00:00.000Z';
 
 /** Since long before any clock these tests set: plan memberships and prices start here. */
 export const LONG_AGO = '2020-01-01T00:00:00Z';
@@ -223,6 +226,13 @@ export class World {
   /** A fresh database and app for one test file. */
   static async create(label: string, opts: Parameters<typeof createHarness>[1] = {}): Promise<World> {
     return new World(await createHarness(label, opts), opts.config ?? {}, true);
+  }
+
+  /** The world of one test file (`const world = await World.forFile('label')` at its top), closed after its tests. */
+  static async forFile(label: string, opts: Parameters<typeof createHarness>[1] = {}): Promise<World> {
+    const world = await World.create(label, opts);
+    afterAll(() => world.close());
+    return world;
   }
 
   /** A world over a harness a file already has (closing the world leaves the harness open). */
