@@ -16,6 +16,7 @@ import { schema } from '../server/src/schema';
 import { createHarness, type Harness, OPERATOR_KEY, RECORD, type SeededTenant } from './support/harness';
 import { RedisServer } from './support/redis-server';
 import { sleep, until } from './support/wait';
+import { World } from './support/world';
 
 let h: Harness;
 let base: string;
@@ -223,19 +224,10 @@ describe('events', () => {
   });
 
   it('counts authorize decisions allowed and denied, and alerts published', async () => {
-    await h.ok(OPERATOR_KEY, 'mutation($input: UpsertPlanInput!) { upsertPlan(input: $input) { id } }', {
-      input: {
-        code: 'metrics-plan',
-        name: 'metrics',
-        limits: [{ metric: 'COST', period: 'DAY', amount: '10', thresholds: [50, 80], action: 'BLOCK' }],
-      },
-    });
-    const d = await h.ok(
-      OPERATOR_KEY,
-      'mutation($input: CreateTenantInput!) { createTenant(input: $input) { secret } }',
-      { input: { name: 'metrics-planned', planCode: 'metrics-plan' } },
-    );
-    const key = d.createTenant.secret as string;
+    const planned = await World.on(h)
+      .tenant('metrics-planned')
+      .onPlan([{ metric: 'COST', period: 'DAY', amount: '10', thresholds: [50, 80], action: 'BLOCK' }]);
+    const key = planned.adminKey;
     const AUTHORIZE = `mutation($input: AuthorizeUsageInput!) { authorizeUsage(input: $input) { allowed } }`;
     const decisions = async () => {
       const text = await scrape();
