@@ -7,6 +7,7 @@ import { createTallyClient, type TallyClient, TallyError } from 'tally/client';
 import { afterAll, beforeAll, expect } from 'vitest';
 import type { Server } from '../../server/src/http';
 import { createHarness, type Harness, OPERATOR_KEY } from '../support/harness';
+import { plannedTenant as seedPlannedTenant } from '../support/world';
 
 export let h: Harness;
 export let server: Server;
@@ -94,56 +95,40 @@ export async function rejection(p: Promise<unknown>): Promise<TallyError> {
 
 /** A tenant on a plan with one ALERT limit: COST per DAY of `amount`, crossing a threshold every 10%. */
 export async function plannedTenant(name: string, amount = '10') {
-  const code = key(`plan-${name}`);
-  await op.upsertPlan({
-    code,
-    name: code,
-    limits: [
-      {
-        metric: 'COST',
-        period: 'DAY',
-        amount,
-        action: 'ALERT',
-        thresholds: [10, 20, 30, 40, 50, 60, 70, 80, 90, 100],
-      },
-    ],
-  });
-  const created = await op.createTenant({ name, planCode: code });
-  const admin = client(created.secret);
-  const reader = await admin.createApiKey({ name: 'reader', scopes: ['READ'] });
-  return {
-    id: created.apiKey.tenant.id,
-    admin,
-    adminKey: created.secret,
-    reader: reader.secret,
-    readerId: reader.apiKey.id,
-  };
+  const t = await seedPlannedTenant(client, name, [
+    { metric: 'COST', period: 'DAY', amount, action: 'ALERT', thresholds: [10, 20, 30, 40, 50, 60, 70, 80, 90, 100] },
+  ]);
+  return { id: t.id, admin: client(t.adminKey), adminKey: t.adminKey, reader: t.reader.secret, readerId: t.reader.id };
 }
 
-/** Records zero-cost events until `received()` grows: the subscription is live on the server. */
-export async function warmUp(admin: TallyClient, received: () => number, ms = 20_000) {
+/** Records `cost` until `received()` grows, giving each event `pause` ms to arrive; fails after `ms`. */
+async function recordUntil(
+  admin: TallyClient,
+  cost: string,
+  received: () => number,
+  ms: number,
+  pause: number,
+  what: { one: string; never: string },
+) {
   const before = received();
   const deadline = Date.now() + ms;
   while (received() === before) {
-    if (Date.now() > deadline) throw new Error('the subscription never became live');
-    await admin.recordUsage({ idempotencyKey: key('warm'), kind: 'CALL', cost: '0' });
-    await until(() => received() > before, 'a warm-up event', 250).catch(() => {});
+    if (Date.now() > deadline) throw new Error(what.never);
+    await admin.recordUsage({ idempotencyKey: key('until'), kind: 'CALL', cost });
+    await until(() => received() > before, what.one, pause).catch(() => {});
   }
 }
+
+/** Records zero-cost events until `received()` grows: the subscription is live on the server. */
+export const warmUp = (admin: TallyClient, received: () => number, ms = 20_000) =>
+  recordUntil(admin, '0', received, ms, 250, { one: 'a warm-up event', never: 'the subscription never became live' });
 
 /**
  * Records cost 1 (10% of a plannedTenant's limit) until an alert arrives: the alert stream is
  * live. Returns the alerts received.
  */
-export async function crossUntilAlert(admin: TallyClient, received: () => number, ms = 20_000) {
-  const before = received();
-  const deadline = Date.now() + ms;
-  while (received() === before) {
-    if (Date.now() > deadline) throw new Error('no quota alert arrived');
-    await admin.recordUsage({ idempotencyKey: key('cross'), kind: 'CALL', cost: '1' });
-    await until(() => received() > before, 'a quota alert', 400).catch(() => {});
-  }
-}
+export const crossUntilAlert = (admin: TallyClient, received: () => number, ms = 20_000) =>
+  recordUntil(admin, '1', received, ms, 400, { one: 'a quota alert', never: 'no quota alert arrived' });
 
 export async function closedPort(): Promise<number> {
   const s = net.createServer();

@@ -134,7 +134,7 @@ describe('every contract operation, with its default selection', () => {
     const created = await op.createTenant({ name: 'usage-acme' });
     const tenantId = created.apiKey.tenant.id;
     const tally = client(created.secret);
-    const rec = await tally.recordUsage({
+    const req1 = {
       idempotencyKey: 'req-1',
       kind: 'LLM',
       provider: 'openai',
@@ -144,7 +144,8 @@ describe('every contract operation, with its default selection', () => {
       subject: 'user-7',
       latencyMs: 420,
       metadata: { route: '/v1/chat' },
-    });
+    } as const;
+    const rec = await tally.recordUsage(req1);
     expect(rec.outcome).toBe('CREATED');
     expect(rec.event).toMatchObject({
       idempotencyKey: 'req-1',
@@ -168,17 +169,8 @@ describe('every contract operation, with its default selection', () => {
     });
     expect(isIso(rec.event.occurredAt)).toBe(true);
     expect(isIso(rec.event.recordedAt)).toBe(true);
-    const again = await tally.recordUsage({
-      idempotencyKey: 'req-1',
-      kind: 'LLM',
-      provider: 'openai',
-      model: 'gpt-4o-mini',
-      inputTokens: 1000,
-      outputTokens: 325,
-      subject: 'user-7',
-      latencyMs: 420,
-      metadata: { route: '/v1/chat' },
-    });
+    // The same call again, payload and all.
+    const again = await tally.recordUsage({ ...req1 });
     expect(again).toEqual({ ...rec, outcome: 'DUPLICATE' });
 
     const batch = await tally.recordUsageBatch([
