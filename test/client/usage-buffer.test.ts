@@ -1,6 +1,6 @@
 // The typed client's usage buffer (batches, delays, close, failed flushes) and the provider
 // usage helpers (OpenAI, Anthropic) recorded at the right price.
-import { fromAnthropicUsage, fromOpenAIUsage, TallyError } from 'tally/client';
+import { fromAnthropicUsage, fromOpenAIUsage, TallyError, type TokenFields } from 'tally/client';
 import { describe, expect, it } from 'vitest';
 import { serve } from '../../server/src/http';
 import { client, FlakyProxy, h, ledgerRows, MAX_BODY, op, rejection, sleep, urlOf, useClientServer } from './kit';
@@ -195,13 +195,9 @@ describe('provider usage helpers', () => {
   it('records their output with the right price', async () => {
     const created = await op.createTenant({ name: 'helpers' });
     const tally = client(created.secret);
-    const oa = await tally.recordUsage({
-      idempotencyKey: 'oa-1',
-      kind: 'LLM',
-      provider: 'openai',
-      model: 'gpt-4o-mini',
-      ...fromOpenAIUsage(openAIChat),
-    });
+    const llm = (idempotencyKey: string, provider: string, model: string, usage: TokenFields) =>
+      tally.recordUsage({ idempotencyKey, kind: 'LLM', provider, model, ...usage });
+    const oa = await llm('oa-1', 'openai', 'gpt-4o-mini', fromOpenAIUsage(openAIChat));
     // (1200 - 1024) x 0.15 + 1024 x 0.075 + 300 x 0.6, per million
     expect(oa.event).toMatchObject({
       inputTokens: 1200,
@@ -211,13 +207,7 @@ describe('provider usage helpers', () => {
       totalTokens: 1500,
       cost: '0.000283200000',
     });
-    const an = await tally.recordUsage({
-      idempotencyKey: 'an-1',
-      kind: 'LLM',
-      provider: 'anthropic',
-      model: 'claude-sonnet-4',
-      ...fromAnthropicUsage(anthropic),
-    });
+    const an = await llm('an-1', 'anthropic', 'claude-sonnet-4', fromAnthropicUsage(anthropic));
     // 50 x 3 + 2000 x 0.3 + 1000 x 3.75 + 400 x 15, per million
     expect(an.event).toMatchObject({
       inputTokens: 3050,
