@@ -6,16 +6,19 @@
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serve } from '../server/src/http';
-import { createHarness, type Harness, RECORD } from './support/harness';
+import { createHarness, type Harness } from './support/harness';
 import { closeSubscribers, WsSub, wsClient } from './support/subscribers';
 import { sleep, until } from './support/wait';
+import { type RecordInput, World } from './support/world';
 
 let h: Harness;
+let world: World;
 let port: number;
 
 beforeAll(async () => {
   // A short authentication cache, so the re-check of open streams' keys runs often.
   h = await createHarness('subscription-hardening', { config: { authCacheMs: 300 } });
+  world = World.on(h);
   port = (await h.listen()).port;
 });
 afterAll(async () => {
@@ -24,8 +27,8 @@ afterAll(async () => {
 });
 
 let seq = 0;
-const record = (key: string, cost: string, extra: Record<string, unknown> = {}) =>
-  h.ok(key, RECORD, { input: { idempotencyKey: `hard-${++seq}`, kind: 'CALL', cost, ...extra } });
+const record = (key: string, cost: string, extra: Partial<RecordInput> = {}) =>
+  world.as(key).record({ idempotencyKey: `hard-${++seq}`, cost, ...extra });
 
 const tenant = (name: string) => h.seed.tenant(name);
 
@@ -109,7 +112,7 @@ describe('subscription arguments, however written', () => {
       expect(
         s.sub.data.map((d) => d.usageRecorded.id),
         s.form,
-      ).toEqual([mineRec.recordUsage.event.id]);
+      ).toEqual([mineRec.event.id]);
       expect(s.sub.errorCodes, s.form).toEqual([]);
       s.sub.dispose();
     }

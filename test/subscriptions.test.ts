@@ -7,10 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QuotaFeed } from '../server/src/modules/quota/quota.feed';
 import { createTallyPubSub } from '../server/src/pubsub';
 import { Revocations } from '../server/src/revocations';
-import { createHarness, type Harness, RECORD } from './support/harness';
+import { createHarness, type Harness } from './support/harness';
 import { closeSubscribers, SseSub, WsSub, wsClient } from './support/subscribers';
 import { sleep, until } from './support/wait';
-import { World, type WorldTenant } from './support/world';
+import { type RecordInput, World, type WorldTenant } from './support/world';
 
 let h: Harness;
 let world: World;
@@ -45,8 +45,8 @@ const plannedTenant = (name: string, amount = '1') =>
   world.tenant(name).onPlan([{ metric: 'COST', period: 'DAY', amount, thresholds: [80, 100], action: 'ALERT' }]);
 
 let seq = 0;
-const record = (key: string, cost: string, extra: Record<string, unknown> = {}) =>
-  h.ok(key, RECORD, { input: { idempotencyKey: `sub-${++seq}`, kind: 'CALL', cost, ...extra } });
+const record = (key: string, cost: string, extra: Partial<RecordInput> = {}) =>
+  world.as(key).record({ idempotencyKey: `sub-${++seq}`, cost, ...extra });
 
 /**
  * Records zero-cost events until `received()` shows one arrived: proof that the subscription
@@ -80,7 +80,7 @@ describe('over graphql-ws', () => {
     const events = sub.data.slice(already).map((d) => d.usageRecorded);
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({
-      id: rec.recordUsage.event.id,
+      id: rec.event.id,
       idempotencyKey: 'ws-usage-1',
       kind: 'CALL',
       tenant: { id: t.id },
@@ -88,8 +88,8 @@ describe('over graphql-ws', () => {
     expect(dec(events[0].cost).eq('0.25')).toBe(true);
 
     // A DUPLICATE writes nothing and publishes nothing.
-    const dup = await h.ok(t.adminKey, RECORD, { input: { idempotencyKey: 'ws-usage-1', kind: 'CALL', cost: '0.25' } });
-    expect(dup.recordUsage.outcome).toBe('DUPLICATE');
+    const dup = await record(t.adminKey, '0.25', { idempotencyKey: 'ws-usage-1' });
+    expect(dup.outcome).toBe('DUPLICATE');
     await sleep(200);
     expect(sub.data.length).toBe(already + 1);
     expect(sub.ended).toBe(false);
@@ -172,7 +172,7 @@ describe('over SSE', () => {
     const events = sub.data.slice(already).map((d) => d.usageRecorded);
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({
-      id: rec.recordUsage.event.id,
+      id: rec.event.id,
       idempotencyKey: 'sse-usage-1',
       tenant: { id: t.id },
     });
