@@ -4,10 +4,10 @@
 import http from 'node:http';
 import { Lexer, Source, TokenKind } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type App, createApp } from '../server/src/app';
+import type { App } from '../server/src/app';
 import { ABUSE_LIMITS, loadConfig } from '../server/src/config';
 import { ERROR_CODES } from '../server/src/lib/errors';
-import { createLogger } from '../server/src/observability';
+import { postTo, productionApp } from './support/apps';
 import {
   createHarness,
   type GqlResult,
@@ -368,21 +368,11 @@ describe('request body size over HTTP', () => {
 describe('production mode', () => {
   let prod: App;
   beforeAll(() => {
-    prod = createApp({
-      db: h.db,
-      config: { ...loadConfig({ NODE_ENV: 'production' }), operatorKey: OPERATOR_KEY },
-      logger: createLogger('silent'),
-    });
+    prod = productionApp(h.db);
   });
   afterAll(async () => prod?.close());
-
   const post = async (app: App, query: string) => {
-    const res = await app.yoga.fetch('http://tally.test/graphql', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${read.secret}` },
-      body: JSON.stringify({ query }),
-    });
-    const json = (await res.json()) as GqlResult;
+    const json = await postTo(app, read.secret, query);
     checkErrors(json);
     return json;
   };

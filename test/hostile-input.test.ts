@@ -3,9 +3,8 @@
 // production. Each is BAD_USER_INPUT naming the field (never INTERNAL), a batch judges each
 // item alone, answers stay short, and the server keeps serving afterwards.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type App, createApp } from '../server/src/app';
-import { loadConfig } from '../server/src/config';
-import { createLogger } from '../server/src/observability';
+import type { App } from '../server/src/app';
+import { postTo, productionApp } from './support/apps';
 import {
   createHarness,
   type GqlResult,
@@ -359,22 +358,11 @@ describe('error messages never echo a whole value', () => {
 describe('production: no "Did you mean" of any kind', () => {
   let prod: App;
   beforeAll(() => {
-    prod = createApp({
-      db: h.db,
-      config: { ...loadConfig({ NODE_ENV: 'production' }), operatorKey: OPERATOR_KEY },
-      logger: createLogger('silent'),
-    });
+    prod = productionApp(h.db);
   });
   afterAll(async () => prod?.close());
-
-  const post = async (app: App, query: string, variables?: Record<string, unknown>) => {
-    const res = await app.yoga.fetch('http://tally.test/graphql', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${t.adminKey}` },
-      body: JSON.stringify({ query, variables }),
-    });
-    return (await res.json()) as GqlResult;
-  };
+  const post = (app: App, query: string, variables?: Record<string, unknown>) =>
+    postTo(app, t.adminKey, query, variables);
   const cases: [string, string, Record<string, unknown>?][] = [
     ['a misspelt field', '{ viewr { isOperator } }'],
     [

@@ -3,9 +3,7 @@
 // moves when its event happens: ingest outcomes, authorize decisions, alerts published,
 // GraphQL errors by contract code, group-commit queue depth and wait, the DB pool, open
 // WebSocket and SSE connections, active subscriptions, pub/sub reconnects.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
 import { type Client, createClient } from 'graphql-ws';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +14,9 @@ import { ERROR_CODES } from '../server/src/lib/errors';
 import { createLogger } from '../server/src/observability';
 import { schema } from '../server/src/schema';
 import { createHarness, type Harness, OPERATOR_KEY, RECORD, type SeededTenant } from './support/harness';
+import { RedisServer } from './support/redis-server';
+import { sleep, until } from './support/wait';
+import { World } from './support/world';
 
 let h: Harness;
 let base: string;
@@ -35,15 +36,6 @@ afterAll(async () => {
   await Promise.all(clients.map((c) => c.dispose()));
   await h?.close();
 });
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 5_000) {
-  const deadline = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 const scrape = async () => {
   const res = await fetch(`${base}/metrics`);
@@ -232,19 +224,10 @@ describe('events', () => {
   });
 
   it('counts authorize decisions allowed and denied, and alerts published', async () => {
-    await h.ok(OPERATOR_KEY, 'mutation($input: UpsertPlanInput!) { upsertPlan(input: $input) { id } }', {
-      input: {
-        code: 'metrics-plan',
-        name: 'metrics',
-        limits: [{ metric: 'COST', period: 'DAY', amount: '10', thresholds: [50, 80], action: 'BLOCK' }],
-      },
-    });
-    const d = await h.ok(
-      OPERATOR_KEY,
-      'mutation($input: CreateTenantInput!) { createTenant(input: $input) { secret } }',
-      { input: { name: 'metrics-planned', planCode: 'metrics-plan' } },
-    );
-    const key = d.createTenant.secret as string;
+    const planned = await World.on(h)
+      .tenant('metrics-planned')
+      .onPlan([{ metric: 'COST', period: 'DAY', amount: '10', thresholds: [50, 80], action: 'BLOCK' }]);
+    const key = planned.adminKey;
     const AUTHORIZE = `mutation($input: AuthorizeUsageInput!) { authorizeUsage(input: $input) { allowed } }`;
     const decisions = async () => {
       const text = await scrape();
@@ -484,40 +467,24 @@ describe('gauges', () => {
 });
 
 describe('pub/sub reconnects', () => {
-  let redis: ChildProcess | null = null;
+  let redis: RedisServer | null = null;
   let app: App | null = null;
   afterAll(async () => {
     await app?.close();
-    redis?.kill('SIGKILL');
+    await redis?.kill();
   });
-
-  const freePort = () =>
-    new Promise<number>((resolve) => {
-      const s = net.createServer().listen(0, '127.0.0.1', () => {
-        const p = (s.address() as net.AddressInfo).port;
-        s.close(() => resolve(p));
-      });
-    });
 
   it('stays 0 in process, and counts each Redis client that reconnects', async () => {
     const text = await scrape();
     for (const client of ['publish', 'subscribe'])
       expect(sample(text, 'tally_pubsub_reconnects_total', { client }), client).toBe(0);
 
-    const port = await freePort();
-    redis = spawn('redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-    const admin = new Redis({ port, lazyConnect: true, maxRetriesPerRequest: null });
-    await until(
-      () =>
-        admin.connect().then(
-          () => true,
-          () => false,
-        ),
-      'redis-server',
-    );
+    redis = await RedisServer.start();
+    const admin = new Redis({ port: redis.port, lazyConnect: true, maxRetriesPerRequest: null });
+    await admin.connect();
     app = createApp({
       db: h.db,
-      config: { ...loadConfig({}), operatorKey: OPERATOR_KEY, redisUrl: `redis://127.0.0.1:${port}` },
+      config: { ...loadConfig({}), operatorKey: OPERATOR_KEY, redisUrl: redis.url },
       logger: createLogger('silent'),
     });
     const reconnects = async (client: string) =>

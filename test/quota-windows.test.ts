@@ -3,9 +3,9 @@
 // one UTC hour, and Berlin in winter and summer), DST days of 23 and 25 hours in New York
 // (with both 01:30s of the fall-back), month ends (MONTH windows), authorizations at a local
 // midnight, and TOTAL limits that never reset.
-import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHarness, type Harness, OPERATOR_KEY, type SeededTenant } from './support/harness';
+import { createHarness, type Harness, type SeededTenant } from './support/harness';
+import { type LimitInput, uniq, World } from './support/world';
 
 let h: Harness;
 beforeAll(async () => {
@@ -27,21 +27,10 @@ const dec = (v: string | number) => {
 const HOUR = 3600_000;
 
 /** A plan of the given limits and a tenant on it since long before any clock set here. */
-async function tenantWith(limits: Record<string, unknown>[], timezone: string) {
-  const code = `win-${randomUUID().slice(0, 8)}`;
-  const plan = (
-    await h.ok(
-      OPERATOR_KEY,
-      'mutation($input: UpsertPlanInput!) { upsertPlan(input: $input) { limits { id period metric } } }',
-      { input: { code, name: code, limits } },
-    )
-  ).upsertPlan;
+async function tenantWith(limits: LimitInput[], timezone: string) {
   h.clock.set('2026-01-01T00:00:00Z');
-  const t = await h.seed.tenant(code, timezone);
-  await h.ok(OPERATOR_KEY, 'mutation($input: AssignPlanInput!) { assignPlan(input: $input) { startsAt } }', {
-    input: { tenantId: t.id, planCode: code, startsAt: '2020-01-01T00:00:00Z' },
-  });
-  return { t, limits: plan.limits.map((l: { id: string }) => l.id) as string[] };
+  const t = await World.on(h).tenant(uniq('win'), timezone).onPlan(limits);
+  return { t, limits: t.plan?.limits.map((l) => l.id) ?? [] };
 }
 
 let seq = 0;
@@ -64,7 +53,7 @@ async function itemAt(t: SeededTenant, limitId: string, at: string) {
   return found[0] as { periodStart: string | null; periodEnd: string | null; used: string; exceeded: boolean };
 }
 
-const DAY_AND_MONTH = [
+const DAY_AND_MONTH: LimitInput[] = [
   { metric: 'COST', period: 'DAY', amount: '1000', action: 'ALERT', thresholds: [] },
   { metric: 'COST', period: 'MONTH', amount: '1000', action: 'ALERT', thresholds: [] },
 ];

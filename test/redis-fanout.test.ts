@@ -6,12 +6,15 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Decimal from 'decimal.js';
-import { type Client, createClient } from 'graphql-ws';
 import { Redis } from 'ioredis';
+import { createTallyClient, type TallyClient } from 'tally/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WebSocket } from 'ws';
 import { freePort } from '../server/src/db/embedded';
+import { okOver, postOver } from './support/apps';
 import { freshDatabase, OPERATOR_KEY, RECORD } from './support/harness';
+import { closeSubscribers, WsSub, wsClient } from './support/subscribers';
+import { sleep, until as waitUntil } from './support/wait';
+import { plannedTenant as seedPlannedTenant } from './support/world';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -41,19 +44,12 @@ if (!redisUp)
   console.warn(`redis-fanout: skipped, Redis is not reachable at ${REDIS_URL} (set REDIS_URL to a running Redis)`);
 
 const children: ChildProcess[] = [];
-const clients: Client[] = [];
+const typed: TallyClient[] = [];
 let A = '';
 let B = '';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(cond: () => boolean, what: string, ms = 10_000) {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(10);
-  }
-}
+// This file's waits: up to 10 s.
+const until = (cond: () => boolean, what: string, ms = 10_000) => waitUntil(cond, what, ms);
 
 async function waitFor(url: string, ms = 60_000) {
   const until = Date.now() + ms;
@@ -95,95 +91,26 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.all(clients.map((c) => c.dispose()));
+  await closeSubscribers();
+  await Promise.all(typed.map((c) => c.close()));
   for (const child of children) child.kill('SIGKILL');
 });
 
-async function gqlRaw(base: string, key: string, query: string, variables?: Record<string, unknown>) {
-  const res = await fetch(`${base}/graphql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
-    body: JSON.stringify({ query, variables }),
-  });
-  return (await res.json()) as { data?: any; errors?: { extensions?: Record<string, unknown> }[] };
-}
-
-async function gql(base: string, key: string, query: string, variables?: Record<string, unknown>) {
-  const body = await gqlRaw(base, key, query, variables);
-  if (body.errors?.length) throw new Error(`unexpected GraphQL errors: ${JSON.stringify(body.errors)}`);
-  return body.data;
-}
-
 let seq = 0;
 const record = (base: string, key: string, cost: string) =>
-  gql(base, key, RECORD, { input: { idempotencyKey: `fan-${++seq}`, kind: 'CALL', cost } });
+  okOver(base, key, RECORD, { input: { idempotencyKey: `fan-${++seq}`, kind: 'CALL', cost } });
 
 /** A tenant (created through A) on a plan with one ALERT limit: COST per DAY of 1, thresholds 80 and 100. */
-async function plannedTenant(name: string) {
-  const code = `plan-${name}`;
-  await gql(A, OPERATOR_KEY, 'mutation($input: UpsertPlanInput!) { upsertPlan(input: $input) { id } }', {
-    input: {
-      code,
-      name,
-      limits: [{ metric: 'COST', period: 'DAY', amount: '1', thresholds: [80, 100], action: 'ALERT' }],
-    },
-  });
-  const d = await gql(
-    A,
-    OPERATOR_KEY,
-    'mutation($input: CreateTenantInput!) { createTenant(input: $input) { secret apiKey { id tenant { id } } } }',
-    { input: { name, planCode: code } },
-  );
-  const adminKey = d.createTenant.secret as string;
-  const read = await gql(
-    A,
-    adminKey,
-    'mutation { createApiKey(input: { name: "reader", scopes: [READ] }) { secret apiKey { id } } }',
-  );
-  return {
-    id: d.createTenant.apiKey.tenant.id as string,
-    adminKey,
-    reader: { secret: read.createApiKey.secret as string, id: read.createApiKey.apiKey.id as string },
-  };
-}
+const plannedTenant = (name: string) =>
+  seedPlannedTenant((apiKey) => connect(A, apiKey), name, [
+    { metric: 'COST', period: 'DAY', amount: '1', thresholds: [80, 100], action: 'ALERT' },
+  ]);
 
-interface Msg {
-  data?: any;
-  errors?: unknown[];
-}
-
-class WsSub {
-  results: Msg[] = [];
-  completed = false;
-  error: unknown = null;
-  constructor(client: Client, query: string) {
-    client.subscribe<any>(
-      { query },
-      {
-        next: (msg) => this.results.push(msg as Msg),
-        error: (e) => {
-          this.error = e;
-        },
-        complete: () => {
-          this.completed = true;
-        },
-      },
-    );
-  }
-  get data(): any[] {
-    return this.results.filter((r) => r.data).map((r) => r.data);
-  }
-}
-
-function wsClient(base: string, key: string): Client {
-  const client = createClient({
-    url: `${base.replace('http', 'ws')}/graphql`,
-    webSocketImpl: WebSocket,
-    connectionParams: { authorization: `Bearer ${key}` },
-    retryAttempts: 0,
-  });
-  clients.push(client);
-  return client;
+/** A typed client of one instance, over real HTTP. */
+function connect(base: string, apiKey: string): TallyClient {
+  const c = createTallyClient({ url: `${base}/graphql`, apiKey });
+  typed.push(c);
+  return c;
 }
 
 const USAGE_RECORDED = 'subscription { usageRecorded { id cost idempotencyKey tenant { id } } }';
@@ -242,10 +169,10 @@ describe('two instances over one Redis', () => {
       const usage = new WsSub(wsClient(B, t.reader.secret), USAGE_RECORDED);
       await warmUp(t.adminKey, usage);
       expect(usage.completed).toBe(false);
-      const viewer = () => gqlRaw(B, t.reader.secret, '{ viewer { isOperator } }');
+      const viewer = () => postOver(B, t.reader.secret, '{ viewer { isOperator } }');
       expect((await viewer()).errors).toBeUndefined(); // B now holds the key in its 5 s cache
 
-      await gql(A, t.adminKey, 'mutation($id: ID!) { revokeApiKey(id: $id) { revokedAt } }', { id: t.reader.id });
+      await okOver(A, t.adminKey, 'mutation($id: ID!) { revokeApiKey(id: $id) { revokedAt } }', { id: t.reader.id });
       // Ends on B: completed, or B closed the key's socket with 4403.
       await until(
         () => usage.completed || (usage.error as { code?: number } | null)?.code === 4403,

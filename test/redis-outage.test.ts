@@ -5,83 +5,27 @@
 // and the typed client subscribes again and gets a fresh first state; stalled (SIGSTOP), a
 // revoked key's streams still end: at once on the revoking instance, within AUTH_CACHE_MS
 // on the other.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import net from 'node:net';
 import Decimal from 'decimal.js';
-import { type Client, createClient } from 'graphql-ws';
-import { createTallyClient, type TallyClient } from 'tally/client';
+import { createTallyClient, type TallyClient, type TallyClientOptions } from 'tally/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WebSocket } from 'ws';
 import { type App, createApp } from '../server/src/app';
 import { loadConfig } from '../server/src/config';
 import { type Database, openDatabase } from '../server/src/db/database';
-import { freePort } from '../server/src/db/embedded';
 import { type Server, serve } from '../server/src/http';
 import { createLogger } from '../server/src/observability';
 import { PING_EVERY_MS } from '../server/src/pubsub-redis';
+import { okOver } from './support/apps';
 import { createHarness, type Harness, OPERATOR_KEY, RECORD } from './support/harness';
+import { haveRedisServer, REDIS_SERVER, RedisServer } from './support/redis-server';
+import { closeSubscribers, SseSub, WsSub, wsClient } from './support/subscribers';
+import { Feed, sleep, until as waitUntil } from './support/wait';
+import { plannedTenant } from './support/world';
 
-const REDIS_SERVER = '/usr/bin/redis-server';
 const AUTH_CACHE_MS = 1_000;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+// This file's waits: up to 10 s, every 20 ms.
+const until = (cond: () => boolean | Promise<boolean>, what: string, ms = 10_000) => waitUntil(cond, what, ms, 20);
 
-async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 10_000) {
-  const deadline = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
-/** A redis-server of this test's own, which it may kill, restart and stall. */
-class RedisServer {
-  proc: ChildProcess | null = null;
-  constructor(readonly port: number) {}
-  get url() {
-    return `redis://127.0.0.1:${this.port}`;
-  }
-  async start() {
-    this.proc = spawn(
-      REDIS_SERVER,
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-      { stdio: 'ignore' },
-    );
-    await until(() => this.ping(), 'redis-server to answer PING');
-  }
-  ping(): Promise<boolean> {
-    return new Promise((resolve) => {
-      const s = net.connect(this.port, '127.0.0.1');
-      s.setTimeout(500);
-      s.on('connect', () => s.write('PING\r\n'));
-      s.on('data', (d) => {
-        resolve(d.toString().startsWith('+PONG'));
-        s.destroy();
-      });
-      s.on('error', () => resolve(false));
-      s.on('timeout', () => {
-        resolve(false);
-        s.destroy();
-      });
-    });
-  }
-  async kill() {
-    const p = this.proc;
-    this.proc = null;
-    if (!p || p.exitCode !== null) return;
-    const exited = new Promise((r) => p.once('exit', r));
-    p.kill('SIGKILL');
-    await exited;
-  }
-  stall() {
-    this.proc?.kill('SIGSTOP');
-  }
-  resume() {
-    this.proc?.kill('SIGCONT');
-  }
-}
-
-const haveRedis = existsSync(REDIS_SERVER);
+const haveRedis = haveRedisServer;
 if (!haveRedis) console.warn(`redis-outage: skipped, ${REDIS_SERVER} is not installed`);
 
 let redis: RedisServer;
@@ -90,14 +34,11 @@ let A: Server;
 let B: Server;
 let appB: App;
 let dbB: Database;
-const wsClients: Client[] = [];
 const typed: TallyClient[] = [];
-const streams: AbortController[] = [];
 
 beforeAll(async () => {
   if (!haveRedis) return;
-  redis = new RedisServer(await freePort());
-  await redis.start();
+  redis = await RedisServer.start();
   const overrides = { redisUrl: redis.url, authCacheMs: AUTH_CACHE_MS };
   h = await createHarness('redis-outage', { config: overrides, poolSize: 10 });
   A = await h.listen();
@@ -112,8 +53,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const c of streams) c.abort();
-  await Promise.all(wsClients.map((c) => c.dispose()));
+  await closeSubscribers();
   await Promise.all(typed.map((c) => c.close()));
   redis?.resume();
   await B?.stop(500);
@@ -129,133 +69,24 @@ const readyz = async (s: Server) => {
   return { status: r.status, body: (await r.json()) as { status: string; pubsub?: string } };
 };
 
-async function gql(s: Server, key: string, query: string, variables?: Record<string, unknown>) {
-  const res = await fetch(`${base(s)}/graphql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = (await res.json()) as { data?: any; errors?: unknown[] };
-  if (body.errors?.length) throw new Error(`unexpected GraphQL errors: ${JSON.stringify(body.errors)}`);
-  return body.data;
-}
+const gql = (s: Server, key: string, query: string, variables?: Record<string, unknown>) =>
+  okOver(base(s), key, query, variables);
 
 let seq = 0;
 const record = (s: Server, key: string, cost: string) =>
   gql(s, key, RECORD, { input: { idempotencyKey: `outage-${++seq}`, kind: 'CALL', cost } });
 
-async function tenant(name: string) {
-  const code = `plan-${name}`;
-  await gql(A, OPERATOR_KEY, 'mutation($input: UpsertPlanInput!) { upsertPlan(input: $input) { id } }', {
-    input: {
-      code,
-      name: code,
-      limits: [{ metric: 'COST', period: 'DAY', amount: '100000', thresholds: [100], action: 'ALERT' }],
-    },
-  });
-  const d = await gql(
-    A,
-    OPERATOR_KEY,
-    'mutation($input: CreateTenantInput!) { createTenant(input: $input) { secret apiKey { tenant { id } } } }',
-    { input: { name, planCode: code } },
-  );
-  const adminKey = d.createTenant.secret as string;
-  const r = await gql(
-    A,
-    adminKey,
-    'mutation { createApiKey(input: { name: "reader", scopes: [READ] }) { secret apiKey { id } } }',
-  );
-  return {
-    id: d.createTenant.apiKey.tenant.id as string,
-    adminKey,
-    reader: { secret: r.createApiKey.secret as string, id: r.createApiKey.apiKey.id as string },
-  };
-}
+/** A tenant (created through A) on a plan with one ALERT limit that nothing here reaches. */
+const tenant = (name: string) =>
+  plannedTenant((apiKey) => connect(A, apiKey), name, [
+    { metric: 'COST', period: 'DAY', amount: '100000', thresholds: [100], action: 'ALERT' },
+  ]);
 
-interface Msg {
-  data?: any;
-  errors?: { message: string; extensions?: { code?: string; retryable?: boolean } }[];
-}
-
-function wsClient(s: Server, key: string, onClosed?: (code: number) => void): Client {
-  const c = createClient({
-    url: `ws://127.0.0.1:${s.port}/graphql`,
-    webSocketImpl: WebSocket,
-    connectionParams: { authorization: `Bearer ${key}` },
-    retryAttempts: 0,
-    lazy: false,
-    onNonLazyError: () => {},
-    on: { closed: (e) => onClosed?.((e as { code: number }).code) },
-  });
-  wsClients.push(c);
+/** A typed client of one instance, over real HTTP. */
+function connect(s: Server, apiKey: string, opts: Partial<TallyClientOptions> = {}): TallyClient {
+  const c = createTallyClient({ url: `${base(s)}/graphql`, apiKey, ...opts });
+  typed.push(c);
   return c;
-}
-
-class WsSub {
-  results: Msg[] = [];
-  completed = false;
-  error: unknown = null;
-  constructor(client: Client, query: string) {
-    client.subscribe<any>(
-      { query },
-      {
-        next: (m) => this.results.push(m as Msg),
-        error: (e) => {
-          this.error = e;
-        },
-        complete: () => {
-          this.completed = true;
-        },
-      },
-    );
-  }
-  get data() {
-    return this.results.filter((r) => r.data).map((r) => r.data);
-  }
-  get ended() {
-    return this.completed || this.error !== null;
-  }
-  get errors() {
-    return this.results.flatMap((r) => r.errors ?? []);
-  }
-}
-
-/** An SSE subscription read to its end. */
-function sse(s: Server, key: string, query: string) {
-  const ctrl = new AbortController();
-  streams.push(ctrl);
-  const state = { text: '', ended: false };
-  void (async () => {
-    const res = await fetch(`${base(s)}/graphql`, {
-      method: 'POST',
-      headers: { accept: 'text/event-stream', 'content-type': 'application/json', authorization: `Bearer ${key}` },
-      body: JSON.stringify({ query }),
-      signal: ctrl.signal,
-    });
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) state.text += Buffer.from(chunk);
-  })()
-    .catch(() => {})
-    .finally(() => {
-      state.ended = true;
-    });
-  return state;
-}
-
-class Feed<T> {
-  values: T[] = [];
-  error: unknown = null;
-  done = false;
-  constructor(it: AsyncIterableIterator<T>) {
-    void (async () => {
-      try {
-        for (let r = await it.next(); !r.done; r = await it.next()) this.values.push(r.value);
-      } catch (e) {
-        this.error = e;
-      } finally {
-        this.done = true;
-      }
-    })();
-  }
 }
 
 const USAGE = 'subscription { usageRecorded { id cost } }';
@@ -265,22 +96,13 @@ describe.skipIf(!haveRedis)('Redis outage', () => {
   it('killed and restarted under load: subscriptions on both instances end with a retryable error, /readyz is 503 meanwhile, the typed client resubscribes to a fresh state', async () => {
     const t = await tenant('restart');
     const raw = [A, B].flatMap((s) => {
-      const c = wsClient(s, t.reader.secret);
+      const c = wsClient(base(s), t.reader.secret, { lazy: false });
       return [new WsSub(c, USAGE), new WsSub(c, QUOTA)];
     });
     const resubscribed: string[] = [];
     const onResubscribe = (e: { code: string }) => resubscribed.push(e.code);
-    const clientA = createTallyClient({
-      url: `${base(A)}/graphql`,
-      apiKey: t.reader.secret,
-      subscriptions: { onResubscribe },
-    });
-    const clientB = createTallyClient({
-      url: `${base(B)}/graphql`,
-      apiKey: t.reader.secret,
-      subscriptions: { onResubscribe },
-    });
-    typed.push(clientA, clientB);
+    const clientA = connect(A, t.reader.secret, { subscriptions: { onResubscribe } });
+    const clientB = connect(B, t.reader.secret, { subscriptions: { onResubscribe } });
     const quota = new Feed(clientA.quotaUpdated());
     const usage = new Feed(clientB.usageRecorded());
     await until(() => quota.values.length >= 1, 'the first quota state');
@@ -315,7 +137,7 @@ describe.skipIf(!haveRedis)('Redis outage', () => {
         expect(r.body).toEqual({ status: 'pub/sub unreachable', pubsub: 'disconnected' });
       }
       // A new subscription while Redis is away is refused, retryably, at once.
-      const refused = new WsSub(wsClient(B, t.reader.secret), USAGE);
+      const refused = new WsSub(wsClient(base(B), t.reader.secret, { lazy: false }), USAGE);
       await until(() => refused.ended, 'the refusal');
       expect(refused.errors.map((e) => [e.extensions?.code, e.extensions?.retryable])).toEqual([['INTERNAL', true]]);
       const ackedDuringOutage = acknowledged;
@@ -368,17 +190,17 @@ describe.skipIf(!haveRedis)('Redis outage', () => {
     const t = await tenant('stalled');
     const closed: Record<string, number[]> = { A: [], B: [] };
     const wsA = new WsSub(
-      wsClient(A, t.reader.secret, (c) => closed.A?.push(c)),
+      wsClient(base(A), t.reader.secret, { lazy: false, onClosed: (c) => closed.A?.push(c) }),
       USAGE,
     );
     const wsB = new WsSub(
-      wsClient(B, t.reader.secret, (c) => closed.B?.push(c)),
+      wsClient(base(B), t.reader.secret, { lazy: false, onClosed: (c) => closed.B?.push(c) }),
       USAGE,
     );
-    const sseA = sse(A, t.reader.secret, USAGE);
-    const sseB = sse(B, t.reader.secret, USAGE);
+    const sseA = new SseSub(base(A), t.reader.secret, USAGE);
+    const sseB = new SseSub(base(B), t.reader.secret, USAGE);
     // Another key's subscription, which the revocation does not touch.
-    const bystander = new WsSub(wsClient(B, t.adminKey), USAGE);
+    const bystander = new WsSub(wsClient(base(B), t.adminKey, { lazy: false }), USAGE);
     while (
       bystander.data.length === 0 ||
       wsA.data.length === 0 ||

@@ -5,7 +5,8 @@
 // on the first call and on its retries alike.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHarness, type Harness, OPERATOR_KEY } from './support/harness';
+import { createHarness, type Harness } from './support/harness';
+import { World } from './support/world';
 
 let h: Harness;
 beforeAll(async () => {
@@ -21,17 +22,11 @@ const AUTHORIZE = `mutation($input: AuthorizeUsageInput!) { authorizeUsage(input
 const RELEASE = 'mutation($id: ID!) { releaseReservation(id: $id) }';
 const QUOTA = '{ quotaStatus { items { used reserved } } }';
 
-async function costTenant(name: string) {
-  const code = `${name}-${randomUUID().slice(0, 8)}`;
-  await h.ok(OPERATOR_KEY, 'mutation($input: UpsertPlanInput!) { upsertPlan(input: $input) { id } }', {
-    input: { code, name: code, limits: [{ metric: 'COST', period: 'DAY', amount: '100', action: 'BLOCK' }] },
-  });
-  const t = await h.seed.tenant(name);
-  await h.ok(OPERATOR_KEY, 'mutation($input: AssignPlanInput!) { assignPlan(input: $input) { startsAt } }', {
-    input: { tenantId: t.id, planCode: code, startsAt: '2020-01-01T00:00:00Z' },
-  });
-  return t;
-}
+/** A tenant on a plan with one COST limit per DAY of 100 that blocks. */
+const costTenant = (name: string) =>
+  World.on(h)
+    .tenant(name)
+    .onPlan([{ metric: 'COST', period: 'DAY', amount: '100', action: 'BLOCK' }]);
 
 async function hold(key: string, cost = '5', seconds = 60): Promise<string> {
   const a = (await h.ok(key, AUTHORIZE, { input: { estimate: { cost }, reserveSeconds: seconds } })).authorizeUsage;

@@ -4,111 +4,33 @@
 // `error` message and a contract code and keeps the socket; a revoked key's streams end by
 // the re-check even when no revocation message arrives; /readyz turns 503 as draining begins.
 import net from 'node:net';
-import { type Client, createClient } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WebSocket } from 'ws';
 import { serve } from '../server/src/http';
-import { createHarness, type Harness, OPERATOR_KEY, RECORD } from './support/harness';
+import { createHarness, type Harness, RECORD } from './support/harness';
+import { closeSubscribers, type Msg, WsSub, wsClient } from './support/subscribers';
+import { sleep, until } from './support/wait';
+import { type RecordInput, World } from './support/world';
 
 let h: Harness;
+let world: World;
 let port: number;
-const clients: Client[] = [];
 
 beforeAll(async () => {
   // A short authentication cache, so the re-check of open streams' keys runs often.
   h = await createHarness('subscription-hardening', { config: { authCacheMs: 300 } });
+  world = World.on(h);
   port = (await h.listen()).port;
 });
 afterAll(async () => {
-  await Promise.all(clients.map((c) => c.dispose()));
+  await closeSubscribers();
   await h?.close();
 });
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(cond: () => boolean, what: string, ms = 5_000) {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(10);
-  }
-}
-
-interface Msg {
-  data?: any;
-  errors?: { message: string; extensions?: { code?: string } }[];
-}
-
-function wsClient(key: string, on: { closed?: (code: number) => void; connected?: () => void } = {}): Client {
-  const client = createClient({
-    url: `ws://127.0.0.1:${port}/graphql`,
-    webSocketImpl: WebSocket,
-    connectionParams: { authorization: `Bearer ${key}` },
-    retryAttempts: 0,
-    lazy: false,
-    onNonLazyError: () => {},
-    on: { closed: (e) => on.closed?.((e as { code: number }).code), connected: () => on.connected?.() },
-  });
-  clients.push(client);
-  return client;
-}
-
-class WsSub {
-  results: Msg[] = [];
-  completed = false;
-  error: unknown = null;
-  readonly dispose: () => void;
-  constructor(client: Client, query: string, variables?: Record<string, unknown>) {
-    this.dispose = client.subscribe<any>(
-      { query, variables },
-      {
-        next: (msg) => this.results.push(msg as Msg),
-        error: (e) => {
-          this.error = e;
-        },
-        complete: () => {
-          this.completed = true;
-        },
-      },
-    );
-  }
-  get data(): any[] {
-    return this.results.filter((r) => r.data).map((r) => r.data);
-  }
-  get ended() {
-    return this.completed || this.error !== null;
-  }
-  get errorCodes(): (string | undefined)[] {
-    const fromNext = this.results.flatMap((r) => r.errors ?? []);
-    const fromError = Array.isArray(this.error) ? (this.error as NonNullable<Msg['errors']>) : [];
-    return [...fromNext, ...fromError].map((e) => e.extensions?.code);
-  }
-}
-
 let seq = 0;
-const record = (key: string, cost: string, extra: Record<string, unknown> = {}) =>
-  h.ok(key, RECORD, { input: { idempotencyKey: `hard-${++seq}`, kind: 'CALL', cost, ...extra } });
+const record = (key: string, cost: string, extra: Partial<RecordInput> = {}) =>
+  world.as(key).record({ idempotencyKey: `hard-${++seq}`, cost, ...extra });
 
-async function tenant(name: string) {
-  const d = await h.ok(
-    OPERATOR_KEY,
-    'mutation($input: CreateTenantInput!) { createTenant(input: $input) { secret apiKey { id tenant { id } } } }',
-    { input: { name } },
-  );
-  const adminKey = d.createTenant.secret as string;
-  return {
-    id: d.createTenant.apiKey.tenant.id as string,
-    adminKey,
-    async key(scopes: string[]) {
-      const k = await h.ok(
-        adminKey,
-        'mutation($input: CreateApiKeyInput!) { createApiKey(input: $input) { secret apiKey { id } } }',
-        { input: { name: scopes.join('+'), scopes } },
-      );
-      return { secret: k.createApiKey.secret as string, id: k.createApiKey.apiKey.id as string };
-    },
-  };
-}
+const tenant = (name: string) => h.seed.tenant(name);
 
 type ArgType = 'ID' | 'String';
 
@@ -138,7 +60,7 @@ describe('subscription arguments, however written', () => {
     const mine = await tenant('args-mine');
     const theirs = await tenant('args-theirs');
     const reader = await mine.key(['READ']);
-    const client = wsClient(reader.secret);
+    const client = wsClient(port, reader.secret, { lazy: false });
     const fields = [
       ['usageRecorded', '{ id tenant { id } }'],
       ['quotaAlerts', '{ id tenantId }'],
@@ -169,7 +91,7 @@ describe('subscription arguments, however written', () => {
     const reader = await t.key(['READ']);
     const k1 = await t.key(['INGEST']);
     const k2 = await t.key(['INGEST']);
-    const client = wsClient(reader.secret);
+    const client = wsClient(port, reader.secret, { lazy: false });
     const subs = forms('usageRecorded', 'apiKeyId', 'ID', k1.id, '{ id apiKey { id } }').map((f) => ({
       form: f.form,
       sub: new WsSub(client, f.query, f.variables),
@@ -190,7 +112,7 @@ describe('subscription arguments, however written', () => {
       expect(
         s.sub.data.map((d) => d.usageRecorded.id),
         s.form,
-      ).toEqual([mineRec.recordUsage.event.id]);
+      ).toEqual([mineRec.event.id]);
       expect(s.sub.errorCodes, s.form).toEqual([]);
       s.sub.dispose();
     }
@@ -199,7 +121,7 @@ describe('subscription arguments, however written', () => {
   it('quotaUpdated(subject) answers the subject’s scope, in every form', async () => {
     const t = await tenant('args-subject');
     const reader = await t.key(['READ']);
-    const client = wsClient(reader.secret);
+    const client = wsClient(port, reader.secret, { lazy: false });
     for (const f of forms('quotaUpdated', 'subject', 'String', 'user-7', '{ tenantId subject apiKeyId }')) {
       const sub = new WsSub(client, f.query, f.variables);
       await until(() => sub.data.length >= 1 || sub.ended, `quotaUpdated ${f.form}`);
@@ -221,7 +143,11 @@ describe('a rejected document over graphql-ws', () => {
     const reader = await t.key(['READ']);
     const closes: number[] = [];
     let connects = 0;
-    const client = wsClient(reader.secret, { closed: (c) => closes.push(c), connected: () => connects++ });
+    const client = wsClient(port, reader.secret, {
+      lazy: false,
+      onClosed: (c) => closes.push(c),
+      onConnected: () => connects++,
+    });
     const live = new WsSub(client, 'subscription { usageRecorded { id } }');
     for (let i = 0; live.data.length === 0; i++) {
       if (i > 50) throw new Error('subscription never became live');
@@ -258,7 +184,7 @@ describe('a rejected document over graphql-ws', () => {
 describe('bad variables over graphql-ws', () => {
   it('are BAD_USER_INPUT naming the field, as over HTTP, for a mutation and a subscription', async () => {
     const t = await tenant('ws-variables');
-    const client = wsClient(t.adminKey);
+    const client = wsClient(port, t.adminKey);
     const cases: [string, string, Record<string, unknown>, string[]][] = [
       [
         'a bad Int deep in a mutation input',
@@ -278,7 +204,7 @@ describe('bad variables over graphql-ws', () => {
     for (const [what, query, variables, field] of cases) {
       const over = new WsSub(client, query, variables);
       await until(() => over.ended, what);
-      const viaWs = [...over.results.flatMap((r) => r.errors ?? []), ...((over.error as Msg['errors']) ?? [])];
+      const viaWs = [...over.results.flatMap((r) => r.msg.errors ?? []), ...((over.error as Msg['errors']) ?? [])];
       const viaHttp = (await h.gql(t.adminKey, query, variables)).errors ?? [];
       // extensions.http is yoga's status hint, which only HTTP strips: the contract is code and field.
       const contract = (e: { extensions?: Record<string, unknown> }) => ({
@@ -302,10 +228,13 @@ describe('revocation', () => {
     const t = await tenant('recheck');
     const reader = await t.key(['READ']);
     const closes: number[] = [];
-    const ws = new WsSub(wsClient(reader.secret, { closed: (c) => closes.push(c) }), '{ viewer { isOperator } }');
+    const ws = new WsSub(
+      wsClient(port, reader.secret, { lazy: false, onClosed: (c) => closes.push(c) }),
+      '{ viewer { isOperator } }',
+    );
     await until(() => ws.ended, 'a query');
     const sub = new WsSub(
-      wsClient(reader.secret, { closed: (c) => closes.push(c) }),
+      wsClient(port, reader.secret, { lazy: false, onClosed: (c) => closes.push(c) }),
       'subscription { usageRecorded { id } }',
     );
     const res = fetch(`http://127.0.0.1:${port}/graphql`, {

@@ -2,160 +2,33 @@
 // quotaUpdated over graphql-ws and over SSE, authentication at connect, scopes, revoked keys,
 // quotaUpdated coalescing, and 1,000 concurrent subscribers on one process.
 import Decimal from 'decimal.js';
-import { type Client, createClient } from 'graphql-ws';
+import type { Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WebSocket } from 'ws';
 import { COALESCE_MS, QuotaFeed } from '../server/src/modules/quota/quota.feed';
 import { createTallyPubSub } from '../server/src/pubsub';
 import { Revocations } from '../server/src/revocations';
-import { createHarness, type Harness, OPERATOR_KEY, RECORD } from './support/harness';
+import { createHarness, type Harness } from './support/harness';
+import { closeSubscribers, SseSub, WsSub, wsClient } from './support/subscribers';
+import { sleep, until } from './support/wait';
+import { type RecordInput, World, type WorldTenant } from './support/world';
 
 let h: Harness;
+let world: World;
 let port: number;
-const clients: Client[] = [];
-const sseStreams: SseSub[] = [];
 
 beforeAll(async () => {
   h = await createHarness('subscriptions', { poolSize: 20 });
+  world = World.on(h);
   port = (await h.listen()).port;
 });
 afterAll(async () => {
-  for (const s of sseStreams) s.close();
-  await Promise.all(clients.map((c) => c.dispose()));
+  await closeSubscribers();
   await h?.close();
 });
 
 // ------------------------------------------------------------------ helpers
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(cond: () => boolean, what: string, ms = 5_000) {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(10);
-  }
-}
-
 const dec = (s: string) => new Decimal(s);
-
-interface Msg {
-  data?: any;
-  errors?: { message: string; extensions?: { code?: string } }[];
-}
-
-/** A WebSocket client that does not retry: a refused connection surfaces as an error at once. */
-function wsClient(
-  key: string | null,
-  onClosed?: (code: number) => void,
-  opts: { lazy?: boolean; onConnected?: () => void } = {},
-): Client {
-  const client = createClient({
-    url: `ws://127.0.0.1:${port}/graphql`,
-    webSocketImpl: WebSocket,
-    connectionParams: key ? { authorization: `Bearer ${key}` } : {},
-    retryAttempts: 0,
-    lazy: opts.lazy ?? true,
-    // A non-lazy client whose socket the server closes (a revoked key) reports it here;
-    // graphql-ws's default prints the whole CloseEvent. The tests read `closed` instead.
-    onNonLazyError: () => {},
-    on: { closed: (e) => onClosed?.((e as { code: number }).code), connected: () => opts.onConnected?.() },
-  });
-  clients.push(client);
-  return client;
-}
-
-/** One graphql-ws subscription, recording everything it receives and when. */
-class WsSub {
-  results: { msg: Msg; at: number }[] = [];
-  completed = false;
-  error: unknown = null;
-  readonly dispose: () => void;
-  constructor(client: Client, query: string, variables?: Record<string, unknown>) {
-    this.dispose = client.subscribe<any>(
-      { query, variables },
-      {
-        next: (msg) => this.results.push({ msg: msg as Msg, at: performance.now() }),
-        error: (e) => {
-          this.error = e;
-        },
-        complete: () => {
-          this.completed = true;
-        },
-      },
-    );
-  }
-  get data(): any[] {
-    return this.results.filter((r) => r.msg.data).map((r) => r.msg.data);
-  }
-  get ended() {
-    return this.completed || this.error !== null;
-  }
-  /** Ended because its key was revoked: completed, or its socket closed with 4403. */
-  get endedByRevocation() {
-    return this.completed || (this.error as { code?: number } | null)?.code === 4403;
-  }
-  /** Errors from a `next` with errors, or from an `error` message (an array of errors). */
-  get errorCodes(): (string | undefined)[] {
-    const fromNext = this.results.flatMap((r) => r.msg.errors ?? []);
-    const fromError = Array.isArray(this.error) ? (this.error as Msg['errors'] & object) : [];
-    return [...fromNext, ...fromError].map((e) => e.extensions?.code);
-  }
-}
-
-/** One subscription over SSE (POST with accept: text/event-stream), recording every `data:` payload. */
-class SseSub {
-  results: { msg: Msg; at: number }[] = [];
-  ended = false;
-  status = 0;
-  private readonly ctrl = new AbortController();
-  readonly done: Promise<void>;
-  constructor(key: string, query: string, variables?: Record<string, unknown>) {
-    sseStreams.push(this);
-    this.done = this.run(key, query, variables).catch(() => {
-      this.ended = true;
-    });
-  }
-  private async run(key: string, query: string, variables?: Record<string, unknown>) {
-    const res = await fetch(`http://127.0.0.1:${port}/graphql`, {
-      method: 'POST',
-      headers: { accept: 'text/event-stream', 'content-type': 'application/json', authorization: `Bearer ${key}` },
-      body: JSON.stringify({ query, variables }),
-      signal: this.ctrl.signal,
-    });
-    this.status = res.status;
-    if (!res.body) throw new Error('no body');
-    const decoder = new TextDecoder();
-    let buffer = '';
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-      buffer += decoder.decode(chunk, { stream: true });
-      let cut = buffer.indexOf('\n\n');
-      while (cut >= 0) {
-        const block = buffer.slice(0, cut);
-        buffer = buffer.slice(cut + 2);
-        const data = block
-          .split('\n')
-          .filter((l) => l.startsWith('data:'))
-          .map((l) => l.slice(5).trim())
-          .join('\n');
-        if (data) this.results.push({ msg: JSON.parse(data) as Msg, at: performance.now() });
-        cut = buffer.indexOf('\n\n');
-      }
-    }
-    // A plain JSON answer (not an event stream) carries the result whole.
-    if (buffer.trim().startsWith('{')) this.results.push({ msg: JSON.parse(buffer) as Msg, at: performance.now() });
-    this.ended = true;
-  }
-  get data(): any[] {
-    return this.results.filter((r) => r.msg.data).map((r) => r.msg.data);
-  }
-  get errorCodes(): (string | undefined)[] {
-    return this.results.flatMap((r) => r.msg.errors ?? []).map((e) => e.extensions?.code);
-  }
-  close() {
-    this.ctrl.abort();
-  }
-}
 
 const USAGE_RECORDED = `subscription($tenantId: ID, $apiKeyId: ID) {
   usageRecorded(tenantId: $tenantId, apiKeyId: $apiKeyId) { id idempotencyKey cost currency kind tenant { id } }
@@ -167,48 +40,13 @@ const QUOTA_UPDATED = `subscription($tenantId: ID) {
   quotaUpdated(tenantId: $tenantId) { tenantId blocked items { used reserved remaining exceeded limit { metric period amount } } }
 }`;
 
-interface PlannedTenant {
-  id: string;
-  adminKey: string;
-  adminKeyId: string;
-  key(scopes: ('INGEST' | 'READ' | 'ADMIN')[]): Promise<{ secret: string; id: string }>;
-}
-
-let plans = 0;
 /** A tenant on a plan with one ALERT limit: COST per DAY of `amount`, thresholds 80 and 100. */
-async function plannedTenant(name: string, amount = '1'): Promise<PlannedTenant> {
-  const code = `plan-${name}-${++plans}`;
-  await h.ok(OPERATOR_KEY, 'mutation($input: UpsertPlanInput!) { upsertPlan(input: $input) { id } }', {
-    input: {
-      code,
-      name: code,
-      limits: [{ metric: 'COST', period: 'DAY', amount, thresholds: [80, 100], action: 'ALERT' }],
-    },
-  });
-  const d = await h.ok(
-    OPERATOR_KEY,
-    'mutation($input: CreateTenantInput!) { createTenant(input: $input) { secret apiKey { id tenant { id } } } }',
-    { input: { name, planCode: code } },
-  );
-  const adminKey = d.createTenant.secret as string;
-  return {
-    id: d.createTenant.apiKey.tenant.id,
-    adminKey,
-    adminKeyId: d.createTenant.apiKey.id,
-    async key(scopes) {
-      const k = await h.ok(
-        adminKey,
-        'mutation($input: CreateApiKeyInput!) { createApiKey(input: $input) { secret apiKey { id } } }',
-        { input: { name: scopes.join('+'), scopes } },
-      );
-      return { secret: k.createApiKey.secret, id: k.createApiKey.apiKey.id };
-    },
-  };
-}
+const plannedTenant = (name: string, amount = '1') =>
+  world.tenant(name).onPlan([{ metric: 'COST', period: 'DAY', amount, thresholds: [80, 100], action: 'ALERT' }]);
 
 let seq = 0;
-const record = (key: string, cost: string, extra: Record<string, unknown> = {}) =>
-  h.ok(key, RECORD, { input: { idempotencyKey: `sub-${++seq}`, kind: 'CALL', cost, ...extra } });
+const record = (key: string, cost: string, extra: Partial<RecordInput> = {}) =>
+  world.as(key).record({ idempotencyKey: `sub-${++seq}`, cost, ...extra });
 
 /**
  * Records zero-cost events until `received()` shows one arrived: proof that the subscription
@@ -232,7 +70,7 @@ describe('over graphql-ws', () => {
   it('usageRecorded delivers each committed event with its cost', async () => {
     const t = await plannedTenant('ws-usage', '1000');
     const reader = await t.key(['READ']);
-    const sub = new WsSub(wsClient(reader.secret), USAGE_RECORDED);
+    const sub = new WsSub(wsClient(port, reader.secret), USAGE_RECORDED);
     await warmUp(t.adminKey, () => sub.data.length);
     const already = sub.data.length;
 
@@ -242,7 +80,7 @@ describe('over graphql-ws', () => {
     const events = sub.data.slice(already).map((d) => d.usageRecorded);
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({
-      id: rec.recordUsage.event.id,
+      id: rec.event.id,
       idempotencyKey: 'ws-usage-1',
       kind: 'CALL',
       tenant: { id: t.id },
@@ -250,8 +88,8 @@ describe('over graphql-ws', () => {
     expect(dec(events[0].cost).eq('0.25')).toBe(true);
 
     // A DUPLICATE writes nothing and publishes nothing.
-    const dup = await h.ok(t.adminKey, RECORD, { input: { idempotencyKey: 'ws-usage-1', kind: 'CALL', cost: '0.25' } });
-    expect(dup.recordUsage.outcome).toBe('DUPLICATE');
+    const dup = await record(t.adminKey, '0.25', { idempotencyKey: 'ws-usage-1' });
+    expect(dup.outcome).toBe('DUPLICATE');
     await sleep(200);
     expect(sub.data.length).toBe(already + 1);
     expect(sub.ended).toBe(false);
@@ -261,7 +99,7 @@ describe('over graphql-ws', () => {
   it('quotaAlerts delivers a threshold crossing exactly once, even when more usage follows in the window', async () => {
     const t = await plannedTenant('ws-alerts');
     const reader = await t.key(['READ']);
-    const client = wsClient(reader.secret);
+    const client = wsClient(port, reader.secret);
     const alerts = new WsSub(client, QUOTA_ALERTS);
     const usage = new WsSub(client, USAGE_RECORDED);
     await warmUp(t.adminKey, () => usage.data.length);
@@ -298,7 +136,7 @@ describe('over graphql-ws', () => {
     const t = await plannedTenant('ws-quota', '10');
     await record(t.adminKey, '1.5');
     const reader = await t.key(['READ']);
-    const sub = new WsSub(wsClient(reader.secret), QUOTA_UPDATED);
+    const sub = new WsSub(wsClient(port, reader.secret), QUOTA_UPDATED);
     await until(() => sub.data.length >= 1, 'the initial quota state');
     const first = sub.data[0].quotaUpdated;
     expect(first.tenantId).toBe(t.id);
@@ -324,7 +162,7 @@ describe('over SSE', () => {
   it('usageRecorded delivers each committed event with its cost', async () => {
     const t = await plannedTenant('sse-usage', '1000');
     const reader = await t.key(['READ']);
-    const sub = new SseSub(reader.secret, USAGE_RECORDED);
+    const sub = new SseSub(port, reader.secret, USAGE_RECORDED);
     await warmUp(t.adminKey, () => sub.data.length);
     expect(sub.status).toBe(200);
     const already = sub.data.length;
@@ -334,7 +172,7 @@ describe('over SSE', () => {
     const events = sub.data.slice(already).map((d) => d.usageRecorded);
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({
-      id: rec.recordUsage.event.id,
+      id: rec.event.id,
       idempotencyKey: 'sse-usage-1',
       tenant: { id: t.id },
     });
@@ -345,8 +183,8 @@ describe('over SSE', () => {
   it('quotaAlerts delivers a threshold crossing exactly once', async () => {
     const t = await plannedTenant('sse-alerts');
     const reader = await t.key(['READ']);
-    const alerts = new SseSub(reader.secret, QUOTA_ALERTS);
-    const usage = new SseSub(reader.secret, USAGE_RECORDED);
+    const alerts = new SseSub(port, reader.secret, QUOTA_ALERTS);
+    const usage = new SseSub(port, reader.secret, USAGE_RECORDED);
     await warmUp(t.adminKey, () => usage.data.length);
     // The alerts stream was opened first; give it the same chance to be live.
     await sleep(100);
@@ -368,7 +206,7 @@ describe('over SSE', () => {
     const t = await plannedTenant('sse-quota', '10');
     await record(t.adminKey, '4');
     const reader = await t.key(['READ']);
-    const sub = new SseSub(reader.secret, QUOTA_UPDATED);
+    const sub = new SseSub(port, reader.secret, QUOTA_UPDATED);
     await until(() => sub.data.length >= 1, 'the initial quota state');
     expect(sub.data[0].quotaUpdated.tenantId).toBe(t.id);
     expect(dec(sub.data[0].quotaUpdated.items[0].used).eq(4)).toBe(true);
@@ -390,8 +228,10 @@ describe('authentication and scopes', () => {
     for (const key of [null, 'nonsense', `${t.adminKey}x`, gone.secret]) {
       let closedWith: number | null = null;
       const sub = new WsSub(
-        wsClient(key, (code) => {
-          closedWith = code;
+        wsClient(port, key, {
+          onClosed: (code) => {
+            closedWith = code;
+          },
         }),
         USAGE_RECORDED,
       );
@@ -401,7 +241,7 @@ describe('authentication and scopes', () => {
       expect(sub.results, String(key)).toEqual([]);
     }
     // A good key on the same server still connects.
-    const ok = new WsSub(wsClient(t.adminKey), QUOTA_UPDATED);
+    const ok = new WsSub(wsClient(port, t.adminKey), QUOTA_UPDATED);
     await until(() => ok.data.length === 1, 'a good key');
     expect(ok.data[0].quotaUpdated.tenantId).toBe(t.id);
     ok.dispose();
@@ -411,14 +251,14 @@ describe('authentication and scopes', () => {
     const mine = await plannedTenant('forbid-mine');
     const theirs = await plannedTenant('forbid-theirs');
     const reader = await mine.key(['READ']);
-    const client = wsClient(reader.secret);
+    const client = wsClient(port, reader.secret);
     for (const query of [USAGE_RECORDED, QUOTA_ALERTS, QUOTA_UPDATED]) {
       const ws = new WsSub(client, query, { tenantId: theirs.id });
       await until(() => ws.ended, `the WebSocket answer to ${query}`);
       expect(ws.errorCodes, query).toEqual(['FORBIDDEN']);
       expect(ws.data, query).toEqual([]);
 
-      const sse = new SseSub(reader.secret, query, { tenantId: theirs.id });
+      const sse = new SseSub(port, reader.secret, query, { tenantId: theirs.id });
       await until(() => sse.ended, `the SSE answer to ${query}`);
       expect(sse.errorCodes, query).toEqual(['FORBIDDEN']);
       expect(sse.data, query).toEqual([]);
@@ -436,14 +276,14 @@ describe('authentication and scopes', () => {
   it('answers FORBIDDEN to an INGEST-only key, over WebSocket and SSE', async () => {
     const t = await plannedTenant('forbid-ingest');
     const ingest = await t.key(['INGEST']);
-    const client = wsClient(ingest.secret);
+    const client = wsClient(port, ingest.secret);
     for (const query of [USAGE_RECORDED, QUOTA_ALERTS, QUOTA_UPDATED]) {
       const ws = new WsSub(client, query);
       await until(() => ws.ended, `the WebSocket answer to ${query}`);
       expect(ws.errorCodes, query).toEqual(['FORBIDDEN']);
       expect(ws.data, query).toEqual([]);
 
-      const sse = new SseSub(ingest.secret, query);
+      const sse = new SseSub(port, ingest.secret, query);
       await until(() => sse.ended, `the SSE answer to ${query}`);
       expect(sse.errorCodes, query).toEqual(['FORBIDDEN']);
     }
@@ -453,14 +293,14 @@ describe('authentication and scopes', () => {
     const t = await plannedTenant('revoke', '1000');
     const reader = await t.key(['READ']);
     const other = await t.key(['READ']);
-    const client = wsClient(reader.secret);
+    const client = wsClient(port, reader.secret);
     const usage = new WsSub(client, USAGE_RECORDED);
     const quota = new WsSub(client, QUOTA_UPDATED);
     // Another key of the same tenant keeps its subscription.
-    const bystander = new WsSub(wsClient(other.secret), USAGE_RECORDED);
+    const bystander = new WsSub(wsClient(port, other.secret), USAGE_RECORDED);
     await warmUp(t.adminKey, () => Math.min(usage.data.length, bystander.data.length));
     await until(() => quota.data.length >= 1, 'the initial quota state');
-    const sse = new SseSub(reader.secret, USAGE_RECORDED);
+    const sse = new SseSub(port, reader.secret, USAGE_RECORDED);
     await warmUp(t.adminKey, () => sse.data.length);
     expect(usage.ended || quota.ended || sse.ended).toBe(false);
 
@@ -487,7 +327,7 @@ describe('authentication and scopes', () => {
     const reader = await t.key(['READ']);
     let connects = 0;
     // Not lazy: the socket stays open after its last subscription ends.
-    const client = wsClient(reader.secret, undefined, { lazy: false, onConnected: () => connects++ });
+    const client = wsClient(port, reader.secret, { lazy: false, onConnected: () => connects++ });
     const first = new WsSub(client, QUOTA_UPDATED);
     await until(() => first.data.length >= 1, 'the initial quota state');
     await h.ok(t.adminKey, 'mutation($id: ID!) { revokeApiKey(id: $id) { revokedAt } }', { id: reader.id });
@@ -510,7 +350,7 @@ describe('quotaUpdated coalescing', () => {
   it('pushes far fewer states than changes, at least ~250 ms apart, the last one final', async () => {
     const t = await plannedTenant('coalesce', '1000');
     const reader = await t.key(['READ']);
-    const sub = new WsSub(wsClient(reader.secret), QUOTA_UPDATED);
+    const sub = new WsSub(wsClient(port, reader.secret), QUOTA_UPDATED);
     await until(() => sub.data.length === 1, 'the initial quota state');
     expect(dec(sub.data[0].quotaUpdated.items[0].used).eq(0)).toBe(true);
     await sleep(300); // away from the initial computation
@@ -552,7 +392,7 @@ describe('1,000 concurrent subscribers', () => {
     const conns: Client[] = [];
     for (let i = 0; i < TENANTS; i++) {
       for (let c = 0; c < CONNECTIONS_PER_TENANT; c++) {
-        const client = wsClient((readers[i] as { secret: string }).secret);
+        const client = wsClient(port, (readers[i] as { secret: string }).secret);
         conns.push(client);
         for (let s = 0; s < PER_TENANT / CONNECTIONS_PER_TENANT; s++)
           subs.push({ tenant: i, sub: new WsSub(client, QUOTA_UPDATED) });
@@ -575,7 +415,7 @@ describe('1,000 concurrent subscribers', () => {
       expect(sub.errorCodes).toEqual([]);
       expect(sub.ended).toBe(false);
       for (const d of sub.data) {
-        expect(d.quotaUpdated.tenantId).toBe((tenants[tenant] as PlannedTenant).id);
+        expect(d.quotaUpdated.tenantId).toBe((tenants[tenant] as WorldTenant).id);
         const used = dec(d.quotaUpdated.items[0].used);
         expect(used.eq(0) || used.eq(cost(tenant))).toBe(true);
       }
