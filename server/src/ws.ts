@@ -7,8 +7,8 @@ import { type DocumentNode, type ExecutionArgs, type GraphQLError, getOperationA
 import { useServer } from 'graphql-ws/use/ws';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { App } from './app';
+import type { Principal } from './auth/principal';
 import { unparsedDocument } from './graphql/contract-errors';
-import type { Principal } from './graphql/principal';
 import { AppError, badInput } from './lib/errors';
 import { countErrors, observeWebSocketServer } from './observability';
 

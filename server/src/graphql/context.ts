@@ -1,6 +1,7 @@
 // The per-request context: who calls, the services, and DataLoaders created per request
 // (so batching never crosses requests or tenants).
 import DataLoader from 'dataloader';
+import type { Principal } from '../auth/principal';
 import type { ApiKeyRow, TenantRow } from '../db/entities';
 import type { QuotaFeed } from '../modules/quota/quota.feed';
 import type { LimitRow } from '../modules/quota/quota.types';
@@ -9,7 +10,6 @@ import type { PubSubHealth } from '../pubsub';
 import type { Revocations } from '../revocations';
 import type { Services } from '../services';
 import type { TallyPubSub } from '../topics';
-import type { Principal } from './principal';
 
 export interface Context {
   requestId: string;

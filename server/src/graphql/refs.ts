@@ -1,11 +1,12 @@
 // Object references and enums shared across modules. Declaring them here (implemented in
 // their modules) keeps modules free of import cycles: Tenant lists ApiKeys, an ApiKey
 // names its Tenant, a UsageEvent names both.
+
+import type { API_KEY_SCOPES } from '../auth/principal';
 import type { ApiKeyRow, PriceRow, TenantRow } from '../db/entities';
 import type { EventRow, Totals } from '../modules/usage/usage.types';
 import { DIMENSIONS, GRANULARITIES, type KINDS } from '../modules/usage/usage.types';
 import { builder } from './builder';
-import type { API_KEY_SCOPES } from './principal';
 
 export const TenantRef = builder.objectRef<TenantRow>('Tenant');
 export const ApiKeyRef = builder.objectRef<ApiKeyRow>('ApiKey');

@@ -3,9 +3,9 @@
 // stored form (no slow KDF needed for high-entropy secrets); lookups go by the visible
 // prefix and the digest is compared in constant time.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { API_KEY_SCOPES, type ApiKeyScope, type Principal, principalForKey, tenantOf } from '../../auth/principal';
 import { type Database, pgCode, type Sql } from '../../db/database';
 import type { ApiKeyRow } from '../../db/entities';
-import { API_KEY_SCOPES, type ApiKeyScope, type Principal, principalForKey, tenantOf } from '../../graphql/principal';
 import { AppError, badInput, containsNul, forbidden, notFound } from '../../lib/errors';
 import { LocalEvents } from '../../lib/events';
 import { isUuid } from '../../lib/ids';

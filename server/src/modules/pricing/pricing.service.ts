@@ -8,9 +8,9 @@
 // price is refused (BAD_USER_INPUT naming `currency`, see currencyMismatch), by recordUsage
 // and quote alike. Nothing is ever converted.
 
+import { type Principal, requireScope, tenantOf } from '../../auth/principal';
 import type { Database } from '../../db/database';
 import type { PriceRow } from '../../db/entities';
-import { type Principal, requireScope, tenantOf } from '../../graphql/principal';
 import { AppError, badInput } from '../../lib/errors';
 import { isUuid } from '../../lib/ids';
 import { clip } from '../../lib/input';

@@ -1,9 +1,10 @@
 // Threshold alerts: one per (limit, scope, window, threshold), enforced by a unique key and
 // stored in the transaction that recorded the usage that crossed it (the usage writer takes
 // the tenants' lock first, so each crossing is seen by exactly one writer).
+
+import { type Principal, requireScope, tenantOf } from '../../auth/principal';
 import type { Database, Sql } from '../../db/database';
 import type { TenantRow } from '../../db/entities';
-import { type Principal, requireScope, tenantOf } from '../../graphql/principal';
 import { connection, keyset } from '../../lib/keyset';
 import { Dec, fmt } from '../../lib/money';
 import type { EventRow, Totals } from '../usage/usage.types';

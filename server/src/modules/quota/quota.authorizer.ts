@@ -5,9 +5,9 @@
 // decides its concurrent calls in shared transactions (the group committer), admitting
 // them in turn against the reservations of the calls before them.
 import { randomUUID } from 'node:crypto';
+import { type Principal, requireScope, tenantOf } from '../../auth/principal';
 import type { Database, Sql } from '../../db/database';
 import type { TenantRow } from '../../db/entities';
-import { type Principal, requireScope, tenantOf } from '../../graphql/principal';
 import { AppError, notFound } from '../../lib/errors';
 import { isUuid } from '../../lib/ids';
 import { Dec, fmt, ZERO } from '../../lib/money';

@@ -1,8 +1,9 @@
 // Plans and their limits, memberships (a history per tenant) and a key's own limits.
 // Limits are never edited in place: identical ones keep their id (so alert history keeps
 // its limit), others are retired and new ones added.
+
+import { type Principal, requireScope } from '../../auth/principal';
 import type { Database, Sql } from '../../db/database';
-import { type Principal, requireScope } from '../../graphql/principal';
 import { forbidden, notFound } from '../../lib/errors';
 import { isUuid } from '../../lib/ids';
 import { clip } from '../../lib/input';

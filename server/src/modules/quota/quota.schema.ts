@@ -1,7 +1,8 @@
 // GraphQL for plans, limits, memberships, quota status, authorizations, alerts and the live
 // quota subscriptions. Resolvers authorize, map arguments and call the quota service.
+
+import { requireScope, tenantOf } from '../../auth/principal';
 import { builder } from '../../graphql/builder';
-import { requireScope, tenantOf } from '../../graphql/principal';
 import { ApiKeyRef, TenantRef, UsageTotalsRef } from '../../graphql/refs';
 import { type Live, liveStream, liveValue } from '../../graphql/subscriptions';
 import { AppError } from '../../lib/errors';

@@ -1,9 +1,10 @@
 // Quota status: the limits that apply to a scope, their windows (DAY/MONTH in the tenant's
 // zone, TOTAL never resets), what was used in each (from the usage module's summaries, so
 // quota and summaries cannot disagree) and what open reservations hold.
+
+import { type Principal, requireScope, tenantOf } from '../../auth/principal';
 import type { Database, Sql } from '../../db/database';
 import type { TenantRow } from '../../db/entities';
-import { type Principal, requireScope, tenantOf } from '../../graphql/principal';
 import { notFound } from '../../lib/errors';
 import { Dec, fmt, ZERO } from '../../lib/money';
 import type { ApiKeysService } from '../api-keys/api-keys.service';

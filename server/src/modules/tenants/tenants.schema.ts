@@ -1,6 +1,7 @@
 // GraphQL for tenants and the viewer. Resolvers authorize, map arguments and call services.
+
+import { requireScope, tenantOf } from '../../auth/principal';
 import { builder } from '../../graphql/builder';
-import { requireScope, tenantOf } from '../../graphql/principal';
 import { ApiKeyRef, TenantRef, UsageTotalsRef } from '../../graphql/refs';
 import { CreateApiKeyPayloadRef } from '../api-keys/api-keys.schema';
 import { UsageService } from '../usage/usage.service';

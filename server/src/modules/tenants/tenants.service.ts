@@ -3,9 +3,9 @@
 // A tenant is billed in one currency, set at creation and never changed (the database
 // refuses a change once the tenant has ledger entries), so it is cached here for good.
 
+import type { Principal } from '../../auth/principal';
 import type { Database, Sql } from '../../db/database';
 import type { TenantRow } from '../../db/entities';
-import type { Principal } from '../../graphql/principal';
 import { badInput, containsNul, forbidden, notFound } from '../../lib/errors';
 import { isUuid } from '../../lib/ids';
 import { clip } from '../../lib/input';

@@ -2,8 +2,9 @@
 // read. Read-only: every sum comes from summarize (rollups plus the ledger's partial hours);
 // nothing here writes. UsageService (recording, reversals) extends this class, so the module
 // keeps one handle for the composition root.
+
+import { type Principal, requireScope, tenantOf } from '../../auth/principal';
 import type { Database } from '../../db/database';
-import { type Principal, requireScope, tenantOf } from '../../graphql/principal';
 import { badInput, notFound } from '../../lib/errors';
 import { isUuid } from '../../lib/ids';
 import { connection, keyset } from '../../lib/keyset';

@@ -1,7 +1,7 @@
 // GraphQL for the ledger: recording, reversals, the event list and summaries.
 import { filter, pipe } from 'graphql-yoga';
+import { requireScope, tenantOf } from '../../auth/principal';
 import { builder } from '../../graphql/builder';
-import { requireScope, tenantOf } from '../../graphql/principal';
 import {
   ApiKeyRef,
   GranularityEnum,

@@ -2,8 +2,9 @@
 // its reads (usage.queries.ts), inherited.
 // Owns usage_events and its rollup tables; nothing outside this module writes them.
 // Side effects (metrics, and later pub/sub) run only after the transaction committed.
+
+import { type Principal, requireScope, tenantOf } from '../../auth/principal';
 import type { Database } from '../../db/database';
-import { type Principal, requireScope, tenantOf } from '../../graphql/principal';
 import { AppError, badInput, containsNul, idempotencyConflict, notFound } from '../../lib/errors';
 import { LocalEvents } from '../../lib/events';
 import { isUuid } from '../../lib/ids';
