@@ -11,6 +11,7 @@ export const builder = new SchemaBuilder<{
   DefaultFieldNullability: false;
   AuthScopes: { operator: boolean; ingest: boolean; read: boolean; admin: boolean };
   Scalars: {
+    ID: { Input: string; Output: string | number };
     Decimal: { Input: string; Output: string };
     BigInt: { Input: bigint; Output: bigint | number | string };
     DateTime: { Input: Date; Output: Date | string };

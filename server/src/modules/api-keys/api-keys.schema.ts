@@ -63,16 +63,11 @@ builder.mutationFields((t) => ({
     type: CreateApiKeyPayloadRef,
     description: 'Tenant ADMIN or operator. The secret is returned once and stored only as a hash.',
     args: { input: t.arg({ type: CreateApiKeyInput, required: true }) },
-    resolve: (_, { input }, ctx) =>
-      ctx.services.apiKeys.create(ctx.principal, {
-        tenantId: input.tenantId ? String(input.tenantId) : null,
-        name: input.name,
-        scopes: input.scopes,
-      }),
+    resolve: (_, { input }, ctx) => ctx.services.apiKeys.create(ctx.principal, input),
   }),
   revokeApiKey: t.field({
     type: ApiKeyRef,
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_, { id }, ctx) => ctx.services.apiKeys.revoke(ctx.principal, String(id)),
+    resolve: (_, { id }, ctx) => ctx.services.apiKeys.revoke(ctx.principal, id),
   }),
 }));

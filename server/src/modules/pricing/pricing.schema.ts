@@ -86,21 +86,13 @@ builder.queryFields((t) => ({
       at: t.arg({ type: 'DateTime' }),
       tenantId: t.arg.id({ description: "Operator only: include this tenant's overrides." }),
     },
-    resolve: (_, args, ctx) =>
-      ctx.services.pricing.list(ctx.principal, {
-        ...args,
-        tenantId: args.tenantId == null ? null : String(args.tenantId),
-      }),
+    resolve: (_, args, ctx) => ctx.services.pricing.list(ctx.principal, args),
   }),
   quote: t.field({
     type: QuoteRef,
     description: 'What a piece of usage would cost, without recording it. Any scope may ask.',
     args: { input: t.arg({ type: QuoteInput, required: true }) },
-    resolve: (_, { input }, ctx) =>
-      ctx.services.pricing.quote(ctx.principal, {
-        ...input,
-        tenantId: input.tenantId == null ? null : String(input.tenantId),
-      }),
+    resolve: (_, { input }, ctx) => ctx.services.pricing.quote(ctx.principal, input),
   }),
 }));
 
@@ -110,10 +102,6 @@ builder.mutationFields((t) => ({
     description:
       "Operator without tenantId: the platform price book. Operator with tenantId, or tenant ADMIN (tenantId defaults to its own): that tenant's override. Adds a price version; earlier versions stay for audit.",
     args: { input: t.arg({ type: SetPriceInput, required: true }) },
-    resolve: (_, { input }, ctx) =>
-      ctx.services.pricing.setPrice(ctx.principal, {
-        ...input,
-        tenantId: input.tenantId == null ? null : String(input.tenantId),
-      }),
+    resolve: (_, { input }, ctx) => ctx.services.pricing.setPrice(ctx.principal, input),
   }),
 }));

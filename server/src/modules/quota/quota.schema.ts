@@ -229,8 +229,6 @@ const SetApiKeyLimitsInput = builder.inputType('SetApiKeyLimitsInput', {
   fields: (t) => ({ apiKeyId: t.id({ required: true }), limits: t.field({ type: [LimitInputRef], required: true }) }),
 });
 
-const id = (v: string | number | null | undefined) => (v == null ? null : String(v));
-
 builder.objectFields(TenantRef, (t) => ({
   membership: t.field({
     type: MembershipRef,
@@ -254,11 +252,7 @@ builder.queryFields((t) => ({
     description: 'Usage against every limit that applies to the tenant (and to the key / subject when given).',
     args: { tenantId: t.arg.id(), apiKeyId: t.arg.id(), subject: t.arg.string() },
     resolve: async (_, args, ctx) => {
-      const s = await ctx.services.quota.scopeFor(ctx.principal, {
-        tenantId: id(args.tenantId),
-        apiKeyId: id(args.apiKeyId),
-        subject: args.subject,
-      });
+      const s = await ctx.services.quota.scopeFor(ctx.principal, args);
       return ctx.services.quota.status(s.tenant, s.apiKeyId, s.subject);
     },
   }),
@@ -275,7 +269,7 @@ builder.queryFields((t) => ({
       after: t.arg.string(),
     },
     complexity: (args) => ({ field: 1, multiplier: Math.max(1, Math.min(args.first ?? 50, 500)) }),
-    resolve: (_, args, ctx) => ctx.services.quota.alerts(ctx.principal, { ...args, tenantId: id(args.tenantId) }),
+    resolve: (_, args, ctx) => ctx.services.quota.alerts(ctx.principal, args),
   }),
 }));
 
@@ -285,18 +279,13 @@ builder.mutationFields((t) => ({
     description:
       'Pre-flight check for a gateway: may this spend happen? With reserveSeconds > 0 the estimate is held so that concurrent calls cannot overspend; recordUsage with the reservationId settles it.',
     args: { input: t.arg({ type: AuthorizeUsageInput, required: true }) },
-    resolve: (_, { input }, ctx) =>
-      ctx.services.quota.authorize(ctx.principal, {
-        ...input,
-        tenantId: id(input.tenantId),
-        apiKeyId: id(input.apiKeyId),
-      }),
+    resolve: (_, { input }, ctx) => ctx.services.quota.authorize(ctx.principal, input),
   }),
   releaseReservation: t.boolean({
     description: "True when released; unknown, expired, settled or another tenant's: RESERVATION_INVALID.",
     args: { id: t.arg.id({ required: true }) },
     resolve: async (_, args, ctx) => {
-      await ctx.services.quota.release(ctx.principal, String(args.id));
+      await ctx.services.quota.release(ctx.principal, args.id);
       return true;
     },
   }),
@@ -310,18 +299,14 @@ builder.mutationFields((t) => ({
     type: MembershipRef,
     description: 'Operator only.',
     args: { input: t.arg({ type: AssignPlanInput, required: true }) },
-    resolve: (_, { input }, ctx) =>
-      ctx.services.quota.assignPlan(ctx.principal, { ...input, tenantId: String(input.tenantId) }),
+    resolve: (_, { input }, ctx) => ctx.services.quota.assignPlan(ctx.principal, input),
   }),
   setApiKeyLimits: t.field({
     type: ApiKeyRef,
     description: "Tenant ADMIN or operator: replaces the key's own limits.",
     args: { input: t.arg({ type: SetApiKeyLimitsInput, required: true }) },
     resolve: async (_, { input }, ctx) => {
-      const keyId = await ctx.services.quota.setApiKeyLimits(ctx.principal, {
-        ...input,
-        apiKeyId: String(input.apiKeyId),
-      });
+      const keyId = await ctx.services.quota.setApiKeyLimits(ctx.principal, input);
       return (await ctx.loaders.apiKey.load(keyId)) ?? missing();
     },
   }),
@@ -334,11 +319,7 @@ builder.subscriptionFields((t) => ({
       'The current state at once on subscribe, then after every change of usage or reservations that touches this scope (coalesced: at most one push per scope per 250 ms).',
     args: { tenantId: t.arg.id(), apiKeyId: t.arg.id(), subject: t.arg.string() },
     subscribe: async (_, args, ctx) => {
-      const s = await ctx.services.quota.scopeFor(ctx.principal, {
-        tenantId: id(args.tenantId),
-        apiKeyId: id(args.apiKeyId),
-        subject: args.subject,
-      });
+      const s = await ctx.services.quota.scopeFor(ctx.principal, args);
       const feed = ctx.feed.watch(s.tenant.id, `${s.apiKeyId ?? ''}|${s.subject ?? ''}`, () =>
         ctx.services.quota.status(s.tenant, s.apiKeyId, s.subject),
       );
@@ -353,7 +334,7 @@ builder.subscriptionFields((t) => ({
     args: { tenantId: t.arg.id() },
     subscribe: (_, args, ctx) => {
       requireScope(ctx.principal, 'READ');
-      const tenantId = tenantOf(ctx.principal, id(args.tenantId), ['tenantId']);
+      const tenantId = tenantOf(ctx.principal, args.tenantId, ['tenantId']);
       return liveStream(ctx, ctx.pubsub.subscribe('quota:alert', tenantId));
     },
     resolve: (a: Live<AlertRow>) => liveValue(a),

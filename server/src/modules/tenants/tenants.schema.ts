@@ -61,7 +61,7 @@ builder.queryFields((t) => ({
     args: { id: t.arg.id({ required: true }) },
     resolve: async (_, { id }, ctx) => {
       requireScope(ctx.principal, 'READ');
-      const tenantId = tenantOf(ctx.principal, String(id), ['id']);
+      const tenantId = tenantOf(ctx.principal, id, ['id']);
       return ctx.loaders.tenant.load(tenantId);
     },
   }),

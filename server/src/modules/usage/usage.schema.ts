@@ -171,12 +171,6 @@ const UsageSummary = builder.objectRef<{ totals: Totals; buckets: SummaryRow[] }
   }),
 });
 
-const filterArg = (f: typeof UsageFilter.$inferInput) => ({
-  ...f,
-  tenantId: f.tenantId == null ? null : String(f.tenantId),
-  apiKeyId: f.apiKeyId == null ? null : String(f.apiKeyId),
-});
-
 builder.queryFields((t) => ({
   usageEvents: t.field({
     type: UsageEventConnection,
@@ -187,8 +181,7 @@ builder.queryFields((t) => ({
       first: t.arg.int({ defaultValue: 50 }),
       after: t.arg.string(),
     },
-    resolve: (_, args, ctx) =>
-      ctx.services.usage.events(ctx.principal, filterArg(args.filter), args.first ?? 50, args.after),
+    resolve: (_, args, ctx) => ctx.services.usage.events(ctx.principal, args.filter, args.first ?? 50, args.after),
   }),
   usageSummary: t.field({
     type: UsageSummary,
@@ -200,7 +193,7 @@ builder.queryFields((t) => ({
       granularity: t.arg({ type: GranularityEnum }),
     },
     resolve: (_, args, ctx) =>
-      ctx.services.usage.summary(ctx.principal, filterArg(args.filter), args.groupBy ?? [], args.granularity ?? null),
+      ctx.services.usage.summary(ctx.principal, args.filter, args.groupBy ?? [], args.granularity ?? null),
   }),
 }));
 
@@ -368,8 +361,7 @@ builder.mutationFields((t) => ({
     description:
       'Appends an entry that cancels another: every count, quantity and cost negated (requests -1), same occurredAt, tenant, key, subject, model, provider and kind as the original, so every rollup and window nets to zero. INGEST or ADMIN. Idempotent on its own idempotencyKey; reversing an entry that is already reversed, or a reversal, is BAD_USER_INPUT. Ledger entries are never updated or deleted.',
     args: { input: t.arg({ type: ReverseUsageInput, required: true }) },
-    resolve: (_, { input }, ctx) =>
-      ctx.services.usage.reverse(ctx.principal, { ...input, eventId: String(input.eventId) }),
+    resolve: (_, { input }, ctx) => ctx.services.usage.reverse(ctx.principal, input),
   }),
 }));
 
@@ -380,8 +372,8 @@ builder.subscriptionFields((t) => ({
     args: { tenantId: t.arg.id(), apiKeyId: t.arg.id() },
     subscribe: async (_, args, ctx) => {
       requireScope(ctx.principal, 'READ');
-      const tenantId = tenantOf(ctx.principal, args.tenantId == null ? null : String(args.tenantId), ['tenantId']);
-      const keyId = args.apiKeyId == null ? null : String(args.apiKeyId);
+      const tenantId = tenantOf(ctx.principal, args.tenantId, ['tenantId']);
+      const keyId = args.apiKeyId;
       // A tenant or key that does not exist (for this caller) is NOT_FOUND, as quotaUpdated
       // answers, not a stream that stays silent forever.
       if (ctx.principal.isOperator && !(await ctx.loaders.tenant.load(tenantId)))
