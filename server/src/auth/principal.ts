@@ -2,8 +2,8 @@
 // and INGEST. Every tenant-scoped operation resolves its tenant through tenantOf(), so a
 // tenant key can never name another tenant and an operator must always name one.
 import type { ApiKeyRow } from '../db/entities';
-import { badInput, forbidden, notFound } from '../lib/errors';
-import { isUuid } from '../lib/ids';
+import { forbidden } from '../lib/errors';
+import { scopeOf, tenantIn } from './scope';
 
 export const API_KEY_SCOPES = ['INGEST', 'READ', 'ADMIN'] as const;
 export type ApiKeyScope = (typeof API_KEY_SCOPES)[number];
@@ -27,13 +27,7 @@ export function principalForKey(row: ApiKeyRow): Principal {
 
 /** The tenant an operation acts on: the key's own, or (operator) the one named. */
 export function tenantOf(p: Principal, requested: string | null | undefined, field: string[]): string {
-  if (p.isOperator) {
-    if (!requested) throw badInput(field, 'operator keys must name the tenant (tenantId)');
-    if (!isUuid(requested)) throw notFound('tenant', field);
-    return requested;
-  }
-  if (requested && requested !== p.tenantId) throw forbidden('this key belongs to another tenant');
-  return p.tenantId as string;
+  return tenantIn(scopeOf(p), requested, field);
 }
 
 export function requireScope(p: Principal, scope: ApiKeyScope): void {

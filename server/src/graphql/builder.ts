@@ -3,7 +3,7 @@ import SchemaBuilder from '@pothos/core';
 import ComplexityPlugin from '@pothos/plugin-complexity';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import { ABUSE_LIMITS } from '../config';
-import { AppError } from '../lib/errors';
+import { AppError, forbidden } from '../lib/errors';
 import type { Context } from './context';
 
 export const builder = new SchemaBuilder<{
@@ -39,6 +39,17 @@ export const builder = new SchemaBuilder<{
       read: ctx.principal.isOperator || ctx.principal.scopes.has('READ'),
       admin: ctx.principal.isOperator || ctx.principal.scopes.has('ADMIN'),
     }),
-    unauthorizedError: () => new AppError('FORBIDDEN', 'this key lacks the scope for that field'),
+    // Checked on subscribe (once per subscription), not on every pushed event.
+    authorizeOnSubscribe: true,
+    // A root field names the scope it needs; a field may give its own message (unauthorizedError).
+    unauthorizedError: (_, __, info, { failure }) =>
+      isRoot(info.parentType.name) && failure.kind === 'AuthScope' && failure.scope !== 'operator'
+        ? forbidden(`this operation needs a key with the ${failure.scope.toUpperCase()} scope`)
+        : new AppError('FORBIDDEN', 'this key lacks the scope for that field'),
   },
 });
+
+const isRoot = (type: string) => type === 'Query' || type === 'Mutation' || type === 'Subscription';
+
+/** A field's own FORBIDDEN message when its authScopes fail: `...deny('only the operator ...')`. */
+export const deny = (message: string) => ({ unauthorizedError: () => forbidden(message) });

@@ -1,7 +1,8 @@
 // GraphQL for API keys. The secret appears only in CreateApiKeyPayload, once.
 
+import { scopeOf } from '../../auth/scope';
 import type { ApiKeyRow } from '../../db/entities';
-import { builder } from '../../graphql/builder';
+import { builder, deny } from '../../graphql/builder';
 import { ApiKeyRef, ApiKeyScopeEnum, TenantRef, UsageTotalsRef } from '../../graphql/refs';
 import { AppError } from '../../lib/errors';
 import { UsageService } from '../usage/usage.service';
@@ -63,11 +64,15 @@ builder.mutationFields((t) => ({
     type: CreateApiKeyPayloadRef,
     description: 'Tenant ADMIN or operator. The secret is returned once and stored only as a hash.',
     args: { input: t.arg({ type: CreateApiKeyInput, required: true }) },
-    resolve: (_, { input }, ctx) => ctx.services.apiKeys.create(ctx.principal, input),
+    authScopes: { admin: true },
+    ...deny('creating API keys needs an ADMIN key'),
+    resolve: (_, { input }, ctx) => ctx.services.apiKeys.create(scopeOf(ctx.principal), input),
   }),
   revokeApiKey: t.field({
     type: ApiKeyRef,
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_, { id }, ctx) => ctx.services.apiKeys.revoke(ctx.principal, id),
+    authScopes: { admin: true },
+    ...deny('revoking API keys needs an ADMIN key'),
+    resolve: (_, { id }, ctx) => ctx.services.apiKeys.revoke(scopeOf(ctx.principal), id),
   }),
 }));

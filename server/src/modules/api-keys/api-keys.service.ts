@@ -3,10 +3,11 @@
 // stored form (no slow KDF needed for high-entropy secrets); lookups go by the visible
 // prefix and the digest is compared in constant time.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { API_KEY_SCOPES, type ApiKeyScope, type Principal, principalForKey, tenantOf } from '../../auth/principal';
+import { API_KEY_SCOPES, type ApiKeyScope, type Principal, principalForKey } from '../../auth/principal';
+import { ownerOf, type TenantScope, tenantIn } from '../../auth/scope';
 import { type Database, pgCode, type Sql } from '../../db/database';
 import type { ApiKeyRow } from '../../db/entities';
-import { AppError, badInput, containsNul, forbidden, notFound } from '../../lib/errors';
+import { AppError, badInput, containsNul, notFound } from '../../lib/errors';
 import { LocalEvents } from '../../lib/events';
 import { isUuid } from '../../lib/ids';
 import type { Publisher } from '../../pubsub';
@@ -141,14 +142,13 @@ export class ApiKeysService {
     return entries.length;
   }
 
+  /** Tenant ADMIN or operator (the field's authScopes). */
   async create(
-    principal: Principal,
+    scope: TenantScope,
     input: { tenantId?: string | null; name: string; scopes: string[] },
     tx?: Sql,
   ): Promise<NewApiKey> {
-    const tenantId = tenantOf(principal, input.tenantId, ['input', 'tenantId']);
-    if (!principal.isOperator && !principal.scopes.has('ADMIN'))
-      throw forbidden('creating API keys needs an ADMIN key');
+    const tenantId = tenantIn(scope, input.tenantId, ['input', 'tenantId']);
     const name = input.name.trim();
     if (name.length < 1 || name.length > 100 || containsNul(name))
       throw badInput(['input', 'name'], 'must be 1 to 100 characters, without NUL');
@@ -181,15 +181,14 @@ export class ApiKeysService {
     return tx ? run(tx) : run(this.db);
   }
 
-  async revoke(principal: Principal, id: string): Promise<ApiKeyRow> {
-    if (!principal.isOperator && !principal.scopes.has('ADMIN'))
-      throw forbidden('revoking API keys needs an ADMIN key');
+  /** Tenant ADMIN or operator (the field's authScopes). */
+  async revoke(scope: TenantScope, id: string): Promise<ApiKeyRow> {
     if (!isUuid(id)) throw notFound('API key', ['id']);
     const [row] = await this.db.query<ApiKeyRow>(
       'apiKeys:revoke',
       `UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())
         WHERE id = $1 AND ($2::uuid IS NULL OR tenant_id = $2) RETURNING ${KEY_COLUMNS}`,
-      [id, principal.isOperator ? null : principal.tenantId],
+      [id, ownerOf(scope)],
     );
     // Another tenant's key is reported exactly like a missing one: its existence is not revealed.
     if (!row) throw notFound('API key', ['id']);

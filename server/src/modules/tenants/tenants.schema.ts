@@ -1,7 +1,7 @@
 // GraphQL for tenants and the viewer. Resolvers authorize, map arguments and call services.
 
-import { requireScope, tenantOf } from '../../auth/principal';
-import { builder } from '../../graphql/builder';
+import { tenantOf } from '../../auth/principal';
+import { builder, deny } from '../../graphql/builder';
 import { ApiKeyRef, TenantRef, UsageTotalsRef } from '../../graphql/refs';
 import { CreateApiKeyPayloadRef } from '../api-keys/api-keys.schema';
 import { UsageService } from '../usage/usage.service';
@@ -59,8 +59,8 @@ builder.queryFields((t) => ({
     nullable: true,
     description: 'Operator keys may read any tenant; tenant keys only their own (another id: FORBIDDEN).',
     args: { id: t.arg.id({ required: true }) },
+    authScopes: { read: true },
     resolve: async (_, { id }, ctx) => {
-      requireScope(ctx.principal, 'READ');
       const tenantId = tenantOf(ctx.principal, id, ['id']);
       return ctx.loaders.tenant.load(tenantId);
     },
@@ -85,6 +85,8 @@ builder.mutationFields((t) => ({
     type: CreateApiKeyPayloadRef,
     description: "Operator only. Returns the tenant's first ADMIN key secret, shown once.",
     args: { input: t.arg({ type: CreateTenantInput, required: true }) },
-    resolve: (_, { input }, ctx) => ctx.services.tenants.create(ctx.principal, input),
+    authScopes: { operator: true },
+    ...deny('only the operator creates tenants'),
+    resolve: (_, { input }, ctx) => ctx.services.tenants.create(input),
   }),
 }));

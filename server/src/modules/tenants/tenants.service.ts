@@ -3,10 +3,10 @@
 // A tenant is billed in one currency, set at creation and never changed (the database
 // refuses a change once the tenant has ledger entries), so it is cached here for good.
 
-import type { Principal } from '../../auth/principal';
+import { OPERATOR } from '../../auth/scope';
 import type { Database, Sql } from '../../db/database';
 import type { TenantRow } from '../../db/entities';
-import { badInput, containsNul, forbidden, notFound } from '../../lib/errors';
+import { badInput, containsNul, notFound } from '../../lib/errors';
 import { isUuid } from '../../lib/ids';
 import { clip } from '../../lib/input';
 import { CURRENCY_RE } from '../../lib/money';
@@ -25,11 +25,13 @@ export class TenantsService {
     private readonly assignPlan: (tx: Sql, tenantId: string, planCode: string) => Promise<unknown>,
   ) {}
 
-  async create(
-    principal: Principal,
-    input: { name: string; timezone?: string | null; planCode?: string | null; currency?: string | null },
-  ): Promise<NewApiKey> {
-    if (!principal.isOperator) throw forbidden('only the operator creates tenants');
+  /** Operator only (the field's authScopes). */
+  async create(input: {
+    name: string;
+    timezone?: string | null;
+    planCode?: string | null;
+    currency?: string | null;
+  }): Promise<NewApiKey> {
     const name = input.name.trim();
     if (name.length < 1 || name.length > 200 || containsNul(name))
       throw badInput(['input', 'name'], 'must be 1 to 200 characters, without NUL');
@@ -47,7 +49,7 @@ export class TenantsService {
       );
       if (input.planCode) await this.assignPlan(tx, (tenant as TenantRow).id, input.planCode);
       return this.apiKeys.create(
-        principal,
+        OPERATOR,
         { tenantId: (tenant as TenantRow).id, name: 'admin', scopes: ['ADMIN'] },
         tx,
       );
