@@ -2,7 +2,6 @@
 // stored in the transaction that recorded the usage that crossed it (the usage writer takes
 // the tenants' lock first, so each crossing is seen by exactly one writer).
 
-import { type Principal, requireScope, tenantOf } from '../../auth/principal';
 import type { Database, Sql } from '../../db/database';
 import type { TenantRow } from '../../db/entities';
 import { connection, keyset } from '../../lib/keyset';
@@ -123,18 +122,16 @@ export class QuotaAlerts {
     return store.insertAlerts(tx, candidates, plan.at);
   }
 
+  /** The tenant's stored alerts (READ: the field's authScopes). */
   async alerts(
-    p: Principal,
+    tenantId: string,
     args: {
-      tenantId?: string | null;
       from?: Date | null;
       to?: Date | null;
       first?: number | null;
       after?: string | null;
     },
   ) {
-    requireScope(p, 'READ');
-    const tenantId = tenantOf(p, args.tenantId, ['tenantId']);
     const first = args.first ?? 50;
     const k = keyset(first, args.after);
     const rows = await store.alertsPage(this.db, tenantId, { from: args.from ?? null, to: args.to ?? null }, k);

@@ -5,7 +5,7 @@
 // decides its concurrent calls in shared transactions (the group committer), admitting
 // them in turn against the reservations of the calls before them.
 import { randomUUID } from 'node:crypto';
-import { type Principal, requireScope, tenantOf } from '../../auth/principal';
+import { ownerOf, type TenantScope, tenantIn } from '../../auth/scope';
 import type { Database, Sql } from '../../db/database';
 import type { TenantRow } from '../../db/entities';
 import { AppError, notFound } from '../../lib/errors';
@@ -74,8 +74,9 @@ export class QuotaAuthorizer {
     this.committer = new GroupCommitter((calls) => this.decide(calls), { ...DEFAULT_GROUP_COMMIT, maxItems: 500 });
   }
 
+  /** INGEST (the field's authScopes). */
   async authorize(
-    p: Principal,
+    p: TenantScope,
     input: {
       tenantId?: string | null;
       apiKeyId?: string | null;
@@ -84,11 +85,10 @@ export class QuotaAuthorizer {
       reserveSeconds?: number | null;
     },
   ) {
-    requireScope(p, 'INGEST');
-    const tenantId = tenantOf(p, input.tenantId, ['input', 'tenantId']);
+    const tenantId = tenantIn(p, input.tenantId, ['input', 'tenantId']);
     const tenant = await this.tenants.get(tenantId, ['input', 'tenantId']);
-    const apiKeyId = input.apiKeyId ?? p.key?.id ?? null;
-    if (apiKeyId && apiKeyId !== p.key?.id) {
+    const apiKeyId = input.apiKeyId ?? p.keyId ?? null;
+    if (apiKeyId && apiKeyId !== p.keyId) {
       if (!(await this.keys.ownerOf(apiKeyId, tenantId))) throw notFound('API key', ['input', 'apiKeyId']);
     }
     const subject = check.subject(input.subject, ['input', 'subject']);
@@ -161,15 +161,15 @@ export class QuotaAuthorizer {
     });
   }
 
+  /** INGEST (the field's authScopes). */
   async release(
-    p: Principal,
+    p: TenantScope,
     id: string,
   ): Promise<{ tenantId: string; apiKeyId: string | null; subject: string | null }> {
-    requireScope(p, 'INGEST');
     const invalid = () =>
       new AppError('RESERVATION_INVALID', 'unknown, expired, settled or released reservation', ['id']);
     if (!isUuid(id)) throw invalid();
-    const r = await store.releaseReservation(this.db, id, p.isOperator ? null : p.tenantId, this.now());
+    const r = await store.releaseReservation(this.db, id, ownerOf(p), this.now());
     if (!r) throw invalid();
     this.news.changed([r.tenantId]);
     return { tenantId: r.tenantId, apiKeyId: r.apiKeyId, subject: r.subject };

@@ -2,9 +2,9 @@
 // Limits are never edited in place: identical ones keep their id (so alert history keeps
 // its limit), others are retired and new ones added.
 
-import { type Principal, requireScope } from '../../auth/principal';
+import { ownerOf, type TenantScope } from '../../auth/scope';
 import type { Database, Sql } from '../../db/database';
-import { forbidden, notFound } from '../../lib/errors';
+import { notFound } from '../../lib/errors';
 import { isUuid } from '../../lib/ids';
 import { clip } from '../../lib/input';
 import { Dec } from '../../lib/money';
@@ -48,8 +48,8 @@ export class QuotaPlans {
     if (retire.length) await store.retireLimits(tx, retire);
   }
 
-  async upsertPlan(p: Principal, input: { code: string; name: string; limits: LimitInput[] }): Promise<PlanRow> {
-    if (!p.isOperator) throw forbidden('only the operator manages plans');
+  /** Operator only (the field's authScopes). */
+  async upsertPlan(input: { code: string; name: string; limits: LimitInput[] }): Promise<PlanRow> {
     const code = check.planCode(input.code, ['input', 'code']);
     const name = check.planName(input.name, ['input', 'name']);
     const limits = check.limits(input.limits, ['input', 'limits'], false);
@@ -60,10 +60,10 @@ export class QuotaPlans {
     });
   }
 
-  async plans(p: Principal): Promise<PlanRow[]> {
-    if (p.isOperator) return store.allPlans(this.db);
+  async plans(p: TenantScope): Promise<PlanRow[]> {
+    if (p.operator) return store.allPlans(this.db);
     // A tenant sees the plan it is on.
-    const m = await this.membershipAt(p.tenantId as string, this.now());
+    const m = await this.membershipAt(p.tenantId, this.now());
     return m ? this.plansByIds([m.planId]) : [];
   }
 
@@ -83,11 +83,8 @@ export class QuotaPlans {
     return out;
   }
 
-  async assignPlan(
-    p: Principal,
-    input: { tenantId: string; planCode: string; startsAt?: Date | null },
-  ): Promise<MembershipRow> {
-    if (!p.isOperator) throw forbidden('only the operator assigns plans');
+  /** Operator only (the field's authScopes). */
+  async assignPlan(input: { tenantId: string; planCode: string; startsAt?: Date | null }): Promise<MembershipRow> {
     const tenant = await this.tenants.get(input.tenantId, ['input', 'tenantId']);
     return this.db.transaction('assignPlan', (tx) =>
       this.assignIn(tx, tenant.id, input.planCode, input.startsAt ?? this.now()),
@@ -108,12 +105,12 @@ export class QuotaPlans {
     return store.membershipAt(sql, tenantId, at);
   }
 
-  async setApiKeyLimits(p: Principal, input: { apiKeyId: string; limits: LimitInput[] }) {
-    if (!p.isOperator) requireScope(p, 'ADMIN');
+  /** Tenant ADMIN or operator (the field's authScopes). */
+  async setApiKeyLimits(p: TenantScope, input: { apiKeyId: string; limits: LimitInput[] }) {
     const apiKeyId = check.keyId(input.apiKeyId, ['input', 'apiKeyId']);
     const limits = check.limits(input.limits, ['input', 'limits'], true);
     return this.db.transaction('setApiKeyLimits', async (tx) => {
-      const key = await this.keys.ownerOf(apiKeyId, p.isOperator ? null : p.tenantId, tx);
+      const key = await this.keys.ownerOf(apiKeyId, ownerOf(p), tx);
       if (!key) throw notFound('API key', ['input', 'apiKeyId']);
       await this.replaceLimits(tx, { planId: null, apiKeyId: key.id, tenantId: key.tenantId }, limits);
       return key.id;

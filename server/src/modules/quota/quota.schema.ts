@@ -1,8 +1,9 @@
 // GraphQL for plans, limits, memberships, quota status, authorizations, alerts and the live
 // quota subscriptions. Resolvers authorize, map arguments and call the quota service.
 
-import { requireScope, tenantOf } from '../../auth/principal';
-import { builder } from '../../graphql/builder';
+import { tenantOf } from '../../auth/principal';
+import { scopeOf } from '../../auth/scope';
+import { builder, deny } from '../../graphql/builder';
 import { ApiKeyRef, TenantRef, UsageTotalsRef } from '../../graphql/refs';
 import { type Live, liveStream, liveValue } from '../../graphql/subscriptions';
 import { AppError } from '../../lib/errors';
@@ -251,12 +252,13 @@ builder.queryFields((t) => ({
     type: QuotaStatusRef,
     description: 'Usage against every limit that applies to the tenant (and to the key / subject when given).',
     args: { tenantId: t.arg.id(), apiKeyId: t.arg.id(), subject: t.arg.string() },
+    authScopes: { read: true },
     resolve: async (_, args, ctx) => {
-      const s = await ctx.services.quota.scopeFor(ctx.principal, args);
+      const s = await ctx.services.quota.scopeFor(tenantOf(ctx.principal, args.tenantId, ['tenantId']), args);
       return ctx.services.quota.status(s.tenant, s.apiKeyId, s.subject);
     },
   }),
-  plans: t.field({ type: [PlanRef], resolve: (_, __, ctx) => ctx.services.quota.plans(ctx.principal) }),
+  plans: t.field({ type: [PlanRef], resolve: (_, __, ctx) => ctx.services.quota.plans(scopeOf(ctx.principal)) }),
   quotaAlerts: t.field({
     type: QuotaAlertConnection,
     description:
@@ -269,7 +271,8 @@ builder.queryFields((t) => ({
       after: t.arg.string(),
     },
     complexity: (args) => ({ field: 1, multiplier: Math.max(1, Math.min(args.first ?? 50, 500)) }),
-    resolve: (_, args, ctx) => ctx.services.quota.alerts(ctx.principal, args),
+    authScopes: { read: true },
+    resolve: (_, args, ctx) => ctx.services.quota.alerts(tenantOf(ctx.principal, args.tenantId, ['tenantId']), args),
   }),
 }));
 
@@ -279,13 +282,15 @@ builder.mutationFields((t) => ({
     description:
       'Pre-flight check for a gateway: may this spend happen? With reserveSeconds > 0 the estimate is held so that concurrent calls cannot overspend; recordUsage with the reservationId settles it.',
     args: { input: t.arg({ type: AuthorizeUsageInput, required: true }) },
-    resolve: (_, { input }, ctx) => ctx.services.quota.authorize(ctx.principal, input),
+    authScopes: { ingest: true },
+    resolve: (_, { input }, ctx) => ctx.services.quota.authorize(scopeOf(ctx.principal), input),
   }),
   releaseReservation: t.boolean({
     description: "True when released; unknown, expired, settled or another tenant's: RESERVATION_INVALID.",
     args: { id: t.arg.id({ required: true }) },
+    authScopes: { ingest: true },
     resolve: async (_, args, ctx) => {
-      await ctx.services.quota.release(ctx.principal, args.id);
+      await ctx.services.quota.release(scopeOf(ctx.principal), args.id);
       return true;
     },
   }),
@@ -293,20 +298,25 @@ builder.mutationFields((t) => ({
     type: PlanRef,
     description: 'Operator only.',
     args: { input: t.arg({ type: UpsertPlanInput, required: true }) },
-    resolve: (_, { input }, ctx) => ctx.services.quota.upsertPlan(ctx.principal, input),
+    authScopes: { operator: true },
+    ...deny('only the operator manages plans'),
+    resolve: (_, { input }, ctx) => ctx.services.quota.upsertPlan(input),
   }),
   assignPlan: t.field({
     type: MembershipRef,
     description: 'Operator only.',
     args: { input: t.arg({ type: AssignPlanInput, required: true }) },
-    resolve: (_, { input }, ctx) => ctx.services.quota.assignPlan(ctx.principal, input),
+    authScopes: { operator: true },
+    ...deny('only the operator assigns plans'),
+    resolve: (_, { input }, ctx) => ctx.services.quota.assignPlan(input),
   }),
   setApiKeyLimits: t.field({
     type: ApiKeyRef,
     description: "Tenant ADMIN or operator: replaces the key's own limits.",
     args: { input: t.arg({ type: SetApiKeyLimitsInput, required: true }) },
+    authScopes: { admin: true },
     resolve: async (_, { input }, ctx) => {
-      const keyId = await ctx.services.quota.setApiKeyLimits(ctx.principal, input);
+      const keyId = await ctx.services.quota.setApiKeyLimits(scopeOf(ctx.principal), input);
       return (await ctx.loaders.apiKey.load(keyId)) ?? missing();
     },
   }),
@@ -318,8 +328,9 @@ builder.subscriptionFields((t) => ({
     description:
       'The current state at once on subscribe, then after every change of usage or reservations that touches this scope (coalesced: at most one push per scope per 250 ms).',
     args: { tenantId: t.arg.id(), apiKeyId: t.arg.id(), subject: t.arg.string() },
+    authScopes: { read: true },
     subscribe: async (_, args, ctx) => {
-      const s = await ctx.services.quota.scopeFor(ctx.principal, args);
+      const s = await ctx.services.quota.scopeFor(tenantOf(ctx.principal, args.tenantId, ['tenantId']), args);
       const feed = ctx.feed.watch(s.tenant.id, `${s.apiKeyId ?? ''}|${s.subject ?? ''}`, () =>
         ctx.services.quota.status(s.tenant, s.apiKeyId, s.subject),
       );
@@ -332,8 +343,8 @@ builder.subscriptionFields((t) => ({
     description:
       'Each threshold crossing, exactly once per limit, scope, window and threshold, across all server instances. Usage counts in the window of its occurredAt.',
     args: { tenantId: t.arg.id() },
+    authScopes: { read: true },
     subscribe: (_, args, ctx) => {
-      requireScope(ctx.principal, 'READ');
       const tenantId = tenantOf(ctx.principal, args.tenantId, ['tenantId']);
       return liveStream(ctx, ctx.pubsub.subscribe('quota:alert', tenantId));
     },

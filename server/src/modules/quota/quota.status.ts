@@ -2,7 +2,6 @@
 // zone, TOTAL never resets), what was used in each (from the usage module's summaries, so
 // quota and summaries cannot disagree) and what open reservations hold.
 
-import { type Principal, requireScope, tenantOf } from '../../auth/principal';
 import type { Database, Sql } from '../../db/database';
 import type { TenantRow } from '../../db/entities';
 import { notFound } from '../../lib/errors';
@@ -186,14 +185,8 @@ export class QuotaStatuses {
     };
   }
 
-  /** Resolves who may see which quota: the tenant, and a key of that tenant. */
-  async scopeFor(
-    p: Principal,
-    args: { tenantId?: string | null; apiKeyId?: string | null; subject?: string | null },
-    field = ['tenantId'],
-  ) {
-    requireScope(p, 'READ');
-    const tenantId = tenantOf(p, args.tenantId, field);
+  /** The quota scope asked for: the (caller's) tenant, and a key of that tenant. */
+  async scopeFor(tenantId: string, args: { apiKeyId?: string | null; subject?: string | null }, field = ['tenantId']) {
     const tenant = await this.tenants.get(tenantId, field);
     const apiKeyId = args.apiKeyId ?? null;
     if (apiKeyId) {
