@@ -2,7 +2,6 @@
 // and INGEST. Every tenant-scoped operation resolves its tenant through tenantOf(), so a
 // tenant key can never name another tenant and an operator must always name one.
 import type { ApiKeyRow } from '../db/entities';
-import { forbidden } from '../lib/errors';
 import { scopeOf, tenantIn } from './scope';
 
 export const API_KEY_SCOPES = ['INGEST', 'READ', 'ADMIN'] as const;
@@ -28,8 +27,4 @@ export function principalForKey(row: ApiKeyRow): Principal {
 /** The tenant an operation acts on: the key's own, or (operator) the one named. */
 export function tenantOf(p: Principal, requested: string | null | undefined, field: string[]): string {
   return tenantIn(scopeOf(p), requested, field);
-}
-
-export function requireScope(p: Principal, scope: ApiKeyScope): void {
-  if (!p.isOperator && !p.scopes.has(scope)) throw forbidden(`this operation needs a key with the ${scope} scope`);
 }

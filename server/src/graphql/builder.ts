@@ -1,7 +1,7 @@
 // The Pothos builder and its plugins. Defines no types: modules add theirs.
 import SchemaBuilder from '@pothos/core';
 import ComplexityPlugin from '@pothos/plugin-complexity';
-import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
+import ScopeAuthPlugin, { type AuthFailure } from '@pothos/plugin-scope-auth';
 import { ABUSE_LIMITS } from '../config';
 import { AppError, forbidden } from '../lib/errors';
 import type { Context } from './context';
@@ -42,12 +42,22 @@ export const builder = new SchemaBuilder<{
     // Checked on subscribe (once per subscription), not on every pushed event.
     authorizeOnSubscribe: true,
     // A root field names the scope it needs; a field may give its own message (unauthorizedError).
-    unauthorizedError: (_, __, info, { failure }) =>
-      isRoot(info.parentType.name) && failure.kind === 'AuthScope' && failure.scope !== 'operator'
-        ? forbidden(`this operation needs a key with the ${failure.scope.toUpperCase()} scope`)
-        : new AppError('FORBIDDEN', 'this key lacks the scope for that field'),
+    unauthorizedError: (_, __, info, { failure }) => {
+      const scope = onlyScope(failure);
+      return isRoot(info.parentType.name) && scope && scope !== 'operator'
+        ? forbidden(`this operation needs a key with the ${scope.toUpperCase()} scope`)
+        : new AppError('FORBIDDEN', 'this key lacks the scope for that field');
+    },
   },
 });
+
+/** The one scope a field asked for (`authScopes: { read: true }` fails as `$any` of one). */
+function onlyScope(f: AuthFailure): string | null {
+  if (f.kind === 'AuthScope') return f.scope;
+  if ((f.kind === 'AnyAuthScopes' || f.kind === 'AllAuthScopes') && f.failures.length === 1)
+    return onlyScope(f.failures[0] as AuthFailure);
+  return null;
+}
 
 const isRoot = (type: string) => type === 'Query' || type === 'Mutation' || type === 'Subscription';
 

@@ -1,4 +1,5 @@
 // GraphQL for the price book and quotes.
+import { scopeOf } from '../../auth/scope';
 import { builder } from '../../graphql/builder';
 import { PriceRef, UsageKindEnum } from '../../graphql/refs';
 
@@ -86,13 +87,14 @@ builder.queryFields((t) => ({
       at: t.arg({ type: 'DateTime' }),
       tenantId: t.arg.id({ description: "Operator only: include this tenant's overrides." }),
     },
-    resolve: (_, args, ctx) => ctx.services.pricing.list(ctx.principal, args),
+    authScopes: { read: true },
+    resolve: (_, args, ctx) => ctx.services.pricing.list(scopeOf(ctx.principal), args),
   }),
   quote: t.field({
     type: QuoteRef,
     description: 'What a piece of usage would cost, without recording it. Any scope may ask.',
     args: { input: t.arg({ type: QuoteInput, required: true }) },
-    resolve: (_, { input }, ctx) => ctx.services.pricing.quote(ctx.principal, input),
+    resolve: (_, { input }, ctx) => ctx.services.pricing.quote(scopeOf(ctx.principal), input),
   }),
 }));
 
@@ -102,6 +104,7 @@ builder.mutationFields((t) => ({
     description:
       "Operator without tenantId: the platform price book. Operator with tenantId, or tenant ADMIN (tenantId defaults to its own): that tenant's override. Adds a price version; earlier versions stay for audit.",
     args: { input: t.arg({ type: SetPriceInput, required: true }) },
-    resolve: (_, { input }, ctx) => ctx.services.pricing.setPrice(ctx.principal, input),
+    authScopes: { admin: true },
+    resolve: (_, { input }, ctx) => ctx.services.pricing.setPrice(scopeOf(ctx.principal), input),
   }),
 }));

@@ -8,7 +8,7 @@
 // price is refused (BAD_USER_INPUT naming `currency`, see currencyMismatch), by recordUsage
 // and quote alike. Nothing is ever converted.
 
-import { type Principal, requireScope, tenantOf } from '../../auth/principal';
+import { type TenantScope, tenantIn } from '../../auth/scope';
 import type { Database } from '../../db/database';
 import type { PriceRow } from '../../db/entities';
 import { AppError, badInput } from '../../lib/errors';
@@ -77,15 +77,13 @@ export class PricingService {
     private readonly now: () => Date,
   ) {}
 
-  async setPrice(principal: Principal, input: SetPriceInput): Promise<PriceRow> {
+  /** Operator, or tenant ADMIN for its own override (the field's authScopes). */
+  async setPrice(scope: TenantScope, input: SetPriceInput): Promise<PriceRow> {
     let tenantId: string | null;
-    if (principal.isOperator) {
+    if (scope.operator) {
       tenantId = input.tenantId ?? null;
       if (tenantId && !isUuid(tenantId)) throw badInput(['input', 'tenantId'], 'no such tenant');
-    } else {
-      requireScope(principal, 'ADMIN');
-      tenantId = tenantOf(principal, input.tenantId, ['input', 'tenantId']);
-    }
+    } else tenantId = tenantIn(scope, input.tenantId, ['input', 'tenantId']);
     const provider = checkName(input.provider, ['input', 'provider'], true) as string;
     const model = checkName(input.model, ['input', 'model'], true) as string;
     const currency = input.currency ?? 'USD';
@@ -147,17 +145,16 @@ export class PricingService {
     });
   }
 
-  /** Versions visible to the caller: the platform's and (for a tenant) its own overrides. */
+  /** Versions visible to the caller: the platform's and (for a tenant) its own overrides (READ). */
   async list(
-    principal: Principal,
+    scope: TenantScope,
     filter: { tenantId?: string | null; provider?: string | null; model?: string | null; at?: Date | null },
   ): Promise<PriceRow[]> {
-    requireScope(principal, 'READ');
     let tenantId: string | null = null;
-    if (principal.isOperator) {
+    if (scope.operator) {
       tenantId = filter.tenantId ?? null;
       if (tenantId && !isUuid(tenantId)) return [];
-    } else tenantId = tenantOf(principal, filter.tenantId, ['tenantId']);
+    } else tenantId = tenantIn(scope, filter.tenantId, ['tenantId']);
     return this.db.query<PriceRow>(
       'prices:list',
       `SELECT ${PRICE_COLUMNS} FROM prices
@@ -225,13 +222,12 @@ export class PricingService {
     return asked.map((n) => (n < 0 ? null : (found[n] ?? null)));
   }
 
+  /** Any key may ask. */
   async quote(
-    principal: Principal,
+    scope: TenantScope,
     input: QuoteInput,
   ): Promise<{ cost: string; currency: string; price: PriceRow | null }> {
-    const tenantId = principal.isOperator
-      ? (input.tenantId ?? null)
-      : tenantOf(principal, input.tenantId, ['input', 'tenantId']);
+    const tenantId = scope.operator ? (input.tenantId ?? null) : tenantIn(scope, input.tenantId, ['input', 'tenantId']);
     const n = (v: number | null | undefined, f: string) => {
       const x = v ?? 0;
       if (!Number.isInteger(x) || x < 0) throw badInput(['input', f], 'may not be negative');

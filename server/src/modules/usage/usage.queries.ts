@@ -3,7 +3,7 @@
 // nothing here writes. UsageService (recording, reversals) extends this class, so the module
 // keeps one handle for the composition root.
 
-import { type Principal, requireScope, tenantOf } from '../../auth/principal';
+import { type TenantScope, tenantIn } from '../../auth/scope';
 import type { Database } from '../../db/database';
 import { badInput, notFound } from '../../lib/errors';
 import { isUuid } from '../../lib/ids';
@@ -33,10 +33,9 @@ export class UsageQueries {
     protected readonly tenants: TenantsService,
   ) {}
 
-  /** Checks a filter and pins it to one tenant the caller may read. */
-  async resolveFilter(principal: Principal, f: UsageFilterInput) {
-    requireScope(principal, 'READ');
-    const tenantId = tenantOf(principal, f.tenantId, ['filter', 'tenantId']);
+  /** Checks a filter and pins it to one tenant the caller may read (READ: the field's authScopes). */
+  async resolveFilter(scope: TenantScope, f: UsageFilterInput) {
+    const tenantId = tenantIn(scope, f.tenantId, ['filter', 'tenantId']);
     UsageQueries.checkRange(f.from, f.to, ['filter', 'to']);
     const tenant = await this.tenants.get(tenantId, ['filter', 'tenantId']);
     if (f.apiKeyId != null) {
@@ -54,9 +53,9 @@ export class UsageQueries {
     };
   }
 
-  async events(principal: Principal, f: UsageFilterInput, first: number, after: string | null | undefined) {
+  async events(scope: TenantScope, f: UsageFilterInput, first: number, after: string | null | undefined) {
     const k = keyset(first, after);
-    const { filter } = await this.resolveFilter(principal, f);
+    const { filter } = await this.resolveFilter(scope, f);
     const rows = await this.db.query<EventRow>(
       'usageEvents:page',
       `SELECT ${EVENT_COLUMNS} FROM usage_events
@@ -85,12 +84,12 @@ export class UsageQueries {
     return connection(rows, first, (e) => e.occurredAt);
   }
   async summary(
-    principal: Principal,
+    scope: TenantScope,
     f: UsageFilterInput,
     groupBy: readonly UsageDimension[],
     granularity: Granularity | null,
   ) {
-    const { tenant, filter } = await this.resolveFilter(principal, f);
+    const { tenant, filter } = await this.resolveFilter(scope, f);
     // In a transaction of its own: that is where JIT is off (see BEGIN_TX); a summary is heavy
     // enough for PostgreSQL's JIT to fire, and light enough that compiling costs far more.
     const buckets = await this.db.transaction('usageSummary', (tx) =>

@@ -1,6 +1,7 @@
 // GraphQL for the ledger: recording, reversals, the event list and summaries.
 import { filter, pipe } from 'graphql-yoga';
-import { requireScope, tenantOf } from '../../auth/principal';
+import { tenantOf } from '../../auth/principal';
+import { scopeOf } from '../../auth/scope';
 import { builder } from '../../graphql/builder';
 import {
   ApiKeyRef,
@@ -181,7 +182,9 @@ builder.queryFields((t) => ({
       first: t.arg.int({ defaultValue: 50 }),
       after: t.arg.string(),
     },
-    resolve: (_, args, ctx) => ctx.services.usage.events(ctx.principal, args.filter, args.first ?? 50, args.after),
+    authScopes: { read: true },
+    resolve: (_, args, ctx) =>
+      ctx.services.usage.events(scopeOf(ctx.principal), args.filter, args.first ?? 50, args.after),
   }),
   usageSummary: t.field({
     type: UsageSummary,
@@ -192,8 +195,9 @@ builder.queryFields((t) => ({
       groupBy: t.arg({ type: [UsageDimensionEnum], required: { list: false, items: true }, defaultValue: [] }),
       granularity: t.arg({ type: GranularityEnum }),
     },
+    authScopes: { read: true },
     resolve: (_, args, ctx) =>
-      ctx.services.usage.summary(ctx.principal, args.filter, args.groupBy ?? [], args.granularity ?? null),
+      ctx.services.usage.summary(scopeOf(ctx.principal), args.filter, args.groupBy ?? [], args.granularity ?? null),
   }),
 }));
 
@@ -345,7 +349,8 @@ builder.mutationFields((t) => ({
     description:
       'Idempotent on (tenant, idempotencyKey). The fingerprint is every input field with defaults applied, except occurredAt when the caller omitted it. Same key + same fingerprint: DUPLICATE (also while the first call is still in flight: it waits, never 409). Same key + different fingerprint: error IDEMPOTENCY_CONFLICT.',
     args: { input: t.arg({ type: RecordUsageInput, required: true }) },
-    resolve: (_, { input }, ctx) => ctx.services.usage.recordOne(ctx.principal, input),
+    authScopes: { ingest: true },
+    resolve: (_, { input }, ctx) => ctx.services.usage.recordOne(scopeOf(ctx.principal), input),
   }),
   recordUsageBatch: t.field({
     type: RecordUsageBatchPayload,
@@ -354,14 +359,16 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: [RecordUsageInput], required: true }) },
     // A bad string, Decimal or DateTime in one item makes that item INVALID (graphql/input-guard.ts).
     extensions: { judgeItems: 'input' },
-    resolve: (_, { input }, ctx) => ctx.services.usage.recordBatch(ctx.principal, input),
+    authScopes: { ingest: true },
+    resolve: (_, { input }, ctx) => ctx.services.usage.recordBatch(scopeOf(ctx.principal), input),
   }),
   reverseUsage: t.field({
     type: RecordUsagePayload,
     description:
       'Appends an entry that cancels another: every count, quantity and cost negated (requests -1), same occurredAt, tenant, key, subject, model, provider and kind as the original, so every rollup and window nets to zero. INGEST or ADMIN. Idempotent on its own idempotencyKey; reversing an entry that is already reversed, or a reversal, is BAD_USER_INPUT. Ledger entries are never updated or deleted.',
     args: { input: t.arg({ type: ReverseUsageInput, required: true }) },
-    resolve: (_, { input }, ctx) => ctx.services.usage.reverse(ctx.principal, input),
+    authScopes: { ingest: true },
+    resolve: (_, { input }, ctx) => ctx.services.usage.reverse(scopeOf(ctx.principal), input),
   }),
 }));
 
@@ -370,8 +377,8 @@ builder.subscriptionFields((t) => ({
     type: UsageEventRef,
     description: 'Every CREATED ledger entry of the tenant.',
     args: { tenantId: t.arg.id(), apiKeyId: t.arg.id() },
+    authScopes: { read: true },
     subscribe: async (_, args, ctx) => {
-      requireScope(ctx.principal, 'READ');
       const tenantId = tenantOf(ctx.principal, args.tenantId, ['tenantId']);
       const keyId = args.apiKeyId;
       // A tenant or key that does not exist (for this caller) is NOT_FOUND, as quotaUpdated

@@ -3,7 +3,7 @@
 // Owns usage_events and its rollup tables; nothing outside this module writes them.
 // Side effects (metrics, and later pub/sub) run only after the transaction committed.
 
-import { type Principal, requireScope, tenantOf } from '../../auth/principal';
+import { ownerOf, type TenantScope, tenantIn } from '../../auth/scope';
 import type { Database } from '../../db/database';
 import { AppError, badInput, containsNul, idempotencyConflict, notFound } from '../../lib/errors';
 import { LocalEvents } from '../../lib/events';
@@ -88,8 +88,7 @@ export class UsageService extends UsageQueries {
   }
 
   /** Judges and records items; one transaction for all of them. Never throws for a bad item. */
-  async record(principal: Principal, raws: readonly unknown[]): Promise<ItemResult[]> {
-    requireScope(principal, 'INGEST');
+  async record(scope: TenantScope, raws: readonly unknown[]): Promise<ItemResult[]> {
     const now = this.now();
     const results: ItemResult[] = raws.map((_, index) => ({
       index,
@@ -108,16 +107,16 @@ export class UsageService extends UsageQueries {
       try {
         if (raw instanceof RefusedItem) throw raw.error;
         const u = normalizeUsage(raw, now);
-        const tenantId = tenantOf(principal, u.tenantId, ['tenantId']);
+        const tenantId = tenantIn(scope, u.tenantId, ['tenantId']);
         if (u.apiKeyId != null && !isUuid(u.apiKeyId)) throw notFound('API key', ['apiKeyId']);
-        pending.push({ index, u, tenantId, apiKeyId: u.apiKeyId ?? principal.key?.id ?? null, currency: '' });
+        pending.push({ index, u, tenantId, apiKeyId: u.apiKeyId ?? scope.keyId ?? null, currency: '' });
       } catch (e) {
         fail(index, e);
       }
     });
 
     // Names the operator gave, and keys the caller attributes to, must exist in that tenant.
-    const valid = await this.checkReferences(principal, pending);
+    const valid = await this.checkReferences(scope, pending);
     // A tenant is billed in one currency (cached: it never changes), so a cost in another is refused.
     const currencies = await this.tenants.currencies(pending.map((p) => p.tenantId));
     const ready = pending.filter((p) => {
@@ -254,15 +253,15 @@ export class UsageService extends UsageQueries {
     };
   }
 
-  private async checkReferences(principal: Principal, pending: Pending[]): Promise<Map<number, AppError>> {
+  private async checkReferences(scope: TenantScope, pending: Pending[]): Promise<Map<number, AppError>> {
     const errors = new Map<number, AppError>();
-    if (principal.isOperator) {
+    if (scope.operator) {
       const ids = [...new Set(pending.map((p) => p.tenantId))];
       const found = new Set((await this.tenants.byIds(ids)).map((t) => t.id));
       for (const p of pending) if (!found.has(p.tenantId)) errors.set(p.index, notFound('tenant', ['tenantId']));
     }
     const keyIds = [
-      ...new Set(pending.map((p) => p.apiKeyId).filter((k): k is string => k != null && k !== principal.key?.id)),
+      ...new Set(pending.map((p) => p.apiKeyId).filter((k): k is string => k != null && k !== scope.keyId)),
     ];
     if (keyIds.length) {
       const rows = await this.db.query<{ id: string; tenantId: string }>(
@@ -273,31 +272,27 @@ export class UsageService extends UsageQueries {
       const owner = new Map(rows.map((r) => [r.id, r.tenantId]));
       for (const p of pending) {
         // Another tenant's key is answered exactly like a missing one.
-        if (
-          p.apiKeyId &&
-          p.apiKeyId !== principal.key?.id &&
-          owner.get(p.apiKeyId) !== p.tenantId &&
-          !errors.has(p.index)
-        )
+        if (p.apiKeyId && p.apiKeyId !== scope.keyId && owner.get(p.apiKeyId) !== p.tenantId && !errors.has(p.index))
           errors.set(p.index, notFound('API key', ['apiKeyId']));
       }
     }
     return errors;
   }
 
+  /** INGEST (the field's authScopes), as are recordBatch and reverse. */
   async recordOne(
-    principal: Principal,
+    scope: TenantScope,
     raw: unknown,
   ): Promise<{ outcome: RecordOutcome; event: EventRow; reservation: Settlement | null }> {
-    const [r] = await this.record(principal, [raw]);
+    const [r] = await this.record(scope, [raw]);
     const res = r as ItemResult;
     if (res.error) throw res.error.within(['input']);
     return { outcome: res.outcome, event: res.event as EventRow, reservation: res.reservation };
   }
 
-  async recordBatch(principal: Principal, raws: readonly unknown[]) {
+  async recordBatch(scope: TenantScope, raws: readonly unknown[]) {
     if (raws.length < 1 || raws.length > MAX_BATCH) throw badInput(['input'], `a batch holds 1 to ${MAX_BATCH} items`);
-    const results = await this.record(principal, raws);
+    const results = await this.record(scope, raws);
     const count = (o: RecordOutcome) => results.filter((r) => r.outcome === o).length;
     return {
       created: count('CREATED'),
@@ -309,10 +304,9 @@ export class UsageService extends UsageQueries {
 
   /** Appends the entry that cancels `eventId`: every count, quantity and cost negated. */
   async reverse(
-    principal: Principal,
+    scope: TenantScope,
     input: { eventId: string; idempotencyKey: string; reason?: string | null },
   ): Promise<{ outcome: RecordOutcome; event: EventRow }> {
-    requireScope(principal, 'INGEST');
     const key = input.idempotencyKey;
     if (key.length < 1 || key.length > 255 || /\p{C}/u.test(key))
       throw badInput(['input', 'idempotencyKey'], 'must be 1 to 255 printable characters');
@@ -323,7 +317,7 @@ export class UsageService extends UsageQueries {
     const [original] = await this.db.query<EventRow>(
       'reverseUsage:original',
       `SELECT ${EVENT_COLUMNS} FROM usage_events WHERE id = $1 AND ($2::uuid IS NULL OR tenant_id = $2)`,
-      [input.eventId, principal.isOperator ? null : principal.tenantId],
+      [input.eventId, ownerOf(scope)],
     );
     if (!original) throw notFound('usage event', ['input', 'eventId']);
     const fingerprint = reversalFingerprint(original.id, reason);
