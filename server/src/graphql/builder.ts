@@ -9,7 +9,7 @@ import type { Context } from './context';
 export const builder = new SchemaBuilder<{
   Context: Context;
   DefaultFieldNullability: false;
-  AuthScopes: { operator: boolean; ingest: boolean; read: boolean; admin: boolean };
+  AuthScopes: { operator: boolean; ingest: boolean; read: boolean; admin: boolean; anyKey: boolean };
   Scalars: {
     ID: { Input: string; Output: string | number };
     Decimal: { Input: string; Output: string };
@@ -38,6 +38,8 @@ export const builder = new SchemaBuilder<{
       ingest: ctx.principal.isOperator || ctx.principal.scopes.has('INGEST'),
       read: ctx.principal.isOperator || ctx.principal.scopes.has('READ'),
       admin: ctx.principal.isOperator || ctx.principal.scopes.has('ADMIN'),
+      // Every operation's caller is authenticated before it runs (app.ts): a field any key may use.
+      anyKey: true,
     }),
     // Checked on subscribe (once per subscription), not on every pushed event.
     authorizeOnSubscribe: true,

@@ -93,6 +93,7 @@ builder.queryFields((t) => ({
   quote: t.field({
     type: QuoteRef,
     description: 'What a piece of usage would cost, without recording it. Any scope may ask.',
+    authScopes: { anyKey: true },
     args: { input: t.arg({ type: QuoteInput, required: true }) },
     resolve: (_, { input }, ctx) => ctx.services.pricing.quote(scopeOf(ctx.principal), input),
   }),

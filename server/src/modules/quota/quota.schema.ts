@@ -258,7 +258,11 @@ builder.queryFields((t) => ({
       return ctx.services.quota.status(s.tenant, s.apiKeyId, s.subject);
     },
   }),
-  plans: t.field({ type: [PlanRef], resolve: (_, __, ctx) => ctx.services.quota.plans(scopeOf(ctx.principal)) }),
+  plans: t.field({
+    type: [PlanRef],
+    authScopes: { anyKey: true },
+    resolve: (_, __, ctx) => ctx.services.quota.plans(scopeOf(ctx.principal)),
+  }),
   quotaAlerts: t.field({
     type: QuotaAlertConnection,
     description:

@@ -52,6 +52,7 @@ builder.queryFields((t) => ({
   viewer: t.field({
     type: ViewerRef,
     description: 'The calling API key, and through it its tenant.',
+    authScopes: { anyKey: true },
     resolve: (_, __, ctx) => ({ isOperator: ctx.principal.isOperator }),
   }),
   tenant: t.field({
