@@ -19,7 +19,7 @@ import { type Live, liveStream, liveValue } from '../../graphql/subscriptions';
 import { AppError, notFound } from '../../lib/errors';
 import { isUuid } from '../../lib/ids';
 import { revivePublished } from './usage.columns';
-import { RecordUsageBatchPayload, RecordUsagePayload } from './usage.payloads';
+import { RecordUsageBatchPayload, RecordUsagePayload } from './usage.payloads.schema';
 import type { SummaryRow } from './usage.summary';
 import type { PublishedEvent } from './usage.topics';
 import type { EventRow, Totals, UsageKind } from './usage.types';
