@@ -2,8 +2,7 @@
 // their modules) keeps modules free of import cycles: Tenant lists ApiKeys, an ApiKey
 // names its Tenant, a UsageEvent names both.
 import type { ApiKeyRow, PriceRow, TenantRow } from '../db/entities';
-import type { EventRow, Totals } from '../modules/usage/usage.types';
-import { DIMENSIONS, GRANULARITIES, type KINDS } from '../modules/usage/usage.types';
+import type { EventRow, KINDS, Totals } from '../modules/usage/usage.types';
 import { builder } from './builder';
 import type { API_KEY_SCOPES } from './principal';
 
@@ -27,8 +26,6 @@ export const ModelSourceEnum = builder.enumType('ModelSource', {
   },
 });
 export const UsageStatusEnum = builder.enumType('UsageStatus', { values: ['SUCCEEDED', 'FAILED'] as const });
-export const GranularityEnum = builder.enumType('Granularity', { values: GRANULARITIES });
-export const UsageDimensionEnum = builder.enumType('UsageDimension', { values: DIMENSIONS });
 export const ApiKeyScopeEnum = builder.enumType('ApiKeyScope', {
   values: {
     INGEST: { description: 'May record usage and ask for authorizations.' },

@@ -4,11 +4,9 @@ import { builder } from '../../graphql/builder';
 import { requireScope, tenantOf } from '../../graphql/principal';
 import {
   ApiKeyRef,
-  GranularityEnum,
   ModelSourceEnum,
   PriceRef,
   TenantRef,
-  UsageDimensionEnum,
   UsageEventRef,
   UsageKindEnum,
   UsageStatusEnum,
@@ -22,8 +20,13 @@ import type { ItemResult } from './usage.service';
 import type { SummaryRow } from './usage.summary';
 import type { PublishedEvent } from './usage.topics';
 import type { EventRow, RecordOutcome, Totals, UsageKind } from './usage.types';
+import { DIMENSIONS, GRANULARITIES } from './usage.types';
 import { RECORD_DEFAULTS } from './usage.validation';
 import type { Settlement } from './usage.writer';
+
+// Usage's own enums; the shared ones are in graphql/refs.ts, which loads no module.
+const GranularityEnum = builder.enumType('Granularity', { values: GRANULARITIES });
+const UsageDimensionEnum = builder.enumType('UsageDimension', { values: DIMENSIONS });
 
 UsageTotalsRef.implement({
   fields: (t) => ({
