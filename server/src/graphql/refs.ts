@@ -4,8 +4,7 @@
 
 import type { API_KEY_SCOPES } from '../auth/principal';
 import type { ApiKeyRow, PriceRow, TenantRow } from '../db/entities';
-import type { EventRow, Totals } from '../modules/usage/usage.types';
-import { DIMENSIONS, GRANULARITIES, type KINDS } from '../modules/usage/usage.types';
+import type { EventRow, KINDS, Totals } from '../modules/usage/usage.types';
 import { builder } from './builder';
 
 export const TenantRef = builder.objectRef<TenantRow>('Tenant');
@@ -28,8 +27,6 @@ export const ModelSourceEnum = builder.enumType('ModelSource', {
   },
 });
 export const UsageStatusEnum = builder.enumType('UsageStatus', { values: ['SUCCEEDED', 'FAILED'] as const });
-export const GranularityEnum = builder.enumType('Granularity', { values: GRANULARITIES });
-export const UsageDimensionEnum = builder.enumType('UsageDimension', { values: DIMENSIONS });
 export const ApiKeyScopeEnum = builder.enumType('ApiKeyScope', {
   values: {
     INGEST: { description: 'May record usage and ask for authorizations.' },

@@ -5,11 +5,9 @@ import { scopeOf } from '../../auth/scope';
 import { builder } from '../../graphql/builder';
 import {
   ApiKeyRef,
-  GranularityEnum,
   ModelSourceEnum,
   PriceRef,
   TenantRef,
-  UsageDimensionEnum,
   UsageEventRef,
   UsageKindEnum,
   UsageStatusEnum,
@@ -23,7 +21,12 @@ import { RecordUsageBatchPayload, RecordUsagePayload } from './usage.payloads.sc
 import type { SummaryRow } from './usage.summary';
 import type { PublishedEvent } from './usage.topics';
 import type { EventRow, Totals, UsageKind } from './usage.types';
+import { DIMENSIONS, GRANULARITIES } from './usage.types';
 import { RECORD_DEFAULTS } from './usage.validation';
+
+// Usage's own enums; the shared ones are in graphql/refs.ts, which loads no module.
+const GranularityEnum = builder.enumType('Granularity', { values: GRANULARITIES });
+const UsageDimensionEnum = builder.enumType('UsageDimension', { values: DIMENSIONS });
 
 UsageTotalsRef.implement({
   fields: (t) => ({
