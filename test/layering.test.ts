@@ -57,8 +57,12 @@ const IMPORTS = sourceFiles(SRC).flatMap(importsOf);
 
 const under = (folder: string) => (path: string) => path.startsWith(`${folder}/`);
 const moduleOf = (path: string) => /^modules\/([^/]+)\//.exec(path)?.[1] ?? null;
-/** A module's face: its Pothos types and fields. Everything else in it is a service, store or job. */
-const isSchemaFile = (path: string) => path.endsWith('.schema.ts');
+/**
+ * A module's face: its Pothos types and fields (*.schema.ts), the refs and enums other modules
+ * name (*.refs.ts) and its per-request DataLoaders (*.loaders.ts). Everything else in it is a
+ * service, store or job.
+ */
+const isSchemaFile = (path: string) => /\.(schema|refs|loaders)\.ts$/.test(path);
 
 /** "importer -> imported" for every import from a file `from` accepts to a file `to` accepts. */
 const crossings = (from: (path: string) => boolean, to: (imp: Import) => boolean) =>

@@ -5,7 +5,6 @@ import { builder } from './graphql/builder';
 import { guardInputs } from './graphql/input-guard';
 import './graphql/root';
 import './graphql/scalars';
-import './graphql/refs';
 import './modules/api-keys/api-keys.schema';
 import './modules/tenants/tenants.schema';
 import './modules/pricing/pricing.schema';

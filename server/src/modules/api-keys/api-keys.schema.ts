@@ -3,9 +3,11 @@
 import { scopeOf } from '../../auth/scope';
 import type { ApiKeyRow } from '../../db/entities';
 import { builder, deny } from '../../graphql/builder';
-import { ApiKeyRef, ApiKeyScopeEnum, TenantRef, UsageTotalsRef } from '../../graphql/refs';
 import { AppError } from '../../lib/errors';
+import { TenantRef } from '../tenants/tenants.refs';
+import { UsageTotalsRef } from '../usage/usage.refs';
 import { UsageService } from '../usage/usage.service';
+import { ApiKeyRef, ApiKeyScopeEnum } from './api-keys.refs';
 
 ApiKeyRef.implement({
   fields: (t) => ({

@@ -1,7 +1,8 @@
 // GraphQL for the price book and quotes.
 import { scopeOf } from '../../auth/scope';
 import { builder } from '../../graphql/builder';
-import { PriceRef, UsageKindEnum } from '../../graphql/refs';
+import { UsageKindEnum } from '../usage/usage.refs';
+import { PriceRef } from './pricing.refs';
 
 PriceRef.implement({
   fields: (t) => ({

@@ -4,10 +4,12 @@
 import { tenantOf } from '../../auth/principal';
 import { scopeOf } from '../../auth/scope';
 import { builder, deny } from '../../graphql/builder';
-import { ApiKeyRef, TenantRef, UsageTotalsRef } from '../../graphql/refs';
 import { type Live, liveStream, liveValue } from '../../graphql/subscriptions';
 import { AppError } from '../../lib/errors';
 import { Dec, fmt } from '../../lib/money';
+import { ApiKeyRef } from '../api-keys/api-keys.refs';
+import { TenantRef } from '../tenants/tenants.refs';
+import { UsageTotalsRef } from '../usage/usage.refs';
 import { emptyTotals } from '../usage/usage.summary';
 import type { Totals } from '../usage/usage.types';
 import {

@@ -2,9 +2,11 @@
 
 import { tenantOf } from '../../auth/principal';
 import { builder, deny } from '../../graphql/builder';
-import { ApiKeyRef, TenantRef, UsageTotalsRef } from '../../graphql/refs';
+import { ApiKeyRef } from '../api-keys/api-keys.refs';
 import { CreateApiKeyPayloadRef } from '../api-keys/api-keys.schema';
+import { UsageTotalsRef } from '../usage/usage.refs';
 import { UsageService } from '../usage/usage.service';
+import { TenantRef } from './tenants.refs';
 
 TenantRef.implement({
   fields: (t) => ({

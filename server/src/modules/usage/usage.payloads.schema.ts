@@ -1,8 +1,8 @@
 // GraphQL answers of recordUsage, recordUsageBatch and reverseUsage: outcome, settlement and
 // the per-item results with their UserError.
 import { builder } from '../../graphql/builder';
-import { UsageEventRef } from '../../graphql/refs';
 import { toUserError, type UserError } from '../../lib/errors';
+import { UsageEventRef } from './usage.refs';
 import type { ItemResult } from './usage.service';
 import type { EventRow, RecordOutcome } from './usage.types';
 import type { Settlement } from './usage.writer';

@@ -3,28 +3,22 @@ import { filter, pipe } from 'graphql-yoga';
 import { tenantOf } from '../../auth/principal';
 import { scopeOf } from '../../auth/scope';
 import { builder } from '../../graphql/builder';
-import {
-  ApiKeyRef,
-  ModelSourceEnum,
-  PriceRef,
-  TenantRef,
-  UsageEventRef,
-  UsageKindEnum,
-  UsageStatusEnum,
-  UsageTotalsRef,
-} from '../../graphql/refs';
 import { type Live, liveStream, liveValue } from '../../graphql/subscriptions';
 import { AppError, notFound } from '../../lib/errors';
 import { isUuid } from '../../lib/ids';
+import { ApiKeyRef } from '../api-keys/api-keys.refs';
+import { PriceRef } from '../pricing/pricing.refs';
+import { TenantRef } from '../tenants/tenants.refs';
 import { revivePublished } from './usage.columns';
 import { RecordUsageBatchPayload, RecordUsagePayload } from './usage.payloads.schema';
+import { ModelSourceEnum, UsageEventRef, UsageKindEnum, UsageStatusEnum, UsageTotalsRef } from './usage.refs';
 import type { SummaryRow } from './usage.summary';
 import type { PublishedEvent } from './usage.topics';
 import type { EventRow, Totals, UsageKind } from './usage.types';
 import { DIMENSIONS, GRANULARITIES } from './usage.types';
 import { RECORD_DEFAULTS } from './usage.validation';
 
-// Usage's own enums; the shared ones are in graphql/refs.ts, which loads no module.
+// Usage's own enums; the ones other modules name are in usage.refs.ts.
 const GranularityEnum = builder.enumType('Granularity', { values: GRANULARITIES });
 const UsageDimensionEnum = builder.enumType('UsageDimension', { values: DIMENSIONS });
 
