@@ -113,9 +113,9 @@ describe('the layers of server/src', () => {
     ).toEqual([]);
   });
 
-  it('graphql/ loads no module: modules reach it only through the composition roots (schema.ts, services.ts)', () => {
+  it('graphql/ loads no module: modules reach it only through the composition roots (schema.ts, services.ts, loaders.ts)', () => {
     // schema.ts imports every module's *.schema.ts; services.ts builds the Services the context
-    // carries. graphql/ may still name a module's types (`import type`, erased when compiled).
+    // carries; loaders.ts composes each module's *.loaders.ts into the context's loaders. graphql/ may still name a module's types (`import type`, erased when compiled).
     expect(crossings(under('graphql'), (i) => moduleOf(i.to) !== null && !i.typeOnly)).toEqual([]);
   });
 
