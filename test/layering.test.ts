@@ -119,6 +119,17 @@ describe('the layers of server/src', () => {
     expect(crossings(under('graphql'), (i) => moduleOf(i.to) !== null && !i.typeOnly)).toEqual([]);
   });
 
+  it("graphql/ declares no module's refs or loaders: it names a module's type only for the Context", () => {
+    // Refs live in modules/<m>/<m>.refs.ts and loaders in <m>.loaders.ts (composed in loaders.ts),
+    // so graphql/ names a module only where context.ts types the request's QuotaFeed.
+    expect(
+      crossings(
+        under('graphql'),
+        (i) => moduleOf(i.to) !== null && !(i.from === 'graphql/context.ts' && i.to === 'modules/quota/quota.feed.ts'),
+      ),
+    ).toEqual([]);
+  });
+
   it('pubsub, db/ and lib/ import no module and nothing of graphql/: they sit below every domain', () => {
     const below = (f: string) => f === 'pubsub.ts' || f === 'pubsub-redis.ts' || under('db')(f) || under('lib')(f);
     expect(crossings(below, (i) => moduleOf(i.to) !== null || under('graphql')(i.to))).toEqual([]);
