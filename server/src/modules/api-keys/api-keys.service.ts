@@ -11,6 +11,7 @@ import { AppError, badInput, containsNul, notFound } from '../../lib/errors';
 import { LocalEvents } from '../../lib/events';
 import { isUuid } from '../../lib/ids';
 import type { Publisher } from '../../pubsub';
+import * as store from './api-keys.store';
 import type { ApiKeysTopics } from './api-keys.topics';
 
 const SECRET_RE = /^(tly_[0-9a-f]{8})_([A-Za-z0-9_-]{43})$/;
@@ -21,9 +22,6 @@ export interface NewApiKey {
   apiKey: ApiKeyRow;
   secret: string;
 }
-
-const KEY_COLUMNS = `id, tenant_id AS "tenantId", name, prefix, secret_hash AS "secretHash", scopes,
-  created_at AS "createdAt", last_used_at AS "lastUsedAt", revoked_at AS "revokedAt"`;
 
 export class ApiKeysService {
   /** 'revoked' (key id) after a revocation committed, in this process (before it is published). */
@@ -87,11 +85,7 @@ export class ApiKeysService {
   /** Which of `ids` are revoked (or gone) now, from the database: the re-check of open streams' keys. */
   async revokedAmong(ids: string[]): Promise<string[]> {
     if (ids.length === 0) return [];
-    const live = await this.db.query<{ id: string }>(
-      'auth:liveKeys',
-      'SELECT id FROM api_keys WHERE id = ANY($1::uuid[]) AND revoked_at IS NULL',
-      [ids],
-    );
+    const live = await store.liveKeyIds(this.db, ids);
     const ok = new Set(live.map((r) => r.id));
     return ids.filter((id) => !ok.has(id));
   }
@@ -101,11 +95,7 @@ export class ApiKeysService {
     if (inflight) return inflight;
     const generation = this.generation;
     const p = (async () => {
-      const [row] = await this.db.query<ApiKeyRow>(
-        'auth:keyByPrefix',
-        `SELECT ${KEY_COLUMNS} FROM api_keys WHERE prefix = $1`,
-        [prefix],
-      );
+      const row = await store.keyByPrefix(this.db, prefix);
       if (!row || row.secretHash.length !== d.length || !timingSafeEqual(row.secretHash, d) || row.revokedAt) {
         this.cache.delete(cacheKey);
         return null;
@@ -132,13 +122,7 @@ export class ApiKeysService {
     if (this.lastUsed.size === 0) return 0;
     const entries = [...this.lastUsed.entries()];
     this.lastUsed.clear();
-    await this.db.query(
-      'auth:flushLastUsed',
-      `UPDATE api_keys k SET last_used_at = v.t
-         FROM unnest($1::uuid[], $2::timestamptz[]) AS v(id, t)
-        WHERE k.id = v.id AND (k.last_used_at IS NULL OR k.last_used_at < v.t)`,
-      [entries.map(([id]) => id), entries.map(([, t]) => t.toISOString())],
-    );
+    await store.flushLastUsed(this.db, entries);
     return entries.length;
   }
 
@@ -158,18 +142,12 @@ export class ApiKeysService {
       throw badInput(['input', 'scopes'], 'unknown scope');
     const run = async (sql: Sql) => {
       if (!tx) {
-        const [t] = await sql.query('apiKeys:tenantExists', 'SELECT 1 FROM tenants WHERE id = $1', [tenantId]);
-        if (!t) throw notFound('tenant', ['input', 'tenantId']);
+        if (!(await store.tenantExists(sql, tenantId))) throw notFound('tenant', ['input', 'tenantId']);
       }
       for (let attempt = 0; ; attempt++) {
         const { secret, prefix, hash } = ApiKeysService.generateSecret();
         try {
-          const [row] = await sql.query<ApiKeyRow>(
-            'apiKeys:insert',
-            `INSERT INTO api_keys (tenant_id, name, prefix, secret_hash, scopes) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (prefix) DO NOTHING RETURNING ${KEY_COLUMNS}`,
-            [tenantId, name, prefix, hash, scopes],
-          );
+          const row = await store.insertKey(sql, { tenantId, name, prefix, hash, scopes });
           if (row) return { apiKey: row, secret };
         } catch (err) {
           if (pgCode(err) === '23503') throw notFound('tenant', ['input', 'tenantId']);
@@ -184,12 +162,7 @@ export class ApiKeysService {
   /** Tenant ADMIN or operator (the field's authScopes). */
   async revoke(scope: TenantScope, id: string): Promise<ApiKeyRow> {
     if (!isUuid(id)) throw notFound('API key', ['id']);
-    const [row] = await this.db.query<ApiKeyRow>(
-      'apiKeys:revoke',
-      `UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())
-        WHERE id = $1 AND ($2::uuid IS NULL OR tenant_id = $2) RETURNING ${KEY_COLUMNS}`,
-      [id, ownerOf(scope)],
-    );
+    const row = await store.revokeKey(this.db, id, ownerOf(scope));
     // Another tenant's key is reported exactly like a missing one: its existence is not revealed.
     if (!row) throw notFound('API key', ['id']);
     this.forget(id);
@@ -203,9 +176,7 @@ export class ApiKeysService {
   async byIds(ids: readonly string[]): Promise<ApiKeyRow[]> {
     ids = ids.filter(isUuid);
     if (ids.length === 0) return [];
-    return this.db.query<ApiKeyRow>('apiKeys:byIds', `SELECT ${KEY_COLUMNS} FROM api_keys WHERE id = ANY($1::uuid[])`, [
-      ids,
-    ]);
+    return store.keysByIds(this.db, ids);
   }
 
   /**
@@ -218,20 +189,11 @@ export class ApiKeysService {
     sql: Sql = this.db,
   ): Promise<{ id: string; tenantId: string } | null> {
     if (!isUuid(id)) return null;
-    const [key] = await sql.query<{ id: string; tenantId: string }>(
-      'apiKeys:owner',
-      'SELECT id, tenant_id AS "tenantId" FROM api_keys WHERE id = $1 AND ($2::uuid IS NULL OR tenant_id = $2)',
-      [id, tenantId],
-    );
-    return key ?? null;
+    return store.keyOwner(sql, id, tenantId);
   }
 
   async listForTenant(tenantId: string, includeRevoked: boolean): Promise<ApiKeyRow[]> {
-    return this.db.query<ApiKeyRow>(
-      'apiKeys:list',
-      `SELECT ${KEY_COLUMNS} FROM api_keys WHERE tenant_id = $1 AND ($2 OR revoked_at IS NULL) ORDER BY created_at, id`,
-      [tenantId, includeRevoked],
-    );
+    return store.keysOfTenant(this.db, tenantId, includeRevoked);
   }
 
   async close(): Promise<void> {

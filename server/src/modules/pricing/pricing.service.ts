@@ -16,23 +16,9 @@ import { isUuid } from '../../lib/ids';
 import { clip } from '../../lib/input';
 import { CURRENCY_RE, type Dec, fmt, parseAmount, parseDecimal } from '../../lib/money';
 import { costOf } from './cost';
+import * as store from './pricing.store';
 
-export const PRICE_COLUMNS = `id, tenant_id AS "tenantId", provider, model, currency,
-  input_per_million AS "inputPerMillion", output_per_million AS "outputPerMillion",
-  cached_input_per_million AS "cachedInputPerMillion", cache_write_input_per_million AS "cacheWriteInputPerMillion",
-  per_request AS "perRequest", per_second AS "perSecond", per_unit AS "perUnit",
-  effective_from AS "effectiveFrom", effective_to AS "effectiveTo", created_at AS "createdAt"`;
-
-const RATE_FIELDS = [
-  ['inputPerMillion', 'input_per_million'],
-  ['outputPerMillion', 'output_per_million'],
-  ['cachedInputPerMillion', 'cached_input_per_million'],
-  ['cacheWriteInputPerMillion', 'cache_write_input_per_million'],
-  ['perRequest', 'per_request'],
-  ['perSecond', 'per_second'],
-  ['perUnit', 'per_unit'],
-] as const;
-type RateField = (typeof RATE_FIELDS)[number][0];
+type RateField = (typeof store.RATE_FIELDS)[number][0];
 
 export interface SetPriceInput extends Partial<Record<RateField, string | null>> {
   tenantId?: string | null;
@@ -89,7 +75,7 @@ export class PricingService {
     const currency = input.currency ?? 'USD';
     if (!CURRENCY_RE.test(currency))
       throw badInput(['input', 'currency'], 'must be a 3-letter ISO 4217 code such as USD');
-    const rates = RATE_FIELDS.map(([f]) => {
+    const rates = store.RATE_FIELDS.map(([f]) => {
       const v = input[f];
       return v == null ? null : fmt(parseAmount(v, ['input', f]));
     });
@@ -98,50 +84,22 @@ export class PricingService {
 
     return this.db.transaction('setPrice', async (tx) => {
       if (tenantId) {
-        const [t] = await tx.query<{ currency: string }>(
-          'setPrice:tenant',
-          'SELECT currency FROM tenants WHERE id = $1',
-          [tenantId],
-        );
-        if (!t) throw badInput(['input', 'tenantId'], 'no such tenant');
-        if (t.currency !== currency)
+        const billed = await store.currencyForSetPrice(tx, tenantId);
+        if (!billed) throw badInput(['input', 'tenantId'], 'no such tenant');
+        if (billed !== currency)
           throw badInput(
             ['input', 'currency'],
-            `this tenant is billed in ${t.currency}; its prices must be in ${t.currency} (give currency: "${t.currency}")`,
+            `this tenant is billed in ${billed}; its prices must be in ${billed} (give currency: "${billed}")`,
           );
       }
+      const chain = { tenantId, provider, model };
       // One writer per (tenant, provider, model) at a time keeps the versions a clean chain.
-      await tx.query('setPrice:lock', 'SELECT pg_advisory_xact_lock(hashtextextended($1, 7))', [
-        `price:${tenantId ?? '-'}:${provider}:${model}`,
-      ]);
-      const same = await tx.query(
-        'setPrice:same',
-        'SELECT 1 FROM prices WHERE tenant_id IS NOT DISTINCT FROM $1 AND provider = $2 AND model = $3 AND effective_from = $4',
-        [tenantId, provider, model, from],
-      );
-      if (same.length)
+      await store.lockChain(tx, chain);
+      if (await store.versionStartsAt(tx, chain, from))
         throw badInput(['input', 'effectiveFrom'], 'a version of this price already starts at that instant');
-      const [next] = await tx.query<{ from: Date }>(
-        'setPrice:next',
-        `SELECT effective_from AS "from" FROM prices
-          WHERE tenant_id IS NOT DISTINCT FROM $1 AND provider = $2 AND model = $3 AND effective_from > $4
-          ORDER BY effective_from LIMIT 1`,
-        [tenantId, provider, model, from],
-      );
-      await tx.query(
-        'setPrice:endPrevious',
-        `UPDATE prices SET effective_to = $4
-          WHERE tenant_id IS NOT DISTINCT FROM $1 AND provider = $2 AND model = $3
-            AND effective_from < $4 AND (effective_to IS NULL OR effective_to > $4)`,
-        [tenantId, provider, model, from],
-      );
-      const [row] = await tx.query<PriceRow>(
-        'setPrice:insert',
-        `INSERT INTO prices (tenant_id, provider, model, currency, ${RATE_FIELDS.map(([, c]) => c).join(', ')}, effective_from, effective_to)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING ${PRICE_COLUMNS}`,
-        [tenantId, provider, model, currency, ...rates, from, next?.from ?? null],
-      );
-      return row as PriceRow;
+      const next = await store.nextVersionStart(tx, chain, from);
+      await store.endVersionAt(tx, chain, from);
+      return store.insertPrice(tx, { ...chain, currency, rates, from, to: next });
     });
   }
 
@@ -155,21 +113,16 @@ export class PricingService {
       tenantId = filter.tenantId ?? null;
       if (tenantId && !isUuid(tenantId)) return [];
     } else tenantId = tenantIn(scope, filter.tenantId, ['tenantId']);
-    return this.db.query<PriceRow>(
-      'prices:list',
-      `SELECT ${PRICE_COLUMNS} FROM prices
-        WHERE (tenant_id IS NULL OR tenant_id = $1)
-          AND ($2::text IS NULL OR provider = $2) AND ($3::text IS NULL OR model = $3)
-          AND ($4::timestamptz IS NULL OR (effective_from <= $4 AND (effective_to IS NULL OR effective_to > $4)))
-        ORDER BY provider, model, tenant_id NULLS FIRST, effective_from DESC`,
-      [tenantId, filter.provider ?? null, filter.model ?? null, filter.at ?? null],
-    );
+    return store.listPrices(this.db, {
+      tenantId,
+      provider: filter.provider ?? null,
+      model: filter.model ?? null,
+      at: filter.at ?? null,
+    });
   }
 
   async byIds(ids: readonly string[]): Promise<PriceRow[]> {
-    return this.db.query<PriceRow>('prices:byIds', `SELECT ${PRICE_COLUMNS} FROM prices WHERE id = ANY($1::uuid[])`, [
-      ids,
-    ]);
+    return store.pricesByIds(this.db, ids);
   }
 
   /**
@@ -200,23 +153,7 @@ export class PricingService {
       return n;
     });
     if (wanted.length === 0) return lookups.map(() => null);
-    const rows = await this.db.query<PriceRow & { ord: string }>(
-      'prices:resolve',
-      `SELECT l.ord, p.* FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[]) WITH ORDINALITY AS l(tenant_id, provider, model, at, ord)
-       JOIN LATERAL (
-         SELECT ${PRICE_COLUMNS} FROM prices p
-          WHERE (p.tenant_id = l.tenant_id OR p.tenant_id IS NULL) AND p.model = l.model
-            AND (l.provider IS NULL OR p.provider = l.provider)
-            AND p.effective_from <= l.at AND (p.effective_to IS NULL OR p.effective_to > l.at)
-          ORDER BY p.tenant_id NULLS LAST, p.provider LIMIT 1
-       ) p ON true`,
-      [
-        wanted.map((w) => w.tenantId),
-        wanted.map((w) => w.provider),
-        wanted.map((w) => w.model),
-        wanted.map((w) => w.at.toISOString()),
-      ],
-    );
+    const rows = await store.resolvePrices(this.db, wanted);
     const found: (PriceRow | null)[] = wanted.map(() => null);
     for (const { ord, ...price } of rows) found[Number(ord) - 1] = price;
     return asked.map((n) => (n < 0 ? null : (found[n] ?? null)));
@@ -254,25 +191,15 @@ export class PricingService {
     if (!price) throw priceNotFound(lookup.provider, lookup.model);
     // The tenant's currency, as recordUsage checks it (an operator quote without a tenant has none).
     if (tenantId && isUuid(tenantId)) {
-      const [t] = await this.db.query<{ currency: string }>(
-        'quote:tenant',
-        'SELECT currency FROM tenants WHERE id = $1',
-        [tenantId],
-      );
-      if (t && t.currency !== price.currency) throw currencyMismatch(price, t.currency, ['input', 'currency']);
+      const billed = await store.currencyForQuote(this.db, tenantId);
+      if (billed && billed !== price.currency) throw currencyMismatch(price, billed, ['input', 'currency']);
     }
     return { cost: fmt(costOf(usage, price, ['input'])), currency: price.currency, price };
   }
 
   private async resolvePlatform(l: PriceLookup): Promise<(PriceRow | null)[]> {
     if (l.model == null) return [null];
-    const rows = await this.db.query<PriceRow>(
-      'prices:resolvePlatform',
-      `SELECT ${PRICE_COLUMNS} FROM prices WHERE tenant_id IS NULL AND model = $1 AND ($2::text IS NULL OR provider = $2)
-         AND effective_from <= $3 AND (effective_to IS NULL OR effective_to > $3) ORDER BY provider LIMIT 1`,
-      [l.model, l.provider, l.at],
-    );
-    return [rows[0] ?? null];
+    return [await store.resolvePlatformPrice(this.db, { provider: l.provider, model: l.model, at: l.at })];
   }
 }
 

@@ -11,8 +11,7 @@ import { isUuid } from '../../lib/ids';
 import { clip } from '../../lib/input';
 import { CURRENCY_RE } from '../../lib/money';
 import type { ApiKeysService, NewApiKey } from '../api-keys/api-keys.service';
-
-const TENANT_COLUMNS = `id, name, timezone, currency, created_at AS "createdAt"`;
+import * as store from './tenants.store';
 
 export class TenantsService {
   /** tenant id -> currency, for tenants this process has read (a currency never changes). */
@@ -42,35 +41,22 @@ export class TenantsService {
     if (!CURRENCY_RE.test(currency))
       throw badInput(['input', 'currency'], 'must be a 3-letter ISO 4217 code such as USD');
     return this.db.transaction('createTenant', async (tx) => {
-      const [tenant] = await tx.query<TenantRow>(
-        'createTenant:insert',
-        `INSERT INTO tenants (name, timezone, currency) VALUES ($1, $2, $3) RETURNING ${TENANT_COLUMNS}`,
-        [name, timezone, currency],
-      );
-      if (input.planCode) await this.assignPlan(tx, (tenant as TenantRow).id, input.planCode);
-      return this.apiKeys.create(
-        OPERATOR,
-        { tenantId: (tenant as TenantRow).id, name: 'admin', scopes: ['ADMIN'] },
-        tx,
-      );
+      const tenant = await store.insertTenant(tx, { name, timezone, currency });
+      if (input.planCode) await this.assignPlan(tx, tenant.id, input.planCode);
+      return this.apiKeys.create(OPERATOR, { tenantId: tenant.id, name: 'admin', scopes: ['ADMIN'] }, tx);
     });
   }
 
   /** PostgreSQL does the calendar math, so its zone database is the one that decides. */
   async isZone(zone: string): Promise<boolean> {
     if (zone.length > 64 || containsNul(zone)) return false;
-    const rows = await this.db.query('tenants:zone', 'SELECT 1 FROM pg_timezone_names WHERE name = $1', [zone]);
-    return rows.length > 0;
+    return store.zoneExists(this.db, zone);
   }
 
   async byIds(ids: readonly string[]): Promise<TenantRow[]> {
     const valid = ids.filter(isUuid);
     if (valid.length === 0) return [];
-    const rows = await this.db.query<TenantRow>(
-      'tenants:byIds',
-      `SELECT ${TENANT_COLUMNS} FROM tenants WHERE id = ANY($1::uuid[])`,
-      [valid],
-    );
+    const rows = await store.tenantsByIds(this.db, valid);
     for (const t of rows) this.currencyCache.set(t.id, t.currency);
     return rows;
   }

@@ -1,0 +1,32 @@
+// Every statement the tenants module runs, named, and nothing else: no rules, no checks, no
+// cache (tenants.service.ts decides; this file only reads and writes tenants, and asks
+// PostgreSQL's zone list). Each function takes the Sql to run on, so a caller inside a
+// transaction passes its `tx` and one outside passes the database.
+import type { Sql } from '../../db/database';
+import type { TenantRow } from '../../db/entities';
+
+const TENANT_COLUMNS = `id, name, timezone, currency, created_at AS "createdAt"`;
+
+export async function insertTenant(
+  tx: Sql,
+  tenant: { name: string; timezone: string; currency: string },
+): Promise<TenantRow> {
+  const [row] = await tx.query<TenantRow>(
+    'createTenant:insert',
+    `INSERT INTO tenants (name, timezone, currency) VALUES ($1, $2, $3) RETURNING ${TENANT_COLUMNS}`,
+    [tenant.name, tenant.timezone, tenant.currency],
+  );
+  return row as TenantRow;
+}
+
+/** Whether PostgreSQL's zone database knows `zone` (it does the calendar math). */
+export async function zoneExists(sql: Sql, zone: string): Promise<boolean> {
+  const rows = await sql.query('tenants:zone', 'SELECT 1 FROM pg_timezone_names WHERE name = $1', [zone]);
+  return rows.length > 0;
+}
+
+export function tenantsByIds(sql: Sql, ids: readonly string[]): Promise<TenantRow[]> {
+  return sql.query<TenantRow>('tenants:byIds', `SELECT ${TENANT_COLUMNS} FROM tenants WHERE id = ANY($1::uuid[])`, [
+    ids,
+  ]);
+}
