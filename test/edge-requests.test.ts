@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { freePort } from '../server/src/db/embedded';
 import { createHarness, freshDatabase, type Harness, OPERATOR_KEY } from './support/harness';
+import { until } from './support/wait';
 
 let h: Harness;
 let base: string;
@@ -88,12 +89,9 @@ describe('graphql-ws operations', () => {
     ws.on('message', (m) => messages.push(JSON.parse(String(m))));
     await new Promise((r) => ws.once('open', r));
     ws.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${admin}` } }));
-    const until = async (cond: () => boolean) => {
-      for (let i = 0; i < 100 && !cond(); i++) await new Promise((r) => setTimeout(r, 50));
-    };
-    await until(() => messages.some((m) => m.type === 'connection_ack'));
+    await until(() => messages.some((m) => m.type === 'connection_ack'), 'connection_ack');
     ws.send(JSON.stringify({ id: '1', type: 'subscribe', payload }));
-    await until(() => messages.some((m) => m.type === 'error' || m.type === 'next'));
+    await until(() => messages.some((m) => m.type === 'error' || m.type === 'next'), 'an answer to the subscribe');
     const answer = messages.find((m) => m.type === 'error' || m.type === 'next');
     const open = ws.readyState === WebSocket.OPEN;
     ws.close();
@@ -210,14 +208,9 @@ describe('shutdown', () => {
         return false;
       }
     };
-    for (let i = 0; i < 300 && !(await ready()); i++) await new Promise((r) => setTimeout(r, 100));
-    expect(await ready()).toBe(true);
+    await until(ready, 'npm start to serve', 30_000, 100);
     npm.kill('SIGTERM');
-    let up = true;
-    for (let i = 0; i < 100 && up; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      up = await ready();
-    }
-    expect(up, 'the server still answers after npm start was told to stop').toBe(false);
+    // Fails with this message while the server still answers after npm start was told to stop.
+    await until(async () => !(await ready()), 'the server to stop after npm start got SIGTERM', 10_000, 100);
   });
 });
