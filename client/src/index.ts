@@ -18,8 +18,13 @@ export { type FragmentOf, graphql, type ResultOf, type VariablesOf } from './gra
 export type { SubscriptionOptions } from './subscriptions';
 export {
   type AnthropicUsage,
+  anthropicCacheWriteSplit,
   fromAnthropicUsage,
+  fromGeminiUsage,
   fromOpenAIUsage,
+  type GeminiUsage,
+  type OpenAIInputDetails,
+  type OpenAIOutputDetails,
   type OpenAIUsage,
   type TokenFields,
 } from './usage-helpers';
