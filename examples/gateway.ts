@@ -47,13 +47,14 @@ export interface GatewayOptions {
   reserveSeconds?: number;
   /** Output tokens reserved when the request sets no limit of its own. */
   defaultMaxOutputTokens?: number;
+  /** Largest request body accepted (default 20 MiB); larger is HTTP 413. */
+  maxBodyBytes?: number;
   /** Where the gateway reports what must not go unnoticed (default: console.error). */
   log?: (message: string) => void;
 }
 
 type Api = 'chat' | 'responses';
 const ROUTES: Record<string, Api> = { '/v1/chat/completions': 'chat', '/v1/responses': 'responses' };
-const MAX_BODY_BYTES = 20 * 1024 * 1024;
 
 /** The request fields the gateway reads; everything else goes to the upstream untouched. */
 interface RequestBody {
@@ -132,7 +133,7 @@ async function serve(o: GatewayOptions, log: (m: string) => void, req: http.Inco
 
   let body: RequestBody;
   try {
-    body = JSON.parse(await readBody(req));
+    body = JSON.parse(await readBody(req, o.maxBodyBytes ?? 20 * 1024 * 1024));
   } catch (e) {
     const tooLarge = e instanceof BodyTooLarge;
     return sendError(
@@ -462,27 +463,13 @@ async function record(
     metadata,
     ...tokens,
   };
-  let failure: unknown;
-  try {
-    await o.tally.recordUsage(input);
-    return;
-  } catch (e) {
-    failure = e;
-  }
-  // The model was priced when the request was admitted; should its price be gone by now, the
-  // tokens are still recorded (they count toward token and request limits), at cost 0 and
-  // flagged, for the operator to price later: usage that happened is never dropped.
-  if (failure instanceof TallyError && failure.code === 'PRICE_NOT_FOUND') {
-    try {
-      await o.tally.recordUsage({ ...input, cost: '0', metadata: { ...metadata, unpriced: true } });
-      return;
-    } catch (e) {
-      failure = e;
-    }
-  }
-  // recordUsage already retried; a real gateway would spool the item to disk here.
-  const code = failure instanceof TallyError ? `${failure.code} ` : '';
-  log(`usage for ${call.requestId} not recorded: ${code}${(failure as Error).message}`);
+  // The model was priced when the request was admitted and prices are never withdrawn, so this
+  // recording is priced too.
+  await o.tally.recordUsage(input).catch((e: unknown) => {
+    // recordUsage already retried; a real gateway would spool the item to disk here.
+    const code = e instanceof TallyError ? `${e.code} ` : '';
+    log(`usage for ${call.requestId} not recorded: ${code}${(e as Error).message}`);
+  });
 }
 
 const release = async (o: GatewayOptions, call: Call) => {
@@ -491,16 +478,16 @@ const release = async (o: GatewayOptions, call: Call) => {
 
 class BodyTooLarge extends Error {}
 
-function readBody(req: http.IncomingMessage): Promise<string> {
+function readBody(req: http.IncomingMessage, maxBytes: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const parts: Buffer[] = [];
     let size = 0;
     req.on('data', (c: Buffer) => {
       size += c.length;
-      if (size > MAX_BODY_BYTES) {
-        reject(new BodyTooLarge(`larger than ${MAX_BODY_BYTES} bytes`));
-        req.destroy();
-      } else parts.push(c);
+      if (size <= maxBytes) return parts.push(c);
+      // The rest is read and dropped (so that the 413 reaches the client); the first excess rejects.
+      parts.length = 0;
+      reject(new BodyTooLarge(`larger than ${maxBytes} bytes`));
     });
     req.on('end', () => resolve(Buffer.concat(parts).toString('utf8')));
     req.on('error', reject);

@@ -584,6 +584,44 @@ describe('the Responses API through the SDK', () => {
   });
 });
 
+it('a subject Tally refuses (over 255 characters) is a 400 naming it, before the upstream is called', async () => {
+  const seen = upstreamSeen.length;
+  const refused = await oa.chat.completions
+    .create({ model: 'gpt-4o-mini', messages: hi, safety_identifier: 'u'.repeat(300) }, tag('long-subject'))
+    .catch((e: unknown) => e);
+  expect(refused).toBeInstanceOf(BadRequestError);
+  expect(refused).toMatchObject({ status: 400, code: 'invalid_value', param: 'subject' });
+  expect(upstreamSeen.length).toBe(seen);
+  expected.set('long-subject', 0);
+});
+
+it('a body that is not JSON is 400, one over maxBodyBytes 413, both in OpenAI format, before any spend', async () => {
+  const small = createGateway({
+    tally: reader,
+    upstreamUrl: 'http://127.0.0.1:9',
+    maxBodyBytes: 1000,
+    log: (m) => gatewayLogs.push(m),
+  });
+  gateways.push(small);
+  const base = `http://127.0.0.1:${await listen(small)}/v1/chat/completions`;
+  const post = async (body: string) => {
+    const res = await fetch(base, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    return { status: res.status, error: ((await res.json()) as { error: { code: string; type: string } }).error };
+  };
+  expect(await post('{"model":')).toMatchObject({
+    status: 400,
+    error: { code: 'invalid_json', type: 'invalid_request_error' },
+  });
+  expect(
+    await post(JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x'.repeat(5000) }] })),
+  ).toMatchObject({ status: 413, error: { code: 'request_too_large', type: 'invalid_request_error' } });
+  expect(await post(JSON.stringify(['not', 'an', 'object']))).toMatchObject({ status: 400 });
+  expect(await post(JSON.stringify({ messages: [] }))).toMatchObject({
+    status: 400,
+    error: { code: 'missing_required_parameter' },
+  });
+});
+
 it('unknown routes answer 404 in OpenAI format', async () => {
   const res = await fetch(`${oa.baseURL}/models`);
   expect(res.status).toBe(404);
