@@ -368,7 +368,7 @@ describe('the tally bin', () => {
 
   it('talks to a real server from the installed package', async () => {
     const r = await new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-      const p = spawn(bin(), ['--json', 'quota'], { env: { ...process.env, TALLY_URL: url, TALLY_API_KEY: adminKey } });
+      const p = spawn(bin(), ['quota', '--json'], { env: { ...process.env, TALLY_URL: url, TALLY_API_KEY: adminKey } });
       let out = '';
       let err = '';
       p.stdout.on('data', (d) => {
@@ -381,7 +381,7 @@ describe('the tally bin', () => {
     });
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.out)).toMatchObject({ blocked: false, items: [expect.objectContaining({ exceeded: false })] });
+    expect(JSON.parse(r.out)).toMatchObject({ blocked: false });
   });
 });
 
