@@ -21,6 +21,7 @@ export function createTallyClient(options: TallyClientOptions) {
     url: options.url,
     apiKey: options.apiKey,
     fetch: options.fetch,
+    timeoutMs: options.timeoutMs,
     ...options.subscriptions,
   });
   const run = <R, V>(doc: TadaDocumentNode<R, V>, variables?: V, call?: CallOptions, retry = false) =>

@@ -7,6 +7,7 @@ import type { TadaDocumentNode } from 'gql.tada';
 import type { Client as SseClient } from 'graphql-sse';
 import { createClient as createWsClient, type Client as WsClient } from 'graphql-ws/client';
 import { type GraphQLErrorShape, TallyError } from './errors';
+import { DEFAULT_TIMEOUT_MS } from './transport';
 
 export interface SubscriptionOptions {
   /** 'ws' (default): graphql-ws over WebSocket; 'sse': GraphQL over Server-Sent Events. */
@@ -39,6 +40,11 @@ function toTallyError(e: unknown): TallyError {
   const code = (e as { code?: number })?.code;
   if (code === 4403 || code === 4401)
     return new TallyError('UNAUTHENTICATED', 'the server refused the API key', { retryable: false });
+  if (code === 4504)
+    return new TallyError('TIMEOUT', 'the server did not acknowledge the WebSocket connection in time', {
+      retryable: true,
+      cause: e,
+    });
   return new TallyError('INTERNAL', `subscription failed: ${(e as Error)?.message ?? String(e)}`, {
     retryable: true,
     cause: e,
@@ -50,7 +56,13 @@ export class Subscriptions {
   private sse: Promise<SseClient> | null = null;
 
   constructor(
-    private readonly o: { url: string; apiKey: string; fetch?: typeof fetch | undefined } & SubscriptionOptions,
+    private readonly o: {
+      url: string;
+      apiKey: string;
+      fetch?: typeof fetch | undefined;
+      /** How long a new WebSocket connection may wait for the server's connection_ack. */
+      timeoutMs?: number | undefined;
+    } & SubscriptionOptions,
   ) {}
 
   private wsClient(): Promise<WsClient> {
@@ -62,6 +74,8 @@ export class Subscriptions {
         webSocketImpl: impl,
         connectionParams: { authorization: `Bearer ${this.o.apiKey}` },
         lazy: true,
+        // A server that takes the socket and never acknowledges it: close (4504) and reconnect.
+        connectionAckWaitTimeout: this.o.timeoutMs ?? DEFAULT_TIMEOUT_MS,
         retryAttempts: this.o.retryAttempts ?? Number.POSITIVE_INFINITY,
         // A refused key is final; anything else (restarts, network) reconnects with backoff.
         shouldRetry: (e) => !FINAL_CLOSE.has((e as { code?: number })?.code ?? 0),

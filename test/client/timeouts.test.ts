@@ -4,6 +4,7 @@
 import net, { type AddressInfo } from 'node:net';
 import { DEFAULT_TIMEOUT_MS, TallyError } from 'tally/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocketServer } from 'ws';
 import { OPERATOR_KEY } from '../support/harness';
 import { client, FlakyProxy, op, rejection, until, urlOf, useClientServer } from './kit';
 
@@ -175,6 +176,29 @@ describe('retries keep one deadline', () => {
     const r = await tally.recordUsage({ idempotencyKey: 'ok-1', kind: 'CALL', cost: '1' });
     expect(r.outcome).toBe('CREATED');
     expect(proxy.bodies).toHaveLength(2);
+  });
+});
+
+describe('a WebSocket server that takes the connection and never acknowledges it', () => {
+  it('a subscription fails after timeoutMs with TIMEOUT (once its reconnects are used up)', async () => {
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await new Promise<void>((r) => wss.once('listening', () => r()));
+    let messages = 0;
+    wss.on('connection', (socket) => socket.on('message', () => messages++));
+    try {
+      const port = (wss.address() as AddressInfo).port;
+      const tally = client(OPERATOR_KEY, { url: urlOf(port), timeoutMs: 300, subscriptions: { retryAttempts: 0 } });
+      const t0 = performance.now();
+      const e = await rejection(tally.quotaUpdated().next());
+      const ms = performance.now() - t0;
+      expect(e).toMatchObject({ code: 'TIMEOUT', retryable: true });
+      expect(ms).toBeGreaterThanOrEqual(290);
+      expect(ms).toBeLessThan(300 + 1500);
+      expect(messages).toBe(1); // connection_init, then nothing came back
+    } finally {
+      for (const c of wss.clients) c.terminate();
+      await new Promise<void>((r) => wss.close(() => r()));
+    }
   });
 });
 
