@@ -36,7 +36,7 @@ import {
   type TallyClient,
   TallyError,
   type TokenFields,
-} from 'tally/client';
+} from '@tally/client';
 
 export interface GatewayOptions {
   tally: TallyClient;

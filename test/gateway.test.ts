@@ -4,9 +4,9 @@
 // Every call is checked in Tally's ledger (usageEvents): recorded exactly once, with exact numbers.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createTallyClient, type TallyClient, type UsageEvent } from '@tally/client';
 import Decimal from 'decimal.js';
 import OpenAI, { APIError, BadRequestError, RateLimitError } from 'openai';
-import { createTallyClient, type TallyClient, type UsageEvent } from 'tally/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGateway } from '../examples/gateway';
 import { createHarness, type Harness, OPERATOR_KEY } from './support/harness';

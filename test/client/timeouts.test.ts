@@ -2,7 +2,7 @@
 // and never answers, a call fails after its timeoutMs with TIMEOUT (retries included, and the
 // socket is closed); a caller's AbortSignal stops a call at once with ABORTED.
 import net, { type AddressInfo } from 'node:net';
-import { DEFAULT_TIMEOUT_MS, TallyError } from 'tally/client';
+import { DEFAULT_TIMEOUT_MS, TallyError } from '@tally/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
 import { OPERATOR_KEY } from '../support/harness';

@@ -1,7 +1,7 @@
 // Type tests for the typed client, checked by `tsc --noEmit -p .` (and so by
 // test/client-types.test.ts under `npm test`). Nothing here runs: it only has to compile, and
 // every `@ts-expect-error` line has to fail to compile.
-import { expectTypeOf } from 'expect-type';
+
 import {
   createTallyClient,
   fromAnthropicUsage,
@@ -15,7 +15,8 @@ import {
   type TokenFields,
   type UsageEvent,
   type VariablesOf,
-} from 'tally/client';
+} from '@tally/client';
+import { expectTypeOf } from 'expect-type';
 
 type Outcome = 'CREATED' | 'DUPLICATE' | 'CONFLICT' | 'INVALID';
 type Kind = 'LLM' | 'ASR' | 'CALL';
