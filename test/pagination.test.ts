@@ -346,7 +346,7 @@ describe('tenants (operator)', () => {
     const ids: string[] = [];
     let after: string | null = null;
     for (let n = 0; n < 100; n++) {
-      const r = (await h.ok(OPERATOR_KEY, TENANTS, { first: 2, ...(after ? { after } : {}) })).tenants;
+      const r: any = (await h.ok(OPERATOR_KEY, TENANTS, { first: 2, ...(after ? { after } : {}) })).tenants;
       ids.push(...r.edges.map((e: { node: { id: string } }) => e.node.id));
       if (!r.pageInfo.hasNextPage) break;
       after = r.pageInfo.endCursor;
