@@ -50,6 +50,11 @@ export const json = () => program.opts<{ json: boolean }>().json;
 export const out = (value: unknown, text: () => string) =>
   console.log(json() ? JSON.stringify(value, null, 2) : text());
 
+/** When a list stopped before its end: how to go on, on stderr (stdout stays the list; --json carries endCursor). */
+export function moreAfter(cursor: string | null) {
+  if (cursor && !json()) console.error(`(more: add --after ${cursor})`);
+}
+
 export const list = (s: string) =>
   s
     .split(',')
@@ -72,7 +77,12 @@ export interface TenantInfo {
 export async function tenantOf(requested: string | undefined): Promise<TenantInfo> {
   const c = client();
   if (requested) {
-    const t = await c.tenant(requested);
+    const t = await c.tenant(requested).catch((e: unknown) => {
+      // The argument is tenant(id:); on the command line it is --tenant.
+      if (e instanceof TallyError && e.field?.join('.') === 'id')
+        throw new TallyError(e.code, e.message, { field: ['tenantId'], errors: e.errors });
+      throw e;
+    });
     if (!t) throw new TallyError('NOT_FOUND', `no tenant ${requested}`, { field: ['tenantId'] });
     return t;
   }

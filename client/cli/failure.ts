@@ -47,6 +47,13 @@ export function systemCause(e: unknown): { code: string; detail: string } | null
   return null;
 }
 
+/** The message of the last error in a chain of causes ("fetch failed" is caused by "bad port"). */
+function innermost(e: unknown): string | undefined {
+  let at = e as { cause?: unknown; message?: unknown } | undefined;
+  for (let n = 0; n < 10 && at?.cause && typeof at.cause === 'object'; n++) at = at.cause as typeof at;
+  return typeof at?.message === 'string' ? at.message : undefined;
+}
+
 /** Turns what a command threw into a message and an exit code. */
 export function describe(e: unknown, url: string, command: Command | undefined): Failure {
   if (e instanceof CommanderError) return { message: '', code: e.exitCode === 0 ? 0 : 2 };
@@ -64,7 +71,9 @@ export function describe(e: unknown, url: string, command: Command | undefined):
           message: `${url} answered HTTP ${e.status}, not GraphQL: is --url Tally's GraphQL endpoint (…/graphql)?`,
           code: 4,
         };
-      return { message: `no answer from Tally at ${url}: ${clean(e.message)}`, code: 4 };
+      const inner = innermost(e);
+      const why = inner && inner !== e.message && !e.message.includes(inner) ? ` (${inner})` : '';
+      return { message: `no answer from Tally at ${url}: ${clean(e.message + why)}`, code: 4 };
     }
     const field = e.field?.length ? e.field : undefined;
     const option = field ? optionFor(command, field) : undefined;
@@ -105,10 +114,11 @@ const RENAMED: Record<string, string> = {
   startsAt: 'from',
 };
 
-/** The option of `command` that sets the input field, e.g. input.timezone -> --timezone. */
+/** The option (or argument) of `command` that sets the input field, e.g. input.timezone -> --timezone. */
 export function optionFor(command: Command | undefined, field: readonly string[]): string | undefined {
   const last = [...field].reverse().find((f) => Number.isNaN(Number(f)));
   if (!command || !last) return undefined;
+  if (command.registeredArguments.some((a) => a.name() === last)) return `<${last}>`;
   const kebab = RENAMED[last] ?? last.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
   return command.options.find((o) => o.long === `--${kebab}`)?.long;
 }

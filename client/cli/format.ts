@@ -20,7 +20,7 @@ export interface Column {
   /**
    * What may happen to the column when the table is too wide: 'keep' nothing (ids, numbers,
    * instants), 'cut' end with "…", 'wrap' break the text over lines. Default: 'keep' for a column
-   * whose every cell is a number, else 'cut'.
+   * whose every cell is a number or an id (a UUID), else 'cut'.
    */
   fit?: 'keep' | 'cut' | 'wrap';
   /** Default: right for a column whose every cell is a number. */
@@ -73,6 +73,7 @@ export function wrap(s: string, width: number): string[] {
 }
 
 const NUMBER = /^-?[\d.,]*$/;
+const ID = /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})?$/i;
 
 export function table(columns: readonly (string | Column)[], rows: readonly Cell[][], width = layout.width): string {
   const cols: Column[] = columns.map((c) => (typeof c === 'string' ? { head: c } : c));
@@ -80,7 +81,8 @@ export function table(columns: readonly (string | Column)[], rows: readonly Cell
   const numeric = cols.map(
     (_, i) => cells.length > 0 && cells.every((r) => (r[i] as string[]).every((l) => NUMBER.test(l))),
   );
-  const fit = cols.map((c, i) => c.fit ?? (numeric[i] ? 'keep' : 'cut'));
+  const ids = cols.map((_, i) => cells.length > 0 && cells.every((r) => (r[i] as string[]).every((l) => ID.test(l))));
+  const fit = cols.map((c, i) => c.fit ?? (numeric[i] || ids[i] ? 'keep' : 'cut'));
   const natural = cols.map((c, i) =>
     Math.max(len(c.head), ...cells.map((r) => Math.max(...(r[i] as string[]).map(len)))),
   );

@@ -49,7 +49,7 @@ keys
         [
           'id',
           'name',
-          'prefix',
+          { head: 'prefix', fit: 'keep' },
           { head: 'scopes', fit: 'wrap', min: 7 },
           { head: 'last used', fit: 'keep' },
           ...(o.includeRevoked ? [{ head: 'revoked', fit: 'keep' as const }] : []),
@@ -261,14 +261,17 @@ program
     await Promise.all([alerts, updates]);
   });
 
+// No GraphQL field reconciles: --rebuild deletes and rewrites rollup rows, which only the
+// tables' owner may do (the service runs as a role that cannot), and the CLI ships in the client
+// package, which carries no server code or database driver. So it says where reconcile runs.
 program
   .command('reconcile')
-  .description('checks the rollups against the ledger: runs on the server, not over GraphQL')
+  .description('checks the rollups against the ledger: runs on the server host, not over GraphQL')
   .allowUnknownOption()
+  .allowExcessArguments()
   .action(() => {
-    throw new TallyError(
-      'BAD_USER_INPUT',
-      'reconcile reads and rebuilds the rollup tables as their owner, which no API key may do: ' +
+    throw new Error(
+      'reconcile reads and rewrites the rollup tables as their owner, which no API key may do: ' +
         'run `npm run reconcile [-- --tenant <id>] [--rebuild]` where the server runs, with its DATABASE_URL',
     );
   });

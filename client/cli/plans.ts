@@ -1,7 +1,7 @@
 // tally plans set | list | assign, and tally limits set (a key's own limits)
 import { TallyError } from '../src/index';
 import { client, collect, list, out, program, tenantOf } from './context';
-import { type Cell, dec, table } from './format';
+import { type Cell, dec, fields, table } from './format';
 import { showInstant } from './time';
 
 /** "COST:DAY:10" with optional ":BLOCK|ALERT", ":80,100" and ":TENANT|API_KEY|SUBJECT". */
@@ -90,7 +90,12 @@ plans
     const zone = (await tenantOf(o.tenant)).timezone;
     out(m, () =>
       [
-        `tenant ${m.tenant.id} on plan ${m.plan.code} (${m.plan.name}) from ${showInstant(m.startsAt, zone, 'minute')} ${zone}`,
+        fields([
+          ['tenant', m.tenant.id],
+          ['plan', `${m.plan.code} (${m.plan.name})`],
+          ['from', `${showInstant(m.startsAt, zone, 'minute')} ${zone}`],
+          ...(m.endsAt ? [['until', `${showInstant(m.endsAt, zone, 'minute')} ${zone}`] as [string, string]] : []),
+        ]),
         limitsTable(m.plan.limits),
       ].join('\n'),
     );

@@ -1,6 +1,6 @@
 // tally tenants create | list | show
 import { documents as D, TallyError } from '../src/index';
-import { client, out, program, tenantOf } from './context';
+import { client, moreAfter, out, program } from './context';
 import { fields, table } from './format';
 import { limitsTable } from './plans';
 import { showInstant } from './time';
@@ -51,18 +51,13 @@ tenants
       after = page.pageInfo.endCursor;
     }
     const next = more ? (rows.at(-1)?.cursor ?? null) : null;
+    moreAfter(next);
     out({ tenants: rows.map((e) => e.node), hasNextPage: more, endCursor: next }, () => {
       const text = table(
-        [
-          { head: 'id' },
-          { head: 'name', min: 8 },
-          { head: 'timezone', min: 10 },
-          'currency',
-          { head: 'created', fit: 'keep' },
-        ],
-        rows.map(({ node: t }) => [t.id, t.name, t.timezone, t.currency, showInstant(t.createdAt, t.timezone, 'day')]),
+        ['id', { head: 'name', min: 10 }, { head: 'timezone', min: 10 }, { head: 'created', fit: 'keep' }],
+        rows.map(({ node: t }) => [t.id, t.name, t.timezone, showInstant(t.createdAt, t.timezone, 'day')]),
       );
-      return next ? `${text}\n(more: --after ${next})` : text;
+      return text;
     });
   });
 
@@ -74,7 +69,10 @@ tenants
   .description("a tenant, its plan and its limits (default: the key's own)")
   .action(async (id: string | undefined) => {
     const c = client();
-    const t = await c.tenant(id ?? (await tenantOf(undefined)).id);
+    const own = id ? undefined : (await c.viewer()).tenant?.id;
+    if (!id && !own)
+      throw new TallyError('BAD_USER_INPUT', 'the operator key must name the tenant: tally tenants show <id>');
+    const t = await c.tenant((id ?? own) as string);
     if (!t) throw new TallyError('NOT_FOUND', `no tenant ${id}`);
     out(t, () => {
       const m = t.membership;

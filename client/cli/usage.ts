@@ -3,8 +3,8 @@
 import { randomUUID } from 'node:crypto';
 import { Option } from 'commander';
 import { TallyError } from '../src/index';
-import { client, json, list, out, program, tenantOf } from './context';
-import { type Column, dec, fields, table } from './format';
+import { client, json, list, moreAfter, out, program, tenantOf } from './context';
+import { type Column, clean, cut, dec, fields, layout, table } from './format';
 import { count } from './tenants';
 import { showInstant, type WindowOptions, windowOf } from './time';
 
@@ -18,8 +18,14 @@ function windowOptions<C extends { option: (...a: string[]) => C }>(cmd: C, fall
     .option('--to <instant>', 'exclusive (default now)');
 }
 
+/** "last 7d: 2026-11-22 23:28 to 2026-11-29 23:33 Europe/Berlin · Acme", cut to the width. */
 const heading = (name: string, zone: string, w: { from: string; to: string; label: string }) =>
-  `${name} · ${w.label} · ${showInstant(w.from, zone, 'minute')} to ${showInstant(w.to, zone, 'minute')} ${zone}`;
+  cut(
+    clean(
+      `${w.label}: ${showInstant(w.from, zone, 'minute')} to ${showInstant(w.to, zone, 'minute')} ${zone} · ${name}`,
+    ),
+    layout.width,
+  );
 
 const usage = program
   .command('usage')
@@ -132,6 +138,7 @@ eventsList
         after = cursor;
       }
       const next = more ? cursor : null;
+      moreAfter(next);
       out({ from: w.from, to: w.to, timezone: t.timezone, events: nodes, hasNextPage: more, endCursor: next }, () => {
         const text = table(
           [
@@ -151,14 +158,13 @@ eventsList
             e.kind,
             [e.provider, e.model].filter(Boolean).join('/'),
             e.subject,
-            e.reverses ? `REVERSES ${e.reverses.id}` : e.status,
+            e.reverses ? 'REVERSAL' : e.status,
             e.inputTokens,
             e.outputTokens,
             `${dec(e.cost)} ${e.currency}`,
           ]),
         );
-        const more = next ? `\n(more: --after ${next})` : '';
-        return `${heading(t.name, t.timezone, w)}\n${nodes.length ? text : '(no entries)'}${more}`;
+        return `${heading(t.name, t.timezone, w)}\n${nodes.length ? text : '(no entries)'}`;
       });
     },
   );
@@ -261,6 +267,8 @@ function entry(
     subject: string | null;
     inputTokens: number;
     outputTokens: number;
+    durationMs: number | null;
+    quantity: string | null;
     cost: string;
     currency: string;
     occurredAt: string;
@@ -275,7 +283,11 @@ function entry(
     ...(e.reverses ? [['reverses', e.reverses.id] as [string, string]] : []),
     ['kind', [e.kind, [e.provider, e.model].filter(Boolean).join('/')].filter(Boolean).join(' ')],
     ...(e.subject ? [['subject', e.subject] as [string, string]] : []),
-    ['tokens', `${e.inputTokens} in, ${e.outputTokens} out`],
+    ...(e.kind === 'LLM' || e.inputTokens || e.outputTokens
+      ? [['tokens', `${e.inputTokens} in, ${e.outputTokens} out`] as [string, string]]
+      : []),
+    ...(e.durationMs != null ? [['audio', `${e.durationMs / 1000} s`] as [string, string]] : []),
+    ...(e.quantity != null && e.kind === 'CALL' ? [['quantity', dec(e.quantity)] as [string, string]] : []),
     ['cost', `${dec(e.cost)} ${e.currency}`],
     ['occurred', e.occurredAt],
     ...(reservation ? [['reservation', reservation] as [string, string]] : []),
