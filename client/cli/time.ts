@@ -61,20 +61,25 @@ export function offsetAt(ms: number, zone: string): number {
 }
 
 /**
- * The instant a wall-clock time in `zone` names. Two passes settle the offset in force then;
- * a time that does not exist (the hour a DST change skips) moves forward by the gap, as
- * PostgreSQL does with `timestamp AT TIME ZONE`.
+ * The instant a wall-clock time in `zone` names, resolved as PostgreSQL resolves
+ * `timestamp AT TIME ZONE` (and so `date_trunc(unit, t, zone)`, which Tally's windows use): a
+ * time the clocks skip (spring forward) takes the offset from before the change, so it moves
+ * forward; a time that happens twice (fall back) takes the later one. Both are the later of the
+ * two readings.
  */
 export function instantOf(w: Wall, zone: string): number {
   const local = asUtc(w);
-  const first = local - offsetAt(local, zone);
-  const second = local - offsetAt(first, zone);
-  if (second === first) return first;
-  // The offset changed between the guesses: take the one whose wall time reads back as asked,
-  // else (a skipped time) the later instant.
-  if (asUtc(wallOf(second, zone)) === local) return second;
-  if (asUtc(wallOf(first, zone)) === local) return first;
-  return Math.max(first, second);
+  const before = offsetAt(local - 36 * 3_600_000, zone);
+  const after = offsetAt(local + 36 * 3_600_000, zone);
+  if (before === after) {
+    // No change near: one offset (checked once more, for a change inside the 72 hours).
+    const guess = local - before;
+    const again = local - offsetAt(guess, zone);
+    return again === guess ? guess : Math.max(guess, again);
+  }
+  const readings = [local - before, local - after];
+  const valid = readings.filter((ms) => asUtc(wallOf(ms, zone)) === local);
+  return valid.length === 1 ? (valid[0] as number) : Math.max(...readings);
 }
 
 /** Midnight in `zone` of the calendar day `days` away from the day of `ms` there. */
