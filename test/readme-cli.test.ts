@@ -44,7 +44,7 @@ const TOKENS: { re: string; bind: boolean }[] = [
   { re: '\\d{4}-\\d{2}-\\d{2}(?: \\d{2}:\\d{2}(?::\\d{2})?)?', bind: false }, // a local date (and time)
 ];
 const ANY_TOKEN = new RegExp(TOKENS.map((t) => `(${t.re})`).join('|'), 'g');
-const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const literal = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** Matches a real line against a README line; returns the README -> real bindings, or null. */
 function matchLine(shown: string, real: string, bound: Map<string, string>): Map<string, string> | null {
@@ -53,11 +53,11 @@ function matchLine(shown: string, real: string, bound: Map<string, string>): Map
   let last = 0;
   for (const m of shown.matchAll(ANY_TOKEN)) {
     const kind = TOKENS[m.slice(1).findIndex((g) => g !== undefined)] as { re: string; bind: boolean };
-    parts.push(escape(shown.slice(last, m.index)), `(${kind.re})`);
+    parts.push(literal(shown.slice(last, m.index)), `(${kind.re})`);
     tokens.push({ value: m[0], bind: kind.bind });
     last = (m.index ?? 0) + m[0].length;
   }
-  parts.push(escape(shown.slice(last)));
+  parts.push(literal(shown.slice(last)));
   const m = new RegExp(`^${parts.join('')}$`).exec(real);
   if (!m) return null;
   const found = new Map<string, string>();
