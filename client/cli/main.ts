@@ -164,20 +164,28 @@ prices
     const rows = await client().prices({ provider: o.provider, model: o.model, at: o.at, tenantId: o.tenant });
     out(rows, () =>
       table(
-        ['provider', 'model', 'tenant', 'from', 'to', 'rates'],
+        [
+          'provider',
+          { head: 'model', min: 10 },
+          { head: 'tenant', fit: 'keep' },
+          { head: 'from (UTC)', fit: 'keep' },
+          { head: 'to (UTC)', fit: 'keep' },
+          { head: 'rates', fit: 'keep' },
+        ],
         rows.map((p) => [
           p.provider,
           p.model,
           p.tenantId ?? 'platform',
-          p.effectiveFrom,
-          p.effectiveTo ?? '',
-          rates(p),
+          showInstant(p.effectiveFrom, 'UTC', 'minute'),
+          showInstant(p.effectiveTo, 'UTC', 'minute'),
+          rateList(p),
         ]),
       ),
     );
   });
 
-function rates(p: Record<string, unknown>) {
+/** One "name rate" per set rate: "input/M 0.15". */
+function rateList(p: Record<string, unknown>): string[] {
   const names: [string, string][] = [
     ['inputPerMillion', 'input/M'],
     ['cachedInputPerMillion', 'cached/M'],
@@ -187,11 +195,10 @@ function rates(p: Record<string, unknown>) {
     ['perSecond', 'second'],
     ['perUnit', 'unit'],
   ];
-  return names
-    .filter(([k]) => p[k] != null)
-    .map(([k, n]) => `${n} ${dec(p[k] as string)}`)
-    .join(', ');
+  return names.filter(([k]) => p[k] != null).map(([k, n]) => `${n} ${dec(p[k] as string)}`);
 }
+
+const rates = (p: Record<string, unknown>) => rateList(p).join(', ');
 
 program
   .command('quota')
