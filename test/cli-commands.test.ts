@@ -333,12 +333,21 @@ describe('usage windows', () => {
 describe('80 columns', () => {
   it('no line of a wide case is longer than 80, and nothing that is an id is cut', async () => {
     await h.sql(`UPDATE api_keys SET last_used_at = now() WHERE id = $1`, [ingest.id]);
+    await h.seed.price({
+      provider: 'anthropic',
+      model: 'claude-3-5-sonnet-20241022-with-a-long-suffix',
+      inputPerMillion: '3',
+      outputPerMillion: '15',
+      cachedInputPerMillion: '0.3',
+      cacheWriteInputPerMillion: '3.75',
+    });
     const runs: [string, string[]][] = [
       ['usage by model and subject', ['usage', '--group-by', 'model,subject,api_key', '--granularity', 'hour']],
       ['events', ['events', 'list']],
       ['keys', ['keys', 'list', '--include-revoked']],
       ['quota', ['quota', '--subject', 'x'.repeat(60)]],
       ['plans', ['plans', 'list']],
+      ['prices', ['prices', 'list']],
     ];
     const outs = await Promise.all(runs.map(([, args]) => tally(args, kiri.adminKey)));
     for (const [i, r] of outs.entries()) {
@@ -347,11 +356,17 @@ describe('80 columns', () => {
       expect(overlong(r.out), what).toEqual([]);
     }
     const keys = outs[2] as TallyRun;
+    expect(outs[5]?.out).toMatch(/^\s+cache-write\/M 3\.75$/m); // one rate a line, whole
     expect(keys.out).toContain(ingest.id);
     expect(keys.out).toContain(kiri.adminKeyId);
-    // The long subject and model are cut at 80; a wider terminal (COLUMNS) shows them whole.
-    expect(outs[0]?.out).toContain('…');
-    expect(outs[0]?.out).not.toContain('x'.repeat(60));
+    // Too many columns for 80 even cut: each row becomes "name  value" lines, nothing lost.
+    expect(outs[0]?.out).toMatch(/^subject {3}x{60}$/m);
+    expect(outs[0]?.out).toMatch(/^hour {6}\d{4}-\d{2}-\d{2} \d{2}:00$/m);
+    // Fewer: a table, the long subject cut; a wider terminal (COLUMNS) shows it whole.
+    const cutAt80 = await tally(['usage', '--group-by', 'model,subject'], kiri.adminKey);
+    expect(overlong(cutAt80.out)).toEqual([]);
+    expect(cutAt80.out).toMatch(/ x+… /);
+    expect(cutAt80.out).not.toContain('x'.repeat(60));
     const unfit = await cli.run(['usage', '--group-by', 'model,subject'], kiri.adminKey, { COLUMNS: '200' });
     expect(unfit.out).toContain('x'.repeat(60));
     expect(unfit.out.split('\n').some((l) => l.length > 80)).toBe(true);
