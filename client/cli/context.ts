@@ -10,6 +10,7 @@ export const program = new Command('tally')
   .addOption(new Option('--api-key <secret>', 'API key (or the operator key)').env('TALLY_API_KEY'))
   .option('--json', 'print JSON instead of tables (decimals stay exact strings)', false)
   .option('--wide', 'do not fit tables to the terminal width (default: its width, or 80)', false)
+  .configureHelp({ sortSubcommands: true })
   .showHelpAfterError()
   .exitOverride();
 
