@@ -2,7 +2,8 @@
 //   1  Tally refused the request (its contract code, and the field as the option to fix)
 //   2  the command line itself is wrong (unknown option, missing argument)
 //   3  the key: UNAUTHENTICATED or FORBIDDEN
-//   4  Tally could not be reached or did not answer GraphQL (the URL and the cause, e.g. ECONNREFUSED)
+//   4  Tally could not be reached, did not answer in time, or did not answer GraphQL (the URL and
+//      the cause, e.g. ECONNREFUSED)
 import { type Command, CommanderError } from 'commander';
 import { TallyError } from '../src/index';
 import { clean } from './format';
@@ -75,6 +76,9 @@ export function describe(e: unknown, url: string, command: Command | undefined):
       const why = inner && inner !== e.message && !e.message.includes(inner) ? ` (${inner})` : '';
       return { message: `no answer from Tally at ${url}: ${clean(e.message + why)}`, code: 4 };
     }
+    // The package's transport ends a call at its deadline with TIMEOUT (retries included).
+    if ((e.code as string) === 'TIMEOUT')
+      return { message: `no answer from Tally at ${url} in time: ${clean(e.message)}`, code: 4 };
     const field = e.field?.length ? e.field : undefined;
     const option = field ? optionFor(command, field) : undefined;
     if (e.code === 'BAD_USER_INPUT' && option === '--tenant' && /must name the tenant/.test(e.message))
