@@ -121,6 +121,7 @@ const REFUSED: [string, keyof typeof keys, string, () => Record<string, unknown>
     () => ({}),
     'only the operator creates tenants',
   ],
+  ['tenants', 'ADMIN', '{ tenants { edges { cursor } } }', () => ({}), 'only the operator lists tenants'],
 ];
 
 describe('authorization in one place', () => {

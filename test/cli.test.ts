@@ -1,32 +1,17 @@
 // The `tally` command, run as a process against a real server, as an operator would.
-import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHarness, type Harness, OPERATOR_KEY } from './support/harness';
+import { type TallyRun, tallyAt } from './support/tally-cli';
 
 let h: Harness;
-let url: string;
+let cli: ReturnType<typeof tallyAt>;
 beforeAll(async () => {
   h = await createHarness('cli');
-  url = `http://127.0.0.1:${(await h.listen()).port}/graphql`;
+  cli = tallyAt(`http://127.0.0.1:${(await h.listen()).port}/graphql`, OPERATOR_KEY);
 });
 afterAll(async () => h?.close());
 
-function tally(args: string[], key = OPERATOR_KEY): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, ['client/cli/tally.mjs', ...args], {
-      env: { ...process.env, TALLY_URL: url, TALLY_API_KEY: key },
-    });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d) => {
-      out += d;
-    });
-    p.stderr.on('data', (d) => {
-      err += d;
-    });
-    p.on('close', (code) => resolve({ code, out, err }));
-  });
-}
+const tally = (args: string[], key = OPERATOR_KEY): Promise<TallyRun> => cli.run(args, key);
 
 const secretOf = (out: string) => /secret\s+(tly_\S+)/.exec(out)?.[1] as string;
 
@@ -49,8 +34,8 @@ describe('tally', () => {
     expect(c.code).toBe(0);
     const keyId = /key\s+(\S+)/.exec(c.out)?.[1] as string;
     expect(c.out).toContain('INGEST, READ');
-    const l = await tally(['keys', 'list'], admin);
-    expect(l.out).toMatch(/gateway\s+tly_[0-9a-f]{8}\s+INGEST,READ/);
+    const l = await tally(['keys', 'list', '--wide'], admin);
+    expect(l.out).toMatch(/gateway\s+tly_[0-9a-f]{8}\s+INGEST,READ\s+never/);
     const j = JSON.parse((await tally(['--json', 'keys', 'list', '--tenant', tenantId])).out) as { id: string }[];
     expect(j.map((k) => k.id)).toContain(keyId);
     const r = await tally(['keys', 'revoke', keyId], admin);
@@ -140,18 +125,13 @@ describe('tally', () => {
   });
 
   it('watch prints alerts and quota updates live', async () => {
-    const p = spawn(process.execPath, ['client/cli/tally.mjs', 'watch'], {
-      env: { ...process.env, TALLY_URL: url, TALLY_API_KEY: admin },
-    });
-    let out = '';
-    p.stdout.on('data', (d) => {
-      out += d;
-    });
+    const w = cli.start(['watch'], admin);
+    const p = w.p;
     try {
       const until = async (re: RegExp) => {
         const deadline = Date.now() + 15_000;
-        while (!re.test(out) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-        expect(out).toMatch(re);
+        while (!re.test(w.out()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+        expect(w.out()).toMatch(re);
       };
       await until(/QUOTA\s+ok/);
       await h.ok(admin, 'mutation($i: RecordUsageInput!) { recordUsage(input: $i) { outcome } }', {

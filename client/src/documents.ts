@@ -78,6 +78,15 @@ export const TenantQuery = graphql(
   [TenantFields, PlanFields],
 );
 
+export const TenantsQuery = graphql(
+  `
+  query Tenants($first: Int, $after: String) {
+    tenants(first: $first, after: $after) { edges { cursor node { ...TenantFields } } pageInfo { hasNextPage endCursor } }
+  }
+`,
+  [TenantFields],
+);
+
 export const ApiKeysQuery = graphql(
   `
   query ApiKeys($id: ID!, $includeRevoked: Boolean) { tenant(id: $id) { id apiKeys(includeRevoked: $includeRevoked) { ...ApiKeyFields } } }

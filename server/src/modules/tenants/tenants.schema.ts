@@ -1,6 +1,7 @@
 // GraphQL for tenants and the viewer. Resolvers authorize, map arguments and call services.
 
 import { tenantOf } from '../../auth/principal';
+import type { TenantRow } from '../../db/entities';
 import { builder, deny } from '../../graphql/builder';
 import { ApiKeyRef } from '../api-keys/api-keys.refs';
 import { CreateApiKeyPayloadRef } from '../api-keys/api-keys.schema';
@@ -50,7 +51,33 @@ const ViewerRef = builder.objectRef<{ isOperator: boolean }>('Viewer').implement
   }),
 });
 
+const TenantEdge = builder.objectRef<{ cursor: string; node: TenantRow }>('TenantEdge').implement({
+  fields: (t) => ({ cursor: t.exposeString('cursor'), node: t.field({ type: TenantRef, resolve: (e) => e.node }) }),
+});
+const TenantConnection = builder
+  .objectRef<{
+    edges: { cursor: string; node: TenantRow }[];
+    pageInfo: { hasNextPage: boolean; endCursor: string | null };
+  }>('TenantConnection')
+  .implement({
+    fields: (t) => ({
+      // tenants already multiplies by `first`; the page is not counted twice.
+      edges: t.field({ type: [TenantEdge], complexity: { field: 1, multiplier: 1 }, resolve: (c) => c.edges }),
+      pageInfo: t.field({ type: 'PageInfo' as never, resolve: (c) => c.pageInfo as never }),
+    }),
+  });
+
 builder.queryFields((t) => ({
+  tenants: t.field({
+    type: TenantConnection,
+    description:
+      'Operator only. Every tenant, newest first (createdAt, then id, descending), cursor pagination; first over 500 is BAD_USER_INPUT.',
+    args: { first: t.arg.int({ defaultValue: 50 }), after: t.arg.string() },
+    complexity: (args) => ({ field: 1, multiplier: Math.max(1, Math.min(args.first ?? 50, 500)) }),
+    authScopes: { operator: true },
+    ...deny('only the operator lists tenants'),
+    resolve: (_, args, ctx) => ctx.services.tenants.page(args.first ?? 50, args.after),
+  }),
   viewer: t.field({
     type: ViewerRef,
     description: 'The calling API key, and through it its tenant.',

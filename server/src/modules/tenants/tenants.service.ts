@@ -9,6 +9,7 @@ import type { TenantRow } from '../../db/entities';
 import { badInput, containsNul, notFound } from '../../lib/errors';
 import { isUuid } from '../../lib/ids';
 import { clip } from '../../lib/input';
+import { connection, keyset } from '../../lib/keyset';
 import { CURRENCY_RE } from '../../lib/money';
 import type { ApiKeysService, NewApiKey } from '../api-keys/api-keys.service';
 import * as store from './tenants.store';
@@ -45,6 +46,12 @@ export class TenantsService {
       if (input.planCode) await this.assignPlan(tx, tenant.id, input.planCode);
       return this.apiKeys.create(OPERATOR, { tenantId: tenant.id, name: 'admin', scopes: ['ADMIN'] }, tx);
     });
+  }
+
+  /** Operator only (the field's authScopes): every tenant, newest first, a page at a time. */
+  async page(first: number, after: string | null | undefined) {
+    const rows = await store.tenantsPage(this.db, keyset(first, after));
+    return connection(rows, first, (t) => t.createdAt);
   }
 
   /** PostgreSQL does the calendar math, so its zone database is the one that decides. */
