@@ -94,6 +94,13 @@ const REFUSED: [string, keyof typeof keys, string, () => Record<string, unknown>
     'creating API keys needs an ADMIN key',
   ],
   [
+    'createSubjectToken',
+    'READ',
+    'mutation { createSubjectToken(input: { subject: "s" }) { token } }',
+    () => ({}),
+    'minting subject tokens needs an ADMIN key',
+  ],
+  [
     'revokeApiKey',
     'READ',
     `mutation { revokeApiKey(id: "${ID}") { id } }`,
