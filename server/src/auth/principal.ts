@@ -3,7 +3,6 @@
 // Services never see a Principal: resolvers turn it into a TenantScope (scope.ts), and the
 // scope helpers there decide which tenant, subject and range an operation may touch.
 import type { ApiKeyRow } from '../db/entities';
-import { scopeOf, tenantIn } from './scope';
 
 export const API_KEY_SCOPES = ['INGEST', 'READ', 'ADMIN'] as const;
 export type ApiKeyScope = (typeof API_KEY_SCOPES)[number];
@@ -59,11 +58,3 @@ export const revocableKeyOf = (p: Principal): string | null => p.key?.id ?? p.su
 
 /** When this caller stops being accepted (a subject token), or null. */
 export const expiryOf = (p: Principal): Date | null => p.subject?.expiresAt ?? null;
-
-/**
- * The tenant an operation acts on: the key's own, or (operator) the one named.
- * Kept for callers that still hold a Principal; resolvers use tenantIn(scopeOf(principal)).
- */
-export function tenantOf(p: Principal, requested: string | null | undefined, field: string[]): string {
-  return tenantIn(scopeOf(p), requested, field);
-}
