@@ -3,8 +3,10 @@
 // the tenant's plan; the tenant plan's TENANT limits still apply to the tenant as a whole; an
 // API_KEY limit of it counts the subject's usage through each key. quotaStatus, authorizeUsage
 // (with reservations), alerts and Tenant.subjectMemberships follow it.
+import { createTallyClient } from 'tally/client';
 import { describe, expect, it } from 'vitest';
 import { OPERATOR_KEY } from '../support/harness';
+import { Feed, until } from '../support/wait';
 import { dec, type LimitInput, LONG_AGO, NOON, World } from '../support/world';
 
 const world = await World.forFile('quota-subject-plans');
@@ -110,6 +112,37 @@ describe('a subject on a plan of its own', () => {
       }
     } finally {
       await two.close();
+    }
+  });
+
+  it("quotaUpdated(subject) pushes the subject's own plan at once, then after its usage", async () => {
+    world.clock.set(NOON);
+    const acme = await world
+      .tenant('subject-live')
+      .onPlan([DAY_REQUESTS('9', 'SUBJECT')])
+      .withKey('INGEST');
+    const plan = await acme.onSubjectPlan('live', [DAY_REQUESTS('4')]);
+    // Over SSE, in process (yoga.fetch): no port needed.
+    const sse = createTallyClient({
+      url: 'http://tally.test/graphql',
+      apiKey: acme.adminKey,
+      maxAttempts: 1,
+      fetch: ((url: string, init: RequestInit) => world.h.app.yoga.fetch(url, init)) as typeof fetch,
+      subscriptions: { transport: 'sse', retryAttempts: 0 },
+    });
+    const feed = new Feed(sse.quotaUpdated({ subject: 'live' }));
+    try {
+      await until(() => feed.values.length >= 1, 'the first state');
+      expect(feed.values[0]?.items.map((i) => [i.limit.id, i.scopeId, i.used])).toEqual([
+        [plan.limits[0]!.id, 'live', dec(0)],
+      ]);
+      await acme.record({ subject: 'other', cost: '0' });
+      await acme.record({ subject: 'live', cost: '0' });
+      await until(() => feed.values.some((v) => v.items[0]?.used === dec(1)), 'the state after its entry');
+      for (const v of feed.values) expect(v.items.map((i) => i.limit.id)).toEqual([plan.limits[0]!.id]);
+    } finally {
+      await feed.it.return?.();
+      await sse.close();
     }
   });
 
