@@ -1,5 +1,7 @@
 // Who may do what is declared once, on each GraphQL field (authScopes), and refused there with
 // the FORBIDDEN message each operation has always given; services never check scopes.
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { isObjectType } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { schema } from '../server/src/schema';
@@ -94,6 +96,13 @@ const REFUSED: [string, keyof typeof keys, string, () => Record<string, unknown>
     'creating API keys needs an ADMIN key',
   ],
   [
+    'createSubjectToken',
+    'READ',
+    'mutation { createSubjectToken(input: { subject: "s" }) { token } }',
+    () => ({}),
+    'minting subject tokens needs an ADMIN key',
+  ],
+  [
     'revokeApiKey',
     'READ',
     `mutation { revokeApiKey(id: "${ID}") { id } }`,
@@ -173,5 +182,23 @@ describe('authorization in one place', () => {
       if (!REFUSED.some(([f]) => f === field)) expect(scopes, field).toEqual({ anyKey: true });
     const subs = declared('Subscription');
     for (const f of ['usageRecorded', 'quotaAlerts', 'quotaUpdated']) expect(subs[f], f).toEqual({ read: true });
+  });
+});
+
+describe('who the caller is, in one place', () => {
+  it("no module reads the Principal: each takes scopeOf(ctx.principal) and asks auth/scope.ts's helpers", () => {
+    const modules = join(__dirname, '..', 'server', 'src', 'modules');
+    const offending: string[] = [];
+    for (const m of readdirSync(modules))
+      for (const f of readdirSync(join(modules, m)).filter((x) => x.endsWith('.ts'))) {
+        const text = readFileSync(join(modules, m, f), 'utf8');
+        // Every mention of ctx.principal is the argument of scopeOf(...).
+        const bare = text.replaceAll('scopeOf(ctx.principal)', '');
+        if (/ctx\.principal|\btenantOf\(/.test(bare)) offending.push(`${m}/${f}`);
+      }
+    expect(offending).toEqual([]);
+    // The reader is not blind: the schemas do build scopes from the principal.
+    const quota = readFileSync(join(modules, 'quota', 'quota.schema.ts'), 'utf8');
+    expect(quota).toContain('scopeOf(ctx.principal)');
   });
 });

@@ -71,6 +71,7 @@ describe('migrations', () => {
       'quota_alerts',
       'reservations',
       'runtime_role_secret',
+      'subject_tokens',
       'tenants',
       'typeorm_migrations',
       'usage_events',

@@ -103,8 +103,9 @@ export function createApp(opts: AppOptions) {
       const header = request.headers.get('authorization') ?? '';
       const m = /^Bearer\s+(\S+)$/i.exec(header.trim());
       if (!m) throw unauthenticated();
-      const principal = await services.apiKeys.authenticate(m[1] as string);
-      if (!principal) throw unauthenticated('unknown, malformed or revoked API key');
+      // A key or a subject token; an expired token is told so.
+      const principal = await services.apiKeys.identify(m[1] as string);
+      if (principal instanceof AppError) throw principal;
       return { ...base, requestId: state?.id ?? randomUUID(), principal };
     },
     plugins: [

@@ -40,6 +40,7 @@ export const RUNTIME_GRANTS: Record<string, readonly string[]> = {
   memberships: ['SELECT', 'INSERT', 'UPDATE (ends_at)'],
   reservations: ['SELECT', 'INSERT', 'UPDATE (settled_at, released_at, event_id)'],
   quota_alerts: ['SELECT', 'INSERT'],
+  subject_tokens: ['SELECT', 'INSERT'],
   operator_key: ['SELECT'],
   typeorm_migrations: ['SELECT'],
   runtime_role_secret: [],

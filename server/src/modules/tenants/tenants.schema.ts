@@ -1,6 +1,6 @@
 // GraphQL for tenants and the viewer. Resolvers authorize, map arguments and call services.
 
-import { tenantOf } from '../../auth/principal';
+import { rangeIn, scopeOf, subjectIn, tenantIn, wholeTenant } from '../../auth/scope';
 import type { TenantRow } from '../../db/entities';
 import { builder, deny } from '../../graphql/builder';
 import { ApiKeyRef } from '../api-keys/api-keys.refs';
@@ -25,29 +25,44 @@ TenantRef.implement({
       type: [ApiKeyRef],
       authScopes: { read: true },
       args: { includeRevoked: t.arg.boolean({ defaultValue: false }) },
-      resolve: (tenant, args, ctx) => ctx.services.apiKeys.listForTenant(tenant.id, args.includeRevoked ?? false),
+      resolve: (tenant, args, ctx) => {
+        wholeTenant(scopeOf(ctx.principal));
+        return ctx.services.apiKeys.listForTenant(tenant.id, args.includeRevoked ?? false);
+      },
     }),
     usage: t.field({
       type: UsageTotalsRef,
       authScopes: { read: true },
       args: { from: t.arg({ type: 'DateTime', required: true }), to: t.arg({ type: 'DateTime', required: true }) },
+      description: "The tenant's usage over [from, to); a subject token's: its subject's.",
       resolve: (tenant, { from, to }, ctx) => {
+        const scope = scopeOf(ctx.principal);
         UsageService.checkRange(from, to);
-        return ctx.services.usage.tenantTotals(tenant.id, tenant.timezone, from, to, tenant.currency);
+        rangeIn(scope, from, to, { from: ['from'], to: ['to'] });
+        const subject = subjectIn(scope, null, ['subject']);
+        return ctx.services.usage.tenantTotals(tenant.id, tenant.timezone, from, to, tenant.currency, subject);
       },
     }),
   }),
 });
 
-const ViewerRef = builder.objectRef<{ isOperator: boolean }>('Viewer').implement({
+const ViewerRef = builder.objectRef<ReturnType<typeof scopeOf>>('Viewer').implement({
   fields: (t) => ({
-    apiKey: t.field({ type: ApiKeyRef, nullable: true, resolve: (_, __, ctx) => ctx.principal.key }),
+    apiKey: t.field({
+      type: ApiKeyRef,
+      nullable: true,
+      resolve: (s, _, ctx) => (s.keyId ? ctx.loaders.apiKey.load(s.keyId) : null),
+    }),
     tenant: t.field({
       type: TenantRef,
       nullable: true,
-      resolve: (_, __, ctx) => (ctx.principal.tenantId ? ctx.loaders.tenant.load(ctx.principal.tenantId) : null),
+      resolve: (s, _, ctx) => (s.tenantId ? ctx.loaders.tenant.load(s.tenantId) : null),
     }),
-    isOperator: t.exposeBoolean('isOperator'),
+    isOperator: t.boolean({ resolve: (s) => s.operator }),
+    subject: t.exposeString('subject', {
+      nullable: true,
+      description: 'A subject token: the one subject it reads (null for keys).',
+    }),
   }),
 });
 
@@ -82,7 +97,7 @@ builder.queryFields((t) => ({
     type: ViewerRef,
     description: 'The calling API key, and through it its tenant.',
     authScopes: { anyKey: true },
-    resolve: (_, __, ctx) => ({ isOperator: ctx.principal.isOperator }),
+    resolve: (_, __, ctx) => scopeOf(ctx.principal),
   }),
   tenant: t.field({
     type: TenantRef,
@@ -90,10 +105,7 @@ builder.queryFields((t) => ({
     description: 'Operator keys may read any tenant; tenant keys only their own (another id: FORBIDDEN).',
     args: { id: t.arg.id({ required: true }) },
     authScopes: { read: true },
-    resolve: async (_, { id }, ctx) => {
-      const tenantId = tenantOf(ctx.principal, id, ['id']);
-      return ctx.loaders.tenant.load(tenantId);
-    },
+    resolve: (_, { id }, ctx) => ctx.loaders.tenant.load(tenantIn(scopeOf(ctx.principal), id, ['id'])),
   }),
 }));
 

@@ -3,7 +3,7 @@
 // nothing here writes. UsageService (recording, reversals) extends this class, so the module
 // keeps one handle for the composition root.
 
-import { type TenantScope, tenantIn } from '../../auth/scope';
+import { readIn, type TenantScope } from '../../auth/scope';
 import type { Database } from '../../db/database';
 import { badInput, notFound } from '../../lib/errors';
 import { isUuid } from '../../lib/ids';
@@ -33,10 +33,15 @@ export class UsageQueries {
     protected readonly tenants: TenantsService,
   ) {}
 
-  /** Checks a filter and pins it to one tenant the caller may read (READ: the field's authScopes). */
-  async resolveFilter(scope: TenantScope, f: UsageFilterInput) {
-    const tenantId = tenantIn(scope, f.tenantId, ['filter', 'tenantId']);
-    UsageQueries.checkRange(f.from, f.to, ['filter', 'to']);
+  /**
+   * Checks a filter and pins it to what the caller may read (READ: the field's authScopes): one
+   * tenant and, for a subject token, its subject within its maxRangeDays (auth/scope.ts
+   * readIn). Every read of the ledger for a caller goes through here.
+   */
+  async resolveFilter(scope: TenantScope, raw: UsageFilterInput) {
+    const { tenantId, subject } = readIn(scope, raw, ['filter']);
+    UsageQueries.checkRange(raw.from, raw.to, ['filter', 'to']);
+    const f = { ...raw, subject };
     const tenant = await this.tenants.get(tenantId, ['filter', 'tenantId']);
     if (f.apiKeyId != null) {
       const [k] = isUuid(f.apiKeyId)
@@ -70,12 +75,12 @@ export class UsageQueries {
         filter.tenantId,
         filter.from,
         filter.to,
-        f.apiKeyId ?? null,
-        f.subject ?? null,
-        f.model ?? null,
-        f.provider ?? null,
-        f.kind ?? null,
-        f.currency ?? null,
+        filter.apiKeyId ?? null,
+        filter.subject ?? null,
+        filter.model ?? null,
+        filter.provider ?? null,
+        filter.kind ?? null,
+        filter.currency ?? null,
         k.afterInstant,
         k.afterId,
         k.limit,
@@ -121,9 +126,17 @@ export class UsageQueries {
     return out;
   }
 
-  async tenantTotals(tenantId: string, timezone: string, from: Date, to: Date, currency?: string): Promise<Totals> {
+  /** A tenant's totals over [from, to), or one subject's (what a subject token may read). */
+  async tenantTotals(
+    tenantId: string,
+    timezone: string,
+    from: Date,
+    to: Date,
+    currency?: string,
+    subject: string | null = null,
+  ): Promise<Totals> {
     const rows = await this.db.transaction('usageSummary:tenant', (tx) =>
-      summarize(tx, { tenantId, timezone, from, to }, [], null),
+      summarize(tx, { tenantId, timezone, from, to, subject }, [], null),
     );
     return totalsOf(rows, ['from'], currency);
   }

@@ -1,7 +1,6 @@
 // GraphQL for the ledger: recording, reversals, the event list and summaries.
 import { filter, pipe } from 'graphql-yoga';
-import { tenantOf } from '../../auth/principal';
-import { scopeOf } from '../../auth/scope';
+import { isOperator, scopeOf, sees, tenantIn } from '../../auth/scope';
 import { builder } from '../../graphql/builder';
 import { type Live, liveStream, liveValue } from '../../graphql/subscriptions';
 import { AppError, notFound } from '../../lib/errors';
@@ -285,25 +284,27 @@ builder.mutationFields((t) => ({
 builder.subscriptionFields((t) => ({
   usageRecorded: t.field({
     type: UsageEventRef,
-    description: 'Every CREATED ledger entry of the tenant.',
+    description: 'Every CREATED ledger entry of the tenant (a subject token: of its subject).',
     args: { tenantId: t.arg.id(), apiKeyId: t.arg.id() },
     authScopes: { read: true },
     subscribe: async (_, args, ctx) => {
-      const tenantId = tenantOf(ctx.principal, args.tenantId, ['tenantId']);
+      const scope = scopeOf(ctx.principal);
+      const tenantId = tenantIn(scope, args.tenantId, ['tenantId']);
       const keyId = args.apiKeyId;
       // A tenant or key that does not exist (for this caller) is NOT_FOUND, as quotaUpdated
       // answers, not a stream that stays silent forever.
-      if (ctx.principal.isOperator && !(await ctx.loaders.tenant.load(tenantId)))
-        throw notFound('tenant', ['tenantId']);
+      if (isOperator(scope) && !(await ctx.loaders.tenant.load(tenantId))) throw notFound('tenant', ['tenantId']);
       if (keyId && (!isUuid(keyId) || (await ctx.loaders.apiKey.load(keyId))?.tenantId !== tenantId))
         throw notFound('API key', ['apiKeyId']);
       const events = ctx.pubsub.subscribe('usage:recorded', tenantId);
+      // A subject token hears only its subject's entries.
+      const mine = scope.subject !== null || keyId;
       return liveStream(
         ctx,
-        keyId
+        mine
           ? pipe(
               events,
-              filter((e) => e.apiKeyId === keyId),
+              filter((e) => (!keyId || e.apiKeyId === keyId) && sees(scope, e.subject)),
             )
           : events,
       );
