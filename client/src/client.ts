@@ -71,6 +71,8 @@ export function createTallyClient(options: TallyClientOptions) {
     setApiKeyLimits: async (input: In<typeof D.SetApiKeyLimitsMutation>) =>
       (await run(D.SetApiKeyLimitsMutation, { input })).setApiKeyLimits,
     setPrice: async (input: In<typeof D.SetPriceMutation>) => (await run(D.SetPriceMutation, { input })).setPrice,
+    /** Up to 500 prices in one transaction: all written, or (when any item is refused) none. */
+    setPrices: async (input: In<typeof D.SetPricesMutation>) => (await run(D.SetPricesMutation, { input })).setPrices,
 
     // subscriptions: typed, reconnecting async iterators
     quotaUpdated: (v: Vars<typeof D.QuotaUpdatedSubscription> = {}) =>
