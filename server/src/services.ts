@@ -36,6 +36,8 @@ export function createServices(
       cacheMs: config.authCacheMs,
       lastUsedFlushMs: config.lastUsedFlushMs,
       now,
+      // Asked of tenants (built next; called only after wiring is done).
+      tenantExists: (id) => tenants.exists(id),
     },
     publisher,
   );
