@@ -112,12 +112,6 @@ function ratesOf(p: Rates, inputTokens: number): ScaledRates {
   return s.base;
 }
 
-/** The aboveInputTokens of the tier a call of `inputTokens` pays, or null for the base rates. */
-export function tierOf(p: Rates, inputTokens: number): number | null {
-  for (const t of priceOf(p).tiers) if (inputTokens > t.above) return t.above;
-  return null;
-}
-
 /** MAX_AMOUNT at scale 12. */
 const MAX_SCALED = BigInt(MAX_AMOUNT_TEXT) * TEN12;
 

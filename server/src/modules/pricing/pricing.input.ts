@@ -41,7 +41,7 @@ export interface PriceItem {
 /** At most this many tiers per price (LiteLLM's deepest has 4). */
 export const MAX_TIERS = 16;
 
-export function checkName(value: string | null | undefined, field: string[], required: boolean): string | null {
+function checkName(value: string | null | undefined, field: string[], required: boolean): string | null {
   if (value == null || value === '') {
     if (required) throw badInput(field, 'is required');
     return null;

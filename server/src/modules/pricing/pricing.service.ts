@@ -23,7 +23,6 @@ import { type ItemResult, sortedKeys, writeBook } from './pricing.book';
 import { type PriceItem, priceItem, type SetPriceInput } from './pricing.input';
 import * as store from './pricing.store';
 
-export { checkName } from './pricing.input';
 export type { SetPriceInput };
 
 /** At most this many prices per setPrices call (the importer sends 100). */
