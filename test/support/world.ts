@@ -10,9 +10,9 @@
 // with the contract code and field (`await world.refusal(acme.release(id))`). The harness
 // underneath (world.h) stays for raw GraphQL, SQL and real HTTP servers.
 import { randomUUID } from 'node:crypto';
+import { createTallyClient, type TallyClient, TallyError } from '@tally/client';
 import type { TadaDocumentNode } from 'gql.tada';
 import { print } from 'graphql';
-import { createTallyClient, type TallyClient, TallyError } from 'tally/client';
 import { afterAll, expect } from 'vitest';
 import { type App, createApp } from '../../server/src/app';
 import { type Config, loadConfig } from '../../server/src/config';
