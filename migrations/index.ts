@@ -9,6 +9,7 @@ import { DailyRollups1764201600000 } from './1764201600000-DailyRollups';
 import { TenantZoneKept1764288000000 } from './1764288000000-TenantZoneKept';
 import { TenantCurrency1764374400000 } from './1764374400000-TenantCurrency';
 import { RuntimeRole1764376200000 } from './1764376200000-RuntimeRole';
+import { PriceTiers1764400000000 } from './1764400000000-PriceTiers';
 import { SubjectPlans1764410000000 } from './1764410000000-SubjectPlans';
 
 export const migrations = [
@@ -21,5 +22,6 @@ export const migrations = [
   TenantZoneKept1764288000000,
   TenantCurrency1764374400000,
   RuntimeRole1764376200000,
+  PriceTiers1764400000000,
   SubjectPlans1764410000000,
 ];

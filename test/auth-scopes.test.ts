@@ -82,6 +82,13 @@ const REFUSED: [string, keyof typeof keys, string, () => Record<string, unknown>
     needs('ADMIN'),
   ],
   [
+    'setPrices',
+    'READ',
+    'mutation { setPrices(input: { prices: [{ provider: "p", model: "m", perRequest: "1" }] }) { created } }',
+    () => ({}),
+    needs('ADMIN'),
+  ],
+  [
     'setApiKeyLimits',
     'READ',
     `mutation { setApiKeyLimits(input: { apiKeyId: "${ID}", limits: [] }) { id } }`,

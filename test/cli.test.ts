@@ -72,7 +72,7 @@ describe('tally', () => {
     expect(l.out).toMatch(/TOKENS\s+DAY\s+API_KEY\s+100000\s+BLOCK\s+90/);
   });
 
-  it('prices set, and prices import of a LiteLLM price map reports what it set and skipped', async () => {
+  it('prices set, and prices import of a LiteLLM price map reports what it set and skipped (more: test/pricing/import.test.ts)', async () => {
     const s = await tally([
       'prices',
       'set',
@@ -88,17 +88,18 @@ describe('tally', () => {
     expect(s.out).toContain('input/M 0.15, output/M 0.6');
     const i = await tally(['prices', 'import', 'test/fixtures/litellm-prices.json']);
     expect(i.code).toBe(0);
-    expect(i.out).toContain('set 6 price(s), skipped 3');
+    expect(i.out).toContain('set 22 price(s) (22 added, 0 changed), 0 unchanged, skipped 7');
     expect(i.err).toContain('importing'); // the progress bar, on stderr
     const [row] = await h.sql(
       `SELECT input_per_million::text AS i, cache_write_input_per_million::text AS w, cached_input_per_million::text AS c
-         FROM prices WHERE tenant_id IS NULL AND provider = 'anthropic' AND model = 'claude-3-5-sonnet-20241022'`,
+         FROM prices WHERE tenant_id IS NULL AND provider = 'anthropic' AND model = 'claude-sonnet-4-5'`,
     );
     expect(row).toEqual({ i: '3.000000000000', w: '3.750000000000', c: '0.300000000000' });
     const [whisper] = await h.sql(`SELECT per_second::text AS s FROM prices WHERE model = 'whisper-1'`);
     expect(whisper.s).toBe('0.000100000000');
-    const [groq] = await h.sql(`SELECT provider FROM prices WHERE model = 'llama3-8b-8192'`);
-    expect(groq.provider).toBe('groq');
+    // "deepseek/deepseek-chat" and "deepseek-chat" name one price: one row, the qualified entry's
+    const deepseek = await h.sql(`SELECT provider FROM prices WHERE model = 'deepseek-chat'`);
+    expect(deepseek).toEqual([{ provider: 'deepseek' }]);
   });
 
   it('usage prints a table (and --json), quota prints the limits', async () => {

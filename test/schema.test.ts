@@ -67,6 +67,7 @@ describe('migrations', () => {
       'memberships',
       'operator_key',
       'plans',
+      'price_tiers',
       'prices',
       'quota_alerts',
       'reservations',

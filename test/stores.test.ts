@@ -40,6 +40,16 @@ describe('every module owns its SQL (a store)', () => {
     expect(sqlOutsideStore(module)).toEqual([]);
   });
 
+  it("api-keys and pricing read no tenants table: they ask the tenants service (a tenant's existence, its currency)", () => {
+    const readsTenants = (module: string) =>
+      filesOf(module)
+        .filter(({ text }) => /\b(FROM|JOIN)\s+tenants\b/i.test(text))
+        .map(({ file }) => file);
+    expect([...readsTenants('api-keys'), ...readsTenants('pricing')]).toEqual([]);
+    // ...and the check would see it: tenants' own store reads its table that way
+    expect(readsTenants('tenants')).toEqual(['tenants/tenants.store.ts']);
+  });
+
   it('the reader is not blind: it sees each kind of SQL in the stores, and in usage (no store yet)', () => {
     const signsIn = (module: string, file: string) => {
       const text = readFileSync(join(MODULES, module, file), 'utf8');

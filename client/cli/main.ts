@@ -12,6 +12,8 @@ import { showInstant } from './time';
 import './tenants';
 import './plans';
 import './usage';
+import { planImport } from './litellm';
+import { diffPlan, reportJson, reportText, type Sent, sendPlan } from './price-import';
 
 const keys = program.command('keys').description('API keys');
 keys
@@ -107,52 +109,40 @@ prices
   });
 prices
   .command('import <file>')
-  .description("LiteLLM's model_prices_and_context_window.json")
+  .description("LiteLLM's model_prices_and_context_window.json: adds what is new, changes what changed, nothing else")
   .option('--tenant <id>', "import as a tenant's overrides")
   .option('--provider <name>', 'only this litellm_provider')
   .option('--from <instant>', 'effective from (default now)')
-  .option('--concurrency <n>', 'parallel requests', '8')
+  .option('--dry-run', 'print what would change (added, changed old → new, unchanged, skipped) and set nothing', false)
+  .option('--verbose', 'list added, unchanged and skipped prices by name, and every cost field not imported', false)
+  .option('--concurrency <n>', 'batches (of 100 prices) sent at once', '2')
   .action(async (file, o) => {
     const c = client();
-    const map = JSON.parse(readFileSync(file, 'utf8')) as Record<string, LiteLLMEntry>;
-    const entries = Object.entries(map);
-    const from = o.from ?? new Date().toISOString();
-    const bar = new SingleBar({
-      format: 'importing |{bar}| {value}/{total} {model}',
-      stream: process.stderr,
-      hideCursor: true,
-      noTTYOutput: true,
-      notTTYSchedule: 1000,
+    const plan = planImport(JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>, {
+      provider: o.provider,
     });
-    bar.start(entries.length, 0, { model: '' });
-    let set = 0;
-    const skipped: { model: string; reason: string }[] = [];
-    let next = 0;
-    const worker = async () => {
-      while (next < entries.length) {
-        const [key, entry] = entries[next++] as [string, LiteLLMEntry];
-        const p = priceOf(key, entry);
-        if ('skip' in p) skipped.push({ model: key, reason: p.skip });
-        else if (o.provider && p.provider !== o.provider) skipped.push({ model: key, reason: 'other provider' });
-        else {
-          try {
-            await c.setPrice({ ...p, tenantId: o.tenant, effectiveFrom: from });
-            set++;
-          } catch (e) {
-            skipped.push({ model: key, reason: e instanceof TallyError ? `${e.code}: ${e.message}` : String(e) });
-          }
-        }
-        bar.increment(1, { model: key });
-      }
-    };
-    await Promise.all(Array.from({ length: Math.max(1, Number(o.concurrency)) }, worker));
-    bar.stop();
-    const counts = new Map<string, number>();
-    for (const s of skipped) counts.set(s.reason, (counts.get(s.reason) ?? 0) + 1);
-    const reasons = [...counts.entries()].sort((a, b) => b[1] - a[1]);
-    out({ set, skipped: skipped.length, reasons: Object.fromEntries(reasons) }, () =>
-      [`set ${set} price(s), skipped ${skipped.length}`, ...reasons.map(([r, n]) => `  ${n} skipped: ${r}`)].join('\n'),
-    );
+    const from = o.from ?? new Date().toISOString();
+    const diff = diffPlan(plan, await c.prices({ at: from, tenantId: o.tenant }), o.tenant ?? null);
+    let sent: Sent | undefined;
+    if (!o.dryRun) {
+      const bar = new SingleBar({
+        format: 'importing |{bar}| {value}/{total} prices',
+        stream: process.stderr,
+        hideCursor: true,
+        noTTYOutput: true,
+        notTTYSchedule: 1000,
+      });
+      bar.start(plan.prices.length, 0);
+      sent = await sendPlan(c, plan, {
+        tenantId: o.tenant,
+        from,
+        concurrency: Number(o.concurrency),
+        progress: (n) => bar.update(n),
+      });
+      bar.stop();
+      if (sent.refused.length) process.exitCode = 1;
+    }
+    out(reportJson(plan, diff, sent), () => reportText(plan, diff, { verbose: o.verbose, from, sent }));
   });
 prices
   .command('list')

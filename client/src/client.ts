@@ -84,6 +84,9 @@ export function createTallyClient(options: TallyClientOptions) {
       (await run(D.SetApiKeyLimitsMutation, { input }, call)).setApiKeyLimits,
     setPrice: async (input: In<typeof D.SetPriceMutation>, call?: CallOptions) =>
       (await run(D.SetPriceMutation, { input }, call)).setPrice,
+    /** Up to 500 prices in one transaction: all written, or (when any item is refused) none. */
+    setPrices: async (input: In<typeof D.SetPricesMutation>, call?: CallOptions) =>
+      (await run(D.SetPricesMutation, { input }, call)).setPrices,
 
     // subscriptions: typed, reconnecting async iterators; `{ signal }` ends one
     quotaUpdated: (v: Vars<typeof D.QuotaUpdatedSubscription> = {}, opts?: SubscribeOptions) =>

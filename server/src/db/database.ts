@@ -16,13 +16,22 @@ export interface Sql {
 export interface Database extends Sql {
   readonly dataSource: DataSource;
   /** Runs `fn` in one READ COMMITTED transaction; retried (whole) on deadlock or serialization failure. */
-  transaction<T>(name: string, fn: (tx: Sql) => Promise<T>): Promise<T>;
+  transaction<T>(name: string, fn: (tx: Sql) => Promise<T>, opts?: TransactionOptions): Promise<T>;
   /** Statements sent since start (tests count them to prove there is no N+1). */
   queryCount(): number;
   ping(): Promise<boolean>;
   /** The connection pool right now (for metrics). */
   poolStats(): PoolStats;
   close(): Promise<void>;
+}
+
+export interface TransactionOptions {
+  /**
+   * Advisory lock keys taken shared, in this order, with BEGIN (the same round trip), held
+   * until the transaction ends; statements of `fn` see everything committed before they
+   * were granted. A module that takes them exclusively can so wait for such transactions.
+   */
+  sharedLocks?: readonly bigint[];
 }
 
 export interface PoolStats {
@@ -173,12 +182,16 @@ function wrap(dataSource: DataSource, logger: CountingLogger): Database {
         await qr.release();
       }
     },
-    async transaction<T>(name: string, fn: (tx: Sql) => Promise<T>): Promise<T> {
+    async transaction<T>(name: string, fn: (tx: Sql) => Promise<T>, opts: TransactionOptions = {}): Promise<T> {
+      // bigint values only, so the keys can travel inline in the one simple-protocol query.
+      const locks = opts.sharedLocks?.length
+        ? `; SELECT pg_advisory_xact_lock_shared(k) FROM unnest('{${opts.sharedLocks.map((k) => BigInt.asIntN(64, k)).join(',')}}'::bigint[]) WITH ORDINALITY AS l(k, n) ORDER BY n`
+        : '';
       for (let attempt = 1; ; attempt++) {
         const qr = dataSource.createQueryRunner();
         try {
           await qr.connect();
-          await qr.query(`/* ${name}:begin */ ${BEGIN_TX}`);
+          await qr.query(`/* ${name}:begin */ ${BEGIN_TX}${locks}`);
           const out = await fn(runner(qr));
           await qr.query(`/* ${name}:commit */ COMMIT`);
           return out;

@@ -31,6 +31,7 @@ export const RUNTIME_GRANTS: Record<string, readonly string[]> = {
   tenants: ['SELECT', 'INSERT'],
   api_keys: ['SELECT', 'INSERT', 'UPDATE (last_used_at, revoked_at)'],
   prices: ['SELECT', 'INSERT', 'UPDATE (effective_to)'],
+  price_tiers: ['SELECT', 'INSERT'],
   usage_events: ['SELECT', 'INSERT'],
   usage_rollups_hourly: ['SELECT', 'INSERT', `UPDATE (${ROLLUP_MEASURES})`],
   usage_rollups_hourly_keys: ['SELECT', 'INSERT', `UPDATE (${ROLLUP_MEASURES})`],

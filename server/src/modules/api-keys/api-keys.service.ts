@@ -46,18 +46,28 @@ export class ApiKeysService {
 
   constructor(
     private readonly db: Database,
-    opts: { operatorKey?: string; operatorKeyHash?: Buffer; cacheMs: number; lastUsedFlushMs: number; now: () => Date },
+    opts: {
+      operatorKey?: string;
+      operatorKeyHash?: Buffer;
+      cacheMs: number;
+      lastUsedFlushMs: number;
+      now: () => Date;
+      /** Whether a tenant exists: the tenants module's answer (given at wiring; api-keys reads no tenants table). */
+      tenantExists: (tenantId: string) => Promise<boolean>;
+    },
     private readonly publisher: Publisher<ApiKeysTopics>,
   ) {
     this.operatorDigest = opts.operatorKeyHash ?? (opts.operatorKey ? digest(opts.operatorKey) : null);
     this.cacheMs = opts.cacheMs;
     this.now = opts.now;
     this.tokens = new SubjectTokens(db, opts.now);
+    this.tenantExists = opts.tenantExists;
     this.flushTimer = setInterval(() => void this.flushLastUsed().catch(() => {}), opts.lastUsedFlushMs);
     this.flushTimer.unref();
   }
   private readonly cacheMs: number;
   private readonly now: () => Date;
+  private readonly tenantExists: (tenantId: string) => Promise<boolean>;
 
   static generateSecret(): { secret: string; prefix: string; hash: Buffer } {
     const prefix = `tly_${randomBytes(4).toString('hex')}`;
@@ -180,8 +190,9 @@ export class ApiKeysService {
     if (scopes.some((s) => !API_KEY_SCOPES.includes(s as ApiKeyScope)))
       throw badInput(['input', 'scopes'], 'unknown scope');
     const run = async (sql: Sql) => {
+      // Inside createTenant's transaction the tenant is the one just made (not yet visible to others).
       if (!tx) {
-        if (!(await store.tenantExists(sql, tenantId))) throw notFound('tenant', ['input', 'tenantId']);
+        if (!(await this.tenantExists(tenantId))) throw notFound('tenant', ['input', 'tenantId']);
       }
       for (let attempt = 0; ; attempt++) {
         const { secret, prefix, hash } = ApiKeysService.generateSecret();

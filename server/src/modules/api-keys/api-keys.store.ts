@@ -39,11 +39,6 @@ export async function flushLastUsed(sql: Sql, entries: readonly (readonly [strin
   );
 }
 
-export async function tenantExists(sql: Sql, tenantId: string): Promise<boolean> {
-  const [t] = await sql.query('apiKeys:tenantExists', 'SELECT 1 FROM tenants WHERE id = $1', [tenantId]);
-  return t !== undefined;
-}
-
 /** The new key, or null when its prefix is taken (the caller draws another). */
 export async function insertKey(
   sql: Sql,

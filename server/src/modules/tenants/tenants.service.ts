@@ -80,6 +80,12 @@ export class TenantsService {
     return out;
   }
 
+  /** Whether a tenant exists (a tenant is never deleted once it has usage; one read is enough). */
+  async exists(id: string): Promise<boolean> {
+    if (this.currencyCache.has(id)) return true;
+    return (await this.byIds([id])).length > 0;
+  }
+
   async get(id: string, field: string[] = ['id']): Promise<TenantRow> {
     const [row] = await this.byIds([id]);
     if (!row) throw notFound('tenant', field);

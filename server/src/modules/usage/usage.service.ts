@@ -157,36 +157,48 @@ export class UsageService extends UsageQueries {
   /**
    * One shared transaction for the entries of several calls. The ledger participants are
    * prepared beside pricing and act in it (quota: locks and alerts for tenants with
-   * thresholded limits; tenants without pay nothing for it).
+   * thresholded limits; tenants without pay nothing for it). Prices are resolved in the
+   * transaction, after the shared locks of the models it prices (taken with BEGIN), so the
+   * version an entry carries is the one in force when it commits (pricing.book.ts).
    */
   private async writeNow(queued: QueuedEntry[]): Promise<QueuedOutcome[]> {
     const now = this.now();
-    const [participants, prices] = await Promise.all([
-      this.participants.prepare({ at: now, kind: 'record', tenantIds: [...new Set(queued.map((q) => q.p.tenantId))] }),
-      this.pricing.resolveMany(
-        queued.map(({ p, now: at }) =>
-          needsPrice(p.u)
-            ? { tenantId: p.tenantId, provider: p.u.provider, model: p.u.model, at: p.u.occurredAt ?? at }
-            : null,
-        ),
-      ),
-    ]);
-    // An entry no price covers is refused on its own; its batch-mates are written.
-    const built = queued.map((q, i): NewEntry | AppError => {
-      try {
-        return this.toEntry(q.p, prices[i] ?? null, q.now);
-      } catch (e) {
-        if (e instanceof AppError) return e;
-        throw e;
-      }
+    const lookups = queued.map(({ p, now: at }) =>
+      needsPrice(p.u)
+        ? { tenantId: p.tenantId, provider: p.u.provider, model: p.u.model, at: p.u.occurredAt ?? at }
+        : null,
+    );
+    const preparing = this.participants.prepare({
+      at: now,
+      kind: 'record',
+      tenantIds: [...new Set(queued.map((q) => q.p.tenantId))],
     });
-    const items = queued.flatMap((q, i) => {
-      const entry = built[i];
-      return entry instanceof AppError ? [] : [{ entry: entry as NewEntry, reservationId: q.p.u.reservationId }];
-    });
-    const { outcomes: written } = await this.writer.write(
-      items.map((i) => i.entry),
-      participants.hooks(items.map((i) => i.reservationId)),
+    preparing.catch(() => {}); // awaited in the transaction; a failure before it opens is not unhandled
+    const { built, items, written, participants } = await this.db.transaction(
+      'recordUsage',
+      async (tx) => {
+        const [participants, prices] = await Promise.all([preparing, this.pricing.resolveMany(lookups, tx)]);
+        // An entry no price covers is refused on its own; its batch-mates are written.
+        const built = queued.map((q, i): NewEntry | AppError => {
+          try {
+            return this.toEntry(q.p, prices[i] ?? null, q.now);
+          } catch (e) {
+            if (e instanceof AppError) return e;
+            throw e;
+          }
+        });
+        const items = queued.flatMap((q, i) => {
+          const entry = built[i];
+          return entry instanceof AppError ? [] : [{ entry: entry as NewEntry, reservationId: q.p.u.reservationId }];
+        });
+        const { outcomes } = await this.writer.write(
+          items.map((i) => i.entry),
+          participants.hooks(items.map((i) => i.reservationId)),
+          tx,
+        );
+        return { built, items, written: outcomes, participants };
+      },
+      { sharedLocks: this.pricing.bookLocks(lookups) },
     );
     const created = written.flatMap((o) => (o.outcome === 'CREATED' ? [o.event] : []));
     this.published(created);

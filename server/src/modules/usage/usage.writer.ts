@@ -155,9 +155,11 @@ export interface WriteHooks<A = unknown> {
 export class UsageWriter {
   constructor(private readonly db: Database) {}
 
+  /** In a transaction of its own, or in `within` (a caller's, which it opened for the ledger). */
   async write<A = unknown>(
     entries: NewEntry[],
     hooks: WriteHooks<A> = {},
+    within?: Sql,
   ): Promise<{ outcomes: WriteOutcome[]; after: A | null }> {
     if (entries.length === 0) return { outcomes: [], after: null };
     // One entry per (tenant, key) goes to the INSERT; repeats inside the batch are judged
@@ -168,7 +170,7 @@ export class UsageWriter {
       if (!first.has(k)) first.set(k, i);
     });
 
-    return this.db.transaction('recordUsage', async (tx) => {
+    const run = async (tx: Sql) => {
       await hooks.lockTenants?.(tx);
       const reservationOf = (i: number) => hooks.reservations?.[i] ?? null;
       const wanted = [...first.values()].map(reservationOf).filter((r): r is string => r != null && isUuid(r));
@@ -254,6 +256,7 @@ export class UsageWriter {
           : { outcome: 'CONFLICT', event: row };
       });
       return { outcomes, after };
-    });
+    };
+    return within ? run(within) : this.db.transaction('recordUsage', run);
   }
 }
