@@ -3,11 +3,9 @@
 // its file (tenants.ts, plans.ts, usage.ts); output fitting is format.ts, failures failure.ts.
 import { readFileSync } from 'node:fs';
 import { SingleBar } from 'cli-progress';
-import { TallyError } from '../src/index';
 import { client, current, endpoint, json, list, out, program, tenantOf } from './context';
 import { describe } from './failure';
 import { dec, table } from './format';
-import { type LiteLLMEntry, priceOf } from './litellm';
 import { showInstant } from './time';
 import './tenants';
 import './plans';
