@@ -9,7 +9,8 @@ import { badInput, notFound } from '../../lib/errors';
 import { isUuid } from '../../lib/ids';
 import { connection, keyset } from '../../lib/keyset';
 import type { TenantsService } from '../tenants/tenants.service';
-import { EVENT_COLUMNS, type EventRow, type Totals } from './usage.columns';
+import type { EventRow, Totals } from './usage.columns';
+import * as store from './usage.store';
 import { addTotals, emptyTotals, type SummaryRow, summarize } from './usage.summary';
 import type { Granularity, UsageDimension } from './usage.types';
 
@@ -39,13 +40,8 @@ export class UsageQueries {
     UsageQueries.checkRange(f.from, f.to, ['filter', 'to']);
     const tenant = await this.tenants.get(tenantId, ['filter', 'tenantId']);
     if (f.apiKeyId != null) {
-      const [k] = isUuid(f.apiKeyId)
-        ? await this.db.query('usage:filterKey', 'SELECT 1 FROM api_keys WHERE id = $1 AND tenant_id = $2', [
-            f.apiKeyId,
-            tenantId,
-          ])
-        : [];
-      if (!k) throw notFound('API key', ['filter', 'apiKeyId']);
+      if (!isUuid(f.apiKeyId) || !(await store.keyInTenant(this.db, f.apiKeyId, tenantId)))
+        throw notFound('API key', ['filter', 'apiKeyId']);
     }
     return {
       tenant,
@@ -56,31 +52,7 @@ export class UsageQueries {
   async events(scope: TenantScope, f: UsageFilterInput, first: number, after: string | null | undefined) {
     const k = keyset(first, after);
     const { filter } = await this.resolveFilter(scope, f);
-    const rows = await this.db.query<EventRow>(
-      'usageEvents:page',
-      `SELECT ${EVENT_COLUMNS} FROM usage_events
-        WHERE tenant_id = $1 AND occurred_at >= $2 AND occurred_at < $3
-          AND ($4::uuid IS NULL OR api_key_id = $4) AND ($5::text IS NULL OR subject = $5)
-          AND ($6::text IS NULL OR model = $6) AND ($7::text IS NULL OR provider = $7) AND ($8::text IS NULL OR kind = $8)
-          AND ($9::text IS NULL OR currency = $9)
-          AND ($10::timestamptz IS NULL OR (occurred_at, id) < ($10::timestamptz, $11::uuid))
-        ORDER BY occurred_at DESC, id DESC
-        LIMIT $12`,
-      [
-        filter.tenantId,
-        filter.from,
-        filter.to,
-        f.apiKeyId ?? null,
-        f.subject ?? null,
-        f.model ?? null,
-        f.provider ?? null,
-        f.kind ?? null,
-        f.currency ?? null,
-        k.afterInstant,
-        k.afterId,
-        k.limit,
-      ],
-    );
+    const rows = await store.eventsPage(this.db, { ...f, tenantId: filter.tenantId }, k);
     return connection(rows, first, (e) => e.occurredAt);
   }
   async summary(
@@ -131,11 +103,7 @@ export class UsageQueries {
   async byIds(ids: readonly string[]): Promise<EventRow[]> {
     const valid = ids.filter(isUuid);
     if (!valid.length) return [];
-    return this.db.query<EventRow>(
-      'usageEvents:byIds',
-      `SELECT ${EVENT_COLUMNS} FROM usage_events WHERE id = ANY($1::uuid[])`,
-      [valid],
-    );
+    return store.eventsByIds(this.db, valid);
   }
 
   static checkRange(from: Date, to: Date, field = ['to']) {

@@ -18,8 +18,9 @@ import type { TenantsService } from '../tenants/tenants.service';
 import { DEFAULT_GROUP_COMMIT, type GroupCommitOptions, GroupCommitter } from './group-commit';
 import { LedgerParticipants } from './ledger-participants';
 import type { LedgerParticipant } from './ports';
-import { EVENT_COLUMNS, type EventRow, type NewEntry, publishedEvent, reversalOf } from './usage.columns';
+import { type EventRow, type NewEntry, publishedEvent, reversalOf } from './usage.columns';
 import { UsageQueries } from './usage.queries';
+import * as store from './usage.store';
 import type { UsageTopics } from './usage.topics';
 import type { RecordOutcome } from './usage.types';
 import { fingerprintOf, type NormalizedUsage, normalizeUsage, reversalFingerprint } from './usage.validation';
@@ -264,11 +265,7 @@ export class UsageService extends UsageQueries {
       ...new Set(pending.map((p) => p.apiKeyId).filter((k): k is string => k != null && k !== scope.keyId)),
     ];
     if (keyIds.length) {
-      const rows = await this.db.query<{ id: string; tenantId: string }>(
-        'recordUsage:keys',
-        'SELECT id, tenant_id AS "tenantId" FROM api_keys WHERE id = ANY($1::uuid[])',
-        [keyIds],
-      );
+      const rows = await store.keyTenants(this.db, keyIds);
       const owner = new Map(rows.map((r) => [r.id, r.tenantId]));
       for (const p of pending) {
         // Another tenant's key is answered exactly like a missing one.
@@ -314,18 +311,10 @@ export class UsageService extends UsageQueries {
     if (reason != null && (reason.length > 1000 || containsNul(reason)))
       throw badInput(['input', 'reason'], 'must be at most 1000 characters, without NUL');
     if (!isUuid(input.eventId)) throw notFound('usage event', ['input', 'eventId']);
-    const [original] = await this.db.query<EventRow>(
-      'reverseUsage:original',
-      `SELECT ${EVENT_COLUMNS} FROM usage_events WHERE id = $1 AND ($2::uuid IS NULL OR tenant_id = $2)`,
-      [input.eventId, ownerOf(scope)],
-    );
+    const original = await store.eventToReverse(this.db, input.eventId, ownerOf(scope));
     if (!original) throw notFound('usage event', ['input', 'eventId']);
     const fingerprint = reversalFingerprint(original.id, reason);
-    const [prior] = await this.db.query<EventRow>(
-      'reverseUsage:prior',
-      `SELECT ${EVENT_COLUMNS} FROM usage_events WHERE tenant_id = $1 AND idempotency_key = $2`,
-      [original.tenantId, key],
-    );
+    const prior = await store.eventByKey(this.db, original.tenantId, key);
     if (prior) return this.judgeRetry(prior, fingerprint);
     if (original.reversesId)
       throw badInput(['input', 'eventId'], 'that entry is a reversal; reversals cannot be reversed');
