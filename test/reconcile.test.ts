@@ -49,8 +49,8 @@ describe('reconcile', () => {
     );
     await h.sql("DELETE FROM usage_rollups_hourly WHERE tenant_id = $1 AND subject = 'bob'", [t.id]);
     await h.sql(
-      `INSERT INTO usage_rollups_hourly (tenant_id, hour, kind, currency, subject, requests, cost)
-       VALUES ($1, date_trunc('hour', now()) - interval '5 hours', 'CALL', 'USD', 'ghost', 3, 4)`,
+      `INSERT INTO usage_rollups_hourly (tenant_id, hour, kind, currency, subject, status, requests, cost)
+       VALUES ($1, date_trunc('hour', now()) - interval '5 hours', 'CALL', 'USD', 'ghost', 'SUCCEEDED', 3, 4)`,
       [t.id],
     );
 

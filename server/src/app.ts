@@ -73,6 +73,10 @@ export function createApp(opts: AppOptions) {
     everyMs: config.authCacheMs,
     logger,
   });
+  // The minute rollups are short-lived (modules/usage): any instance prunes them, hourly.
+  const pruneMinutes = () =>
+    void services.usage.pruneMinutes().catch((err) => logger.warn({ err }, 'pruning minute rollups failed'));
+  const pruning = [setTimeout(pruneMinutes, 60_000).unref(), setInterval(pruneMinutes, 3_600_000).unref()];
   // A key revoked on any instance stops authenticating here at once (not when the cache
   // expires), and its open sockets and subscriptions here end.
   const anyRevocation = pubsub.subscribe('keys:revoked')[Symbol.asyncIterator]();
@@ -139,6 +143,7 @@ export function createApp(opts: AppOptions) {
     revocations,
     async close() {
       stopKeyRecheck();
+      for (const t of pruning) clearTimeout(t);
       // Everything acknowledged is committed already; this writes what is still queued.
       await services.usage.committer.close();
       await services.quota.authorizer.close();

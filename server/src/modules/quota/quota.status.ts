@@ -2,7 +2,7 @@
 // zone, TOTAL never resets), what was used in each (from the usage module's summaries, so
 // quota and summaries cannot disagree) and what open reservations hold.
 
-import type { Database, Sql } from '../../db/database';
+import { clockIn, type Database, type Sql } from '../../db/database';
 import type { TenantRow } from '../../db/entities';
 import { notFound } from '../../lib/errors';
 import { Dec, fmt, ZERO } from '../../lib/money';
@@ -65,12 +65,18 @@ export interface StatusMemo {
   windows: Map<string, Promise<Map<string, Windows>>>;
   used: Map<string, Promise<Totals>>;
   reserved: Map<string, Promise<ReservedAmounts>>;
+  /**
+   * What the statuses are exact as of: a snapshot's asOf (status()), or else the database's
+   * clock read before the first of their reads (the authorizer, under the tenant lock).
+   */
+  asOf?: Promise<Date>;
 }
-export const newStatusMemo = (): StatusMemo => ({
+export const newStatusMemo = (asOf?: Date): StatusMemo => ({
   limits: new Map(),
   windows: new Map(),
   used: new Map(),
   reserved: new Map(),
+  ...(asOf ? { asOf: Promise.resolve(asOf) } : {}),
 });
 
 export class QuotaStatuses {
@@ -131,6 +137,8 @@ export class QuotaStatuses {
       m.set(k, p);
       return p;
     };
+    // Asked before any read of this status (statements of one transaction run in order).
+    memo.asOf ??= clockIn(sql, 'quotaStatus:asOf');
     const t = tenant.id;
     // applicableLimits reads the subject only as present or not
     const limits = await once(memo.limits, `${t}|${apiKeyId}|${!!subject}`, () =>
@@ -182,6 +190,7 @@ export class QuotaStatuses {
       subject,
       blocked: items.some((i) => i.limit.action === 'BLOCK' && i.exceeded),
       items,
+      asOf: await memo.asOf,
     };
   }
 
@@ -196,7 +205,10 @@ export class QuotaStatuses {
     return { tenant, apiKeyId, subject };
   }
 
+  /** One scope's quota, read in one snapshot: exact as of its asOf (db/database.ts says how). */
   status(tenant: TenantRow, apiKeyId: string | null, subject: string | null): Promise<QuotaStatus> {
-    return this.computeStatus(this.db, tenant, apiKeyId, subject, this.now());
+    return this.db.snapshot('quotaStatus', (tx, asOf) =>
+      this.computeStatus(tx, tenant, apiKeyId, subject, this.now(), newStatusMemo(asOf)),
+    );
   }
 }

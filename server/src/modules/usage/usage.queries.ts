@@ -15,6 +15,8 @@ import { addTotals, emptyTotals, type SummaryRow, summarize } from './usage.summ
 import type { Granularity, UsageDimension } from './usage.types';
 
 const MAX_RANGE_MS = 400 * 24 * 3600_000;
+/** MINUTE buckets: ranges of at most 24 hours (1,440 buckets per group). */
+const MAX_MINUTE_RANGE_MS = 24 * 3600_000;
 
 export interface UsageFilterInput {
   tenantId?: string | null;
@@ -24,6 +26,7 @@ export interface UsageFilterInput {
   provider?: string | null;
   kind?: string | null;
   currency?: string | null;
+  status?: string | null;
   from: Date;
   to: Date;
 }
@@ -62,12 +65,16 @@ export class UsageQueries {
     granularity: Granularity | null,
   ) {
     const { tenant, filter } = await this.resolveFilter(scope, f);
-    // In a transaction of its own: that is where JIT is off (see BEGIN_TX); a summary is heavy
-    // enough for PostgreSQL's JIT to fire, and light enough that compiling costs far more.
-    const buckets = await this.db.transaction('usageSummary', (tx) =>
-      summarize(tx, filter, [...new Set(groupBy)], granularity),
-    );
-    return { totals: totalsOf(buckets, ['filter', 'currency'], tenant.currency), buckets };
+    if (granularity === 'MINUTE' && filter.to.getTime() - filter.from.getTime() > MAX_MINUTE_RANGE_MS)
+      throw badInput(['granularity'], 'MINUTE buckets are for ranges of at most 24 hours; use HOUR for longer ones');
+    // One snapshot (REPEATABLE READ READ ONLY, where JIT is off too: see BEGIN_TX): the answer
+    // is exact as of `asOf` (db/database.ts says precisely how). A summary is heavy enough for
+    // PostgreSQL's JIT to fire, and light enough that compiling costs far more.
+    const { buckets, asOf } = await this.db.snapshot('usageSummary', async (tx, asOf) => ({
+      asOf,
+      buckets: await summarize(tx, filter, [...new Set(groupBy)], granularity),
+    }));
+    return { totals: totalsOf(buckets, ['filter', 'currency'], tenant.currency), buckets, asOf };
   }
 
   /** Totals per API key over [from, to), one statement for all keys of one tenant. */

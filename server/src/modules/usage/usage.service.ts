@@ -340,6 +340,17 @@ export class UsageService extends UsageQueries {
     return out.outcome === 'CREATED' ? out : this.judgeRetry(out.event, fingerprint);
   }
 
+  /**
+   * Deletes the minute rollups older than the minute level keeps (8 days), in batches; answers
+   * how many. Any instance may run it at any time (app.ts does, hourly): rows are only ever
+   * deleted once they are older than any read or reconcile trusts (7 days).
+   */
+  async pruneMinutes(batch = 5000): Promise<number> {
+    let total = 0;
+    for (let n = batch; n === batch; total += n) n = await store.pruneMinutes(this.db, batch);
+    return total;
+  }
+
   /** A reversal's key was used before: DUPLICATE when it asked for the same, else a conflict (both counted). */
   private judgeRetry(prior: EventRow, fingerprint: Buffer) {
     const same = prior.fingerprint.equals(fingerprint);

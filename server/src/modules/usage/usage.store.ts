@@ -22,30 +22,60 @@ export const ROLLUP_KEY_COLUMNS = [
   'model',
   'provider',
   'subject',
+  'status',
 ] as const;
 const KEYS_WITHOUT_SUBJECT = ROLLUP_KEY_COLUMNS.filter((c) => c !== 'subject');
+
+/** A rollup level: its table and key; `recent`: a short-lived level (see MINUTE_LEVEL). */
+export interface RollupLevel {
+  table: string;
+  key: readonly string[];
+  /**
+   * Only entries that occurred within `written` of the writer's clock are written to it; reads
+   * and reconcile trust it for whole minutes since now() - `served` (`written` minus a day,
+   * so no transaction's timing can fall between them); rows older than `written` are pruned.
+   */
+  recent?: { written: string; served: string };
+}
+
 /**
- * Three rollup levels, all written with the ledger rows: hourly by subject (end user),
- * hourly without it (much smaller when a tenant has many end users; summaries that neither
- * filter nor group by subject read it), and by the tenant's local day without subject
- * (whole local days of long summaries and quota windows).
+ * The minute level: minutes without subject, for MINUTE summaries (at most 24 hours), kept
+ * for 8 days and trusted for the last 7 (usage.prune.ts deletes what is older).
  */
-export const ROLLUP_LEVELS: readonly { table: string; key: readonly string[] }[] = [
+export const MINUTE_LEVEL: RollupLevel = {
+  table: 'usage_rollups_minute_keys',
+  key: KEYS_WITHOUT_SUBJECT.map((c) => (c === 'hour' ? 'minute' : c)),
+  recent: { written: '8 days', served: '7 days' },
+};
+
+/**
+ * Four rollup levels, all written with the ledger rows: hourly by subject (end user),
+ * hourly without it (much smaller when a tenant has many end users; summaries that neither
+ * filter nor group by subject read it), by the tenant's local day without subject (whole
+ * local days of long summaries and quota windows), and by minute without subject, recent only.
+ * Every level is keyed by status too (SUCCEEDED / FAILED), so summaries filter and group by it.
+ */
+export const ROLLUP_LEVELS: readonly RollupLevel[] = [
   { table: 'usage_rollups_hourly', key: ROLLUP_KEY_COLUMNS },
   { table: 'usage_rollups_hourly_keys', key: KEYS_WITHOUT_SUBJECT },
   { table: 'usage_rollups_daily_keys', key: KEYS_WITHOUT_SUBJECT.map((c) => (c === 'hour' ? 'day' : c)) },
+  MINUTE_LEVEL,
 ];
 
 /** A rollup key column computed from ledger rows `e` (as written by rollupSource). */
 export const rollupKeySql = (c: string) =>
-  c === 'hour'
-    ? "date_trunc('hour', e.occurred_at, 'UTC')" // never the session's zone (see BEGIN_TX)
+  c === 'hour' || c === 'minute'
+    ? `date_trunc('${c}', e.occurred_at, 'UTC')` // never the session's zone (see BEGIN_TX)
     : c === 'day'
       ? "date_trunc('day', e.occurred_at, z.timezone)"
       : `e.${c}`;
-/** FROM clause over ledger rows `source` as `e`, with their tenant as `z` where the key needs its zone. */
-export const rollupSource = (source: string, key: readonly string[]) =>
-  key.includes('day') ? `${source} e JOIN tenants z ON z.id = e.tenant_id` : `${source} e`;
+/**
+ * FROM clause over ledger rows `source` as `e`, with their tenant as `z` where the key needs
+ * its zone, and (a recent level) only the entries it keeps.
+ */
+export const rollupSource = (source: string, level: RollupLevel) =>
+  (level.key.includes('day') ? `${source} e JOIN tenants z ON z.id = e.tenant_id` : `${source} e`) +
+  (level.recent ? ` WHERE e.occurred_at >= now() - interval '${level.recent.written}'` : '');
 
 // ------------------------------------------------------------------ the ledger statement
 
@@ -69,7 +99,7 @@ WITH u AS (
   (level, i) => `roll${i} AS (
   INSERT INTO ${level.table} (${level.key.join(', ')}, ${ROLLUP_MEASURES.join(', ')})
   SELECT ${level.key.map(rollupKeySql).join(', ')}, ${LEDGER_MEASURES_SQL}
-    FROM ${rollupSource('ins', level.key)}
+    FROM ${rollupSource('ins', level)}
    GROUP BY ${level.key.map((_, j) => j + 1).join(', ')}
    ORDER BY ${level.key.map((_, j) => j + 1).join(', ')}
   ON CONFLICT (${level.key.join(', ')}) DO UPDATE SET
@@ -162,6 +192,7 @@ export interface EventFilter {
   provider?: string | null;
   kind?: string | null;
   currency?: string | null;
+  status?: string | null;
 }
 
 /** A page of the event list, newest first, after (occurredAt, id) when given. */
@@ -172,7 +203,7 @@ export function eventsPage(sql: Sql, f: EventFilter, page: Keyset): Promise<Even
         WHERE tenant_id = $1 AND occurred_at >= $2 AND occurred_at < $3
           AND ($4::uuid IS NULL OR api_key_id = $4) AND ($5::text IS NULL OR subject = $5)
           AND ($6::text IS NULL OR model = $6) AND ($7::text IS NULL OR provider = $7) AND ($8::text IS NULL OR kind = $8)
-          AND ($9::text IS NULL OR currency = $9)
+          AND ($9::text IS NULL OR currency = $9) AND ($13::text IS NULL OR status = $13)
           AND ($10::timestamptz IS NULL OR (occurred_at, id) < ($10::timestamptz, $11::uuid))
         ORDER BY occurred_at DESC, id DESC
         LIMIT $12`,
@@ -189,6 +220,7 @@ export function eventsPage(sql: Sql, f: EventFilter, page: Keyset): Promise<Even
       page.afterInstant,
       page.afterId,
       page.limit,
+      f.status ?? null,
     ],
   );
 }
@@ -217,26 +249,49 @@ export async function usedTotal(
   return r;
 }
 
+/**
+ * Deletes up to `limit` rows of the minute level older than it keeps (MINUTE_LEVEL.recent);
+ * answers how many. Small batches: each holds its row locks briefly.
+ */
+export async function pruneMinutes(sql: Sql, limit: number): Promise<number> {
+  const rows = await sql.query(
+    'usage:pruneMinutes',
+    `DELETE FROM ${MINUTE_LEVEL.table}
+      WHERE ctid = ANY(ARRAY(SELECT ctid FROM ${MINUTE_LEVEL.table}
+                              WHERE minute < now() - interval '${MINUTE_LEVEL.recent?.written}' LIMIT $1))
+      RETURNING 1`,
+    [limit],
+  );
+  return rows.length;
+}
+
 // ------------------------------------------------------------------ reconcile
 
-type Level = (typeof ROLLUP_LEVELS)[number];
 const MEASURES = ROLLUP_MEASURES;
 
-const ledgerRollupSql = (key: readonly string[]) => `
-  SELECT ${key.map((c) => `${rollupKeySql(c)} AS ${c}`).join(', ')}, ${LEDGER_MEASURES_SQL}
-    FROM ${rollupSource('usage_events', key)} WHERE ($1::uuid IS NULL OR e.tenant_id = $1)
-   GROUP BY ${key.map((_, i) => i + 1).join(', ')}`;
+/** A recent level's rows that reads trust (whole minutes since now() - served), as a condition on `alias`. */
+const trusted = (level: RollupLevel, alias: string) =>
+  level.recent
+    ? ` AND ${alias}.minute >= date_trunc('minute', now() - interval '${level.recent.served}', 'UTC') + interval '1 minute'`
+    : '';
+
+const ledgerRollupSql = (level: RollupLevel) => `
+  SELECT ${level.key.map((c) => `${rollupKeySql(c)} AS ${c}`).join(', ')}, ${LEDGER_MEASURES_SQL}
+    FROM ${rollupSource('usage_events', level)} ${level.recent ? 'AND' : 'WHERE'} ($1::uuid IS NULL OR e.tenant_id = $1)
+   GROUP BY ${level.key.map((_, i) => i + 1).join(', ')}`;
 
 /**
  * Rows of one level that differ from the ledger's recomputation: per key column its text,
  * per measure `l_<m>` (the ledger's) and `r_<m>` (the rollup's).
  */
-export function levelDifferences(sql: Sql, { table, key }: Level, tenantId: string | null) {
+export function levelDifferences(sql: Sql, level: RollupLevel, tenantId: string | null) {
+  const { table, key } = level;
   return sql.query<Record<string, string | null>>(
     'reconcile:compare',
-    // The join key is the row's text form: hashable, and it keeps NULL and '' apart.
-    `WITH l AS (SELECT x.*, ROW(${key.map((k) => `x.${k}`).join(', ')})::text AS k FROM (${ledgerRollupSql(key)}) x),
-            r AS (SELECT x.*, ROW(${key.map((k) => `x.${k}`).join(', ')})::text AS k FROM ${table} x WHERE ($1::uuid IS NULL OR x.tenant_id = $1))
+    // The join key is the row's text form: hashable, and it keeps NULL and '' apart. A recent
+    // level is compared where reads trust it (older rows are being pruned).
+    `WITH l AS (SELECT x.*, ROW(${key.map((k) => `x.${k}`).join(', ')})::text AS k FROM (${ledgerRollupSql(level)}) x WHERE true${trusted(level, 'x')}),
+            r AS (SELECT x.*, ROW(${key.map((k) => `x.${k}`).join(', ')})::text AS k FROM ${table} x WHERE ($1::uuid IS NULL OR x.tenant_id = $1)${trusted(level, 'x')})
        SELECT ${key.map((k) => `coalesce(l.${k}, r.${k})::text AS ${k}`).join(', ')},
               ${MEASURES.map((m) => `l.${m}::text AS "l_${m}", r.${m}::text AS "r_${m}"`).join(', ')}
          FROM l FULL JOIN r ON l.k = r.k
@@ -247,13 +302,17 @@ export function levelDifferences(sql: Sql, { table, key }: Level, tenantId: stri
   );
 }
 
-/** Replaces one level's rows (of a tenant, or all) by the ledger's recomputation; answers the rows written. */
-export async function rebuildLevel(tx: Sql, { table, key }: Level, tenantId: string | null): Promise<number> {
+/**
+ * Replaces one level's rows (of a tenant, or all) by the ledger's recomputation (a recent
+ * level: of the entries it keeps); answers the rows written.
+ */
+export async function rebuildLevel(tx: Sql, level: RollupLevel, tenantId: string | null): Promise<number> {
+  const { table, key } = level;
   await tx.query('reconcile:lock', `LOCK TABLE ${table} IN SHARE ROW EXCLUSIVE MODE`);
   await tx.query('reconcile:delete', `DELETE FROM ${table} WHERE ($1::uuid IS NULL OR tenant_id = $1)`, [tenantId]);
   const rows = await tx.query(
     'reconcile:insert',
-    `INSERT INTO ${table} (${key.join(', ')}, ${MEASURES.join(', ')}) ${ledgerRollupSql(key)} RETURNING 1`,
+    `INSERT INTO ${table} (${key.join(', ')}, ${MEASURES.join(', ')}) ${ledgerRollupSql(level)} RETURNING 1`,
     [tenantId],
   );
   return rows.length;

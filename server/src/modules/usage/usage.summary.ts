@@ -14,6 +14,7 @@ export interface SummaryRow extends Totals {
   model: string | null;
   provider: string | null;
   kind: string | null;
+  status: string | null;
 }
 
 export async function summarize(
@@ -30,6 +31,7 @@ export async function summarize(
     model: r.model as string | null,
     provider: r.provider as string | null,
     kind: r.kind as string | null,
+    status: r.status as string | null,
     ...totalsOfSums(r, r.currency as string),
   }));
 }
