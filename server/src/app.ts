@@ -87,6 +87,15 @@ export function createApp(opts: AppOptions) {
     }
   })();
 
+  /** Who an Authorization header names: the one authentication of HTTP (GraphQL and the CSV exports). */
+  async function authenticate(header: string | null | undefined): Promise<Principal> {
+    const m = /^Bearer\s+(\S+)$/i.exec((header ?? '').trim());
+    if (!m) throw unauthenticated();
+    const principal = await services.apiKeys.authenticate(m[1] as string);
+    if (!principal) throw unauthenticated('unknown, malformed or revoked API key');
+    return principal;
+  }
+
   const yoga = createYoga<Record<string, unknown>, Context>({
     schema,
     graphqlEndpoint: '/graphql',
@@ -104,11 +113,7 @@ export function createApp(opts: AppOptions) {
       const authenticated = (initial as { principal?: Principal }).principal;
       if (authenticated) return { ...base, requestId: randomUUID(), principal: authenticated, viaSocket: true };
       const state = requests.get(request);
-      const header = request.headers.get('authorization') ?? '';
-      const m = /^Bearer\s+(\S+)$/i.exec(header.trim());
-      if (!m) throw unauthenticated();
-      const principal = await services.apiKeys.authenticate(m[1] as string);
-      if (!principal) throw unauthenticated('unknown, malformed or revoked API key');
+      const principal = await authenticate(request.headers.get('authorization'));
       return { ...base, requestId: state?.id ?? randomUUID(), principal };
     },
     plugins: [
@@ -134,6 +139,7 @@ export function createApp(opts: AppOptions) {
 
   return {
     yoga,
+    authenticate,
     services,
     metrics,
     logger,

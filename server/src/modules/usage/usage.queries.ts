@@ -65,8 +65,7 @@ export class UsageQueries {
     granularity: Granularity | null,
   ) {
     const { tenant, filter } = await this.resolveFilter(scope, f);
-    if (granularity === 'MINUTE' && filter.to.getTime() - filter.from.getTime() > MAX_MINUTE_RANGE_MS)
-      throw badInput(['granularity'], 'MINUTE buckets are for ranges of at most 24 hours; use HOUR for longer ones');
+    this.checkGranularity(filter, granularity);
     // One snapshot (REPEATABLE READ READ ONLY, where JIT is off too: see BEGIN_TX): the answer
     // is exact as of `asOf` (db/database.ts says precisely how). A summary is heavy enough for
     // PostgreSQL's JIT to fire, and light enough that compiling costs far more.
@@ -111,6 +110,12 @@ export class UsageQueries {
     const valid = ids.filter(isUuid);
     if (!valid.length) return [];
     return store.eventsByIds(this.db, valid);
+  }
+
+  /** MINUTE buckets only for ranges of at most 24 hours (the contract). */
+  checkGranularity(f: { from: Date; to: Date }, granularity: Granularity | null) {
+    if (granularity === 'MINUTE' && f.to.getTime() - f.from.getTime() > MAX_MINUTE_RANGE_MS)
+      throw badInput(['granularity'], 'MINUTE buckets are for ranges of at most 24 hours; use HOUR for longer ones');
   }
 
   static checkRange(from: Date, to: Date, field = ['to']) {

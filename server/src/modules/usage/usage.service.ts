@@ -19,10 +19,11 @@ import { DEFAULT_GROUP_COMMIT, type GroupCommitOptions, GroupCommitter } from '.
 import { LedgerParticipants } from './ledger-participants';
 import type { LedgerParticipant } from './ports';
 import { type EventRow, type NewEntry, publishedEvent, reversalOf } from './usage.columns';
-import { UsageQueries } from './usage.queries';
+import { type ExportRows, exportEvents, exportSummary } from './usage.export';
+import { type UsageFilterInput, UsageQueries } from './usage.queries';
 import * as store from './usage.store';
 import type { UsageTopics } from './usage.topics';
-import type { RecordOutcome } from './usage.types';
+import type { Granularity, RecordOutcome, UsageDimension } from './usage.types';
 import { fingerprintOf, type NormalizedUsage, normalizeUsage, reversalFingerprint } from './usage.validation';
 import { type Settlement, UsageWriter, type WriteOutcome } from './usage.writer';
 
@@ -338,6 +339,21 @@ export class UsageService extends UsageQueries {
       this.emitter.emit('outcomes', ['CREATED']);
     }
     return out.outcome === 'CREATED' ? out : this.judgeRetry(out.event, fingerprint);
+  }
+
+  /** CSV export of the event list (READ: the transport checks it as usageEvents' authScopes do). */
+  exportEvents(scope: TenantScope, f: UsageFilterInput): Promise<ExportRows> {
+    return exportEvents(this, this.db, scope, f);
+  }
+
+  /** CSV export of a summary (READ, as usageSummary). */
+  exportSummary(
+    scope: TenantScope,
+    f: UsageFilterInput,
+    groupBy: readonly UsageDimension[],
+    granularity: Granularity | null,
+  ): Promise<ExportRows> {
+    return exportSummary(this, this.db, scope, f, groupBy, granularity);
   }
 
   /**

@@ -10,6 +10,13 @@ import type { Sql } from '../../db/database';
 import type { Keyset } from '../../lib/keyset';
 import { EVENT_COLUMNS, type EventRow, INSERT_COLUMNS, LEDGER_MEASURES_SQL, ROLLUP_MEASURES } from './usage.columns';
 
+/** A statement to run (or stream from a cursor): its name, text and parameters. */
+export interface Statement {
+  name: string;
+  text: string;
+  params: unknown[];
+}
+
 // ------------------------------------------------------------------ rollup levels
 
 /** The rollup key: one list, used by the writer, summaries and reconcile (the measures: usage.columns.ts). */
@@ -223,6 +230,70 @@ export function eventsPage(sql: Sql, f: EventFilter, page: Keyset): Promise<Even
       f.status ?? null,
     ],
   );
+}
+
+/** An instant as GraphQL's DateTime prints it (UTC, milliseconds), in SQL. */
+const isoSql = (c: string) => `to_char(${c} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+
+/**
+ * The CSV export of the event list: every entry of the filter, oldest first (the tenant-time
+ * index read backwards), one row each, named after UsageEvent's fields (ids flattened);
+ * numbers as PostgreSQL prints them, so money stays exact text.
+ */
+export const EVENT_EXPORT_COLUMNS = [
+  ['id', 'id'],
+  ['idempotencyKey', 'idempotency_key'],
+  ['tenantId', 'tenant_id'],
+  ['apiKeyId', 'api_key_id'],
+  ['subject', 'subject'],
+  ['kind', 'kind'],
+  ['provider', 'provider'],
+  ['model', 'model'],
+  ['modelSource', 'model_source'],
+  ['status', 'status'],
+  ['inputTokens', 'input_tokens'],
+  ['outputTokens', 'output_tokens'],
+  ['cachedInputTokens', 'cached_input_tokens'],
+  ['cacheWriteInputTokens', 'cache_write_input_tokens'],
+  ['reasoningTokens', 'reasoning_tokens'],
+  ['totalTokens', 'input_tokens::bigint + output_tokens'],
+  ['durationMs', 'duration_ms'],
+  ['quantity', 'quantity::text'],
+  ['cost', 'cost::text'],
+  ['currency', 'currency'],
+  ['priceId', 'price_id'],
+  ['latencyMs', 'latency_ms'],
+  ['sessionId', 'session_id'],
+  ['metadata', 'metadata::text'],
+  ['occurredAt', isoSql('occurred_at')],
+  ['recordedAt', isoSql('recorded_at')],
+  ['reversesId', 'reverses_id'],
+  ['reason', 'reason'],
+] as const;
+
+export function eventsExportStatement(f: EventFilter): Statement {
+  return {
+    name: 'usageExport:events',
+    text: `SELECT ${EVENT_EXPORT_COLUMNS.map(([name, sql]) => `${sql} AS "${name}"`).join(', ')}
+             FROM usage_events
+            WHERE tenant_id = $1 AND occurred_at >= $2 AND occurred_at < $3
+              AND ($4::uuid IS NULL OR api_key_id = $4) AND ($5::text IS NULL OR subject = $5)
+              AND ($6::text IS NULL OR model = $6) AND ($7::text IS NULL OR provider = $7) AND ($8::text IS NULL OR kind = $8)
+              AND ($9::text IS NULL OR currency = $9) AND ($10::text IS NULL OR status = $10)
+            ORDER BY occurred_at, id`,
+    params: [
+      f.tenantId,
+      f.from,
+      f.to,
+      f.apiKeyId ?? null,
+      f.subject ?? null,
+      f.model ?? null,
+      f.provider ?? null,
+      f.kind ?? null,
+      f.currency ?? null,
+      f.status ?? null,
+    ],
+  };
 }
 
 export function eventsByIds(sql: Sql, ids: string[]): Promise<EventRow[]> {

@@ -22,7 +22,7 @@
 // reads the ledger instead when it does not hold (historic LMT offsets had seconds).
 import type { Sql } from '../../db/database';
 import { LEDGER_MEASURES_SQL, MEASURES } from './usage.columns';
-import { MINUTE_LEVEL } from './usage.store';
+import { MINUTE_LEVEL, type Statement } from './usage.store';
 import type { Granularity, UsageDimension } from './usage.types';
 
 /** What a summary reads: one tenant (and its zone), [from, to), and optional equalities. */
@@ -137,13 +137,6 @@ function minuteParts(bySubject: boolean, dims: Sqlf, filters: Sqlf, sums: Sqlf, 
                GROUP BY ${partKeys}) l
         WHERE g.lo < g.hi
      )`;
-}
-
-/** A statement to run (or stream from a cursor): its name, text and parameters. */
-export interface Statement {
-  name: string;
-  text: string;
-  params: unknown[];
 }
 
 /** The summary's rows as PostgreSQL answers them: keys, and every measure's sum as text. */
