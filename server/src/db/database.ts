@@ -30,13 +30,20 @@ export interface Database extends Sql {
    * to the end or close() is called (an abandoned iteration calls it): then the cursor is
    * closed, the transaction ends and the connection goes back to the pool.
    */
-  stream<T>(name: string, text: string, params: unknown[], batch?: number): Promise<RowStream<T>>;
+  stream<T>(name: string, text: string, params: unknown[], opts?: StreamOptions): Promise<RowStream<T>>;
   /** Statements sent since start (tests count them to prove there is no N+1). */
   queryCount(): number;
   ping(): Promise<boolean>;
   /** The connection pool right now (for metrics). */
   poolStats(): PoolStats;
   close(): Promise<void>;
+}
+
+export interface StreamOptions {
+  /** Rows per round trip (default 500). */
+  batch?: number;
+  /** 'array': each row a list of values in the statement's column order (no object per row). */
+  rowMode?: 'array';
 }
 
 /** Rows of one statement, batch by batch, as of `asOf` (Database.stream). */
@@ -251,7 +258,8 @@ function wrap(dataSource: DataSource, logger: CountingLogger): Database {
         await qr.release();
       }
     },
-    async stream<T>(name: string, text: string, params: unknown[], batch = 1000): Promise<RowStream<T>> {
+    async stream<T>(name: string, text: string, params: unknown[], opts: StreamOptions = {}): Promise<RowStream<T>> {
+      const batch = opts.batch ?? 500;
       const qr = dataSource.createQueryRunner();
       let cursor: Cursor<T> | null = null;
       let closing: Promise<void> | null = null;
@@ -283,7 +291,7 @@ function wrap(dataSource: DataSource, logger: CountingLogger): Database {
         await qr.query(`/* ${name}:begin */ ${BEGIN_SNAPSHOT}`);
         const [{ asOf }] = (await runner(qr).query<{ asOf: Date }>(`${name}:asOf`, AS_OF_SQL)) as [{ asOf: Date }];
         logger.count++;
-        cursor = client.query(new Cursor<T>(named(name, text), params));
+        cursor = client.query(new Cursor<T>(named(name, text), params, opts.rowMode ? { rowMode: opts.rowMode } : {}));
         let next: T[] | null = await cursor.read(batch);
         return {
           asOf,

@@ -25,8 +25,11 @@ export interface ExportRows {
   close(): Promise<void>;
 }
 
-/** Rows read per round trip: a few hundred KB at most, whatever the export's size. */
-const BATCH = 1000;
+/**
+ * Rows read per round trip: about 100 KB, small enough that a batch is garbage before V8's
+ * young generation promotes it (the heap stays flat, not just bounded).
+ */
+const BATCH = 250;
 
 const DIMENSION_COLUMN: Record<UsageDimension, [header: string, row: string]> = {
   API_KEY: ['apiKeyId', 'apiKeyId'],
@@ -98,9 +101,10 @@ export async function exportEvents(
 ): Promise<ExportRows> {
   const { filter } = await queries.resolveFilter(scope, f);
   const st = eventsExportStatement({ ...f, tenantId: filter.tenantId });
-  const stream = await db.stream<Record<string, unknown>>(st.name, st.text, st.params, BATCH);
+  // Arrays in the columns' order: the cells as they are, no object per row.
+  const stream = await db.stream<unknown[]>(st.name, st.text, st.params, { batch: BATCH, rowMode: 'array' });
   const columns = EVENT_EXPORT_COLUMNS.map(([name]) => name);
-  return exportOf(stream, fileName('usage-events', filter), columns, (r) => columns.map((c) => r[c]));
+  return exportOf(stream, fileName('usage-events', filter), columns, (r) => r);
 }
 
 /** One row per bucket: start, the grouped dimensions (in the order asked), every UsageTotals field. */
@@ -116,7 +120,7 @@ export async function exportSummary(
   queries.checkGranularity(filter, granularity);
   const dims = [...new Set(groupBy)];
   const st = summaryStatement(filter, dims, granularity);
-  const stream = await db.stream<Record<string, string | Date | null>>(st.name, st.text, st.params, BATCH);
+  const stream = await db.stream<Record<string, string | Date | null>>(st.name, st.text, st.params, { batch: BATCH });
   const columns = ['start', ...dims.map((d) => DIMENSION_COLUMN[d][0]), ...TOTALS_COLUMNS];
   const rowKeys = dims.map((d) => DIMENSION_COLUMN[d][1]);
   return exportOf(stream, fileName('usage-summary', filter), columns, (r) => [
