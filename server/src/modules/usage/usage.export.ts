@@ -100,7 +100,9 @@ export async function exportEvents(
   f: UsageFilterInput,
 ): Promise<ExportRows> {
   const { filter } = await queries.resolveFilter(scope, f);
-  const st = eventsExportStatement({ ...f, tenantId: filter.tenantId });
+  // the normalized filter, never the raw one: whatever resolveFilter pins (the tenant, and
+  // whatever a caller's scope restricts) is what the statement filters by
+  const st = eventsExportStatement(filter);
   // Arrays in the columns' order: the cells as they are, no object per row.
   const stream = await db.stream<unknown[]>(st.name, st.text, st.params, { batch: BATCH, rowMode: 'array' });
   const columns = EVENT_EXPORT_COLUMNS.map(([name]) => name);

@@ -55,7 +55,7 @@ export class UsageQueries {
   async events(scope: TenantScope, f: UsageFilterInput, first: number, after: string | null | undefined) {
     const k = keyset(first, after);
     const { filter } = await this.resolveFilter(scope, f);
-    const rows = await store.eventsPage(this.db, { ...f, tenantId: filter.tenantId }, k);
+    const rows = await store.eventsPage(this.db, filter, k);
     return connection(rows, first, (e) => e.occurredAt);
   }
   async summary(

@@ -47,7 +47,7 @@ export interface RollupLevel {
 
 /**
  * The minute level: minutes without subject, for MINUTE summaries (at most 24 hours), kept
- * for 8 days and trusted for the last 7 (usage.prune.ts deletes what is older).
+ * for 8 days and trusted for the last 7 (UsageService.pruneMinutes deletes what is older).
  */
 export const MINUTE_LEVEL: RollupLevel = {
   table: 'usage_rollups_minute_keys',

@@ -119,13 +119,13 @@ function minuteParts(bySubject: boolean, dims: Sqlf, filters: Sqlf, sums: Sqlf, 
               date_trunc('minute', $4::timestamptz, 'UTC') AS z
      ), served AS (
        SELECT CASE WHEN whole THEN a ELSE $4::timestamptz END AS a, CASE WHEN whole THEN z ELSE $4::timestamptz END AS z
-         FROM (SELECT a, z, ${whole} AS whole FROM bounds) x
+         FROM (SELECT a, z, ${whole} AS whole FROM bounds OFFSET 0) x
      ), parts AS (
-       SELECT r.minute AS bucket, ${dims('r')}, r.currency, ${sums('r')}
+       -- each row is its own minute: the final GROUP BY adds them up, no aggregate here
+       SELECT r.minute AS bucket, ${dims('r')}, r.currency, ${MEASURES.map((m) => `r.${m.sql}`).join(', ')}
          FROM served s
          JOIN ${level} r ON r.tenant_id = $1 AND r.minute >= s.a AND r.minute < s.z
         WHERE true ${filters('r')}
-        GROUP BY ${partKeys}
        UNION ALL
        SELECT l.*
          FROM served s

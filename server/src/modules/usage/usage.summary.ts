@@ -24,16 +24,20 @@ export async function summarize(
   granularity: Granularity | null | undefined,
 ): Promise<SummaryRow[]> {
   const rows = await summaryRows(sql, f, groupBy, granularity);
-  return rows.map((r) => ({
-    start: r.start as Date | null,
-    apiKeyId: r.apiKeyId as string | null,
-    subject: r.subject as string | null,
-    model: r.model as string | null,
-    provider: r.provider as string | null,
-    kind: r.kind as string | null,
-    status: r.status as string | null,
-    ...totalsOfSums(r, r.currency as string),
-  }));
+  // One object per row, measures written into it (a MINUTE summary answers 1,440 rows a group).
+  return rows.map((r) => {
+    const row: Record<string, unknown> = {
+      start: r.start as Date | null,
+      apiKeyId: r.apiKeyId as string | null,
+      subject: r.subject as string | null,
+      model: r.model as string | null,
+      provider: r.provider as string | null,
+      kind: r.kind as string | null,
+      status: r.status as string | null,
+      currency: r.currency as string,
+    };
+    return addSums(row, r) as unknown as SummaryRow;
+  });
 }
 
 const NOTHING = Object.fromEntries([
@@ -64,10 +68,10 @@ export function addTotals(rows: readonly Totals[], currency?: string): Totals {
   return t as unknown as Totals;
 }
 
-/** Totals from a row of text sums named like the rollup columns (a summary's answer). */
-function totalsOfSums(r: Record<string, unknown>, currency: string): Totals {
-  const t: Record<string, unknown> = {};
+/** Writes the totals of a row of text sums named like the rollup columns (a summary's answer) into `t`. */
+function addSums(t: Record<string, unknown>, r: Record<string, unknown>): Record<string, unknown> {
   for (const m of MEASURES) t[m.ts] = m.numeric ? r[m.sql] : BigInt(r[m.sql] as string);
   const totals = t as MeasureTotals;
-  return { ...totals, totalTokens: totals.inputTokens + totals.outputTokens, currency };
+  t.totalTokens = totals.inputTokens + totals.outputTokens;
+  return t;
 }
