@@ -103,7 +103,7 @@ type Sqlf = (alias: string) => string;
  * a = z = $4). The ledger serves the rest, [$3, a) and [z, $4), by index range, each entry
  * labelled with its local minute.
  */
-function minuteParts(bySubject: boolean, dims: Sqlf, filters: Sqlf, sums: Sqlf, partKeys: string): string {
+function minuteParts(bySubject: boolean, dims: Sqlf, filters: Sqlf, partKeys: string): string {
   const level = `(SELECT k.*, NULL::text AS subject FROM ${MINUTE_LEVEL.table} k)`;
   const served = MINUTE_LEVEL.recent?.served as string;
   const whole = bySubject
@@ -216,7 +216,7 @@ export function summaryStatement(
   if (granularity === 'MINUTE')
     return {
       name: bySubject ? 'usageSummary:minutesBySubject' : 'usageSummary:minutes',
-      text: `WITH ${minuteParts(bySubject, dims, filters, sums, partKeys)}
+      text: `WITH ${minuteParts(bySubject, dims, filters, partKeys)}
      SELECT bucket AS start, api_key_id AS "apiKeyId", subject, model, provider, kind, status, currency,
             ${MEASURES.map((m) => (m.numeric ? `round(sum(${m.sql}), 12)::text AS ${m.sql}` : `sum(${m.sql})::text AS ${m.sql}`)).join(', ')}
        FROM parts
