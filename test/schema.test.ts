@@ -79,6 +79,7 @@ describe('migrations', () => {
       'usage_rollups_daily_keys',
       'usage_rollups_hourly',
       'usage_rollups_hourly_keys',
+      'usage_rollups_minute_keys',
     ]);
     const pending = await db.dataSource.driver.createSchemaBuilder().log();
     expect(pending.upQueries.map((q) => q.query)).toEqual([]);
