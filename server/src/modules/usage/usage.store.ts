@@ -202,33 +202,34 @@ export interface EventFilter {
   status?: string | null;
 }
 
+/** An EventFilter as SQL over usage_events: its WHERE clause ($1..$10) and those parameters. */
+const EVENT_FILTER_SQL = `tenant_id = $1 AND occurred_at >= $2 AND occurred_at < $3
+          AND ($4::uuid IS NULL OR api_key_id = $4) AND ($5::text IS NULL OR subject = $5)
+          AND ($6::text IS NULL OR model = $6) AND ($7::text IS NULL OR provider = $7) AND ($8::text IS NULL OR kind = $8)
+          AND ($9::text IS NULL OR currency = $9) AND ($10::text IS NULL OR status = $10)`;
+const eventFilterParams = (f: EventFilter): unknown[] => [
+  f.tenantId,
+  f.from,
+  f.to,
+  f.apiKeyId ?? null,
+  f.subject ?? null,
+  f.model ?? null,
+  f.provider ?? null,
+  f.kind ?? null,
+  f.currency ?? null,
+  f.status ?? null,
+];
+
 /** A page of the event list, newest first, after (occurredAt, id) when given. */
 export function eventsPage(sql: Sql, f: EventFilter, page: Keyset): Promise<EventRow[]> {
   return sql.query<EventRow>(
     'usageEvents:page',
     `SELECT ${EVENT_COLUMNS} FROM usage_events
-        WHERE tenant_id = $1 AND occurred_at >= $2 AND occurred_at < $3
-          AND ($4::uuid IS NULL OR api_key_id = $4) AND ($5::text IS NULL OR subject = $5)
-          AND ($6::text IS NULL OR model = $6) AND ($7::text IS NULL OR provider = $7) AND ($8::text IS NULL OR kind = $8)
-          AND ($9::text IS NULL OR currency = $9) AND ($13::text IS NULL OR status = $13)
-          AND ($10::timestamptz IS NULL OR (occurred_at, id) < ($10::timestamptz, $11::uuid))
+        WHERE ${EVENT_FILTER_SQL}
+          AND ($11::timestamptz IS NULL OR (occurred_at, id) < ($11::timestamptz, $12::uuid))
         ORDER BY occurred_at DESC, id DESC
-        LIMIT $12`,
-    [
-      f.tenantId,
-      f.from,
-      f.to,
-      f.apiKeyId ?? null,
-      f.subject ?? null,
-      f.model ?? null,
-      f.provider ?? null,
-      f.kind ?? null,
-      f.currency ?? null,
-      page.afterInstant,
-      page.afterId,
-      page.limit,
-      f.status ?? null,
-    ],
+        LIMIT $13`,
+    [...eventFilterParams(f), page.afterInstant, page.afterId, page.limit],
   );
 }
 
@@ -276,23 +277,9 @@ export function eventsExportStatement(f: EventFilter): Statement {
     name: 'usageExport:events',
     text: `SELECT ${EVENT_EXPORT_COLUMNS.map(([name, sql]) => `${sql} AS "${name}"`).join(', ')}
              FROM usage_events
-            WHERE tenant_id = $1 AND occurred_at >= $2 AND occurred_at < $3
-              AND ($4::uuid IS NULL OR api_key_id = $4) AND ($5::text IS NULL OR subject = $5)
-              AND ($6::text IS NULL OR model = $6) AND ($7::text IS NULL OR provider = $7) AND ($8::text IS NULL OR kind = $8)
-              AND ($9::text IS NULL OR currency = $9) AND ($10::text IS NULL OR status = $10)
+            WHERE ${EVENT_FILTER_SQL}
             ORDER BY occurred_at, id`,
-    params: [
-      f.tenantId,
-      f.from,
-      f.to,
-      f.apiKeyId ?? null,
-      f.subject ?? null,
-      f.model ?? null,
-      f.provider ?? null,
-      f.kind ?? null,
-      f.currency ?? null,
-      f.status ?? null,
-    ],
+    params: eventFilterParams(f),
   };
 }
 
