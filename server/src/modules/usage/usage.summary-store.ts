@@ -151,6 +151,17 @@ export function summaryRows(
 }
 
 /** The summary statement; its rows are ordered by bucket, then the dimensions. */
+
+/** The answer's rows: the parts summed per bucket and group, in a stable order. */
+const totalsOfParts = (
+  groupCols: string,
+) => `SELECT bucket AS start, api_key_id AS "apiKeyId", subject, model, provider, kind, status, currency,
+            ${MEASURES.map((m) => (m.numeric ? `round(sum(${m.sql}), 12)::text AS ${m.sql}` : `sum(${m.sql})::text AS ${m.sql}`)).join(', ')}
+       FROM parts
+      GROUP BY ${groupCols}
+      ORDER BY bucket NULLS FIRST, api_key_id NULLS FIRST, subject NULLS FIRST, model NULLS FIRST,
+               provider NULLS FIRST, kind NULLS FIRST, status NULLS FIRST, currency`;
+
 export function summaryStatement(
   f: SummaryFilter,
   groupBy: readonly UsageDimension[],
@@ -217,12 +228,7 @@ export function summaryStatement(
     return {
       name: bySubject ? 'usageSummary:minutesBySubject' : 'usageSummary:minutes',
       text: `WITH ${minuteParts(bySubject, dims, filters, partKeys)}
-     SELECT bucket AS start, api_key_id AS "apiKeyId", subject, model, provider, kind, status, currency,
-            ${MEASURES.map((m) => (m.numeric ? `round(sum(${m.sql}), 12)::text AS ${m.sql}` : `sum(${m.sql})::text AS ${m.sql}`)).join(', ')}
-       FROM parts
-      GROUP BY ${groupCols}
-      ORDER BY bucket NULLS FIRST, api_key_id NULLS FIRST, subject NULLS FIRST, model NULLS FIRST,
-               provider NULLS FIRST, kind NULLS FIRST, status NULLS FIRST, currency`,
+     ${totalsOfParts(groupCols)}`,
       params,
     };
 
@@ -275,12 +281,7 @@ export function summaryStatement(
                GROUP BY ${partKeys}) l
         WHERE g.lo < g.hi
      )
-     SELECT bucket AS start, api_key_id AS "apiKeyId", subject, model, provider, kind, status, currency,
-            ${MEASURES.map((m) => (m.numeric ? `round(sum(${m.sql}), 12)::text AS ${m.sql}` : `sum(${m.sql})::text AS ${m.sql}`)).join(', ')}
-       FROM parts
-      GROUP BY ${groupCols}
-      ORDER BY bucket NULLS FIRST, api_key_id NULLS FIRST, subject NULLS FIRST, model NULLS FIRST,
-               provider NULLS FIRST, kind NULLS FIRST, status NULLS FIRST, currency`,
+     ${totalsOfParts(groupCols)}`,
     params,
   };
 }
