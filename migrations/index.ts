@@ -9,6 +9,7 @@ import { DailyRollups1764201600000 } from './1764201600000-DailyRollups';
 import { TenantZoneKept1764288000000 } from './1764288000000-TenantZoneKept';
 import { TenantCurrency1764374400000 } from './1764374400000-TenantCurrency';
 import { RuntimeRole1764376200000 } from './1764376200000-RuntimeRole';
+import { QuotaLeases1764430000000 } from './1764430000000-QuotaLeases';
 
 export const migrations = [
   Init1763769600000,
@@ -20,4 +21,5 @@ export const migrations = [
   TenantZoneKept1764288000000,
   TenantCurrency1764374400000,
   RuntimeRole1764376200000,
+  QuotaLeases1764430000000,
 ];

@@ -69,6 +69,7 @@ describe('migrations', () => {
       'plans',
       'prices',
       'quota_alerts',
+      'quota_leases',
       'reservations',
       'runtime_role_secret',
       'tenants',

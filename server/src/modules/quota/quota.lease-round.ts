@@ -1,0 +1,327 @@
+// The locked path's part in the leases (docs/authorize-leases.md): one LeaseRound per flush of
+// the authorizer, inside its transaction and under the tenants' lock.
+//   before it   this instance's slices of the scopes of real calls are taken back locally, so
+//               those calls may use them (a renewal's own slices stay usable: "top-up")
+//   enter       other instances' expired leases go, the plans in force are share-locked, what
+//               the live leases hold is read (before used and reserved are)
+//   heldFor     what a decision must count besides used and reserved
+//   reclaim     a call that fits but for other instances' slices deletes them, then the
+//               authorizer reads reserved again and decides the flush again
+//   grant       sizes this instance's slices of every item of the flush, in one statement
+//   committed   applies the new slices and views locally (failed: gives the taken slices back)
+import { randomUUID } from 'node:crypto';
+import type { Sql } from '../../db/database';
+import { Dec, ZERO } from '../../lib/money';
+import {
+  itemKeyOf,
+  type Lease,
+  type LeaseCall,
+  type QuotaLeases,
+  scopeKeyOf,
+  sentinelKeyOf,
+  type View,
+} from './quota.leases';
+import * as leaseStore from './quota.leases.store';
+import { reservedOf } from './quota.status';
+import type { QuotaItem, QuotaStatus } from './quota.types';
+
+interface Taken {
+  lease: Lease;
+  /** available + unsynced when the round began: what the row holds for this instance beyond what is in flight. */
+  base: Dec;
+  /** Taken out of `available` when the round began (a real call's scope). */
+  took: Dec;
+  /** Left in `available` (a renewal's top-up: the fast path goes on using it meanwhile). */
+  kept: Dec;
+  /** The check-only amounts handed back with the new size. */
+  unsynced: Dec;
+  /** Taken for a real call (not a renewal's top-up). */
+  real: boolean;
+}
+
+const block = (s: QuotaStatus) => s.items.filter((i) => i.limit.action === 'BLOCK');
+
+/** Whether a call fits (used + reserved + held + estimate for every BLOCK item), and which held slices stop it. */
+export function judge(
+  status: QuotaStatus,
+  c: LeaseCall,
+  held: (i: QuotaItem) => Dec,
+): { deniedBy: QuotaItem | null; reclaim: QuotaItem[] } {
+  const need = (i: QuotaItem) => new Dec(i.used).plus(i.reserved).plus(reservedOf(c.est, i.limit.metric));
+  const items = block(status);
+  const deniedBy = items.find((i) => i.exceeded || need(i).plus(held(i)).gt(i.limit.amount)) ?? null;
+  if (!deniedBy || c.refresh || items.some((i) => i.exceeded || need(i).gt(i.limit.amount)))
+    return { deniedBy, reclaim: [] };
+  return { deniedBy, reclaim: items.filter((i) => need(i).plus(held(i)).gt(i.limit.amount)) };
+}
+
+export class LeaseRound {
+  private readonly taken = new Map<string, Taken>();
+  private held = new Map<string, Dec>();
+  private next = new Map<string, Date>();
+  private readonly reclaimed = new Set<string>();
+  private apply: (() => void) | null = null;
+  private readonly tenantIds: string[];
+
+  private done: () => void = () => {};
+
+  private constructor(
+    private readonly book: QuotaLeases,
+    private readonly now: Date,
+    tenantIds: string[],
+  ) {
+    this.tenantIds = tenantIds;
+  }
+
+  /**
+   * A round for a flush, once this instance's earlier rounds of its tenants are applied and
+   * the reservations its calls' slices admitted are written (so what the database holds for
+   * this instance is exactly what it takes back).
+   */
+  static async begin(book: QuotaLeases, calls: LeaseCall[], now: Date): Promise<LeaseRound> {
+    const round = new LeaseRound(book, now, [...new Set(calls.map((c) => c.tenant.id))]);
+    if (!book.o.enabled) return round;
+    const prior = round.tenantIds.flatMap((t) => book.rounds.get(t) ?? []);
+    const mine = new Promise<void>((r) => {
+      round.done = () => {
+        for (const t of round.tenantIds) if (book.rounds.get(t) === mine) book.rounds.delete(t);
+        r();
+      };
+    });
+    for (const t of round.tenantIds) book.rounds.set(t, mine);
+    await Promise.all(prior);
+    round.take(calls);
+    await Promise.all([...round.taken.values()].filter((t) => t.real).map((t) => book.quiet(t.lease)));
+    return round;
+  }
+
+  private take(calls: LeaseCall[]) {
+    const book = this.book;
+    // Real calls take their scope's slices back; renewals leave theirs usable. Both hand
+    // what check-only calls used back to the database with the new size.
+    for (const real of [true, false])
+      for (const c of calls) {
+        if (!c.refresh !== real) continue;
+        const scope = new Set(['', c.apiKeyId ?? '\u0000', c.subject ?? '\u0000']);
+        for (const l of book.leases.values()) {
+          if (l.tenantId !== c.tenant.id || l.limitId == null || !scope.has(l.scopeKey) || this.taken.has(l.key))
+            continue;
+          const took = real ? l.available : ZERO;
+          const kept = l.available.minus(took);
+          this.taken.set(l.key, {
+            lease: l,
+            base: l.available.plus(l.unsynced),
+            took,
+            kept,
+            unsynced: l.unsynced,
+            real,
+          });
+          l.available = kept;
+          l.unsynced = ZERO;
+        }
+      }
+  }
+
+  private keyOfRow = (r: leaseStore.HeldRow) =>
+    `${r.tenantId}|${r.limitId}|${r.scopeKey}|${r.periodStart ? new Date(r.periodStart).toISOString() : ''}`;
+
+  async enter(tx: Sql): Promise<void> {
+    this.reclaimed.clear();
+    const { held, next } = await leaseStore.enterLeases(tx, this.tenantIds, this.now);
+    this.held = new Map(held.map((r) => [this.keyOfRow(r), new Dec(r.amount)]));
+    this.next = next;
+  }
+
+  /** What live leases hold of the item, but this instance's slices the flush took back. */
+  heldFor(tenantId: string, i: QuotaItem): Dec {
+    const k = itemKeyOf(tenantId, i);
+    return Dec.max(ZERO, (this.held.get(k) ?? ZERO).minus(this.taken.get(k)?.base ?? ZERO));
+  }
+
+  /** Items not reclaimed yet among these. */
+  fresh(items: { tenantId: string; item: QuotaItem }[]) {
+    return items.filter((x) => !this.reclaimed.has(itemKeyOf(x.tenantId, x.item)));
+  }
+
+  async reclaim(tx: Sql, items: { tenantId: string; item: QuotaItem }[]): Promise<void> {
+    for (const x of items) this.reclaimed.add(itemKeyOf(x.tenantId, x.item));
+    const rows = await leaseStore.reclaimLeases(
+      tx,
+      items.map((x) => ({
+        tenantId: x.tenantId,
+        limitId: x.item.limit.id,
+        scopeKey: x.item.scopeId ?? '',
+        periodStart: x.item.periodStart,
+      })),
+      this.book.instanceId,
+      this.now,
+    );
+    const tenants = new Set(items.map((x) => x.tenantId));
+    for (const k of [...this.held.keys()]) if (tenants.has(k.slice(0, k.indexOf('|')))) this.held.delete(k);
+    for (const r of rows) this.held.set(this.keyOfRow(r), new Dec(r.amount));
+  }
+
+  /**
+   * After the flush's reservations: this instance's new slice of every BLOCK item of the
+   * flush's scopes that are busy enough, sized by demand and free headroom, written in one
+   * statement. `statuses` hold the admitted reservations already.
+   */
+  async grant(tx: Sql, scopes: { call: LeaseCall; status: QuotaStatus }[]): Promise<void> {
+    const book = this.book;
+    this.apply = null;
+    if (!book.o.enabled) return;
+    const o = book.o;
+    // The locked calls count as demand too (a scope's first calls are all locked).
+    for (const { call, status } of scopes)
+      if (!call.refresh)
+        book.note(
+          scopeKeyOf(call.tenant.id, call.apiKeyId, call.subject),
+          block(status).map((i) => ({ key: itemKeyOf(call.tenant.id, i), x: reservedOf(call.est, i.limit.metric) })),
+        );
+    const hot = scopes.filter(
+      ({ call }) => book.rate(scopeKeyOf(call.tenant.id, call.apiKeyId, call.subject)) >= o.minRate,
+    );
+    const hotItems = new Set(hot.flatMap(({ call, status }) => block(status).map((i) => itemKeyOf(call.tenant.id, i))));
+    const expiresAt = new Date(this.now.getTime() + o.lifetimeMs);
+    const sizes = new Map<string, { size: Dec; tenantId: string; item: QuotaItem }>();
+    for (const { call, status } of scopes)
+      for (const i of block(status)) {
+        const k = itemKeyOf(call.tenant.id, i);
+        if (sizes.has(k)) continue;
+        const t = this.taken.get(k);
+        const free = new Dec(i.limit.amount)
+          .minus(i.used)
+          .minus(i.reserved)
+          .minus((this.held.get(k) ?? ZERO).minus(t?.base ?? ZERO));
+        const d = book.demandOf(k);
+        const want = Dec.max(d.cur, d.prev, d.peak.times(2));
+        let size = Dec.min(want, free.times(o.share)).toDecimalPlaces(12, Dec.ROUND_DOWN);
+        if (!hotItems.has(k) || i.exceeded || this.reclaimed.has(k) || size.lt(d.peak) || size.lte(0)) size = ZERO;
+        sizes.set(k, { size, tenantId: call.tenant.id, item: i });
+      }
+    const change: leaseStore.LeaseChange[] = [];
+    const drop: string[] = [];
+    const add: leaseStore.NewLease[] = [];
+    const added = new Map<string, leaseStore.NewLease>();
+    for (const [k, { size, tenantId, item }] of sizes) {
+      const t = this.taken.get(k);
+      if (t) {
+        if (size.isZero() && t.lease.inflight === 0) drop.push(t.lease.id);
+        else change.push({ id: t.lease.id, delta: size.minus(t.base).toFixed(), expiresAt });
+      } else if (size.gt(0) && !book.leases.has(k)) {
+        const l = {
+          id: randomUUID(),
+          tenantId,
+          limitId: item.limit.id,
+          scopeKey: item.scopeId ?? '',
+          periodStart: item.periodStart,
+          amount: size.toFixed(),
+          expiresAt,
+        };
+        add.push(l);
+        added.set(k, l);
+      }
+    }
+    for (const tenantId of new Set(hot.map((h) => h.call.tenant.id))) {
+      const s = book.leases.get(sentinelKeyOf(tenantId));
+      if (s) change.push({ id: s.id, delta: '0', expiresAt });
+      else {
+        const l = {
+          id: randomUUID(),
+          tenantId,
+          limitId: null,
+          scopeKey: '',
+          periodStart: null,
+          amount: '0',
+          expiresAt,
+        };
+        add.push(l);
+        added.set(sentinelKeyOf(tenantId), l);
+      }
+    }
+    const exist = await leaseStore.writeLeases(tx, book.instanceId, change, drop, add);
+    this.apply = () => {
+      // A slice taken back whose item the flush no longer has (its limit went): nothing was written.
+      for (const [k, t] of this.taken)
+        if (!sizes.has(k)) {
+          t.lease.available = t.lease.available.plus(t.took);
+          t.lease.unsynced = t.lease.unsynced.plus(t.unsynced);
+        }
+      for (const [k, { size }] of sizes) {
+        const t = this.taken.get(k);
+        if (!t) continue;
+        const l = t.lease;
+        if (drop.includes(l.id) || !exist.has(l.id)) {
+          book.lose(l);
+          continue;
+        }
+        // The row moved by size - base: what may be admitted is the new size, less what was
+        // admitted meanwhile out of what a top-up kept.
+        l.available = l.available.plus(size).minus(t.kept);
+        l.granted = size;
+        l.expiresAt = expiresAt;
+      }
+      for (const [k, n] of added)
+        if (exist.has(n.id))
+          book.leases.set(k, {
+            id: n.id,
+            key: k,
+            tenantId: n.tenantId,
+            limitId: n.limitId,
+            scopeKey: n.scopeKey,
+            available: new Dec(n.amount),
+            unsynced: ZERO,
+            inflight: 0,
+            idle: [],
+            granted: new Dec(n.amount),
+            expiresAt,
+          });
+      for (const s of new Set(hot.map((h) => h.call.tenant.id))) {
+        const l = book.leases.get(sentinelKeyOf(s));
+        if (l && !added.has(sentinelKeyOf(s))) {
+          if (exist.has(l.id)) l.expiresAt = expiresAt;
+          else book.lose(l);
+        }
+      }
+      for (const { call, status } of hot) this.view(call, status, expiresAt);
+    };
+  }
+
+  private view(call: LeaseCall, status: QuotaStatus, expiresAt: Date) {
+    const key = scopeKeyOf(call.tenant.id, call.apiKeyId, call.subject);
+    const items = block(status);
+    let validUntil = expiresAt;
+    const next = this.next.get(call.tenant.id);
+    if (next && next < validUntil) validUntil = next;
+    for (const i of items) if (i.periodEnd && i.periodEnd < validUntil) validUntil = new Date(i.periodEnd);
+    const old = this.book.views.get(key);
+    const v: View = {
+      key,
+      tenant: call.tenant,
+      apiKeyId: call.apiKeyId,
+      subject: call.subject,
+      status,
+      items: items.map((i) => ({ key: itemKeyOf(call.tenant.id, i), metric: i.limit.metric })),
+      blocked: status.blocked,
+      validUntil,
+      lastUse: old?.lastUse ?? performance.now(),
+      refreshing: old?.refreshing ?? false,
+    };
+    if (old) Object.assign(old, v);
+    else this.book.views.set(key, v);
+  }
+
+  committed(): void {
+    this.apply?.();
+    this.done();
+  }
+
+  /** Nothing was written: what the flush took back is usable again. */
+  failed(): void {
+    for (const t of this.taken.values()) {
+      t.lease.available = t.lease.available.plus(t.took);
+      t.lease.unsynced = t.lease.unsynced.plus(t.unsynced);
+    }
+    this.done();
+  }
+}
