@@ -309,6 +309,7 @@ export class LeaseRound {
     };
     if (old) Object.assign(old, v);
     else this.book.views.set(key, v);
+    this.book.tenants.set(call.tenant.id, call.tenant);
   }
 
   committed(): void {

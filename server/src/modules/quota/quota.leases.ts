@@ -117,6 +117,8 @@ type FastResult = ReservationRow | 'live' | null;
 export class QuotaLeases {
   readonly instanceId = randomUUID();
   readonly views = new Map<string, View>();
+  /** The tenants of the views. */
+  readonly tenants = new Map<string, TenantRow>();
   readonly leases = new Map<string, Lease>();
   readonly demand = new Map<string, Demand>();
   /** Own leases this instance stopped using that may still have a row: deleted once nothing is in flight. */
@@ -145,10 +147,9 @@ export class QuotaLeases {
     this.tick?.unref();
   }
 
-  /** The tenant row of a scope this instance has a view of (saves the lookup). */
+  /** The tenant row of a scope this instance has a view of (saves the lookup; a tenant never changes once it has usage). */
   tenant(tenantId: string): TenantRow | null {
-    for (const v of this.views.values()) if (v.tenant.id === tenantId) return v.tenant;
-    return null;
+    return this.tenants.get(tenantId) ?? null;
   }
 
   demandOf(key: string): Demand {
@@ -325,6 +326,7 @@ export class QuotaLeases {
     const now = this.now().getTime();
     const idle = 2 * this.o.horizonMs;
     const used = new Set<string>();
+    const tenants = new Set<string>();
     for (const v of this.views.values()) {
       if (t - v.lastUse > idle) {
         this.views.delete(v.key);
@@ -332,8 +334,12 @@ export class QuotaLeases {
       }
       for (const i of v.items) used.add(i.key);
       used.add(sentinelKeyOf(v.tenant.id));
-      if (v.validUntil.getTime() - now < this.o.lifetimeMs / 2) this.refresh(v);
+      tenants.add(v.tenant.id);
+      // Renewed at half its life (a view ending with its window or a membership just ends).
+      const sentinel = this.leases.get(sentinelKeyOf(v.tenant.id));
+      if (!sentinel || sentinel.expiresAt.getTime() - now < this.o.lifetimeMs / 2) this.refresh(v);
     }
+    for (const id of this.tenants.keys()) if (!tenants.has(id)) this.tenants.delete(id);
     const change: leaseStore.LeaseChange[] = [];
     const drop: string[] = [];
     for (const l of this.leases.values()) {
