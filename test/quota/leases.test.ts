@@ -201,4 +201,40 @@ describe('authorizeUsage on leases', () => {
     expect(admitted).toBeLessThanOrEqual(Number(slice));
     expect((await acme.authorize(check)).allowed).toBe(false);
   });
+
+  it("a busy tenant's end users share its view when no SUBJECT limit applies: a new subject is decided on the slice, answered with its own subject", async () => {
+    world.clock.set(NOON);
+    const acme = await world
+      .tenant('many-users')
+      .onPlan([{ metric: 'COST', period: 'DAY', amount: '1000', action: 'BLOCK' }])
+      .withKey('INGEST');
+    let n = 0;
+    const user = () => ({ subject: `user-${n++}`, estimate: { cost: '0.1' }, reserveSeconds: 60 });
+    for (let w = 0; w < 3; w++) await Promise.all(Array.from({ length: 20 }, () => acme.authorize(user())));
+    const fast0 = fastCalls(world.h.app);
+    const fresh = await Promise.all(Array.from({ length: 40 }, () => acme.authorize(user())));
+    expect(fastCalls(world.h.app) - fast0).toBeGreaterThanOrEqual(20);
+    fresh.forEach((p, i) => {
+      expect(p.allowed).toBe(true);
+      expect(p.quota.subject).toBe(`user-${60 + i}`);
+    });
+  });
+
+  it("a SUBJECT-scope limit keeps each end user's view: one user's limit binds that user exactly, not the others", async () => {
+    world.clock.set(NOON);
+    const acme = await world
+      .tenant('per-user')
+      .onPlan([
+        { metric: 'COST', period: 'DAY', amount: '1000', action: 'BLOCK' },
+        { metric: 'COST', period: 'DAY', amount: '3', action: 'BLOCK', scope: 'SUBJECT' },
+      ])
+      .withKey('INGEST');
+    const userLimit = acme.limit(1);
+    const input = (subject: string) => ({ subject, estimate: { cost: '0.1' }, reserveSeconds: 60 });
+    const a = await waves({ authorize: () => acme.authorize(input('alice')) }, 20, 3, {});
+    expect(a.filter((p) => p.allowed)).toHaveLength(30);
+    for (const p of a.filter((p) => !p.allowed))
+      expect(p.deniedBy).toMatchObject({ limit: { id: userLimit }, scopeId: 'alice', reserved: dec(3) });
+    expect((await acme.authorize(input('bob'))).allowed).toBe(true);
+  });
 });

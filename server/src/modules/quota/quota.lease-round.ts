@@ -17,9 +17,9 @@ import {
   type Lease,
   type LeaseCall,
   type QuotaLeases,
-  scopeKeyOf,
   sentinelKeyOf,
   type View,
+  viewKeyOf,
 } from './quota.leases';
 import * as leaseStore from './quota.leases.store';
 import { reservedOf } from './quota.status';
@@ -96,16 +96,16 @@ export class LeaseRound {
   }
 
   private take(calls: LeaseCall[]) {
-    const book = this.book;
+    const byTenant = new Map<string, Lease[]>(this.tenantIds.map((t) => [t, []]));
+    for (const l of this.book.leases.values()) if (l.limitId != null) byTenant.get(l.tenantId)?.push(l);
     // Real calls take their scope's slices back; renewals leave theirs usable. Both hand
     // what check-only calls used back to the database with the new size.
     for (const real of [true, false])
       for (const c of calls) {
         if (!c.refresh !== real) continue;
         const scope = new Set(['', c.apiKeyId ?? '\u0000', c.subject ?? '\u0000']);
-        for (const l of book.leases.values()) {
-          if (l.tenantId !== c.tenant.id || l.limitId == null || !scope.has(l.scopeKey) || this.taken.has(l.key))
-            continue;
+        for (const l of byTenant.get(c.tenant.id) ?? []) {
+          if (!scope.has(l.scopeKey) || this.taken.has(l.key)) continue;
           const took = real ? l.available : ZERO;
           const kept = l.available.minus(took);
           this.taken.set(l.key, {
@@ -175,12 +175,10 @@ export class LeaseRound {
     for (const { call, status } of scopes)
       if (!call.refresh)
         book.note(
-          scopeKeyOf(call.tenant.id, call.apiKeyId, call.subject),
+          viewKeyOf(call, status),
           block(status).map((i) => ({ key: itemKeyOf(call.tenant.id, i), x: reservedOf(call.est, i.limit.metric) })),
         );
-    const hot = scopes.filter(
-      ({ call }) => book.rate(scopeKeyOf(call.tenant.id, call.apiKeyId, call.subject)) >= o.minRate,
-    );
+    const hot = scopes.filter(({ call, status }) => book.rate(viewKeyOf(call, status)) >= o.minRate);
     const hotItems = new Set(hot.flatMap(({ call, status }) => block(status).map((i) => itemKeyOf(call.tenant.id, i))));
     const expiresAt = new Date(this.now.getTime() + o.lifetimeMs);
     const sizes = new Map<string, { size: Dec; tenantId: string; item: QuotaItem }>();
@@ -288,7 +286,7 @@ export class LeaseRound {
   }
 
   private view(call: LeaseCall, status: QuotaStatus, expiresAt: Date) {
-    const key = scopeKeyOf(call.tenant.id, call.apiKeyId, call.subject);
+    const key = viewKeyOf(call, status);
     const items = block(status);
     let validUntil = expiresAt;
     const next = this.next.get(call.tenant.id);

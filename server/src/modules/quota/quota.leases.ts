@@ -102,6 +102,20 @@ export interface Demand {
 
 export const scopeKeyOf = (tenantId: string, apiKeyId: string | null, subject: string | null) =>
   `${tenantId}|${apiKeyId ?? ''}|${subject ?? '\u0000'}`;
+/** The view of every subject of a key: where no SUBJECT-scope limit applies, the subject changes nothing. */
+export const anySubjectKeyOf = (tenantId: string, apiKeyId: string | null) => `${tenantId}|${apiKeyId ?? ''}|*`;
+/**
+ * The key a call's view and demand are kept under, given its status: many end users of a busy
+ * tenant share one view unless a SUBJECT-scope limit makes them differ. (With plans of their
+ * own for subjects, "no SUBJECT item" must also mean "the tenant has no subject plans".)
+ */
+export const viewKeyOf = (
+  c: { tenant: { id: string }; apiKeyId: string | null; subject: string | null },
+  s: QuotaStatus,
+) =>
+  s.items.some((i) => i.limit.scope === 'SUBJECT')
+    ? scopeKeyOf(c.tenant.id, c.apiKeyId, c.subject)
+    : anySubjectKeyOf(c.tenant.id, c.apiKeyId);
 export const itemKeyOf = (tenantId: string, i: Pick<QuotaItem, 'limit' | 'scopeId' | 'periodStart'>) =>
   `${tenantId}|${i.limit.id}|${i.scopeId ?? ''}|${i.periodStart ? new Date(i.periodStart).toISOString() : ''}`;
 export const sentinelKeyOf = (tenantId: string) => `${tenantId}|`;
@@ -192,7 +206,9 @@ export class QuotaLeases {
    */
   async admit(c: Omit<LeaseCall, 'tenant'> & { tenantId: string }): Promise<Decision | null> {
     if (!this.o.enabled) return null;
-    const view = this.views.get(scopeKeyOf(c.tenantId, c.apiKeyId, c.subject));
+    const view =
+      this.views.get(scopeKeyOf(c.tenantId, c.apiKeyId, c.subject)) ??
+      this.views.get(anySubjectKeyOf(c.tenantId, c.apiKeyId));
     const sentinel = this.leases.get(sentinelKeyOf(c.tenantId));
     const now = this.now();
     if (!view || !sentinel || view.blocked || now >= view.validUntil || now >= sentinel.expiresAt) return null;
@@ -240,7 +256,9 @@ export class QuotaLeases {
       return null;
     }
     if (result === null) return null;
-    return { allowed: true, deniedBy: null, reservation: result === 'live' ? null : result, quota: view.status };
+    // A view shared by the key's subjects answers with the caller's subject.
+    const quota = view.status.subject === c.subject ? view.status : { ...view.status, subject: c.subject };
+    return { allowed: true, deniedBy: null, reservation: result === 'live' ? null : result, quota };
   }
 
   /** One flush of the fast path: reservations moved out of their leases, checks of leases that must exist. */
