@@ -1,14 +1,16 @@
 // The locked path's part in the leases (docs/authorize-leases.md): one LeaseRound per flush of
 // the authorizer, inside its transaction and under the tenants' lock.
-//   before it   this instance's slices of the scopes of real calls are taken back locally, so
-//               those calls may use them (a renewal's own slices stay usable: "top-up")
+//   begin       after this instance's earlier rounds of the same tenants
 //   enter       other instances' expired leases go, the plans in force are share-locked, what
 //               the live leases hold is read (before used and reserved are)
-//   heldFor     what a decision must count besides used and reserved
-//   reclaim     a call that fits but for other instances' slices deletes them, then the
-//               authorizer reads reserved again and decides the flush again
-//   grant       sizes this instance's slices of every item of the flush, in one statement
-//   committed   applies the new slices and views locally (failed: gives the taken slices back)
+//   heldFor     what a decision must count besides used and reserved: every live slice, this
+//               instance's too, so far from the limit a locked call leaves the fast path alone
+//   reclaim     a call that fits but for slices takes them back: this instance's (once the
+//               reservations admitted against them are written) and the others' (deleted);
+//               the authorizer then reads reserved again and decides the flush again
+//   grant       sizes this instance's slice of every item of the flush in one statement,
+//               relative to what it held when sized (the fast path goes on meanwhile)
+//   committed   applies the new slices and views locally (failed: gives back what it took)
 import { randomUUID } from 'node:crypto';
 import type { Sql } from '../../db/database';
 import { Dec, ZERO } from '../../lib/money';
@@ -73,11 +75,7 @@ export class LeaseRound {
     this.tenantIds = tenantIds;
   }
 
-  /**
-   * A round for a flush, once this instance's earlier rounds of its tenants are applied and
-   * the reservations its calls' slices admitted are written (so what the database holds for
-   * this instance is exactly what it takes back).
-   */
+  /** A round for a flush, once this instance's earlier rounds of its tenants are applied. */
   static async begin(book: QuotaLeases, calls: LeaseCall[], now: Date): Promise<LeaseRound> {
     const round = new LeaseRound(book, now, [...new Set(calls.map((c) => c.tenant.id))]);
     if (!book.o.enabled) return round;
@@ -90,36 +88,39 @@ export class LeaseRound {
     });
     for (const t of round.tenantIds) book.rounds.set(t, mine);
     await Promise.all(prior);
-    round.take(calls);
-    await Promise.all([...round.taken.values()].filter((t) => t.real).map((t) => book.quiet(t.lease)));
     return round;
   }
 
-  private take(calls: LeaseCall[]) {
-    const byTenant = new Map<string, Lease[]>(this.tenantIds.map((t) => [t, []]));
-    for (const l of this.book.leases.values()) if (l.limitId != null) byTenant.get(l.tenantId)?.push(l);
-    // Real calls take their scope's slices back; renewals leave theirs usable. Both hand
-    // what check-only calls used back to the database with the new size.
-    for (const real of [true, false])
-      for (const c of calls) {
-        if (!c.refresh !== real) continue;
-        const scope = new Set(['', c.apiKeyId ?? '\u0000', c.subject ?? '\u0000']);
-        for (const l of byTenant.get(c.tenant.id) ?? []) {
-          if (!scope.has(l.scopeKey) || this.taken.has(l.key)) continue;
-          const took = real ? l.available : ZERO;
-          const kept = l.available.minus(took);
-          this.taken.set(l.key, {
-            lease: l,
-            base: l.available.plus(l.unsynced),
-            took,
-            kept,
-            unsynced: l.unsynced,
-            real,
-          });
-          l.available = kept;
-          l.unsynced = ZERO;
-        }
-      }
+  /**
+   * What the round sizes this lease from, captured once: available + unsynced. Taken (`real`):
+   * available goes to 0, so the slice can be counted as free for the flush's calls. Otherwise
+   * the fast path goes on using `available`, and the new size is given relative to it.
+   */
+  private capture(l: Lease, real: boolean): Taken {
+    const known = this.taken.get(l.key);
+    if (known && (known.real || !real)) return known;
+    if (known) {
+      // A top-up becomes a take: what it left usable is taken too.
+      known.took = known.took.plus(l.available);
+      known.base = known.base.plus(l.available).minus(known.kept);
+      known.kept = ZERO;
+      known.real = true;
+      l.available = ZERO;
+      return known;
+    }
+    const took = real ? l.available : ZERO;
+    const t: Taken = {
+      lease: l,
+      base: l.available.plus(l.unsynced),
+      took,
+      kept: l.available.minus(took),
+      unsynced: l.unsynced,
+      real,
+    };
+    this.taken.set(l.key, t);
+    l.available = t.kept;
+    l.unsynced = ZERO;
+    return t;
   }
 
   private keyOfRow = (r: leaseStore.HeldRow) =>
@@ -135,7 +136,8 @@ export class LeaseRound {
   /** What live leases hold of the item, but this instance's slices the flush took back. */
   heldFor(tenantId: string, i: QuotaItem): Dec {
     const k = itemKeyOf(tenantId, i);
-    return Dec.max(ZERO, (this.held.get(k) ?? ZERO).minus(this.taken.get(k)?.base ?? ZERO));
+    const t = this.taken.get(k);
+    return Dec.max(ZERO, (this.held.get(k) ?? ZERO).minus(t?.real ? t.base : ZERO));
   }
 
   /** Items not reclaimed yet among these. */
@@ -144,7 +146,15 @@ export class LeaseRound {
   }
 
   async reclaim(tx: Sql, items: { tenantId: string; item: QuotaItem }[]): Promise<void> {
-    for (const x of items) this.reclaimed.add(itemKeyOf(x.tenantId, x.item));
+    const own: Lease[] = [];
+    for (const x of items) {
+      const k = itemKeyOf(x.tenantId, x.item);
+      this.reclaimed.add(k);
+      const l = this.book.leases.get(k);
+      if (l) own.push(this.capture(l, true).lease);
+    }
+    // This instance's slices: what they admitted is written first (then the row holds `base`).
+    await Promise.all(own.map((l) => this.book.quiet(l)));
     const rows = await leaseStore.reclaimLeases(
       tx,
       items.map((x) => ({
@@ -179,14 +189,18 @@ export class LeaseRound {
           block(status).map((i) => ({ key: itemKeyOf(call.tenant.id, i), x: reservedOf(call.est, i.limit.metric) })),
         );
     const hot = scopes.filter(({ call, status }) => book.rate(viewKeyOf(call, status)) >= o.minRate);
+    // Items of this flush's busy scopes, and of the busy views this instance has (a quiet
+    // scope sharing a tenant item with a busy one must not shrink the busy one's slice).
     const hotItems = new Set(hot.flatMap(({ call, status }) => block(status).map((i) => itemKeyOf(call.tenant.id, i))));
+    for (const v of book.views.values()) for (const i of v.items) hotItems.add(i.key);
     const expiresAt = new Date(this.now.getTime() + o.lifetimeMs);
     const sizes = new Map<string, { size: Dec; tenantId: string; item: QuotaItem }>();
     for (const { call, status } of scopes)
       for (const i of block(status)) {
         const k = itemKeyOf(call.tenant.id, i);
         if (sizes.has(k)) continue;
-        const t = this.taken.get(k);
+        const own = book.leases.get(k);
+        const t = this.taken.get(k) ?? (own ? this.capture(own, false) : undefined);
         const free = new Dec(i.limit.amount)
           .minus(i.used)
           .minus(i.reserved)
@@ -281,11 +295,14 @@ export class LeaseRound {
           else book.lose(l);
         }
       }
-      for (const { call, status } of hot) this.view(call, status, expiresAt);
+      for (const { call, status } of hot) {
+        const sentinel = book.leases.get(sentinelKeyOf(call.tenant.id));
+        if (sentinel) this.view(call, status, expiresAt, sentinel.id);
+      }
     };
   }
 
-  private view(call: LeaseCall, status: QuotaStatus, expiresAt: Date) {
+  private view(call: LeaseCall, status: QuotaStatus, expiresAt: Date, sentinelId: string) {
     const key = viewKeyOf(call, status);
     const items = block(status);
     let validUntil = expiresAt;
@@ -301,6 +318,7 @@ export class LeaseRound {
       status,
       items: items.map((i) => ({ key: itemKeyOf(call.tenant.id, i), metric: i.limit.metric })),
       blocked: status.blocked,
+      sentinelId,
       validUntil,
       lastUse: old?.lastUse ?? performance.now(),
       refreshing: old?.refreshing ?? false,

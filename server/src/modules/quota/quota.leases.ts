@@ -85,6 +85,8 @@ export interface View {
   status: QuotaStatus;
   items: { key: string; metric: LimitMetric }[];
   blocked: boolean;
+  /** The tenant's sentinel when the view was made: a limit change deletes it, and the view with it. */
+  sentinelId: string;
   validUntil: Date;
   lastUse: number;
   refreshing: boolean;
@@ -211,7 +213,8 @@ export class QuotaLeases {
       this.views.get(anySubjectKeyOf(c.tenantId, c.apiKeyId));
     const sentinel = this.leases.get(sentinelKeyOf(c.tenantId));
     const now = this.now();
-    if (!view || !sentinel || view.blocked || now >= view.validUntil || now >= sentinel.expiresAt) return null;
+    if (!view || !sentinel || view.sentinelId !== sentinel.id || view.blocked) return null;
+    if (now >= view.validUntil || now >= sentinel.expiresAt) return null;
     const takes: { lease: Lease; x: Dec }[] = [];
     for (const i of view.items) {
       const x = reservedOf(c.est, i.metric);
