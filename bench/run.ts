@@ -387,6 +387,9 @@ async function main() {
         ['1 tenant', [hotKey]],
         [`${MANY} tenants`, manyKeys],
       ] as const) {
+        // Steady state: new scopes start on the locked path and move to leases as they get busy.
+        log(`   ${instances}, ${label}: warm-up ...`);
+        await openLoop({ bases, keys: [...keys], body: () => AUTH, rate: baseline / 2, seconds: SMOKE ? 1 : 5 });
         log(`   ${instances}, ${label}: saturation ...`);
         const sat = await closed(bases, [...keys], AUTH);
         rows.push({

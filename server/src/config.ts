@@ -32,7 +32,7 @@ const Env = z.object({
   QUOTA_LEASE_MS: z.coerce.number().int().min(100).max(3_600_000).default(10_000),
   QUOTA_LEASE_HORIZON_MS: z.coerce.number().int().min(10).max(60_000).default(1000),
   QUOTA_LEASE_SHARE: z.coerce.number().gt(0).max(1).default(0.25),
-  QUOTA_LEASE_MIN_RATE: z.coerce.number().min(0).default(5),
+  QUOTA_LEASE_MIN_RATE: z.coerce.number().min(0).default(2),
 });
 
 export interface Config {

@@ -206,7 +206,7 @@ export class LeaseRound {
           .minus(i.reserved)
           .minus((this.held.get(k) ?? ZERO).minus(t?.base ?? ZERO));
         const d = book.demandOf(k);
-        const want = Dec.max(d.cur, d.prev, d.peak.times(2));
+        const want = Dec.max(Dec.max(d.cur, d.prev).times(2), d.peak.times(4));
         let size = Dec.min(want, free.times(o.share)).toDecimalPlaces(12, Dec.ROUND_DOWN);
         if (!hotItems.has(k) || i.exceeded || this.reclaimed.has(k) || size.lt(d.peak) || size.lte(0)) size = ZERO;
         sizes.set(k, { size, tenantId: call.tenant.id, item: i });

@@ -23,7 +23,7 @@ export interface LeaseOptions {
   enabled: boolean;
   /** A slice counts this long after its last renewal; a dead instance's slices come back after it. */
   lifetimeMs: number;
-  /** A slice covers this instance's demand of the item over this long (and is the window demand is measured in). */
+  /** Demand is measured over windows this long; a slice covers twice the last window's (renewed at half left). */
   horizonMs: number;
   /** A slice takes at most this fraction of the item's free headroom. */
   share: number;
@@ -36,7 +36,7 @@ export const DEFAULT_LEASES: LeaseOptions = {
   lifetimeMs: 10_000,
   horizonMs: 1_000,
   share: 0.25,
-  minRate: 5,
+  minRate: 2,
 };
 
 /** One authorization as the escrow sees it (quota.authorizer.ts's calls are these). */
