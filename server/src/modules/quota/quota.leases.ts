@@ -152,9 +152,10 @@ export class QuotaLeases {
     /** Asks the locked path to decide a renewal of a scope (the authorizer's committer). */
     private readonly renew: (c: LeaseCall) => Promise<unknown>,
   ) {
+    // No wait for company: calls arriving while a statement is out form the next batch.
     this.fast = new GroupCommitter((calls) => this.write(calls), {
       maxItems: 1000,
-      maxDelayMs: 1,
+      maxDelayMs: 0,
       maxConcurrent: 2,
       maxQueued: 50_000,
       queueTimeoutMs: 10_000,
