@@ -411,7 +411,27 @@ async function main() {
         });
       }
     };
-    await measure('1 instance', [base], trivialRps);
+    // The baseline of this test is the trivial query measured now, on the database as tests 1-3 left it.
+    log('   trivial query now ...');
+    const trivialNow = (await load(base, hotKey, () => TRIVIAL)).rps;
+    rows.push({
+      test: '5. trivial query, before test 5',
+      figure: `${fmt(trivialNow)} req/s`,
+      baseline: `test 1 ${fmt(trivialRps)} req/s`,
+      ratio: (trivialNow / trivialRps).toFixed(2),
+      target: '(the baseline of test 5)',
+    });
+    // The floor under any answer that waits for a commit: one-row INSERTs, each its own
+    // transaction, at the open-loop rate (this disk's fsync, shared with the other processes).
+    const floor = await commitFloor(Math.round(trivialNow / 2), SMOKE ? 1 : 5);
+    rows.push({
+      test: '5. raw pg one-row INSERT commits, open loop',
+      figure: `p50 ${ms(floor.p50)} ms, p99 ${ms(floor.p99)} ms`,
+      baseline: `${fmt(Math.round(trivialNow / 2))} commits/s offered`,
+      ratio: '',
+      target: '(the floor of a durable answer)',
+    });
+    await measure('1 instance', [base], trivialNow);
     log('   starting a second instance ...');
     const second = await startServer(db.url);
     try {
@@ -419,8 +439,8 @@ async function main() {
       rows.push({
         test: '5. trivial query, 2 instances',
         figure: `${fmt(trivial2.rps)} req/s, p99 ${trivial2.p99} ms`,
-        baseline: `1 instance ${fmt(trivialRps)} req/s`,
-        ratio: (trivial2.rps / trivialRps).toFixed(2),
+        baseline: `1 instance ${fmt(trivialNow)} req/s`,
+        ratio: (trivial2.rps / trivialNow).toFixed(2),
         target: '(reported: 2 instances share 2 cores)',
       });
       await measure('2 instances', [base, second.base], trivial2.rps);
@@ -428,6 +448,27 @@ async function main() {
       second.proc.kill('SIGTERM');
       await new Promise((r) => second.proc.once('exit', r));
     }
+  }
+
+  /** One-row INSERT transactions at a fixed rate on the raw pool; latency from when each was due. */
+  async function commitFloor(rate: number, seconds: number) {
+    await raw.query('CREATE TABLE IF NOT EXISTS bench_commit (id bigserial PRIMARY KEY, at timestamptz DEFAULT now())');
+    const latencies: number[] = [];
+    const start = performance.now();
+    const total = Math.floor(rate * seconds);
+    const pending: Promise<unknown>[] = [];
+    for (let i = 0; i < total; i++) {
+      const due = start + (i * 1000) / rate;
+      const wait = due - performance.now();
+      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+      pending.push(
+        raw.query('INSERT INTO bench_commit DEFAULT VALUES').then(() => latencies.push(performance.now() - due)),
+      );
+    }
+    await Promise.all(pending);
+    latencies.sort((a, b) => a - b);
+    const q = (f: number) => latencies[Math.min(latencies.length - 1, Math.floor(f * latencies.length))] ?? Number.NaN;
+    return { p50: q(0.5), p99: q(0.99) };
   }
 
   async function subscriptionTest(base: string) {
