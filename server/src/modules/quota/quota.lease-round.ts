@@ -316,6 +316,7 @@ export class LeaseRound {
       apiKeyId: call.apiKeyId,
       subject: call.subject,
       status,
+      at: this.now,
       items: items.map((i) => ({ key: itemKeyOf(call.tenant.id, i), metric: i.limit.metric })),
       blocked: status.blocked,
       sentinelId,

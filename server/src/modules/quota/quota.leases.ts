@@ -83,6 +83,8 @@ export interface View {
   apiKeyId: string | null;
   subject: string | null;
   status: QuotaStatus;
+  /** When `status` was computed (what a QuotaStatus `asOf` of a fast answer is). */
+  at: Date;
   items: { key: string; metric: LimitMetric }[];
   blocked: boolean;
   /** The tenant's sentinel when the view was made: a limit change deletes it, and the view with it. */
