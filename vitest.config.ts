@@ -7,7 +7,12 @@ export default defineConfig({
   resolve: {
     // graphql 16 has no "exports" map: Node loads index.js, Vite would pick index.mjs via
     // "module". Two copies of graphql-js cannot share a schema, so pin Node's choice.
-    alias: [{ find: /^graphql$/, replacement: require.resolve('graphql') }],
+    alias: [
+      { find: /^graphql$/, replacement: require.resolve('graphql') },
+      // In the repo, tests import the client's sources (as tsconfig.json's `paths` says); the
+      // built package is tested by test/client/package.test.ts.
+      { find: /^@tally\/client$/, replacement: new URL('./client/src/index.ts', import.meta.url).pathname },
+    ],
   },
   test: {
     include: ['test/**/*.test.ts'],

@@ -9,6 +9,9 @@ import { DailyRollups1764201600000 } from './1764201600000-DailyRollups';
 import { TenantZoneKept1764288000000 } from './1764288000000-TenantZoneKept';
 import { TenantCurrency1764374400000 } from './1764374400000-TenantCurrency';
 import { RuntimeRole1764376200000 } from './1764376200000-RuntimeRole';
+import { PriceTiers1764400000000 } from './1764400000000-PriceTiers';
+import { SubjectPlans1764410000000 } from './1764410000000-SubjectPlans';
+import { RollupStatusAndMinutes1764420000000 } from './1764420000000-RollupStatusAndMinutes';
 import { QuotaLeases1764430000000 } from './1764430000000-QuotaLeases';
 
 export const migrations = [
@@ -21,5 +24,8 @@ export const migrations = [
   TenantZoneKept1764288000000,
   TenantCurrency1764374400000,
   RuntimeRole1764376200000,
+  PriceTiers1764400000000,
+  SubjectPlans1764410000000,
+  RollupStatusAndMinutes1764420000000,
   QuotaLeases1764430000000,
 ];

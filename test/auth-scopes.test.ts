@@ -1,5 +1,7 @@
 // Who may do what is declared once, on each GraphQL field (authScopes), and refused there with
 // the FORBIDDEN message each operation has always given; services never check scopes.
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { isObjectType } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { schema } from '../server/src/schema';
@@ -80,6 +82,13 @@ const REFUSED: [string, keyof typeof keys, string, () => Record<string, unknown>
     needs('ADMIN'),
   ],
   [
+    'setPrices',
+    'READ',
+    'mutation { setPrices(input: { prices: [{ provider: "p", model: "m", perRequest: "1" }] }) { created } }',
+    () => ({}),
+    needs('ADMIN'),
+  ],
+  [
     'setApiKeyLimits',
     'READ',
     `mutation { setApiKeyLimits(input: { apiKeyId: "${ID}", limits: [] }) { id } }`,
@@ -92,6 +101,13 @@ const REFUSED: [string, keyof typeof keys, string, () => Record<string, unknown>
     'mutation { createApiKey(input: { name: "k", scopes: [READ] }) { secret } }',
     () => ({}),
     'creating API keys needs an ADMIN key',
+  ],
+  [
+    'createSubjectToken',
+    'READ',
+    'mutation { createSubjectToken(input: { subject: "s" }) { token } }',
+    () => ({}),
+    'minting subject tokens needs an ADMIN key',
   ],
   [
     'revokeApiKey',
@@ -121,6 +137,7 @@ const REFUSED: [string, keyof typeof keys, string, () => Record<string, unknown>
     () => ({}),
     'only the operator creates tenants',
   ],
+  ['tenants', 'ADMIN', '{ tenants { edges { cursor } } }', () => ({}), 'only the operator lists tenants'],
 ];
 
 describe('authorization in one place', () => {
@@ -172,5 +189,23 @@ describe('authorization in one place', () => {
       if (!REFUSED.some(([f]) => f === field)) expect(scopes, field).toEqual({ anyKey: true });
     const subs = declared('Subscription');
     for (const f of ['usageRecorded', 'quotaAlerts', 'quotaUpdated']) expect(subs[f], f).toEqual({ read: true });
+  });
+});
+
+describe('who the caller is, in one place', () => {
+  it("no module reads the Principal: each takes scopeOf(ctx.principal) and asks auth/scope.ts's helpers", () => {
+    const modules = join(__dirname, '..', 'server', 'src', 'modules');
+    const offending: string[] = [];
+    for (const m of readdirSync(modules))
+      for (const f of readdirSync(join(modules, m)).filter((x) => x.endsWith('.ts'))) {
+        const text = readFileSync(join(modules, m, f), 'utf8');
+        // Every mention of ctx.principal is the argument of scopeOf(...).
+        const bare = text.replaceAll('scopeOf(ctx.principal)', '');
+        if (/ctx\.principal|\btenantOf\(/.test(bare)) offending.push(`${m}/${f}`);
+      }
+    expect(offending).toEqual([]);
+    // The reader is not blind: the schemas do build scopes from the principal.
+    const quota = readFileSync(join(modules, 'quota', 'quota.schema.ts'), 'utf8');
+    expect(quota).toContain('scopeOf(ctx.principal)');
   });
 });

@@ -1,32 +1,17 @@
 // The `tally` command, run as a process against a real server, as an operator would.
-import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHarness, type Harness, OPERATOR_KEY } from './support/harness';
+import { type TallyRun, tallyAt } from './support/tally-cli';
 
 let h: Harness;
-let url: string;
+let cli: ReturnType<typeof tallyAt>;
 beforeAll(async () => {
   h = await createHarness('cli');
-  url = `http://127.0.0.1:${(await h.listen()).port}/graphql`;
+  cli = tallyAt(`http://127.0.0.1:${(await h.listen()).port}/graphql`, OPERATOR_KEY);
 });
 afterAll(async () => h?.close());
 
-function tally(args: string[], key = OPERATOR_KEY): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, ['client/cli/tally.mjs', ...args], {
-      env: { ...process.env, TALLY_URL: url, TALLY_API_KEY: key },
-    });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d) => {
-      out += d;
-    });
-    p.stderr.on('data', (d) => {
-      err += d;
-    });
-    p.on('close', (code) => resolve({ code, out, err }));
-  });
-}
+const tally = (args: string[], key = OPERATOR_KEY): Promise<TallyRun> => cli.run(args, key);
 
 const secretOf = (out: string) => /secret\s+(tly_\S+)/.exec(out)?.[1] as string;
 
@@ -49,8 +34,8 @@ describe('tally', () => {
     expect(c.code).toBe(0);
     const keyId = /key\s+(\S+)/.exec(c.out)?.[1] as string;
     expect(c.out).toContain('INGEST, READ');
-    const l = await tally(['keys', 'list'], admin);
-    expect(l.out).toMatch(/gateway\s+tly_[0-9a-f]{8}\s+INGEST,READ/);
+    const l = await tally(['keys', 'list', '--wide'], admin);
+    expect(l.out).toMatch(/gateway\s+tly_[0-9a-f]{8}\s+INGEST,READ\s+never/);
     const j = JSON.parse((await tally(['--json', 'keys', 'list', '--tenant', tenantId])).out) as { id: string }[];
     expect(j.map((k) => k.id)).toContain(keyId);
     const r = await tally(['keys', 'revoke', keyId], admin);
@@ -87,7 +72,7 @@ describe('tally', () => {
     expect(l.out).toMatch(/TOKENS\s+DAY\s+API_KEY\s+100000\s+BLOCK\s+90/);
   });
 
-  it('prices set, and prices import of a LiteLLM price map reports what it set and skipped', async () => {
+  it('prices set, and prices import of a LiteLLM price map reports what it set and skipped (more: test/pricing/import.test.ts)', async () => {
     const s = await tally([
       'prices',
       'set',
@@ -103,17 +88,18 @@ describe('tally', () => {
     expect(s.out).toContain('input/M 0.15, output/M 0.6');
     const i = await tally(['prices', 'import', 'test/fixtures/litellm-prices.json']);
     expect(i.code).toBe(0);
-    expect(i.out).toContain('set 6 price(s), skipped 3');
+    expect(i.out).toContain('set 22 price(s) (22 added, 0 changed), 0 unchanged, skipped 7');
     expect(i.err).toContain('importing'); // the progress bar, on stderr
     const [row] = await h.sql(
       `SELECT input_per_million::text AS i, cache_write_input_per_million::text AS w, cached_input_per_million::text AS c
-         FROM prices WHERE tenant_id IS NULL AND provider = 'anthropic' AND model = 'claude-3-5-sonnet-20241022'`,
+         FROM prices WHERE tenant_id IS NULL AND provider = 'anthropic' AND model = 'claude-sonnet-4-5'`,
     );
     expect(row).toEqual({ i: '3.000000000000', w: '3.750000000000', c: '0.300000000000' });
     const [whisper] = await h.sql(`SELECT per_second::text AS s FROM prices WHERE model = 'whisper-1'`);
     expect(whisper.s).toBe('0.000100000000');
-    const [groq] = await h.sql(`SELECT provider FROM prices WHERE model = 'llama3-8b-8192'`);
-    expect(groq.provider).toBe('groq');
+    // "deepseek/deepseek-chat" and "deepseek-chat" name one price: one row, the qualified entry's
+    const deepseek = await h.sql(`SELECT provider FROM prices WHERE model = 'deepseek-chat'`);
+    expect(deepseek).toEqual([{ provider: 'deepseek' }]);
   });
 
   it('usage prints a table (and --json), quota prints the limits', async () => {
@@ -140,18 +126,13 @@ describe('tally', () => {
   });
 
   it('watch prints alerts and quota updates live', async () => {
-    const p = spawn(process.execPath, ['client/cli/tally.mjs', 'watch'], {
-      env: { ...process.env, TALLY_URL: url, TALLY_API_KEY: admin },
-    });
-    let out = '';
-    p.stdout.on('data', (d) => {
-      out += d;
-    });
+    const w = cli.start(['watch'], admin);
+    const p = w.p;
     try {
       const until = async (re: RegExp) => {
         const deadline = Date.now() + 15_000;
-        while (!re.test(out) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-        expect(out).toMatch(re);
+        while (!re.test(w.out()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+        expect(w.out()).toMatch(re);
       };
       await until(/QUOTA\s+ok/);
       await h.ok(admin, 'mutation($i: RecordUsageInput!) { recordUsage(input: $i) { outcome } }', {

@@ -174,8 +174,9 @@ describe('recordUsage', () => {
       cost: '7.000000000000',
       price: { id: v2.id },
     });
+    // After p2 (at 200): an override may not take over usage the platform price already priced.
     const own = await h.seed.price(
-      { provider: 'acme-ai', model: 'm1', inputPerMillion: '0.5', outputPerMillion: '0.5', effectiveFrom: at(250) },
+      { provider: 'acme-ai', model: 'm1', inputPerMillion: '0.5', outputPerMillion: '0.5', effectiveFrom: at(150) },
       t.adminKey,
     );
     expect((await rec('p3', { occurredAt: at(100) })).recordUsage.event).toMatchObject({

@@ -39,6 +39,8 @@ interface World {
   aKeys: Record<'ADMIN' | 'READ' | 'INGEST', Key>;
   bRead: Key;
   bIngest: Key;
+  /** A subject token of A (for one of A's subjects). */
+  aToken: Key;
   aEvents: string[];
   bEvents: string[];
   bPriceIds: string[];
@@ -59,6 +61,8 @@ beforeAll(async () => {
   };
   const bRead = await b.key(['READ']);
   const bIngest = await b.key(['INGEST']);
+  const minted = await h.ok(a.adminKey, 'mutation { createSubjectToken(input: { subject: "a-subject" }) { token } }');
+  const aToken = { secret: minted.createSubjectToken.token as string, id: '' };
   const platform = await h.seed.price({ provider: 'iso-ai', model: 'iso-m', inputPerMillion: '1' });
   // B's own overrides: one for the shared model, one for a model only B has a price for.
   const bShared = await h.seed.price({ provider: 'iso-ai', model: 'iso-m', inputPerMillion: '99' }, b.adminKey);
@@ -82,6 +86,7 @@ beforeAll(async () => {
     aKeys,
     bRead,
     bIngest,
+    aToken,
     aEvents,
     bEvents,
     bPriceIds: [bShared.id, bOnly.id],
@@ -99,6 +104,8 @@ async function snapshot() {
       'SELECT id, tenant_id, effective_from, effective_to, input_per_million::text AS r FROM prices ORDER BY id',
     ),
     events: await h.sql('SELECT id, tenant_id, api_key_id FROM usage_events ORDER BY id'),
+    tokens: await h.sql('SELECT id, tenant_id, subject FROM subject_tokens ORDER BY id'),
+    memberships: await h.sql('SELECT id, tenant_id, subject, ends_at FROM memberships ORDER BY id'),
     rollups: await h.sql(
       `SELECT tenant_id, api_key_id, sum(requests)::text AS r, sum(cost)::text AS c
          FROM usage_rollups_hourly GROUP BY tenant_id, api_key_id ORDER BY tenant_id, api_key_id`,
@@ -261,6 +268,21 @@ const CASES: Case[] = [
     vars: () => ({ input: { tenantId: w.b.id, provider: 'iso-ai', model: 'iso-m', inputPerMillion: '0.001' } }),
   },
   {
+    name: 'createSubjectToken(tenantId: B)',
+    query: 'mutation($input: CreateSubjectTokenInput!) { createSubjectToken(input: $input) { token subject } }',
+    vars: () => ({ input: { tenantId: w.b.id, subject: 'b-subject' } }),
+  },
+  {
+    name: 'tenant(id: B) { subjectMemberships }',
+    query: 'query($id: ID!) { tenant(id: $id) { subjectMemberships { edges { node { subject } } } } }',
+    vars: () => ({ id: w.b.id }),
+  },
+  {
+    name: "quotaStatus(tenantId: B, subject: B's subject)",
+    query: 'query($t: ID) { quotaStatus(tenantId: $t, subject: "b-subject") { tenantId subject items { used } } }',
+    vars: () => ({ t: w.b.id }),
+  },
+  {
     name: 'setPrice(tenantId: B) for a new model',
     query: 'mutation($input: SetPriceInput!) { setPrice(input: $input) { id tenantId } }',
     vars: () => ({ input: { tenantId: w.b.id, provider: 'iso-ai', model: 'planted', perRequest: '1' } }),
@@ -268,11 +290,12 @@ const CASES: Case[] = [
 ];
 
 describe("a tenant's keys never reach another tenant's objects", () => {
-  const SCOPES = ['ADMIN', 'READ', 'INGEST'] as const;
+  // A's subject token too: it reads one subject of A, and nothing of B.
+  const SCOPES = ['ADMIN', 'READ', 'INGEST', 'TOKEN'] as const;
   for (const c of CASES) {
     for (const scope of SCOPES) {
       it(`${c.name} as A's ${scope} key: FORBIDDEN/NOT_FOUND, nothing of B, nothing written`, async () => {
-        const key = w.aKeys[scope].secret;
+        const key = scope === 'TOKEN' ? w.aToken.secret : w.aKeys[scope].secret;
         const vars = c.vars();
         const before = await snapshot();
         const r = await gql(key, c.query, vars);

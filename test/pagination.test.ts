@@ -2,7 +2,7 @@
 // every page returns every event once and in order, stays correct while events arrive
 // between page fetches, validates first/after, filters narrow, and nested fields resolve.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHarness, type Harness, type SeededTenant } from './support/harness';
+import { createHarness, type Harness, OPERATOR_KEY, type SeededTenant } from './support/harness';
 
 // ---------------------------------------------------------------------------------------
 // helpers
@@ -328,5 +328,44 @@ describe('usageEvents while usage keeps arriving', () => {
     const at = new Map([...pre, ...older].map((e) => [e.id, e.occurredAt]));
     const walked = seen.map((id) => ({ id, occurredAt: at.get(id) as string }));
     expect(walked).toEqual([...walked].sort(newestFirst));
+  });
+});
+
+describe('tenants (operator)', () => {
+  const TENANTS = `query($first: Int, $after: String) {
+    tenants(first: $first, after: $after) { edges { cursor node { id createdAt } } pageInfo { hasNextPage endCursor } }
+  }`;
+
+  it('walks every tenant once, newest first, also tenants created within one millisecond', async () => {
+    // Microseconds apart inside one millisecond: a cursor holds milliseconds, so the order must too.
+    await h.sql(
+      `INSERT INTO tenants (name, created_at)
+       SELECT 'same-ms-' || i, '2026-03-01T12:00:00.123Z'::timestamptz + i * interval '1 microsecond'
+         FROM generate_series(1, 5) AS i`,
+    );
+    const ids: string[] = [];
+    let after: string | null = null;
+    for (let n = 0; n < 100; n++) {
+      const r: any = (await h.ok(OPERATOR_KEY, TENANTS, { first: 2, ...(after ? { after } : {}) })).tenants;
+      ids.push(...r.edges.map((e: { node: { id: string } }) => e.node.id));
+      if (!r.pageInfo.hasNextPage) break;
+      after = r.pageInfo.endCursor;
+    }
+    const all = await h.sql<{ id: string }>(
+      `SELECT id FROM tenants ORDER BY date_trunc('milliseconds', created_at) DESC, id DESC`,
+    );
+    expect(all.length).toBeGreaterThanOrEqual(6);
+    expect(ids).toEqual(all.map((r) => r.id));
+  });
+
+  it('rejects first over 500 and a garbage after, naming the argument', async () => {
+    const big = await h.gql(OPERATOR_KEY, TENANTS, { first: 501 });
+    expect(big.errors?.map((e: any) => [e.extensions?.code, e.extensions?.field])).toEqual([
+      ['BAD_USER_INPUT', ['first']],
+    ]);
+    const bad = await h.gql(OPERATOR_KEY, TENANTS, { after: 'nope' });
+    expect(bad.errors?.map((e: any) => [e.extensions?.code, e.extensions?.field])).toEqual([
+      ['BAD_USER_INPUT', ['after']],
+    ]);
   });
 });

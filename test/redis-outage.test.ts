@@ -5,8 +5,9 @@
 // and the typed client subscribes again and gets a fresh first state; stalled (SIGSTOP), a
 // revoked key's streams still end: at once on the revoking instance, within AUTH_CACHE_MS
 // on the other.
+
+import { createTallyClient, type TallyClient, type TallyClientOptions } from '@tally/client';
 import Decimal from 'decimal.js';
-import { createTallyClient, type TallyClient, type TallyClientOptions } from 'tally/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type App, createApp } from '../server/src/app';
 import { loadConfig } from '../server/src/config';

@@ -1,68 +1,22 @@
 // tally: the command line for operators and for checking things by hand, built on the typed
-// client. Connection: --url / --api-key, or TALLY_URL / TALLY_API_KEY.
+// client. Connection: --url / --api-key, or TALLY_URL / TALLY_API_KEY. Each command group has
+// its file (tenants.ts, plans.ts, usage.ts); output fitting is format.ts, failures failure.ts.
 import { readFileSync } from 'node:fs';
 import { SingleBar } from 'cli-progress';
-import { Command, Option } from 'commander';
-import { createTallyClient, type TallyClient, TallyError } from '../src/index';
+import { client, current, endpoint, json, list, out, program, tenantOf } from './context';
+import { describe } from './failure';
 import { dec, table } from './format';
-import { type LiteLLMEntry, priceOf } from './litellm';
-
-const program = new Command('tally')
-  .description('Tally: usage metering, quotas and billing for AI APIs')
-  .addOption(new Option('--url <url>', 'GraphQL endpoint').env('TALLY_URL').default('http://localhost:4000/graphql'))
-  .addOption(new Option('--api-key <secret>', 'API key (or the operator key)').env('TALLY_API_KEY'))
-  .option('--json', 'print JSON instead of tables', false)
-  .showHelpAfterError();
-
-function client(): TallyClient {
-  const o = program.opts<{ url: string; apiKey?: string }>();
-  if (!o.apiKey) throw new TallyError('UNAUTHENTICATED', 'give --api-key or set TALLY_API_KEY');
-  return createTallyClient({ url: o.url, apiKey: o.apiKey });
-}
-const json = () => program.opts<{ json: boolean }>().json;
-const out = (value: unknown, text: () => string) => console.log(json() ? JSON.stringify(value, null, 2) : text());
-const list = (s: string) =>
-  s
-    .split(',')
-    .map((x) => x.trim())
-    .filter(Boolean);
-
-/** "COST:DAY:10" with optional ":BLOCK|ALERT", ":80,100" and ":TENANT|API_KEY|SUBJECT". */
-function parseLimit(spec: string) {
-  const [metric, period, amount, action = 'BLOCK', thresholds = '80,100', scope = 'TENANT'] = spec.split(':');
-  if (!metric || !period || !amount)
-    throw new TallyError('BAD_USER_INPUT', `limit "${spec}": use METRIC:PERIOD:AMOUNT[:ACTION[:THRESHOLDS[:SCOPE]]]`);
-  return {
-    metric: metric.toUpperCase(),
-    period: period.toUpperCase(),
-    amount,
-    action: action.toUpperCase(),
-    thresholds: list(thresholds).map(Number),
-    scope: scope.toUpperCase(),
-  } as never;
-}
-const collect = (v: string, prev: string[] = []) => [...prev, v];
-
-const tenants = program.command('tenants').description('tenants (operator)');
-tenants
-  .command('create')
-  .requiredOption('--name <name>')
-  .option('--timezone <zone>', 'IANA zone for days and months', 'UTC')
-  .option('--plan <code>', 'start on this plan')
-  .action(async (o) => {
-    const r = await client().createTenant({ name: o.name, timezone: o.timezone, planCode: o.plan });
-    out(r, () =>
-      [
-        `tenant   ${r.apiKey.tenant.id}`,
-        `key      ${r.apiKey.prefix} (${r.apiKey.scopes.join(', ')})`,
-        `secret   ${r.secret}   (shown once)`,
-      ].join('\n'),
-    );
-  });
+import { showInstant } from './time';
+import './tenants';
+import './plans';
+import './usage';
+import { planImport } from './litellm';
+import { diffPlan, reportJson, reportText, type Sent, sendPlan } from './price-import';
 
 const keys = program.command('keys').description('API keys');
 keys
   .command('create')
+  .description('a key with its scopes (the secret is shown once)')
   .requiredOption('--name <name>')
   .requiredOption('--scopes <list>', 'comma-separated: INGEST,READ,ADMIN')
   .option('--tenant <id>', 'operator: the tenant')
@@ -83,61 +37,41 @@ keys
   });
 keys
   .command('list')
+  .description("a tenant's keys; dates in its zone")
   .option('--tenant <id>', "the tenant (default: the key's own)")
   .option('--include-revoked', 'also revoked keys', false)
   .action(async (o) => {
-    const c = client();
-    const tenantId = o.tenant ?? (await c.viewer()).tenant?.id;
-    if (!tenantId) throw new TallyError('BAD_USER_INPUT', 'operator keys must name --tenant');
-    const rows = await c.apiKeys(tenantId, { includeRevoked: o.includeRevoked });
+    const t = await tenantOf(o.tenant);
+    const rows = await client().apiKeys(t.id, { includeRevoked: o.includeRevoked });
+    const day = (iso: string | null) => showInstant(iso, t.timezone, 'day');
     out(rows, () =>
       table(
-        ['id', 'name', 'prefix', 'scopes', 'created', 'last used', 'revoked'],
-        rows.map((k) => [k.id, k.name, k.prefix, k.scopes.join(','), k.createdAt, k.lastUsedAt, k.revokedAt]),
+        [
+          'id',
+          'name',
+          { head: 'prefix', fit: 'keep' },
+          { head: 'scopes', fit: 'wrap', min: 7 },
+          { head: 'last used', fit: 'keep' },
+          ...(o.includeRevoked ? [{ head: 'revoked', fit: 'keep' as const }] : []),
+        ],
+        rows.map((k) => [
+          k.id,
+          k.name,
+          k.prefix,
+          k.scopes.join(','),
+          day(k.lastUsedAt) || 'never',
+          ...(o.includeRevoked ? [day(k.revokedAt)] : []),
+        ]),
       ),
     );
   });
-keys.command('revoke <id>').action(async (id) => {
-  const k = await client().revokeApiKey(id);
-  out(k, () => `revoked ${k.prefix} (${k.name}) at ${k.revokedAt}`);
-});
-
-program
-  .command('plans')
-  .description('plans (operator)')
-  .command('set')
-  .requiredOption('--code <code>')
-  .requiredOption('--name <name>')
-  .option(
-    '--limit <spec>',
-    'METRIC:PERIOD:AMOUNT[:ACTION[:THRESHOLDS[:SCOPE]]], repeatable, e.g. COST:DAY:10:BLOCK:80,100',
-    collect,
-    [],
-  )
-  .action(async (o) => {
-    const p = await client().upsertPlan({ code: o.code, name: o.name, limits: o.limit.map(parseLimit) });
-    out(p, () => `plan ${p.code} (${p.name})\n${limitsTable(p.limits)}`);
+keys
+  .command('revoke <id>')
+  .description('ends a key now; its secret stops working')
+  .action(async (id) => {
+    const k = await client().revokeApiKey(id);
+    out(k, () => `revoked ${k.prefix} (${k.name}) at ${k.revokedAt}`);
   });
-
-program
-  .command('limits')
-  .description("a key's own limits")
-  .command('set')
-  .requiredOption('--key <id>', 'the API key')
-  .option('--limit <spec>', 'METRIC:PERIOD:AMOUNT[:ACTION[:THRESHOLDS]], repeatable; none clears them', collect, [])
-  .action(async (o) => {
-    const k = await client().setApiKeyLimits({ apiKeyId: o.key, limits: o.limit.map(parseLimit) });
-    out(k, () => `limits of ${k.prefix} (${k.name})\n${limitsTable(k.limits)}`);
-  });
-
-function limitsTable(
-  limits: { metric: string; period: string; scope: string; amount: string; action: string; thresholds: number[] }[],
-) {
-  return table(
-    ['metric', 'period', 'scope', 'amount', 'action', 'thresholds %'],
-    limits.map((l) => [l.metric, l.period, l.scope, dec(l.amount), l.action, l.thresholds.join(',')]),
-  );
-}
 
 const prices = program.command('prices').description('the price book');
 prices
@@ -173,52 +107,40 @@ prices
   });
 prices
   .command('import <file>')
-  .description("LiteLLM's model_prices_and_context_window.json")
+  .description("LiteLLM's model_prices_and_context_window.json: adds what is new, changes what changed, nothing else")
   .option('--tenant <id>', "import as a tenant's overrides")
   .option('--provider <name>', 'only this litellm_provider')
   .option('--from <instant>', 'effective from (default now)')
-  .option('--concurrency <n>', 'parallel requests', '8')
+  .option('--dry-run', 'print what would change (added, changed old → new, unchanged, skipped) and set nothing', false)
+  .option('--verbose', 'list added, unchanged and skipped prices by name, and every cost field not imported', false)
+  .option('--concurrency <n>', 'batches (of 100 prices) sent at once', '2')
   .action(async (file, o) => {
     const c = client();
-    const map = JSON.parse(readFileSync(file, 'utf8')) as Record<string, LiteLLMEntry>;
-    const entries = Object.entries(map);
-    const from = o.from ?? new Date().toISOString();
-    const bar = new SingleBar({
-      format: 'importing |{bar}| {value}/{total} {model}',
-      stream: process.stderr,
-      hideCursor: true,
-      noTTYOutput: true,
-      notTTYSchedule: 1000,
+    const plan = planImport(JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>, {
+      provider: o.provider,
     });
-    bar.start(entries.length, 0, { model: '' });
-    let set = 0;
-    const skipped: { model: string; reason: string }[] = [];
-    let next = 0;
-    const worker = async () => {
-      while (next < entries.length) {
-        const [key, entry] = entries[next++] as [string, LiteLLMEntry];
-        const p = priceOf(key, entry);
-        if ('skip' in p) skipped.push({ model: key, reason: p.skip });
-        else if (o.provider && p.provider !== o.provider) skipped.push({ model: key, reason: 'other provider' });
-        else {
-          try {
-            await c.setPrice({ ...p, tenantId: o.tenant, effectiveFrom: from });
-            set++;
-          } catch (e) {
-            skipped.push({ model: key, reason: e instanceof TallyError ? `${e.code}: ${e.message}` : String(e) });
-          }
-        }
-        bar.increment(1, { model: key });
-      }
-    };
-    await Promise.all(Array.from({ length: Math.max(1, Number(o.concurrency)) }, worker));
-    bar.stop();
-    const counts = new Map<string, number>();
-    for (const s of skipped) counts.set(s.reason, (counts.get(s.reason) ?? 0) + 1);
-    const reasons = [...counts.entries()].sort((a, b) => b[1] - a[1]);
-    out({ set, skipped: skipped.length, reasons: Object.fromEntries(reasons) }, () =>
-      [`set ${set} price(s), skipped ${skipped.length}`, ...reasons.map(([r, n]) => `  ${n} skipped: ${r}`)].join('\n'),
-    );
+    const from = o.from ?? new Date().toISOString();
+    const diff = diffPlan(plan, await c.prices({ at: from, tenantId: o.tenant }), o.tenant ?? null);
+    let sent: Sent | undefined;
+    if (!o.dryRun) {
+      const bar = new SingleBar({
+        format: 'importing |{bar}| {value}/{total} prices',
+        stream: process.stderr,
+        hideCursor: true,
+        noTTYOutput: true,
+        notTTYSchedule: 1000,
+      });
+      bar.start(plan.prices.length, 0);
+      sent = await sendPlan(c, plan, {
+        tenantId: o.tenant,
+        from,
+        concurrency: Number(o.concurrency),
+        progress: (n) => bar.update(n),
+      });
+      bar.stop();
+      if (sent.refused.length) process.exitCode = 1;
+    }
+    out(reportJson(plan, diff, sent), () => reportText(plan, diff, { verbose: o.verbose, from, sent }));
   });
 prices
   .command('list')
@@ -230,20 +152,28 @@ prices
     const rows = await client().prices({ provider: o.provider, model: o.model, at: o.at, tenantId: o.tenant });
     out(rows, () =>
       table(
-        ['provider', 'model', 'tenant', 'from', 'to', 'rates'],
+        [
+          'provider',
+          { head: 'model', min: 10 },
+          { head: 'tenant', fit: 'keep' },
+          { head: 'from (UTC)', fit: 'keep' },
+          { head: 'to (UTC)', fit: 'keep' },
+          { head: 'rates', fit: 'keep' },
+        ],
         rows.map((p) => [
           p.provider,
           p.model,
           p.tenantId ?? 'platform',
-          p.effectiveFrom,
-          p.effectiveTo ?? '',
-          rates(p),
+          showInstant(p.effectiveFrom, 'UTC', 'minute'),
+          showInstant(p.effectiveTo, 'UTC', 'minute'),
+          rateList(p),
         ]),
       ),
     );
   });
 
-function rates(p: Record<string, unknown>) {
+/** One "name rate" per set rate: "input/M 0.15". */
+function rateList(p: Record<string, unknown>): string[] {
   const names: [string, string][] = [
     ['inputPerMillion', 'input/M'],
     ['cachedInputPerMillion', 'cached/M'],
@@ -253,58 +183,10 @@ function rates(p: Record<string, unknown>) {
     ['perSecond', 'second'],
     ['perUnit', 'unit'],
   ];
-  return names
-    .filter(([k]) => p[k] != null)
-    .map(([k, n]) => `${n} ${dec(p[k] as string)}`)
-    .join(', ');
+  return names.filter(([k]) => p[k] != null).map(([k, n]) => `${n} ${dec(p[k] as string)}`);
 }
 
-program
-  .command('usage')
-  .description('a usage summary')
-  .requiredOption('--from <instant>', 'inclusive, e.g. 2026-11-01T00:00:00Z')
-  .requiredOption('--to <instant>', 'exclusive')
-  .option('--group-by <dims>', 'comma-separated: api_key, subject, model, provider, kind', '')
-  .addOption(new Option('--granularity <g>', 'bucket size').choices(['hour', 'day', 'week', 'month']))
-  .option('--tenant <id>', 'operator: the tenant')
-  .action(async (o) => {
-    const groupBy = list(o.groupBy).map((d) => d.toUpperCase()) as never;
-    const s = await client().usageSummary({
-      filter: { tenantId: o.tenant, from: o.from, to: o.to },
-      groupBy,
-      granularity: o.granularity?.toUpperCase() as never,
-    });
-    out(s, () => {
-      const dims = (list(o.groupBy) as string[]).map((d) => d.toLowerCase());
-      const head = [
-        ...(o.granularity ? ['start'] : []),
-        ...dims,
-        'requests',
-        'input tok',
-        'output tok',
-        'asr ms',
-        'quantity',
-        'cost',
-        'currency',
-      ];
-      const row = (b: (typeof s.buckets)[number] | null, t: typeof s.totals) => [
-        ...(o.granularity ? [b ? (b.start ?? '') : 'total'] : []),
-        ...dims.map((d) => {
-          if (!b) return o.granularity ? '' : 'total';
-          if (d === 'api_key') return b.apiKey?.name ?? b.apiKey?.id ?? '';
-          return (b as Record<string, unknown>)[d] as string;
-        }),
-        t.requests,
-        t.inputTokens,
-        t.outputTokens,
-        t.asrMilliseconds,
-        dec(t.quantity),
-        dec(t.cost),
-        t.currency,
-      ];
-      return table(head, [...s.buckets.map((b) => row(b, b.totals)), row(null, s.totals)]);
-    });
-  });
+const rates = (p: Record<string, unknown>) => rateList(p).join(', ');
 
 program
   .command('quota')
@@ -374,11 +256,27 @@ program
     await Promise.all([alerts, updates]);
   });
 
+// No GraphQL field reconciles: --rebuild deletes and rewrites rollup rows, which only the
+// tables' owner may do (the service runs as a role that cannot), and the CLI ships in the client
+// package, which carries no server code or database driver. So it says where reconcile runs.
+program
+  .command('reconcile')
+  .description('checks the rollups against the ledger: runs on the server host, not over GraphQL')
+  .allowUnknownOption()
+  .allowExcessArguments()
+  .action(() => {
+    throw new Error(
+      'reconcile reads and rewrites the rollup tables as their owner, which no API key may do: ' +
+        'run `npm run reconcile [-- --tenant <id>] [--rebuild]` where the server runs, with its DATABASE_URL',
+    );
+  });
+
 program.parseAsync().catch((e: unknown) => {
-  if (e instanceof TallyError) {
-    console.error(`error: ${e.code}: ${e.message}${e.field ? ` (field ${e.field.join('.')})` : ''}`);
-    process.exit(e.code === 'UNAUTHENTICATED' || e.code === 'FORBIDDEN' ? 3 : 1);
-  }
-  console.error(`error: ${(e as Error).message ?? e}`);
-  process.exit(1);
+  let url = program.opts<{ url: string }>().url;
+  try {
+    url = endpoint();
+  } catch {}
+  const f = describe(e, url, current.command);
+  if (f.message) console.error(`error: ${f.message}`);
+  process.exit(f.code);
 });

@@ -11,9 +11,11 @@ export type BatchResult = ResultOf<typeof RecordUsageBatchMutation>['recordUsage
 
 export interface UsageBufferOptions {
   /** Flush when this many items are waiting (1 to 1000); default 100. */
-  maxItems?: number;
+  maxItems?: number | undefined;
   /** Flush this long after the first waiting item; default 50 ms. */
-  maxDelayMs?: number;
+  maxDelayMs?: number | undefined;
+  /** Deadline of each flush (its recordUsageBatch call, retries included); default the client's timeoutMs. */
+  timeoutMs?: number | undefined;
 }
 
 export interface UsageBuffer {

@@ -3,13 +3,13 @@
 import type { ResultOf, TadaDocumentNode, VariablesOf } from 'gql.tada';
 import { createUsageBuffer, type UsageBufferOptions } from './buffer';
 import * as D from './documents';
-import { type SubscriptionOptions, Subscriptions } from './subscriptions';
-import { Transport, type TransportOptions } from './transport';
+import { type SubscribeOptions, type SubscriptionOptions, Subscriptions } from './subscriptions';
+import { type CallOptions, Transport, type TransportOptions } from './transport';
 
 export interface TallyClientOptions extends Omit<TransportOptions, 'url'> {
   /** The GraphQL endpoint, e.g. http://localhost:4000/graphql. */
   url: string;
-  subscriptions?: SubscriptionOptions;
+  subscriptions?: SubscriptionOptions | undefined;
 }
 
 type In<D> = VariablesOf<D> extends { input: infer I } ? I : never;
@@ -21,68 +21,87 @@ export function createTallyClient(options: TallyClientOptions) {
     url: options.url,
     apiKey: options.apiKey,
     fetch: options.fetch,
+    timeoutMs: options.timeoutMs,
     ...options.subscriptions,
   });
-  const run = <R, V>(doc: TadaDocumentNode<R, V>, variables?: V, retry = false) =>
-    transport.request(doc, variables, retry);
+  const run = <R, V>(doc: TadaDocumentNode<R, V>, variables?: V, call?: CallOptions, retry = false) =>
+    transport.request(doc, variables, { ...call, retry });
 
+  // Every method takes CallOptions last: `{ timeoutMs, signal }` for that call only.
   const client = {
     /** Any document, typed from the schema: `tally.request(graphql(\`query { ... }\`))`. */
-    request: <R, V>(doc: TadaDocumentNode<R, V>, variables?: V): Promise<R> => run(doc, variables),
+    request: <R, V>(doc: TadaDocumentNode<R, V>, variables?: V, call?: CallOptions): Promise<R> =>
+      run(doc, variables, call),
     /** Any subscription document, as a typed async iterator. */
-    subscribe: <R, V>(doc: TadaDocumentNode<R, V>, variables?: V): AsyncIterableIterator<R> =>
-      subs.iterate(doc, variables),
+    subscribe: <R, V>(doc: TadaDocumentNode<R, V>, variables?: V, opts?: SubscribeOptions): AsyncIterableIterator<R> =>
+      subs.iterate(doc, variables, opts),
 
     // queries
-    viewer: async () => (await run(D.ViewerQuery)).viewer,
-    tenant: async (id: string) => (await run(D.TenantQuery, { id })).tenant,
-    apiKeys: async (tenantId: string, opts: { includeRevoked?: boolean } = {}) =>
-      (await run(D.ApiKeysQuery, { id: tenantId, includeRevoked: opts.includeRevoked ?? false })).tenant?.apiKeys ?? [],
-    usageEvents: async (v: Vars<typeof D.UsageEventsQuery>) => (await run(D.UsageEventsQuery, v)).usageEvents,
-    usageSummary: async (v: Vars<typeof D.UsageSummaryQuery>) => (await run(D.UsageSummaryQuery, v)).usageSummary,
-    quotaStatus: async (v: Vars<typeof D.QuotaStatusQuery> = {}) => (await run(D.QuotaStatusQuery, v)).quotaStatus,
-    prices: async (v: Vars<typeof D.PricesQuery> = {}) => (await run(D.PricesQuery, v)).prices,
-    quote: async (input: In<typeof D.QuoteQuery>) => (await run(D.QuoteQuery, { input })).quote,
-    plans: async () => (await run(D.PlansQuery)).plans,
+    viewer: async (call?: CallOptions) => (await run(D.ViewerQuery, undefined, call)).viewer,
+    tenant: async (id: string, call?: CallOptions) => (await run(D.TenantQuery, { id }, call)).tenant,
+    apiKeys: async (tenantId: string, opts: { includeRevoked?: boolean | undefined } & CallOptions = {}) =>
+      (await run(D.ApiKeysQuery, { id: tenantId, includeRevoked: opts.includeRevoked ?? false }, opts)).tenant
+        ?.apiKeys ?? [],
+    usageEvents: async (v: Vars<typeof D.UsageEventsQuery>, call?: CallOptions) =>
+      (await run(D.UsageEventsQuery, v, call)).usageEvents,
+    usageSummary: async (v: Vars<typeof D.UsageSummaryQuery>, call?: CallOptions) =>
+      (await run(D.UsageSummaryQuery, v, call)).usageSummary,
+    quotaStatus: async (v: Vars<typeof D.QuotaStatusQuery> = {}, call?: CallOptions) =>
+      (await run(D.QuotaStatusQuery, v, call)).quotaStatus,
+    prices: async (v: Vars<typeof D.PricesQuery> = {}, call?: CallOptions) =>
+      (await run(D.PricesQuery, v, call)).prices,
+    quote: async (input: In<typeof D.QuoteQuery>, call?: CallOptions) =>
+      (await run(D.QuoteQuery, { input }, call)).quote,
+    plans: async (call?: CallOptions) => (await run(D.PlansQuery, undefined, call)).plans,
     /** Stored threshold crossings (the history; `quotaAlerts()` is the live feed). */
-    quotaAlertHistory: async (v: Vars<typeof D.QuotaAlertHistoryQuery> = {}) =>
-      (await run(D.QuotaAlertHistoryQuery, v)).quotaAlerts,
+    quotaAlertHistory: async (v: Vars<typeof D.QuotaAlertHistoryQuery> = {}, call?: CallOptions) =>
+      (await run(D.QuotaAlertHistoryQuery, v, call)).quotaAlerts,
 
     // mutations: recordUsage and recordUsageBatch retry network failures and 5xx with the same
-    // idempotency keys (safe by design); other mutations are never retried.
-    recordUsage: async (input: In<typeof D.RecordUsageMutation>) =>
-      (await run(D.RecordUsageMutation, { input }, true)).recordUsage,
-    recordUsageBatch: async (input: In<typeof D.RecordUsageBatchMutation>) =>
-      (await run(D.RecordUsageBatchMutation, { input }, true)).recordUsageBatch,
-    reverseUsage: async (input: In<typeof D.ReverseUsageMutation>) =>
-      (await run(D.ReverseUsageMutation, { input })).reverseUsage,
-    authorizeUsage: async (input: In<typeof D.AuthorizeUsageMutation>) =>
-      (await run(D.AuthorizeUsageMutation, { input })).authorizeUsage,
-    releaseReservation: async (id: string) => (await run(D.ReleaseReservationMutation, { id })).releaseReservation,
-    createTenant: async (input: In<typeof D.CreateTenantMutation>) =>
-      (await run(D.CreateTenantMutation, { input })).createTenant,
-    createApiKey: async (input: In<typeof D.CreateApiKeyMutation>) =>
-      (await run(D.CreateApiKeyMutation, { input })).createApiKey,
-    revokeApiKey: async (id: string) => (await run(D.RevokeApiKeyMutation, { id })).revokeApiKey,
-    upsertPlan: async (input: In<typeof D.UpsertPlanMutation>) =>
-      (await run(D.UpsertPlanMutation, { input })).upsertPlan,
-    assignPlan: async (input: In<typeof D.AssignPlanMutation>) =>
-      (await run(D.AssignPlanMutation, { input })).assignPlan,
-    setApiKeyLimits: async (input: In<typeof D.SetApiKeyLimitsMutation>) =>
-      (await run(D.SetApiKeyLimitsMutation, { input })).setApiKeyLimits,
-    setPrice: async (input: In<typeof D.SetPriceMutation>) => (await run(D.SetPriceMutation, { input })).setPrice,
+    // idempotency keys (safe by design), within the call's deadline; other mutations are never
+    // retried.
+    recordUsage: async (input: In<typeof D.RecordUsageMutation>, call?: CallOptions) =>
+      (await run(D.RecordUsageMutation, { input }, call, true)).recordUsage,
+    recordUsageBatch: async (input: In<typeof D.RecordUsageBatchMutation>, call?: CallOptions) =>
+      (await run(D.RecordUsageBatchMutation, { input }, call, true)).recordUsageBatch,
+    reverseUsage: async (input: In<typeof D.ReverseUsageMutation>, call?: CallOptions) =>
+      (await run(D.ReverseUsageMutation, { input }, call)).reverseUsage,
+    authorizeUsage: async (input: In<typeof D.AuthorizeUsageMutation>, call?: CallOptions) =>
+      (await run(D.AuthorizeUsageMutation, { input }, call)).authorizeUsage,
+    releaseReservation: async (id: string, call?: CallOptions) =>
+      (await run(D.ReleaseReservationMutation, { id }, call)).releaseReservation,
+    createTenant: async (input: In<typeof D.CreateTenantMutation>, call?: CallOptions) =>
+      (await run(D.CreateTenantMutation, { input }, call)).createTenant,
+    createApiKey: async (input: In<typeof D.CreateApiKeyMutation>, call?: CallOptions) =>
+      (await run(D.CreateApiKeyMutation, { input }, call)).createApiKey,
+    revokeApiKey: async (id: string, call?: CallOptions) =>
+      (await run(D.RevokeApiKeyMutation, { id }, call)).revokeApiKey,
+    upsertPlan: async (input: In<typeof D.UpsertPlanMutation>, call?: CallOptions) =>
+      (await run(D.UpsertPlanMutation, { input }, call)).upsertPlan,
+    assignPlan: async (input: In<typeof D.AssignPlanMutation>, call?: CallOptions) =>
+      (await run(D.AssignPlanMutation, { input }, call)).assignPlan,
+    setApiKeyLimits: async (input: In<typeof D.SetApiKeyLimitsMutation>, call?: CallOptions) =>
+      (await run(D.SetApiKeyLimitsMutation, { input }, call)).setApiKeyLimits,
+    setPrice: async (input: In<typeof D.SetPriceMutation>, call?: CallOptions) =>
+      (await run(D.SetPriceMutation, { input }, call)).setPrice,
+    /** Up to 500 prices in one transaction: all written, or (when any item is refused) none. */
+    setPrices: async (input: In<typeof D.SetPricesMutation>, call?: CallOptions) =>
+      (await run(D.SetPricesMutation, { input }, call)).setPrices,
 
-    // subscriptions: typed, reconnecting async iterators
-    quotaUpdated: (v: Vars<typeof D.QuotaUpdatedSubscription> = {}) =>
-      map(subs.iterate(D.QuotaUpdatedSubscription, v), (r) => r.quotaUpdated),
-    quotaAlerts: (v: Vars<typeof D.QuotaAlertsSubscription> = {}) =>
-      map(subs.iterate(D.QuotaAlertsSubscription, v), (r) => r.quotaAlerts),
-    usageRecorded: (v: Vars<typeof D.UsageRecordedSubscription> = {}) =>
-      map(subs.iterate(D.UsageRecordedSubscription, v), (r) => r.usageRecorded),
+    // subscriptions: typed, reconnecting async iterators; `{ signal }` ends one
+    quotaUpdated: (v: Vars<typeof D.QuotaUpdatedSubscription> = {}, opts?: SubscribeOptions) =>
+      map(subs.iterate(D.QuotaUpdatedSubscription, v, opts), (r) => r.quotaUpdated),
+    quotaAlerts: (v: Vars<typeof D.QuotaAlertsSubscription> = {}, opts?: SubscribeOptions) =>
+      map(subs.iterate(D.QuotaAlertsSubscription, v, opts), (r) => r.quotaAlerts),
+    usageRecorded: (v: Vars<typeof D.UsageRecordedSubscription> = {}, opts?: SubscribeOptions) =>
+      map(subs.iterate(D.UsageRecordedSubscription, v, opts), (r) => r.usageRecorded),
 
     /** Gathers record() calls into recordUsageBatch calls; see UsageBufferOptions. */
     usageBuffer: (opts?: UsageBufferOptions) =>
-      createUsageBuffer(async (items) => (await client.recordUsageBatch(items)).results, opts),
+      createUsageBuffer(
+        async (items) => (await client.recordUsageBatch(items, { timeoutMs: opts?.timeoutMs })).results,
+        opts,
+      ),
 
     /** Closes open subscriptions and their connection. */
     close: () => subs.dispose(),

@@ -21,6 +21,7 @@ export const PriceFields = graphql(`
   fragment PriceFields on Price @_unmask {
     id tenantId provider model currency inputPerMillion outputPerMillion cachedInputPerMillion
     cacheWriteInputPerMillion perRequest perSecond perUnit effectiveFrom effectiveTo
+    tiers { aboveInputTokens inputPerMillion outputPerMillion cachedInputPerMillion cacheWriteInputPerMillion }
   }
 `);
 
@@ -76,6 +77,15 @@ export const TenantQuery = graphql(
   query Tenant($id: ID!) { tenant(id: $id) { ...TenantFields membership { startsAt endsAt plan { ...PlanFields } } } }
 `,
   [TenantFields, PlanFields],
+);
+
+export const TenantsQuery = graphql(
+  `
+  query Tenants($first: Int, $after: String) {
+    tenants(first: $first, after: $after) { edges { cursor node { ...TenantFields } } pageInfo { hasNextPage endCursor } }
+  }
+`,
+  [TenantFields],
 );
 
 export const ApiKeysQuery = graphql(
@@ -246,6 +256,18 @@ export const SetApiKeyLimitsMutation = graphql(
 export const SetPriceMutation = graphql(
   `
   mutation SetPrice($input: SetPriceInput!) { setPrice(input: $input) { ...PriceFields } }
+`,
+  [PriceFields],
+);
+
+export const SetPricesMutation = graphql(
+  `
+  mutation SetPrices($input: SetPricesInput!) {
+    setPrices(input: $input) {
+      created unchanged rejected
+      results { index outcome price { ...PriceFields } error { code message field } }
+    }
+  }
 `,
   [PriceFields],
 );

@@ -1,25 +1,34 @@
 // Typed subscriptions as async iterators: graphql-ws over WebSocket (default), reconnecting
-// with backoff, or GraphQL over SSE. `return()` (or `break` in a for-await) unsubscribes.
+// with backoff, or GraphQL over SSE. `return()` (or `break` in a for-await, or the call's
+// AbortSignal) unsubscribes. graphql-sse, and `ws` where no WebSocket is global (Node 20), are
+// loaded only when used, so neither weighs on a program (or a browser bundle) that does not.
+import { print } from '@0no-co/graphql.web';
 import type { TadaDocumentNode } from 'gql.tada';
-import { print } from 'graphql';
-import { createClient as createSseClient } from 'graphql-sse';
-import { createClient as createWsClient, type Client as WsClient } from 'graphql-ws';
+import type { Client as SseClient } from 'graphql-sse';
+import { createClient as createWsClient, type Client as WsClient } from 'graphql-ws/client';
 import { type GraphQLErrorShape, TallyError } from './errors';
+import { DEFAULT_TIMEOUT_MS } from './transport';
 
 export interface SubscriptionOptions {
   /** 'ws' (default): graphql-ws over WebSocket; 'sse': GraphQL over Server-Sent Events. */
-  transport?: 'ws' | 'sse';
+  transport?: 'ws' | 'sse' | undefined;
   /** A WebSocket implementation where none is global (Node 20: the `ws` package, loaded by default). */
   webSocketImpl?: unknown;
   /** Reconnect attempts before giving up; default unlimited. */
-  retryAttempts?: number;
+  retryAttempts?: number | undefined;
   /**
    * Called when the server ended a subscription with a retryable error (its pub/sub
    * connection was lost, so events may have been missed) and the iterator subscribes again:
    * quotaUpdated then yields a fresh current state; for usageRecorded and quotaAlerts, read
    * usageEvents / quotaAlertHistory for the gap if it matters.
    */
-  onResubscribe?: (error: TallyError) => void;
+  onResubscribe?: ((error: TallyError) => void) | undefined;
+}
+
+/** What a subscription accepts as its last argument. */
+export interface SubscribeOptions {
+  /** Ends the subscription (as `return()` does) when it fires. */
+  signal?: AbortSignal | undefined;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -31,6 +40,11 @@ function toTallyError(e: unknown): TallyError {
   const code = (e as { code?: number })?.code;
   if (code === 4403 || code === 4401)
     return new TallyError('UNAUTHENTICATED', 'the server refused the API key', { retryable: false });
+  if (code === 4504)
+    return new TallyError('TIMEOUT', 'the server did not acknowledge the WebSocket connection in time', {
+      retryable: true,
+      cause: e,
+    });
   return new TallyError('INTERNAL', `subscription failed: ${(e as Error)?.message ?? String(e)}`, {
     retryable: true,
     cause: e,
@@ -39,9 +53,17 @@ function toTallyError(e: unknown): TallyError {
 
 export class Subscriptions {
   private ws: Promise<WsClient> | null = null;
-  private sse: ReturnType<typeof createSseClient> | null = null;
+  private sse: Promise<SseClient> | null = null;
 
-  constructor(private readonly o: { url: string; apiKey: string; fetch?: typeof fetch } & SubscriptionOptions) {}
+  constructor(
+    private readonly o: {
+      url: string;
+      apiKey: string;
+      fetch?: typeof fetch | undefined;
+      /** How long a new WebSocket connection may wait for the server's connection_ack. */
+      timeoutMs?: number | undefined;
+    } & SubscriptionOptions,
+  ) {}
 
   private wsClient(): Promise<WsClient> {
     this.ws ??= (async () => {
@@ -52,6 +74,8 @@ export class Subscriptions {
         webSocketImpl: impl,
         connectionParams: { authorization: `Bearer ${this.o.apiKey}` },
         lazy: true,
+        // A server that takes the socket and never acknowledges it: close (4504) and reconnect.
+        connectionAckWaitTimeout: this.o.timeoutMs ?? DEFAULT_TIMEOUT_MS,
         retryAttempts: this.o.retryAttempts ?? Number.POSITIVE_INFINITY,
         // A refused key is final; anything else (restarts, network) reconnects with backoff.
         shouldRetry: (e) => !FINAL_CLOSE.has((e as { code?: number })?.code ?? 0),
@@ -64,10 +88,9 @@ export class Subscriptions {
     return this.ws;
   }
 
-  iterate<R, V>(doc: TadaDocumentNode<R, V>, variables?: V): AsyncIterableIterator<R> {
-    const payload = { query: print(doc), variables: (variables ?? {}) as Record<string, unknown> };
-    if (this.o.transport === 'sse') {
-      this.sse ??= createSseClient({
+  private sseClient(): Promise<SseClient> {
+    this.sse ??= import('graphql-sse').then(({ createClient: createSseClient }) =>
+      createSseClient({
         url: this.o.url,
         headers: { authorization: `Bearer ${this.o.apiKey}` },
         retryAttempts: this.o.retryAttempts ?? Number.POSITIVE_INFINITY,
@@ -92,16 +115,29 @@ export class Subscriptions {
             headers: { 'content-type': 'text/event-stream' },
           });
         },
-      });
-      const sse = this.sse;
-      return unwrap<R>(async () => sse.iterate(payload), this.o);
+      }),
+    );
+    return this.sse;
+  }
+
+  iterate<R, V>(doc: TadaDocumentNode<R, V>, variables?: V, opts: SubscribeOptions = {}): AsyncIterableIterator<R> {
+    const payload = { query: print(doc), variables: (variables ?? {}) as Record<string, unknown> };
+    const open =
+      this.o.transport === 'sse'
+        ? async () => (await this.sseClient()).iterate(payload)
+        : async () => (await this.wsClient()).iterate(payload);
+    const it = unwrap<R>(open, this.o);
+    const signal = opts.signal;
+    if (signal) {
+      if (signal.aborted) void it.return?.();
+      else signal.addEventListener('abort', () => void it.return?.(), { once: true });
     }
-    return unwrap<R>(async () => (await this.wsClient()).iterate(payload), this.o);
+    return it;
   }
 
   async dispose(): Promise<void> {
     if (this.ws) await (await this.ws).dispose();
-    this.sse?.dispose();
+    if (this.sse) (await this.sse).dispose();
   }
 }
 

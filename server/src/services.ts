@@ -5,7 +5,7 @@ import { ApiKeysService } from './modules/api-keys/api-keys.service';
 import { PricingService } from './modules/pricing/pricing.service';
 import { QuotaService } from './modules/quota/quota.service';
 import { TenantsService } from './modules/tenants/tenants.service';
-import { usageReader } from './modules/usage/usage.reader';
+import { pricedEntries, usageReader } from './modules/usage/usage.reader';
 import { UsageService } from './modules/usage/usage.service';
 import type { Publisher } from './pubsub';
 import type { Topics } from './topics';
@@ -36,6 +36,8 @@ export function createServices(
       cacheMs: config.authCacheMs,
       lastUsedFlushMs: config.lastUsedFlushMs,
       now,
+      // Asked of tenants (built next; called only after wiring is done).
+      tenantExists: (id) => tenants.exists(id),
     },
     publisher,
   );
@@ -45,7 +47,9 @@ export function createServices(
     apiKeys,
     (tx, tenantId, planCode): Promise<unknown> => quota.assignIn(tx, tenantId, planCode, now()),
   );
-  const pricing = new PricingService(db, now);
+  // Pricing reads tenants' currencies through tenants, and asks the ledger (usage) which
+  // entries a price version priced through its own port.
+  const pricing = new PricingService(db, tenants, pricedEntries, now);
   // Quota reads usage through usage's reader and checks key ids through api-keys.
   const quota: QuotaService = new QuotaService(db, tenants, apiKeys, usageReader, publisher, now, config.leases);
   // The ledger participants, registered once: every recording and reversal reaches each.

@@ -1,13 +1,15 @@
 // GraphQL over WebSocket (the graphql-ws protocol) on /graphql, through the same yoga/envelop
 // pipeline as HTTP (armor limits, masking, context). Authentication happens once, at
-// connect, from connectionParams.authorization ("Bearer tly_..." or the bare secret); a
-// connection without a valid key is closed with 4403 before any operation runs.
+// connect, from connectionParams.authorization ("Bearer tly_..." / "Bearer tsk_..." or the
+// bare secret); a connection without a valid key or token is closed with 4403 before any
+// operation runs. A socket is closed with 4403 when its key (or the key that minted its
+// subject token) is revoked, and when its subject token expires.
 import type http from 'node:http';
 import { type DocumentNode, type ExecutionArgs, type GraphQLError, getOperationAST } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { App } from './app';
-import type { Principal } from './auth/principal';
+import { expiryOf, type Principal, revocableKeyOf } from './auth/principal';
 import { unparsedDocument } from './graphql/contract-errors';
 import { AppError, badInput } from './lib/errors';
 import { countErrors, observeWebSocketServer } from './observability';
@@ -31,10 +33,23 @@ export function attachWebSocket(server: http.Server, app: App) {
         if (!principal) return false;
         ctx.extra.principal = principal;
         ctx.extra.secret = secret;
-        // A revocation published by any instance closes this key's sockets at once.
-        const keyId = principal.key?.id;
-        if (keyId)
-          ctx.extra.stopWatching = app.revocations.watch(keyId, () => ctx.extra.socket.close(4403, 'API key revoked'));
+        // A revocation published by any instance closes this key's sockets at once (a subject
+        // token's: the key that minted it); a subject token's socket closes when it expires.
+        const keyId = revocableKeyOf(principal);
+        const unwatch = keyId
+          ? app.revocations.watch(keyId, () => ctx.extra.socket.close(4403, 'API key revoked'))
+          : () => {};
+        const expires = expiryOf(principal);
+        const timer = expires
+          ? setTimeout(
+              () => ctx.extra.socket.close(4403, 'subject token expired'),
+              Math.min(2 ** 31 - 1, Math.max(0, expires.getTime() - app.services.now().getTime())),
+            )
+          : null;
+        ctx.extra.stopWatching = () => {
+          unwatch();
+          if (timer) clearTimeout(timer);
+        };
         return true;
       },
       // Errors as sent (masked), by contract code, as HTTP counts them.
@@ -45,11 +60,14 @@ export function attachWebSocket(server: http.Server, app: App) {
       execute: (args) => (args.rootValue as { execute: (a: ExecutionArgs) => never }).execute(args),
       subscribe: (args) => (args.rootValue as { subscribe: (a: ExecutionArgs) => never }).subscribe(args),
       onSubscribe: async (ctx, _id, payload) => {
-        // Every operation re-checks the key (cached; a local revocation is seen at once).
-        const principal = ctx.extra.secret ? await app.services.apiKeys.authenticate(ctx.extra.secret) : null;
-        if (!principal) {
-          ctx.extra.socket.close(4403, 'API key revoked');
-          return [new AppError('UNAUTHENTICATED', 'unknown, malformed or revoked API key')];
+        // Every operation re-checks the key (cached; a local revocation is seen at once) and a
+        // token's expiry.
+        const principal = ctx.extra.secret ? await app.services.apiKeys.identify(ctx.extra.secret) : null;
+        if (!principal || principal instanceof AppError) {
+          const refused = principal ?? new AppError('UNAUTHENTICATED', 'unknown, malformed or revoked API key');
+          // The close reason is at most 123 bytes; the messages are shorter, in ASCII.
+          ctx.extra.socket.close(4403, refused.message.slice(0, 120));
+          return [refused];
         }
         ctx.extra.principal = principal;
         const { schema, execute, subscribe, contextFactory, parse, validate } = app.yoga.getEnveloped({

@@ -3,7 +3,7 @@
 // prove a subscription is live.
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
-import { createTallyClient, type TallyClient, TallyError } from 'tally/client';
+import { createTallyClient, type TallyClient, TallyError } from '@tally/client';
 import { afterAll, beforeAll, expect } from 'vitest';
 import type { Server } from '../../server/src/http';
 import { createHarness, type Harness, OPERATOR_KEY } from '../support/harness';

@@ -1,6 +1,6 @@
 // The typed client, operation by operation: every contract query and mutation with its
 // default selection, over a real HTTP server, and request() with any typed document.
-import { graphql } from 'tally/client';
+import { graphql } from '@tally/client';
 import { describe, expect, it } from 'vitest';
 import { client, DECIMAL, h, isIso, key, op, plannedTenant, range, rejection, useClientServer } from './kit';
 

@@ -1,7 +1,7 @@
 // The typed client's subscriptions over graphql-ws and SSE: typed iterators, return() at any
 // moment, errors from the iterator, and iterators that reconnect across a server restart or
 // end when their key is revoked.
-import { graphql, TallyError } from 'tally/client';
+import { graphql, TallyError } from '@tally/client';
 import { describe, expect, it } from 'vitest';
 import { serve } from '../../server/src/http';
 import { Feed } from '../support/wait';

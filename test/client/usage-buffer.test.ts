@@ -1,6 +1,6 @@
 // The typed client's usage buffer (batches, delays, close, failed flushes) and the provider
 // usage helpers (OpenAI, Anthropic) recorded at the right price.
-import { fromAnthropicUsage, fromOpenAIUsage, TallyError, type TokenFields } from 'tally/client';
+import { fromAnthropicUsage, fromOpenAIUsage, TallyError, type TokenFields } from '@tally/client';
 import { describe, expect, it } from 'vitest';
 import { serve } from '../../server/src/http';
 import { client, FlakyProxy, h, ledgerRows, MAX_BODY, op, rejection, sleep, urlOf, useClientServer } from './kit';

@@ -2,7 +2,7 @@
 // objects, leaks nothing and writes nothing; INGEST keys cannot read quota, READ keys cannot
 // authorize. The answers are read whole (world.raw) because what a refusal leaves in `data`
 // is part of the contract.
-import { documents as D } from 'tally/client';
+import { documents as D } from '@tally/client';
 import { describe, expect, it } from 'vitest';
 import type { GqlResult } from '../support/harness';
 import { dec, NOON, World } from '../support/world';

@@ -240,4 +240,26 @@ describe('authorizeUsage on leases', () => {
       expect(p.deniedBy).toMatchObject({ limit: { id: userLimit }, scopeId: 'alice', reserved: dec(3) });
     expect((await acme.authorize(input('bob'))).allowed).toBe(true);
   });
+
+  it('a subject plan given to one end user of a busy tenant binds that user at once, exactly; the others go on on the shared view', async () => {
+    world.clock.set(NOON);
+    const acme = await world
+      .tenant('subject-plan-on-leases')
+      .onPlan([{ metric: 'COST', period: 'DAY', amount: '1000', action: 'BLOCK' }])
+      .withKey('INGEST');
+    let n = 0;
+    const user = () => ({ subject: `user-${n++}`, estimate: { cost: '0.1' }, reserveSeconds: 60 });
+    for (let w = 0; w < 3; w++) await Promise.all(Array.from({ length: 20 }, () => acme.authorize(user())));
+    expect(await world.count('quota_leases', acme.id)).toBeGreaterThan(0);
+    // user-vip gets a plan of its own: 1 of cost a day.
+    const own = await acme.onSubjectPlan('user-vip', [{ metric: 'COST', period: 'DAY', amount: '1', action: 'BLOCK' }]);
+    const vip = { subject: 'user-vip', estimate: { cost: '0.1' }, reserveSeconds: 60 };
+    const asked = await waves({ authorize: () => acme.authorize(vip) }, 15, 2, {});
+    expect(asked.filter((p) => p.allowed)).toHaveLength(10);
+    for (const p of asked.filter((p) => !p.allowed))
+      expect(p.deniedBy).toMatchObject({ limit: { id: own.limits[0]?.id }, reserved: dec(1) });
+    // Everyone else still fits.
+    for (const p of await Promise.all(Array.from({ length: 20 }, () => acme.authorize(user()))))
+      expect(p.allowed).toBe(true);
+  });
 });

@@ -10,9 +10,9 @@
 // with the contract code and field (`await world.refusal(acme.release(id))`). The harness
 // underneath (world.h) stays for raw GraphQL, SQL and real HTTP servers.
 import { randomUUID } from 'node:crypto';
+import { createTallyClient, graphql, type TallyClient, TallyError } from '@tally/client';
 import type { TadaDocumentNode } from 'gql.tada';
 import { print } from 'graphql';
-import { createTallyClient, type TallyClient, TallyError } from 'tally/client';
 import { afterAll, expect } from 'vitest';
 import { type App, createApp } from '../../server/src/app';
 import { type Config, loadConfig } from '../../server/src/config';
@@ -32,6 +32,24 @@ export type Quota = Result<'quotaStatus'>;
 export type QuotaItem = Quota['items'][number];
 export type Recorded = Result<'recordUsage'>;
 export type Authorization = Result<'authorizeUsage'>;
+
+/** Documents of the world's own verbs that the client has no method for. */
+export const CreateSubjectToken = graphql(`
+  mutation CreateSubjectToken($input: CreateSubjectTokenInput!) {
+    createSubjectToken(input: $input) { token subject expiresAt }
+  }
+`);
+export const SubjectMemberships = graphql(`
+  query SubjectMemberships($id: ID!, $first: Int, $after: String, $subject: String) {
+    tenant(id: $id) {
+      subjectMemberships(first: $first, after: $after, subject: $subject) {
+        edges { cursor node { subject startsAt endsAt plan { id code } tenant { id } } }
+        pageInfo { hasNextPage endCursor }
+      }
+    }
+  }
+`);
+export type SubjectTokenOptions = { expiresInSeconds?: number; maxRangeDays?: number };
 
 /** The fixed decimal spelling the API uses: "1.5" -> "1.500000000000". */
 export const dec = (v: string | number) => {
@@ -102,6 +120,12 @@ export interface WorldKey extends Caller {
   id: string;
 }
 
+/** A caller holding a subject token: it reads one subject of its tenant. */
+export interface SubjectCaller extends Caller {
+  subject: string;
+  expiresAt: string;
+}
+
 /**
  * A seeded tenant: its admin key, the plan it is on, and (withKey) the key it works with.
  * record, authorize and release go through that key; quota, alerts and plans through the admin.
@@ -139,6 +163,31 @@ export class WorldTenant extends Caller {
     return this.admin.client.setApiKeyLimits({ apiKeyId: keyId, limits });
   }
   membership = async () => (await this.admin.client.tenant(this.id))?.membership ?? null;
+  /**
+   * Gives one subject of this tenant a plan of its own (operator's assignPlan with subject): a
+   * new plan with these limits, or an existing plan (or plan code), since `startsAt`.
+   */
+  async onSubjectPlan(subject: string, plan: LimitInput[] | Plan | string, startsAt = LONG_AGO): Promise<Plan> {
+    const p = Array.isArray(plan)
+      ? await this.world.plan(plan)
+      : typeof plan === 'string'
+        ? ((await this.world.operator.plans()).find((x) => x.code === plan) as Plan)
+        : plan;
+    await this.world.operator.assignPlan({ tenantId: this.id, planCode: p.code, startsAt, subject });
+    return p;
+  }
+  /** A subject token for `subject`, minted by this tenant's admin, and a caller holding it. */
+  async subjectToken(subject: string, opts: SubjectTokenOptions = {}): Promise<SubjectCaller> {
+    const { createSubjectToken: t } = await this.admin.client.request(CreateSubjectToken, {
+      input: { subject, ...opts },
+    });
+    return Object.assign(new Caller(this.world, t.token), { subject: t.subject, expiresAt: t.expiresAt });
+  }
+  /** A page of the tenant's subject memberships, as its admin reads them. */
+  async subjectMemberships(args: { first?: number; after?: string; subject?: string } = {}) {
+    const r = await this.admin.client.request(SubjectMemberships, { id: this.id, ...args });
+    return r.tenant?.subjectMemberships ?? null;
+  }
   // Reading the tenant's quota, alerts and plans is its admin's job (an INGEST key may not).
   override quota(args: Arg<'quotaStatus'> = {}): Promise<Quota> {
     return this.admin.quota(args);

@@ -1,7 +1,7 @@
 // Type tests for the typed client, checked by `tsc --noEmit -p .` (and so by
 // test/client-types.test.ts under `npm test`). Nothing here runs: it only has to compile, and
 // every `@ts-expect-error` line has to fail to compile.
-import { expectTypeOf } from 'expect-type';
+
 import {
   createTallyClient,
   fromAnthropicUsage,
@@ -15,7 +15,8 @@ import {
   type TokenFields,
   type UsageEvent,
   type VariablesOf,
-} from 'tally/client';
+} from '@tally/client';
+import { expectTypeOf } from 'expect-type';
 
 type Outcome = 'CREATED' | 'DUPLICATE' | 'CONFLICT' | 'INVALID';
 type Kind = 'LLM' | 'ASR' | 'CALL';
@@ -136,13 +137,26 @@ export async function buffer() {
 }
 
 export function errors(e: unknown) {
-  expectTypeOf<TallyError['code']>().toEqualTypeOf<Code>();
+  // The contract's codes, and the two only the client gives (no answer in time, the caller aborted).
+  expectTypeOf<TallyError['code']>().toEqualTypeOf<Code | 'TIMEOUT' | 'ABORTED'>();
   expectTypeOf<TallyError['field']>().toEqualTypeOf<string[] | undefined>();
   expectTypeOf<TallyError['retryable']>().toEqualTypeOf<boolean>();
   if (e instanceof TallyError && e.code === 'BAD_USER_INPUT')
     expectTypeOf(e.field).toEqualTypeOf<string[] | undefined>();
-  // @ts-expect-error not a contract code
-  if (e instanceof TallyError && e.code === 'TIMEOUT') return;
+  // @ts-expect-error not a code
+  if (e instanceof TallyError && e.code === 'NETWORK') return;
+}
+
+export async function callOptions(signal: AbortSignal) {
+  // Every call takes { timeoutMs, signal } last; the result type does not change.
+  const r = await tally.recordUsage({ idempotencyKey: 'k', kind: 'CALL', cost: '1' }, { timeoutMs: 500, signal });
+  expectTypeOf(r.event.cost).toEqualTypeOf<string>();
+  await tally.viewer({ signal });
+  await tally.usageSummary({ filter: { from: 'a', to: 'b' } }, { timeoutMs: 2000 });
+  await tally.apiKeys('t', { includeRevoked: true, timeoutMs: 100 });
+  tally.quotaUpdated({}, { signal });
+  // @ts-expect-error timeoutMs is a number
+  await tally.viewer({ timeoutMs: '5s' });
 }
 
 export async function inputs() {

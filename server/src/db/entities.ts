@@ -40,6 +40,20 @@ export interface PriceRow {
   effectiveFrom: Date;
   effectiveTo: Date | null;
   createdAt: Date;
+  /**
+   * Rates above an input size (table price_tiers, read with the version; no entity of its
+   * own), by aboveInputTokens ascending. Like the version, never changed once written.
+   */
+  tiers: PriceTierRow[];
+}
+
+/** Rates that replace a version's base rates for a call whose inputTokens exceed aboveInputTokens. */
+export interface PriceTierRow {
+  aboveInputTokens: number;
+  inputPerMillion: string | null;
+  outputPerMillion: string | null;
+  cachedInputPerMillion: string | null;
+  cacheWriteInputPerMillion: string | null;
 }
 
 const money = { type: 'numeric', precision: 38, scale: 12, nullable: true } as const;

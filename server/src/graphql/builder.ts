@@ -44,8 +44,11 @@ export const builder = new SchemaBuilder<{
     // Checked on subscribe (once per subscription), not on every pushed event.
     authorizeOnSubscribe: true,
     // A root field names the scope it needs; a field may give its own message (unauthorizedError).
-    unauthorizedError: (_, __, info, { failure }) => {
+    // A subject token only reads: every mutation says so.
+    unauthorizedError: (_, ctx, info, { failure }) => {
       const scope = onlyScope(failure);
+      if (ctx.principal.kind === 'subject' && isRoot(info.parentType.name))
+        return forbidden('a subject token may only read its own subject');
       return isRoot(info.parentType.name) && scope && scope !== 'operator'
         ? forbidden(`this operation needs a key with the ${scope.toUpperCase()} scope`)
         : new AppError('FORBIDDEN', 'this key lacks the scope for that field');

@@ -5,9 +5,10 @@
 //
 // Why here and not in the String scalar: graphql-jit inlines the coercion of built-in
 // scalars, and a coercion error fails the whole operation. A field may instead ask for one
-// list argument to be judged item by item (extensions: { judgeItems: '<arg>' }): a refused
-// item is replaced by a RefusedItem (its path relative to the item), which the service answers
-// INVALID while the other items are written. recordUsageBatch does.
+// list argument to be judged item by item (extensions: { judgeItems: '<arg>' }, or
+// '<arg>.<field>' for a list inside an input object): a refused item is replaced by a
+// RefusedItem (its path relative to the item), which the service answers INVALID while the
+// other items are judged. recordUsageBatch and setPrices do.
 import {
   defaultFieldResolver,
   type GraphQLArgument,
@@ -21,7 +22,7 @@ import {
   isObjectType,
   isScalarType,
 } from 'graphql';
-import { badInput } from '../lib/errors';
+import { AppError, badInput } from '../lib/errors';
 import { isRefused, RefusedItem, textProblem } from '../lib/input';
 
 interface Problem {
@@ -76,6 +77,17 @@ function guard(
   for (const def of defs) {
     const value = args[def.name];
     if (value == null) continue;
+    const inner = getNamedType(def.type);
+    if (judgeItems?.startsWith(`${def.name}.`) && isInputObjectType(inner) && !Array.isArray(value)) {
+      try {
+        const fields = Object.values(inner.getFields()) as unknown as GraphQLArgument[];
+        const judged = guard(fields, value as Record<string, unknown>, judgeItems.slice(def.name.length + 1));
+        if (judged !== value) out = { ...out, [def.name]: judged };
+      } catch (e) {
+        throw e instanceof AppError ? e.within([def.name]) : e;
+      }
+      continue;
+    }
     if (def.name === judgeItems && Array.isArray(value)) {
       const itemType = getNamedType(def.type) as GraphQLInputType;
       // A copy: compiled operations may reuse the arguments of inline literals.

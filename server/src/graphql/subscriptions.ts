@@ -3,6 +3,7 @@
 // streams' keys are re-checked; see key-recheck.ts), and ends LOUDLY when the pub/sub
 // connection is lost: its last message is a retryable INTERNAL error, so the client
 // subscribes again and gets a fresh first state instead of silently missing events.
+import { expiryOf, revocableKeyOf } from '../auth/principal';
 import { AppError } from '../lib/errors';
 import type { Context } from './context';
 
@@ -35,20 +36,38 @@ export function liveValue<T>(v: Live<T>): T {
 
 const noop = () => {};
 
+/** The longest delay setTimeout keeps (about 24.8 days); a later expiry is re-armed by nobody, and needs none. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /**
- * `source`, ended as soon as the caller's key is revoked, and ended with `PUBSUB_LOST` when
- * the pub/sub connection is lost. Refused at once (retryable) while pub/sub is down. Over
- * graphql-ws the socket itself is closed on revocation (ws.ts), which ends every operation on
- * it; with in-process pub/sub nothing can be lost; so a socket's stream on one process is
- * returned as is, with no wrapper per event.
+ * Calls `onExpired` once when the caller's token expires (on the services' clock), if it ever
+ * does; returns the unwatch.
+ */
+export function watchExpiry(ctx: Pick<Context, 'principal' | 'services'>, onExpired: () => void): () => void {
+  const at = expiryOf(ctx.principal);
+  if (!at) return noop;
+  const ms = at.getTime() - ctx.services.now().getTime();
+  const timer = setTimeout(onExpired, Math.min(MAX_TIMER_MS, Math.max(0, ms)));
+  timer.unref?.();
+  return () => clearTimeout(timer);
+}
+
+/**
+ * `source`, ended as soon as the caller's key (or the key that minted its subject token) is
+ * revoked or its token expires, and ended with `PUBSUB_LOST` when the pub/sub connection is
+ * lost. Refused at once (retryable) while pub/sub is down. Over graphql-ws the socket itself
+ * is closed on revocation and expiry (ws.ts), which ends every operation on it; with
+ * in-process pub/sub nothing can be lost; so a socket's stream on one process is returned as
+ * is, with no wrapper per event.
  */
 export function liveStream<T>(ctx: Context, source: AsyncIterable<T>): AsyncIterable<Live<T>> {
-  const keyId = ctx.principal.key?.id;
+  const keyId = revocableKeyOf(ctx.principal);
   const health = ctx.pubsubHealth;
   const watchKey = !!keyId && !ctx.viaSocket;
+  const watchExpires = !!expiryOf(ctx.principal) && !ctx.viaSocket;
   // An SSE stream also ends when the server starts draining; a socket is closed then (ws.ts).
   const watchDrain = !ctx.viaSocket;
-  if (!watchKey && !watchDrain && !health.canLose) return source;
+  if (!watchKey && !watchExpires && !watchDrain && !health.canLose) return source;
   if (!health.healthy()) throw pubsubLost();
   return {
     [Symbol.asyncIterator]() {
@@ -57,6 +76,7 @@ export function liveStream<T>(ctx: Context, source: AsyncIterable<T>): AsyncIter
       let drained = false;
       let told = false;
       const unwatch = watchKey && keyId ? ctx.revocations.watch(keyId, () => void it.return?.()) : noop;
+      const unexpire = watchExpires ? watchExpiry(ctx, () => void it.return?.()) : noop;
       const unlost = health.onLost(() => {
         lost = true;
         void it.return?.();
@@ -69,6 +89,7 @@ export function liveStream<T>(ctx: Context, source: AsyncIterable<T>): AsyncIter
         : noop;
       const stop = () => {
         unwatch();
+        unexpire();
         unlost();
         undrain();
       };

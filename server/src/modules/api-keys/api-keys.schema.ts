@@ -1,6 +1,7 @@
-// GraphQL for API keys. The secret appears only in CreateApiKeyPayload, once.
+// GraphQL for API keys and subject tokens. A secret appears only in CreateApiKeyPayload or
+// SubjectToken, once.
 
-import { scopeOf } from '../../auth/scope';
+import { scopeOf, wholeTenant } from '../../auth/scope';
 import type { ApiKeyRow } from '../../db/entities';
 import { builder, deny } from '../../graphql/builder';
 import { AppError } from '../../lib/errors';
@@ -37,6 +38,8 @@ ApiKeyRef.implement({
       authScopes: { read: true },
       args: { from: t.arg({ type: 'DateTime', required: true }), to: t.arg({ type: 'DateTime', required: true }) },
       resolve: (key, { from, to }, ctx) => {
+        // A key's usage spans every subject: not for a subject token.
+        wholeTenant(scopeOf(ctx.principal));
         UsageService.checkRange(from, to);
         return ctx.loaders.keyUsage.load({ key, from, to });
       },
@@ -61,7 +64,40 @@ const CreateApiKeyInput = builder.inputType('CreateApiKeyInput', {
   }),
 });
 
+const SubjectTokenRef = builder
+  .objectRef<{ token: string; subject: string; expiresAt: Date }>('SubjectToken')
+  .implement({
+    description:
+      'A bearer token for one subject of one tenant: `Authorization: Bearer tsk_…` on HTTP and SSE, `connectionParams.authorization` on WebSocket, like a key. Shown once; stored only as a digest.',
+    fields: (t) => ({
+      token: t.exposeString('token', { description: 'Shown once.' }),
+      subject: t.exposeString('subject'),
+      expiresAt: t.expose('expiresAt', { type: 'DateTime' }),
+    }),
+  });
+
+const CreateSubjectTokenInput = builder.inputType('CreateSubjectTokenInput', {
+  fields: (t) => ({
+    tenantId: t.id(),
+    subject: t.string({ required: true }),
+    expiresInSeconds: t.int({ defaultValue: 3600, description: '1 to 86400.' }),
+    maxRangeDays: t.int({
+      description:
+        'When set, a query through this token may span at most this many days (BAD_USER_INPUT naming `to` beyond it). 1 to 400.',
+    }),
+  }),
+});
+
 builder.mutationFields((t) => ({
+  createSubjectToken: t.field({
+    type: SubjectTokenRef,
+    description:
+      "Tenant ADMIN, or operator with tenantId. A short-lived bearer token for one subject, for a tenant's own app to show an end user their usage: with it, usageSummary, usageEvents, quotaStatus, wallet and every subscription see only that subject (other filters still apply); every mutation and every other subject is FORBIDDEN. Refused after expiresAt, and once the ADMIN key that minted it is revoked.",
+    args: { input: t.arg({ type: CreateSubjectTokenInput, required: true }) },
+    authScopes: { admin: true },
+    ...deny('minting subject tokens needs an ADMIN key'),
+    resolve: (_, { input }, ctx) => ctx.services.apiKeys.createSubjectToken(scopeOf(ctx.principal), input),
+  }),
   createApiKey: t.field({
     type: CreateApiKeyPayloadRef,
     description: 'Tenant ADMIN or operator. The secret is returned once and stored only as a hash.',

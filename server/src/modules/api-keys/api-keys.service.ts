@@ -1,17 +1,25 @@
-// API keys: creation (secret shown once), verification, revocation, lastUsedAt.
-// Owns the api_keys table. Secrets are 256-bit random, so a SHA-256 digest is a safe
-// stored form (no slow KDF needed for high-entropy secrets); lookups go by the visible
-// prefix and the digest is compared in constant time.
+// API keys: creation (secret shown once), verification, revocation, lastUsedAt; and the
+// authentication of every bearer secret: the operator's, a key's, a subject token's
+// (api-keys.tokens.ts). Owns the api_keys and subject_tokens tables. Secrets are 256-bit
+// random, so a SHA-256 digest is a safe stored form (no slow KDF needed for high-entropy
+// secrets); lookups go by the visible prefix and the digest is compared in constant time.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { API_KEY_SCOPES, type ApiKeyScope, type Principal, principalForKey } from '../../auth/principal';
+import {
+  API_KEY_SCOPES,
+  type ApiKeyScope,
+  OPERATOR_PRINCIPAL,
+  type Principal,
+  principalForKey,
+} from '../../auth/principal';
 import { ownerOf, type TenantScope, tenantIn } from '../../auth/scope';
 import { type Database, pgCode, type Sql } from '../../db/database';
 import type { ApiKeyRow } from '../../db/entities';
-import { AppError, badInput, containsNul, notFound } from '../../lib/errors';
+import { AppError, badInput, containsNul, notFound, unauthenticated } from '../../lib/errors';
 import { LocalEvents } from '../../lib/events';
 import { isUuid } from '../../lib/ids';
 import type { Publisher } from '../../pubsub';
 import * as store from './api-keys.store';
+import { type NewSubjectToken, SubjectTokens, TOKEN_RE, tokenExpired } from './api-keys.tokens';
 import type { ApiKeysTopics } from './api-keys.topics';
 
 const SECRET_RE = /^(tly_[0-9a-f]{8})_([A-Za-z0-9_-]{43})$/;
@@ -34,20 +42,32 @@ export class ApiKeysService {
   private lastUsed = new Map<string, Date>();
   private readonly operatorDigest: Buffer | null;
   private flushTimer: NodeJS.Timeout | null = null;
+  private readonly tokens: SubjectTokens;
 
   constructor(
     private readonly db: Database,
-    opts: { operatorKey?: string; operatorKeyHash?: Buffer; cacheMs: number; lastUsedFlushMs: number; now: () => Date },
+    opts: {
+      operatorKey?: string;
+      operatorKeyHash?: Buffer;
+      cacheMs: number;
+      lastUsedFlushMs: number;
+      now: () => Date;
+      /** Whether a tenant exists: the tenants module's answer (given at wiring; api-keys reads no tenants table). */
+      tenantExists: (tenantId: string) => Promise<boolean>;
+    },
     private readonly publisher: Publisher<ApiKeysTopics>,
   ) {
     this.operatorDigest = opts.operatorKeyHash ?? (opts.operatorKey ? digest(opts.operatorKey) : null);
     this.cacheMs = opts.cacheMs;
     this.now = opts.now;
+    this.tokens = new SubjectTokens(db, opts.now);
+    this.tenantExists = opts.tenantExists;
     this.flushTimer = setInterval(() => void this.flushLastUsed().catch(() => {}), opts.lastUsedFlushMs);
     this.flushTimer.unref();
   }
   private readonly cacheMs: number;
   private readonly now: () => Date;
+  private readonly tenantExists: (tenantId: string) => Promise<boolean>;
 
   static generateSecret(): { secret: string; prefix: string; hash: Buffer } {
     const prefix = `tly_${randomBytes(4).toString('hex')}`;
@@ -55,31 +75,55 @@ export class ApiKeysService {
     return { secret, prefix, hash: digest(secret) };
   }
 
-  /** The principal behind a bearer secret, or null when it is unknown, malformed or revoked. */
+  /** The principal behind a bearer secret, or null when it is unknown, malformed, revoked or expired. */
   async authenticate(secret: string): Promise<Principal | null> {
+    const p = await this.identify(secret);
+    return p instanceof AppError ? null : p;
+  }
+
+  /** The principal behind a bearer secret, or the UNAUTHENTICATED error saying why not (an expired token says so). */
+  async identify(secret: string): Promise<Principal | AppError> {
     const d = digest(secret);
-    if (this.operatorDigest && timingSafeEqual(d, this.operatorDigest))
-      return { isOperator: true, key: null, tenantId: null, scopes: new Set(API_KEY_SCOPES) };
-    const m = SECRET_RE.exec(secret);
-    if (!m) return null;
+    if (this.operatorDigest && timingSafeEqual(d, this.operatorDigest)) return OPERATOR_PRINCIPAL;
+    const isToken = secret.startsWith('tsk_');
+    const m = (isToken ? TOKEN_RE : SECRET_RE).exec(secret);
+    const refused = () =>
+      unauthenticated(
+        isToken
+          ? 'unknown or malformed subject token, or the key that minted it was revoked'
+          : 'unknown, malformed or revoked API key',
+      );
+    if (!m) return refused();
     const cacheKey = d.toString('hex');
     const hit = this.cache.get(cacheKey);
     const nowMs = Date.now();
     let principal: Principal | null = null;
     if (hit && hit.until > nowMs) principal = hit.principal;
     else {
-      principal = await this.lookup(cacheKey, m[1] as string, d);
-      if (!principal) return null;
+      principal = await this.lookup(cacheKey, m[1] as string, d, isToken);
+      if (!principal) return refused();
     }
+    // Judged on every use, on the service's clock: a cached token is never accepted past it.
+    if (principal.subject && principal.subject.expiresAt.getTime() <= this.now().getTime())
+      return tokenExpired(principal.subject.expiresAt);
     if (principal.key) this.lastUsed.set(principal.key.id, this.now());
     return principal;
   }
 
-  /** Drops a revoked key from the authentication cache (this instance's own revocations, and other instances' via pub/sub). */
+  /** Tenant ADMIN, or the operator naming the tenant (the field's authScopes): a subject token, shown once. */
+  createSubjectToken(scope: TenantScope, input: NewSubjectToken) {
+    return this.tokens.mint(scope, input);
+  }
+
+  /**
+   * Drops a revoked key, and the subject tokens it minted, from the authentication cache (this
+   * instance's own revocations, and other instances' via pub/sub).
+   */
   forget(keyId: string) {
     this.generation++;
     this.lookups.clear();
-    for (const [k, v] of this.cache) if (v.principal.key?.id === keyId) this.cache.delete(k);
+    for (const [k, v] of this.cache)
+      if (v.principal.key?.id === keyId || v.principal.subject?.mintedBy === keyId) this.cache.delete(k);
   }
 
   /** Which of `ids` are revoked (or gone) now, from the database: the re-check of open streams' keys. */
@@ -90,17 +134,22 @@ export class ApiKeysService {
     return ids.filter((id) => !ok.has(id));
   }
 
-  private lookup(cacheKey: string, prefix: string, d: Buffer): Promise<Principal | null> {
+  private lookup(cacheKey: string, prefix: string, d: Buffer, isToken: boolean): Promise<Principal | null> {
     const inflight = this.lookups.get(cacheKey);
     if (inflight) return inflight;
     const generation = this.generation;
+    const matches = (stored: Buffer) => stored.length === d.length && timingSafeEqual(stored, d);
     const p = (async () => {
-      const row = await store.keyByPrefix(this.db, prefix);
-      if (!row || row.secretHash.length !== d.length || !timingSafeEqual(row.secretHash, d) || row.revokedAt) {
+      let principal: Principal | null = null;
+      if (isToken) principal = await this.tokens.lookup(prefix, matches);
+      else {
+        const row = await store.keyByPrefix(this.db, prefix);
+        if (row && matches(row.secretHash) && !row.revokedAt) principal = principalForKey(row);
+      }
+      if (!principal) {
         this.cache.delete(cacheKey);
         return null;
       }
-      const principal = principalForKey(row);
       if (generation === this.generation) this.cache.set(cacheKey, { principal, until: Date.now() + this.cacheMs });
       return principal;
     })().finally(() => {
@@ -141,8 +190,9 @@ export class ApiKeysService {
     if (scopes.some((s) => !API_KEY_SCOPES.includes(s as ApiKeyScope)))
       throw badInput(['input', 'scopes'], 'unknown scope');
     const run = async (sql: Sql) => {
+      // Inside createTenant's transaction the tenant is the one just made (not yet visible to others).
       if (!tx) {
-        if (!(await store.tenantExists(sql, tenantId))) throw notFound('tenant', ['input', 'tenantId']);
+        if (!(await this.tenantExists(tenantId))) throw notFound('tenant', ['input', 'tenantId']);
       }
       for (let attempt = 0; ; attempt++) {
         const { secret, prefix, hash } = ApiKeysService.generateSecret();

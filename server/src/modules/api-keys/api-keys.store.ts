@@ -39,11 +39,6 @@ export async function flushLastUsed(sql: Sql, entries: readonly (readonly [strin
   );
 }
 
-export async function tenantExists(sql: Sql, tenantId: string): Promise<boolean> {
-  const [t] = await sql.query('apiKeys:tenantExists', 'SELECT 1 FROM tenants WHERE id = $1', [tenantId]);
-  return t !== undefined;
-}
-
 /** The new key, or null when its prefix is taken (the caller draws another). */
 export async function insertKey(
   sql: Sql,
@@ -93,4 +88,51 @@ export function keysOfTenant(sql: Sql, tenantId: string, includeRevoked: boolean
     `SELECT ${KEY_COLUMNS} FROM api_keys WHERE tenant_id = $1 AND ($2 OR revoked_at IS NULL) ORDER BY created_at, id`,
     [tenantId, includeRevoked],
   );
+}
+
+// ------------------------------------------------------------------ subject tokens
+
+/** A subject token as authentication reads it, with whether the key that minted it is revoked. */
+export interface SubjectTokenRow {
+  tenantId: string;
+  apiKeyId: string | null;
+  subject: string;
+  secretHash: Buffer;
+  maxRangeDays: number | null;
+  expiresAt: Date;
+  keyRevoked: boolean;
+}
+
+/** The token with this visible prefix, expired or not (authentication compares the digest and the clock). */
+export async function tokenByPrefix(sql: Sql, prefix: string): Promise<SubjectTokenRow | null> {
+  const [row] = await sql.query<SubjectTokenRow>(
+    'auth:tokenByPrefix',
+    `SELECT t.tenant_id AS "tenantId", t.api_key_id AS "apiKeyId", t.subject, t.secret_hash AS "secretHash",
+            t.max_range_days AS "maxRangeDays", t.expires_at AS "expiresAt", k.revoked_at IS NOT NULL AS "keyRevoked"
+       FROM subject_tokens t LEFT JOIN api_keys k ON k.id = t.api_key_id WHERE t.prefix = $1`,
+    [prefix],
+  );
+  return row ?? null;
+}
+
+/** A new token; false when its prefix is taken (the caller draws another). */
+export async function insertToken(
+  sql: Sql,
+  t: {
+    tenantId: string;
+    apiKeyId: string | null;
+    subject: string;
+    prefix: string;
+    hash: Buffer;
+    maxRangeDays: number | null;
+    expiresAt: Date;
+  },
+): Promise<boolean> {
+  const rows = await sql.query(
+    'subjectTokens:insert',
+    `INSERT INTO subject_tokens (tenant_id, api_key_id, subject, prefix, secret_hash, max_range_days, expires_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (prefix) DO NOTHING RETURNING id`,
+    [t.tenantId, t.apiKeyId, t.subject, t.prefix, t.hash, t.maxRangeDays, t.expiresAt],
+  );
+  return rows.length > 0;
 }

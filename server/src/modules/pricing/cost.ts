@@ -5,10 +5,13 @@
 // + output x outputPerMillion / 1e6            (reasoning tokens are part of output)
 // + perRequest + durationMs / 1000 x perSecond + quantity x perUnit
 // Unset rates count 0. The exact result is rounded once, half-even, to 12 decimals.
+// Tiers: when inputTokens exceed a tier's aboveInputTokens, the highest such tier's rates
+// replace the base rates for the whole call (a rate the tier leaves unset keeps the base
+// rate; cached and cache-write then fall back to the resulting input rate as above).
 // A result over MAX_AMOUNT (see money.ts for why the bound keeps every sum storable) is
 // BAD_USER_INPUT naming the usage field whose term is the largest, so recordUsage and quote
 // refuse the same usage the same way.
-import type { PriceRow } from '../../db/entities';
+import type { PriceRow, PriceTierRow } from '../../db/entities';
 import { badInput } from '../../lib/errors';
 import { Dec, MAX_AMOUNT_TEXT } from '../../lib/money';
 
@@ -30,7 +33,7 @@ type Rates = Pick<
   | 'perRequest'
   | 'perSecond'
   | 'perUnit'
->;
+> & { tiers?: readonly PriceTierRow[] };
 
 // Exact integer arithmetic: every rate and quantity has at most 12 decimals (numeric(38,12)),
 // so each term is an integer at scale 24 and their sum is exact; only the final rounding to
@@ -58,24 +61,55 @@ interface ScaledRates {
   perSecond: bigint;
   perUnit: bigint;
 }
+interface ScaledPrice {
+  base: ScaledRates;
+  /** The tiers' merged rates, highest aboveInputTokens first. */
+  tiers: { above: number; rates: ScaledRates }[];
+}
+
+function scaledRates(p: Rates): ScaledRates {
+  const input = scaled(p.inputPerMillion);
+  return {
+    input,
+    cached: p.cachedInputPerMillion == null ? input : scaled(p.cachedInputPerMillion),
+    write: p.cacheWriteInputPerMillion == null ? input : scaled(p.cacheWriteInputPerMillion),
+    output: scaled(p.outputPerMillion),
+    perRequest: scaled(p.perRequest),
+    perSecond: scaled(p.perSecond),
+    perUnit: scaled(p.perUnit),
+  };
+}
+
 /** A price's rates parsed once: a batch prices many entries with the same few price rows. */
-const parsed = new WeakMap<Rates, ScaledRates>();
-function ratesOf(p: Rates): ScaledRates {
+const parsed = new WeakMap<Rates, ScaledPrice>();
+function priceOf(p: Rates): ScaledPrice {
   let r = parsed.get(p);
   if (!r) {
-    const input = scaled(p.inputPerMillion);
     r = {
-      input,
-      cached: p.cachedInputPerMillion == null ? input : scaled(p.cachedInputPerMillion),
-      write: p.cacheWriteInputPerMillion == null ? input : scaled(p.cacheWriteInputPerMillion),
-      output: scaled(p.outputPerMillion),
-      perRequest: scaled(p.perRequest),
-      perSecond: scaled(p.perSecond),
-      perUnit: scaled(p.perUnit),
+      base: scaledRates(p),
+      tiers: [...(p.tiers ?? [])]
+        .sort((a, b) => b.aboveInputTokens - a.aboveInputTokens)
+        .map((t) => ({
+          above: t.aboveInputTokens,
+          rates: scaledRates({
+            ...p,
+            inputPerMillion: t.inputPerMillion ?? p.inputPerMillion,
+            outputPerMillion: t.outputPerMillion ?? p.outputPerMillion,
+            cachedInputPerMillion: t.cachedInputPerMillion ?? p.cachedInputPerMillion,
+            cacheWriteInputPerMillion: t.cacheWriteInputPerMillion ?? p.cacheWriteInputPerMillion,
+          }),
+        })),
     };
     parsed.set(p, r);
   }
   return r;
+}
+
+/** The rates a call of `inputTokens` pays: the highest tier it exceeds, else the base rates. */
+function ratesOf(p: Rates, inputTokens: number): ScaledRates {
+  const s = priceOf(p);
+  for (const t of s.tiers) if (inputTokens > t.above) return t.rates;
+  return s.base;
 }
 
 /** MAX_AMOUNT at scale 12. */
@@ -86,7 +120,7 @@ const MAX_SCALED = BigInt(MAX_AMOUNT_TEXT) * TEN12;
  * Over MAX_AMOUNT: BAD_USER_INPUT at `[...field, <usage field>]`.
  */
 export function costText(u: Metered, p: Rates, field: readonly string[] = []): string {
-  const r = ratesOf(p);
+  const r = ratesOf(p, u.inputTokens);
   const uncached = BigInt(u.inputTokens - u.cachedInputTokens - u.cacheWriteInputTokens);
   // tokens x rate(scale 12) / 1e6 is exact at scale 18; x 1e6 brings it to scale 24.
   const tokens =

@@ -1,6 +1,7 @@
 // The price book: platform prices (tenant_id NULL) and tenant overrides, as versions in
-// time. Owns the prices table. Versions of one (tenant, provider, model) never overlap: a
-// new version ends the one in force at its start, and ends where the next one begins.
+// time, with their tiers. Owns the prices and price_tiers tables. Writing versions (the chain
+// rules, the backdating rule, all-or-nothing batches) is pricing.book.ts; checks of a price
+// as given are pricing.input.ts; this file lists, resolves and quotes.
 // Earlier versions stay for audit; ledger entries reference the version they used.
 // Currency: a tenant is billed in one currency. A tenant's override must be in it (else it
 // could never price anything). A platform price may be in any currency: it prices the usage
@@ -9,24 +10,23 @@
 // and quote alike. Nothing is ever converted.
 
 import { type TenantScope, tenantIn } from '../../auth/scope';
-import type { Database } from '../../db/database';
+import type { Database, Sql } from '../../db/database';
 import type { PriceRow } from '../../db/entities';
 import { AppError, badInput } from '../../lib/errors';
 import { isUuid } from '../../lib/ids';
-import { clip } from '../../lib/input';
-import { CURRENCY_RE, type Dec, fmt, parseAmount, parseDecimal } from '../../lib/money';
+import { clip, RefusedItem } from '../../lib/input';
+import { type Dec, fmt, parseAmount, parseDecimal } from '../../lib/money';
+import type { TenantsService } from '../tenants/tenants.service';
 import { costOf } from './cost';
+import type { PricedEntries } from './ports';
+import { type ItemResult, sortedKeys, writeBook } from './pricing.book';
+import { type PriceItem, priceItem, type SetPriceInput } from './pricing.input';
 import * as store from './pricing.store';
 
-type RateField = (typeof store.RATE_FIELDS)[number][0];
+export type { SetPriceInput };
 
-export interface SetPriceInput extends Partial<Record<RateField, string | null>> {
-  tenantId?: string | null;
-  provider: string;
-  model: string;
-  currency?: string | null;
-  effectiveFrom?: Date | null;
-}
+/** At most this many prices per setPrices call (the importer sends 100). */
+export const MAX_PRICES = 500;
 
 export interface PriceLookup {
   provider: string | null;
@@ -48,59 +48,82 @@ export interface QuoteInput {
   at?: Date | null;
 }
 
-export function checkName(value: string | null | undefined, field: string[], required: boolean): string | null {
-  if (value == null || value === '') {
-    if (required) throw badInput(field, 'is required');
-    return null;
-  }
-  if (value.length > 200 || /\p{Cc}/u.test(value)) throw badInput(field, 'must be at most 200 printable characters');
-  return value;
+export interface SetPricesResult {
+  created: number;
+  unchanged: number;
+  rejected: number;
+  results: (ItemResult & { index: number })[];
 }
 
 export class PricingService {
   constructor(
     private readonly db: Database,
+    /** Tenants' billing currencies (cached there: a currency never changes). */
+    private readonly tenants: Pick<TenantsService, 'currencies'>,
+    /** The ledger's side of the backdating rule (usage's, given at wiring). */
+    private readonly priced: PricedEntries,
     private readonly now: () => Date,
   ) {}
 
-  /** Operator, or tenant ADMIN for its own override (the field's authScopes). */
+  /**
+   * Operator, or tenant ADMIN for its own override (the field's authScopes). Adds a version,
+   * or answers the version in force at effectiveFrom when it already says exactly this.
+   */
   async setPrice(scope: TenantScope, input: SetPriceInput): Promise<PriceRow> {
-    let tenantId: string | null;
-    if (scope.operator) {
-      tenantId = input.tenantId ?? null;
-      if (tenantId && !isUuid(tenantId)) throw badInput(['input', 'tenantId'], 'no such tenant');
-    } else tenantId = tenantIn(scope, input.tenantId, ['input', 'tenantId']);
-    const provider = checkName(input.provider, ['input', 'provider'], true) as string;
-    const model = checkName(input.model, ['input', 'model'], true) as string;
-    const currency = input.currency ?? 'USD';
-    if (!CURRENCY_RE.test(currency))
-      throw badInput(['input', 'currency'], 'must be a 3-letter ISO 4217 code such as USD');
-    const rates = store.RATE_FIELDS.map(([f]) => {
-      const v = input[f];
-      return v == null ? null : fmt(parseAmount(v, ['input', f]));
-    });
-    if (rates.every((r) => r == null)) throw badInput(['input'], 'give at least one rate (e.g. inputPerMillion)');
-    const from = input.effectiveFrom ?? this.now();
+    const [r] = await this.setMany(scope, [input]);
+    if (r?.outcome === 'INVALID') throw r.error.within(['input']);
+    if (r?.outcome !== 'CREATED' && r?.outcome !== 'UNCHANGED') throw new Error('setPrice answered no price');
+    return r.price;
+  }
 
-    return this.db.transaction('setPrice', async (tx) => {
-      if (tenantId) {
-        const billed = await store.currencyForSetPrice(tx, tenantId);
-        if (!billed) throw badInput(['input', 'tenantId'], 'no such tenant');
-        if (billed !== currency)
-          throw badInput(
-            ['input', 'currency'],
-            `this tenant is billed in ${billed}; its prices must be in ${billed} (give currency: "${billed}")`,
-          );
+  /** Several prices in one transaction: every one of them, or (when any is refused) none. */
+  async setPrices(scope: TenantScope, inputs: readonly (SetPriceInput | RefusedItem)[]): Promise<SetPricesResult> {
+    if (inputs.length > MAX_PRICES) throw badInput(['input', 'prices'], `at most ${MAX_PRICES} prices per call`);
+    const results = (await this.setMany(scope, inputs)).map((r, index) =>
+      r.outcome === 'INVALID'
+        ? { ...r, index, error: r.error.within(['input', 'prices', String(index)]) }
+        : { ...r, index },
+    );
+    const count = (o: ItemResult['outcome']) => results.filter((r) => r.outcome === o).length;
+    return { created: count('CREATED'), unchanged: count('UNCHANGED'), rejected: count('INVALID'), results };
+  }
+
+  /** Checks each item (errors relative to the item), then writes them all or none. */
+  private async setMany(scope: TenantScope, inputs: readonly (SetPriceInput | RefusedItem)[]): Promise<ItemResult[]> {
+    const now = this.now();
+    const refused = new Map<number, AppError>();
+    const items = inputs.map((input, i): PriceItem | null => {
+      try {
+        if (input instanceof RefusedItem) throw input.error;
+        return priceItem(scope, input, now);
+      } catch (e) {
+        if (!(e instanceof AppError)) throw e;
+        refused.set(i, e);
+        return null;
       }
-      const chain = { tenantId, provider, model };
-      // One writer per (tenant, provider, model) at a time keeps the versions a clean chain.
-      await store.lockChain(tx, chain);
-      if (await store.versionStartsAt(tx, chain, from))
-        throw badInput(['input', 'effectiveFrom'], 'a version of this price already starts at that instant');
-      const next = await store.nextVersionStart(tx, chain, from);
-      await store.endVersionAt(tx, chain, from);
-      return store.insertPrice(tx, { ...chain, currency, rates, from, to: next });
     });
+    // A tenant's override must be in the tenant's currency (else it could never price anything).
+    const tenantIds = items.flatMap((i) => (i?.tenantId ? [i.tenantId] : []));
+    const billed = tenantIds.length ? await this.tenants.currencies(tenantIds) : new Map<string, string>();
+    items.forEach((item, i) => {
+      if (!item?.tenantId) return;
+      const currency = billed.get(item.tenantId);
+      if (!currency) refused.set(i, badInput(['tenantId'], 'no such tenant'));
+      else if (currency !== item.currency)
+        refused.set(
+          i,
+          badInput(
+            ['currency'],
+            `this tenant is billed in ${currency}; its prices must be in ${currency} (give currency: "${currency}")`,
+          ),
+        );
+    });
+    return writeBook(
+      this.db,
+      this.priced,
+      items.map((item, i) => (refused.has(i) ? null : item)),
+      refused,
+    );
   }
 
   /** Versions visible to the caller: the platform's and (for a tenant) its own overrides (READ). */
@@ -138,7 +161,10 @@ export class PricingService {
    * resolve() for lookups of several tenants in one statement (the group committer prices
    * every entry of a shared batch with it). A null lookup, or one without a model, is null.
    */
-  async resolveMany(lookups: ((PriceLookup & { tenantId: string }) | null)[]): Promise<(PriceRow | null)[]> {
+  async resolveMany(
+    lookups: ((PriceLookup & { tenantId: string }) | null)[],
+    sql: Sql = this.db,
+  ): Promise<(PriceRow | null)[]> {
     // Entries of one batch mostly share tenant, model and instant: each distinct lookup is asked once.
     const slot = new Map<string, number>();
     const wanted: (PriceLookup & { tenantId: string })[] = [];
@@ -153,10 +179,19 @@ export class PricingService {
       return n;
     });
     if (wanted.length === 0) return lookups.map(() => null);
-    const rows = await store.resolvePrices(this.db, wanted);
+    const rows = await store.resolvePrices(sql, wanted);
     const found: (PriceRow | null)[] = wanted.map(() => null);
     for (const { ord, ...price } of rows) found[Number(ord) - 1] = price;
     return asked.map((n) => (n < 0 ? null : (found[n] ?? null)));
+  }
+
+  /**
+   * The locks a ledger transaction pricing `lookups` takes shared with its BEGIN, before it
+   * resolves them (resolveMany on that transaction): setPrices takes them exclusively, so it
+   * never checks the ledger while such a transaction is open, nor changes a price under it.
+   */
+  bookLocks(lookups: readonly ({ model: string | null } | null)[]): bigint[] {
+    return sortedKeys(lookups.flatMap((l) => (l?.model == null ? [] : [l.model])));
   }
 
   /** Any key may ask. */
@@ -191,7 +226,7 @@ export class PricingService {
     if (!price) throw priceNotFound(lookup.provider, lookup.model);
     // The tenant's currency, as recordUsage checks it (an operator quote without a tenant has none).
     if (tenantId && isUuid(tenantId)) {
-      const billed = await store.currencyForQuote(this.db, tenantId);
+      const billed = (await this.tenants.currencies([tenantId])).get(tenantId);
       if (billed && billed !== price.currency) throw currencyMismatch(price, billed, ['input', 'currency']);
     }
     return { cost: fmt(costOf(usage, price, ['input'])), currency: price.currency, price };

@@ -1,7 +1,11 @@
 // Threshold alerts: one per (limit, scope, window, threshold), enforced by a unique key and
 // stored in the transaction that recorded the usage that crossed it (the usage writer takes
-// the tenants' lock first, so each crossing is seen by exactly one writer).
+// the tenants' lock first, so each crossing is seen by exactly one writer). A subject with a
+// plan of its own is judged by that plan's limits (counting its usage) instead of the SUBJECT
+// limits of the tenant's plan, as its status is (quota.status.ts); the own plans of the
+// entries' subjects, and only theirs, are read in the transaction.
 
+import { subjectIn, type TenantScope } from '../../auth/scope';
 import type { Database, Sql } from '../../db/database';
 import type { TenantRow } from '../../db/entities';
 import { connection, keyset } from '../../lib/keyset';
@@ -9,7 +13,7 @@ import { Dec, fmt } from '../../lib/money';
 import type { EventRow, Totals } from '../usage/usage.types';
 import { metricOf, type QuotaStatuses, type Window } from './quota.status';
 import * as store from './quota.store';
-import type { AlertRow, LimitMetric, LimitRow } from './quota.types';
+import type { AlertRow, LimitMetric, LimitRow, NewAlert, ScopeIds } from './quota.types';
 
 /** A limit's metric in one ledger entry (what the entry adds to the window's used). */
 function entryMetric(e: EventRow, m: LimitMetric): Dec {
@@ -33,7 +37,21 @@ export interface WritePlan {
   /** The writer's clock: alerts are stamped with it (millisecond precision, as cursors carry). */
   at: Date;
   lock: string[];
-  limits: Map<string, { tenant: TenantRow; limits: LimitRow[] }>;
+  /** Per tenant: its thresholded limits, and whether some of its subjects have plans of their own. */
+  limits: Map<string, { tenant: TenantRow; limits: LimitRow[]; subjectPlans: boolean }>;
+}
+
+/** The usage a limit counts for one entry (null: the entry is outside its scope). */
+function countsFor(l: LimitRow, e: EventRow, ownPlan: boolean): ScopeIds | null {
+  if (ownPlan) {
+    if (!e.subject) return null;
+    if (l.scope !== 'API_KEY') return { subject: e.subject };
+    return e.apiKeyId ? { apiKeyId: e.apiKeyId, subject: e.subject } : null;
+  }
+  if (l.apiKeyId) return e.apiKeyId === l.apiKeyId ? { apiKeyId: l.apiKeyId } : null;
+  if (l.scope === 'TENANT') return {};
+  if (l.scope === 'API_KEY') return e.apiKeyId ? { apiKeyId: e.apiKeyId } : null;
+  return e.subject ? { subject: e.subject } : null;
 }
 
 export class QuotaAlerts {
@@ -42,17 +60,37 @@ export class QuotaAlerts {
     private readonly statuses: QuotaStatuses,
   ) {}
 
-  /** Limits with thresholds of the tenants in a write; null when none has any (no lock, no work). */
+  /**
+   * Limits with thresholds of the tenants in a write; null when none has any and no subject of
+   * theirs has a plan of its own (no lock, no work).
+   */
   async planWrite(tenantIds: string[], at: Date): Promise<WritePlan | null> {
     const rows = await store.thresholdedLimits(this.db, [...new Set(tenantIds)], at);
     if (!rows.length) return null;
-    const limits = new Map<string, { tenant: TenantRow; limits: LimitRow[] }>();
-    for (const { tenant, limit } of rows) {
-      const e = limits.get(tenant.id) ?? { tenant, limits: [] };
-      e.limits.push(limit);
+    const limits: WritePlan['limits'] = new Map();
+    for (const { tenant, limit, subjectPlans } of rows) {
+      const e = limits.get(tenant.id) ?? { tenant, limits: [], subjectPlans };
+      if (limit) e.limits.push(limit);
       limits.set(tenant.id, e);
     }
     return { at, lock: [...limits.keys()], limits };
+  }
+
+  /** The thresholded limits of the own plans of the entries' subjects, by [tenant, subject] (present: it has a plan). */
+  private async ownPlans(tx: Sql, plan: WritePlan, created: EventRow[]): Promise<Map<string, LimitRow[]>> {
+    const pairs = new Map<string, { tenantId: string; subject: string }>();
+    for (const e of created)
+      if (e.subject && plan.limits.get(e.tenantId)?.subjectPlans)
+        pairs.set(JSON.stringify([e.tenantId, e.subject]), { tenantId: e.tenantId, subject: e.subject });
+    const own = new Map<string, LimitRow[]>();
+    if (!pairs.size) return own;
+    for (const { forTenant, forSubject, ...limit } of await store.subjectPlanLimits(tx, [...pairs.values()], plan.at)) {
+      const k = JSON.stringify([forTenant, forSubject]);
+      const list = own.get(k) ?? [];
+      if (limit.id) list.push(limit);
+      own.set(k, list);
+    }
+    return own;
   }
 
   /**
@@ -61,7 +99,8 @@ export class QuotaAlerts {
    * store the alert once. Returns the alerts stored by this transaction.
    */
   async recordAlerts(tx: Sql, plan: WritePlan, created: EventRow[]): Promise<AlertRow[]> {
-    const candidates: store.NewAlert[] = [];
+    const candidates: NewAlert[] = [];
+    const ownPlans = await this.ownPlans(tx, plan, created);
     for (const [tenantId, { tenant, limits }] of plan.limits) {
       const events = created.filter((e) => e.tenantId === tenantId);
       if (!events.length) continue;
@@ -70,26 +109,19 @@ export class QuotaAlerts {
         tenant.timezone,
         events.map((e) => e.occurredAt),
       );
-      const groups = new Map<
-        string,
-        { limit: LimitRow; scope: { apiKeyId?: string; subject?: string }; w: Window; delta: EventRow[] }
-      >();
+      const groups = new Map<string, { limit: LimitRow; scope: ScopeIds; w: Window; delta: EventRow[] }>();
       for (const e of events) {
-        for (const l of limits) {
-          let scope: { apiKeyId?: string; subject?: string };
-          if (l.apiKeyId) {
-            if (e.apiKeyId !== l.apiKeyId) continue;
-            scope = { apiKeyId: l.apiKeyId };
-          } else if (l.scope === 'TENANT') scope = {};
-          else if (l.scope === 'API_KEY') {
-            if (!e.apiKeyId) continue;
-            scope = { apiKeyId: e.apiKeyId };
-          } else {
-            if (!e.subject) continue;
-            scope = { subject: e.subject };
-          }
+        const own = e.subject ? ownPlans.get(JSON.stringify([tenantId, e.subject])) : undefined;
+        // A subject's own plan replaces the SUBJECT limits of the tenant's plan for it.
+        const judged = [
+          ...limits.filter((l) => !own || l.apiKeyId || l.scope !== 'SUBJECT').map((l) => ({ l, ownPlan: false })),
+          ...(own ?? []).map((l) => ({ l, ownPlan: true })),
+        ];
+        for (const { l, ownPlan } of judged) {
+          const scope = countsFor(l, e, ownPlan);
+          if (!scope) continue;
           const w = windows.get(e.occurredAt.toISOString())?.[l.period] as Window;
-          const key = `${l.id}|${scope.apiKeyId ?? ''}|${scope.subject ?? ''}|${w.start?.toISOString() ?? ''}`;
+          const key = JSON.stringify([l.id, scope.apiKeyId ?? '', scope.subject ?? '', w.start?.toISOString() ?? '']);
           const g = groups.get(key) ?? { limit: l, scope, w, delta: [] };
           g.delta.push(e);
           groups.set(key, g);
@@ -97,7 +129,7 @@ export class QuotaAlerts {
       }
       const usedCache = new Map<string, Promise<Totals>>();
       for (const g of groups.values()) {
-        const uk = `${g.scope.apiKeyId ?? ''}|${g.scope.subject ?? ''}|${g.w.start?.toISOString() ?? 'total'}`;
+        const uk = JSON.stringify([g.scope.apiKeyId ?? '', g.scope.subject ?? '', g.w.start?.toISOString() ?? 'total']);
         if (!usedCache.has(uk)) usedCache.set(uk, this.statuses.used(tx, tenant, g.scope, g.w));
         const after = metricOf(await (usedCache.get(uk) as Promise<Totals>), g.limit.metric);
         const before = g.delta.reduce((b, e) => b.minus(entryMetric(e, g.limit.metric)), after);
@@ -108,7 +140,11 @@ export class QuotaAlerts {
             candidates.push({
               tenantId,
               limitId: g.limit.id,
-              scopeKey: g.scope.apiKeyId ?? g.scope.subject ?? '',
+              // One subject through one key (an own plan's API_KEY limit): both, unambiguous (a key id is a UUID).
+              scopeKey:
+                g.scope.apiKeyId && g.scope.subject
+                  ? `${g.scope.apiKeyId}/${g.scope.subject}`
+                  : (g.scope.apiKeyId ?? g.scope.subject ?? ''),
               apiKeyId: g.scope.apiKeyId ?? null,
               subject: g.scope.subject ?? null,
               periodStart: g.w.start,
@@ -122,8 +158,9 @@ export class QuotaAlerts {
     return store.insertAlerts(tx, candidates, plan.at);
   }
 
-  /** The tenant's stored alerts (READ: the field's authScopes). */
+  /** The tenant's stored alerts; a subject token's, only its subject's (READ: the field's authScopes). */
   async alerts(
+    p: TenantScope,
     tenantId: string,
     args: {
       from?: Date | null;
@@ -134,7 +171,8 @@ export class QuotaAlerts {
   ) {
     const first = args.first ?? 50;
     const k = keyset(first, args.after);
-    const rows = await store.alertsPage(this.db, tenantId, { from: args.from ?? null, to: args.to ?? null }, k);
+    const range = { from: args.from ?? null, to: args.to ?? null, subject: subjectIn(p, null, ['subject']) };
+    const rows = await store.alertsPage(this.db, tenantId, range, k);
     return connection(rows, first, (r) => r.crossedAt);
   }
 }

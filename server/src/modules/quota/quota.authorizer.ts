@@ -35,14 +35,12 @@ export interface AuthorizeDecision {
 
 /**
  * `status` with one more open reservation `r` of the same tenant, added to the items whose
- * reserved sum would count it (as reservedIn filters: a key-scoped item counts its key's
- * reservations, a subject-scoped item its subject's, a tenant item all of them).
+ * reserved sum would count it (as reservedIn filters: an item counting a key counts its key's
+ * reservations, one counting a subject its subject's, both: those of both, a tenant item all).
  */
 function withReservation(status: QuotaStatus, r: AuthorizeCall): QuotaStatus {
   const holds = (i: QuotaItem) =>
-    i.limit.scope === 'TENANT' ||
-    i.scopeId == null ||
-    (i.limit.scope === 'API_KEY' ? r.apiKeyId === i.scopeId : r.subject === i.scopeId);
+    (!i.counts.apiKeyId || r.apiKeyId === i.counts.apiKeyId) && (!i.counts.subject || r.subject === i.counts.subject);
   const items = status.items.map((i) => {
     if (!holds(i)) return i;
     const reserved = new Dec(i.reserved).plus(reservedOf(r.est, i.limit.metric));
@@ -171,6 +169,10 @@ export class QuotaAuthorizer {
     // Every status of the flush is computed before any call is admitted, so the shared
     // reserved sums are all from before the flush; admissions are added by withReservation.
     const memo = newStatusMemo();
+    // One statement per tenant and key reads the own plans of every subject of the flush.
+    for (const c of calls)
+      if (c.subject !== null) memo.subjects.set(c.tenant.id, [...(memo.subjects.get(c.tenant.id) ?? []), c.subject]);
+    for (const [t, subjects] of memo.subjects) memo.subjects.set(t, [...new Set(subjects)].sort());
     const keyOf = (c: AuthorizeCall) => `${c.tenant.id}|${c.apiKeyId ?? ''}|${c.subject ?? '\u0000'}`;
     for (const c of calls)
       if (!statuses.has(keyOf(c)))

@@ -3,13 +3,13 @@
 import { badInput, containsNul, notFound } from '../../lib/errors';
 import { isUuid } from '../../lib/ids';
 import { fmt, parseAmount, ZERO } from '../../lib/money';
-import type { NewLimit } from './quota.store';
 import {
   ACTIONS,
   type Estimate,
   type LimitInput,
   type LimitMetric,
   METRICS,
+  type NewLimit,
   PERIODS,
   type ReservedAmounts,
   SCOPES,
@@ -57,6 +57,13 @@ export function subject(raw: string | null | undefined, field: string[]): string
   const s = raw ?? null;
   if (s != null && (s.length > 255 || containsNul(s))) throw badInput(field, 'must be at most 255 characters');
   return s;
+}
+
+/** The subject a plan is assigned to: 1 to 255 characters (an empty one names nobody). */
+export function planSubject(raw: string | null | undefined, field: string[]): string | null {
+  if (raw == null) return null;
+  if (raw.length < 1 || raw.length > 255 || containsNul(raw)) throw badInput(field, 'must be 1 to 255 characters');
+  return raw;
 }
 
 /** A key id that can exist (a malformed one is answered like a missing key). */

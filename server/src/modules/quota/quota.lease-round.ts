@@ -15,6 +15,7 @@ import { randomUUID } from 'node:crypto';
 import type { Sql } from '../../db/database';
 import { Dec, ZERO } from '../../lib/money';
 import {
+  countsKeyOf,
   itemKeyOf,
   type Lease,
   type LeaseCall,
@@ -23,7 +24,7 @@ import {
   type View,
   viewKeyOf,
 } from './quota.leases';
-import * as leaseStore from './quota.leases.store';
+import * as leaseStore from './quota.leases-store';
 import { reservedOf } from './quota.status';
 import type { QuotaItem, QuotaStatus } from './quota.types';
 
@@ -61,6 +62,8 @@ export class LeaseRound {
   private readonly taken = new Map<string, Taken>();
   private held = new Map<string, Dec>();
   private next = new Map<string, Date>();
+  /** Tenants some subject of which has (or will have) a plan of its own. */
+  private subjectPlans = new Set<string>();
   private readonly reclaimed = new Set<string>();
   private apply: (() => void) | null = null;
   private readonly tenantIds: string[];
@@ -71,13 +74,19 @@ export class LeaseRound {
     private readonly book: QuotaLeases,
     private readonly now: Date,
     tenantIds: string[],
+    private readonly subjects: string[],
   ) {
     this.tenantIds = tenantIds;
   }
 
   /** A round for a flush, once this instance's earlier rounds of its tenants are applied. */
   static async begin(book: QuotaLeases, calls: LeaseCall[], now: Date): Promise<LeaseRound> {
-    const round = new LeaseRound(book, now, [...new Set(calls.map((c) => c.tenant.id))]);
+    const round = new LeaseRound(
+      book,
+      now,
+      [...new Set(calls.map((c) => c.tenant.id))],
+      [...new Set(calls.flatMap((c) => (c.subject === null ? [] : [c.subject])))],
+    );
     if (!book.o.enabled) return round;
     const prior = round.tenantIds.flatMap((t) => book.rounds.get(t) ?? []);
     const mine = new Promise<void>((r) => {
@@ -128,9 +137,10 @@ export class LeaseRound {
 
   async enter(tx: Sql): Promise<void> {
     this.reclaimed.clear();
-    const { held, next } = await leaseStore.enterLeases(tx, this.tenantIds, this.now);
+    const { held, next, subjectPlans } = await leaseStore.enterLeases(tx, this.tenantIds, this.subjects, this.now);
     this.held = new Map(held.map((r) => [this.keyOfRow(r), new Dec(r.amount)]));
     this.next = next;
+    this.subjectPlans = subjectPlans;
   }
 
   /** What live leases hold of the item, but this instance's slices the flush took back. */
@@ -160,7 +170,7 @@ export class LeaseRound {
       items.map((x) => ({
         tenantId: x.tenantId,
         limitId: x.item.limit.id,
-        scopeKey: x.item.scopeId ?? '',
+        scopeKey: countsKeyOf(x.item),
         periodStart: x.item.periodStart,
       })),
       this.book.instanceId,
@@ -185,10 +195,12 @@ export class LeaseRound {
     for (const { call, status } of scopes)
       if (!call.refresh)
         book.note(
-          viewKeyOf(call, status),
+          viewKeyOf(call, status, this.subjectPlans.has(call.tenant.id)),
           block(status).map((i) => ({ key: itemKeyOf(call.tenant.id, i), x: reservedOf(call.est, i.limit.metric) })),
         );
-    const hot = scopes.filter(({ call, status }) => book.rate(viewKeyOf(call, status)) >= o.minRate);
+    const hot = scopes.filter(
+      ({ call, status }) => book.rate(viewKeyOf(call, status, this.subjectPlans.has(call.tenant.id))) >= o.minRate,
+    );
     // Items of this flush's busy scopes, and of the busy views this instance has (a quiet
     // scope sharing a tenant item with a busy one must not shrink the busy one's slice).
     const hotItems = new Set(hot.flatMap(({ call, status }) => block(status).map((i) => itemKeyOf(call.tenant.id, i))));
@@ -225,7 +237,7 @@ export class LeaseRound {
           id: randomUUID(),
           tenantId,
           limitId: item.limit.id,
-          scopeKey: item.scopeId ?? '',
+          scopeKey: countsKeyOf(item),
           periodStart: item.periodStart,
           amount: size.toFixed(),
           expiresAt,
@@ -303,7 +315,7 @@ export class LeaseRound {
   }
 
   private view(call: LeaseCall, status: QuotaStatus, expiresAt: Date, sentinelId: string) {
-    const key = viewKeyOf(call, status);
+    const key = viewKeyOf(call, status, this.subjectPlans.has(call.tenant.id));
     const items = block(status);
     let validUntil = expiresAt;
     const next = this.next.get(call.tenant.id);

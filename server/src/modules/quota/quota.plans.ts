@@ -2,18 +2,19 @@
 // Limits are never edited in place: identical ones keep their id (so alert history keeps
 // its limit), others are retired and new ones added.
 
-import { ownerOf, type TenantScope } from '../../auth/scope';
+import { ownerOf, subjectIn, type TenantScope, tenantIn } from '../../auth/scope';
 import type { Database, Sql } from '../../db/database';
 import { notFound } from '../../lib/errors';
 import { isUuid } from '../../lib/ids';
 import { clip } from '../../lib/input';
+import { connection, keyset } from '../../lib/keyset';
 import { Dec } from '../../lib/money';
 import type { TenantsService } from '../tenants/tenants.service';
 import * as check from './quota.input';
-import * as leaseStore from './quota.leases.store';
+import * as leaseStore from './quota.leases-store';
 import type { KeyOwners } from './quota.status';
 import * as store from './quota.store';
-import type { LimitInput, LimitRow, MembershipRow, PlanRow } from './quota.types';
+import type { LimitInput, LimitRow, MembershipRow, NewLimit, PlanRow } from './quota.types';
 
 export class QuotaPlans {
   constructor(
@@ -27,10 +28,10 @@ export class QuotaPlans {
   private async replaceLimits(
     tx: Sql,
     owner: { planId: string | null; apiKeyId: string | null; tenantId: string | null },
-    wanted: store.NewLimit[],
+    wanted: NewLimit[],
   ): Promise<void> {
     const current = await store.activeLimitsForUpdate(tx, owner);
-    const same = (a: LimitRow, b: store.NewLimit) =>
+    const same = (a: LimitRow, b: NewLimit) =>
       a.metric === b.metric &&
       a.period === b.period &&
       a.scope === b.scope &&
@@ -65,9 +66,14 @@ export class QuotaPlans {
 
   async plans(p: TenantScope): Promise<PlanRow[]> {
     if (p.operator) return store.allPlans(this.db);
-    // A tenant sees the plan it is on.
-    const m = await this.membershipAt(p.tenantId, this.now());
-    return m ? this.plansByIds([m.planId]) : [];
+    // A tenant sees the plan it is on; a subject token also its subject's own plan.
+    const now = this.now();
+    const [own, subject] = await Promise.all([
+      this.membershipAt(p.tenantId, now),
+      p.subject === null ? null : store.membershipAt(this.db, p.tenantId, now, p.subject),
+    ]);
+    const ids = [own?.planId, subject?.planId].filter((x): x is string => !!x);
+    return ids.length ? this.plansByIds([...new Set(ids)]) : [];
   }
 
   plansByIds(ids: readonly string[]): Promise<PlanRow[]> {
@@ -86,27 +92,61 @@ export class QuotaPlans {
     return out;
   }
 
-  /** Operator only (the field's authScopes). */
-  async assignPlan(input: { tenantId: string; planCode: string; startsAt?: Date | null }): Promise<MembershipRow> {
+  /** Operator only (the field's authScopes). With a subject, that subject's own plan. */
+  async assignPlan(input: {
+    tenantId: string;
+    planCode: string;
+    startsAt?: Date | null;
+    subject?: string | null;
+  }): Promise<MembershipRow> {
+    const subject = check.planSubject(input.subject, ['input', 'subject']);
     const tenant = await this.tenants.get(input.tenantId, ['input', 'tenantId']);
     return this.db.transaction('assignPlan', (tx) =>
-      this.assignIn(tx, tenant.id, input.planCode, input.startsAt ?? this.now()),
+      this.assignIn(tx, tenant.id, input.planCode, input.startsAt ?? this.now(), subject),
     );
   }
 
-  /** Starts a membership at `startsAt`, ending the one in force then. Used by createTenant too. */
-  async assignIn(tx: Sql, tenantId: string, planCode: string, startsAt: Date): Promise<MembershipRow> {
+  /**
+   * Starts a membership at `startsAt` (of the tenant, or of one of its subjects), ending the
+   * one in force then. Used by createTenant too.
+   */
+  async assignIn(
+    tx: Sql,
+    tenantId: string,
+    planCode: string,
+    startsAt: Date,
+    subject: string | null = null,
+  ): Promise<MembershipRow> {
     const plan = await store.planByCode(tx, planCode);
     if (!plan) throw notFound(`plan "${clip(planCode)}"`, ['input', 'planCode']);
     await store.lockTenants(tx, [tenantId]);
-    if (await store.membershipStartsAtOrAfter(tx, tenantId, startsAt)) throw check.badStart(['input', 'startsAt']);
+    if (await store.membershipStartsAtOrAfter(tx, tenantId, subject, startsAt))
+      throw check.badStart(['input', 'startsAt']);
+    // Leases granted on the limits this replaces go (docs/authorize-leases.md).
     await leaseStore.forgetTenants(tx, [tenantId]);
-    await store.endMembershipAt(tx, tenantId, startsAt);
-    return store.insertMembership(tx, tenantId, plan.id, startsAt);
+    await store.endMembershipAt(tx, tenantId, subject, startsAt);
+    return store.insertMembership(tx, { tenantId, planId: plan.id, subject, startsAt });
   }
 
+  /** The tenant's own membership at `at`. */
   membershipAt(tenantId: string, at: Date, sql: Sql = this.db): Promise<MembershipRow | null> {
     return store.membershipAt(sql, tenantId, at);
+  }
+
+  /**
+   * The tenant's subject memberships not ended now (in force or to come), newest start first;
+   * a subject token sees only its own subject's (READ: the field's authScopes).
+   */
+  async subjectMemberships(
+    p: TenantScope,
+    tenantId: string,
+    args: { subject?: string | null; first?: number | null; after?: string | null },
+  ) {
+    const t = tenantIn(p, tenantId, ['tenantId']);
+    const subject = subjectIn(p, check.subject(args.subject, ['subject']), ['subject']);
+    const first = args.first ?? 50;
+    const rows = await store.subjectMembershipsPage(this.db, t, subject, this.now(), keyset(first, args.after));
+    return connection(rows, first, (m) => m.startsAt);
   }
 
   /** Tenant ADMIN or operator (the field's authScopes). */

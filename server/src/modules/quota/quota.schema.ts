@@ -1,183 +1,28 @@
 // GraphQL for plans, limits, memberships, quota status, authorizations, alerts and the live
 // quota subscriptions. Resolvers authorize, map arguments and call the quota service.
 
-import { tenantOf } from '../../auth/principal';
-import { scopeOf } from '../../auth/scope';
+import { filter, pipe } from 'graphql-yoga';
+import { rangeIn, scopeOf, sees, tenantIn } from '../../auth/scope';
 import { builder, deny } from '../../graphql/builder';
 import { type Live, liveStream, liveValue } from '../../graphql/subscriptions';
-import { AppError } from '../../lib/errors';
-import { Dec, fmt } from '../../lib/money';
 import { ApiKeyRef } from '../api-keys/api-keys.refs';
 import { TenantRef } from '../tenants/tenants.refs';
-import { UsageTotalsRef } from '../usage/usage.refs';
-import { emptyTotals } from '../usage/usage.summary';
-import type { Totals } from '../usage/usage.types';
 import {
-  type AlertRow,
-  type LimitRow,
-  METRICS,
-  type MembershipRow,
-  PERIODS,
-  type PlanRow,
-  type QuotaItem,
-  type QuotaStatus,
-  type ReservationRow,
-  SCOPES,
-} from './quota.types';
-
-const LimitMetricEnum = builder.enumType('LimitMetric', { values: METRICS });
-const LimitPeriodEnum = builder.enumType('LimitPeriod', {
-  description: "Calendar windows in the tenant's time zone; TOTAL never resets.",
-  values: PERIODS,
-});
-const LimitScopeEnum = builder.enumType('LimitScope', { values: SCOPES });
-const LimitActionEnum = builder.enumType('LimitAction', {
-  values: {
-    BLOCK: { description: 'Hard limit: authorizeUsage denies once it is reached.' },
-    ALERT: { description: 'Soft limit: only alerts.' },
-  },
-});
-
-export const LimitRef = builder.objectRef<LimitRow>('Limit').implement({
-  fields: (t) => ({
-    id: t.exposeID('id'),
-    metric: t.field({ type: LimitMetricEnum, resolve: (l) => l.metric }),
-    period: t.field({ type: LimitPeriodEnum, resolve: (l) => l.period }),
-    scope: t.field({ type: LimitScopeEnum, resolve: (l) => l.scope }),
-    amount: t.expose('amount', { type: 'Decimal', resolve: (l: LimitRow) => fmt(new Dec(l.amount)) } as never),
-    action: t.field({ type: LimitActionEnum, resolve: (l) => l.action }),
-    thresholds: t.exposeIntList('thresholds', {
-      description: 'Percentages of amount at which a QuotaAlert fires, once per window each, e.g. [50, 80, 100].',
-    }),
-  }),
-});
-
-const PlanRef = builder.objectRef<PlanRow>('Plan').implement({
-  fields: (t) => ({
-    id: t.exposeID('id'),
-    code: t.exposeString('code'),
-    name: t.exposeString('name'),
-    limits: t.field({ type: [LimitRef], resolve: (p, _, ctx) => ctx.loaders.limitsOf.load(p.id) }),
-  }),
-});
-
-const MembershipRef = builder.objectRef<MembershipRow>('Membership').implement({
-  fields: (t) => ({
-    tenant: t.field({
-      type: TenantRef,
-      resolve: async (m, _, ctx) => (await ctx.loaders.tenant.load(m.tenantId)) ?? missing(),
-    }),
-    plan: t.field({
-      type: PlanRef,
-      resolve: async (m, _, ctx) => (await ctx.loaders.plan.load(m.planId)) ?? missing(),
-    }),
-    startsAt: t.expose('startsAt', { type: 'DateTime' }),
-    endsAt: t.expose('endsAt', { type: 'DateTime', nullable: true }),
-  }),
-});
-
-function missing(): never {
-  throw new AppError('INTERNAL', 'referenced row missing');
-}
-
-const QuotaItemRef = builder.objectRef<QuotaItem>('QuotaItem').implement({
-  fields: (t) => ({
-    limit: t.field({ type: LimitRef, resolve: (i) => i.limit }),
-    scopeId: t.exposeString('scopeId', {
-      nullable: true,
-      description: 'The API key id or subject the item counts, null for TENANT scope.',
-    }),
-    periodStart: t.expose('periodStart', { type: 'DateTime', nullable: true }),
-    periodEnd: t.expose('periodEnd', { type: 'DateTime', nullable: true }),
-    used: t.expose('used', { type: 'Decimal' }),
-    reserved: t.expose('reserved', { type: 'Decimal', description: 'Held by open reservations.' }),
-    remaining: t.expose('remaining', { type: 'Decimal', description: 'amount - used - reserved, never below 0.' }),
-    exceeded: t.exposeBoolean('exceeded', {
-      description: 'used >= amount (reservations alone never make an item exceeded).',
-    }),
-  }),
-});
-
-const QuotaStatusRef = builder.objectRef<QuotaStatus>('QuotaStatus').implement({
-  fields: (t) => ({
-    tenantId: t.exposeID('tenantId'),
-    apiKeyId: t.exposeID('apiKeyId', { nullable: true }),
-    subject: t.exposeString('subject', { nullable: true }),
-    blocked: t.exposeBoolean('blocked', {
-      description: 'True when any BLOCK item is exceeded: authorizeUsage will deny.',
-    }),
-    items: t.field({ type: [QuotaItemRef], resolve: (s) => s.items }),
-  }),
-});
-
-const QuotaAlertRef = builder.objectRef<AlertRow>('QuotaAlert').implement({
-  fields: (t) => ({
-    id: t.exposeID('id'),
-    tenantId: t.exposeID('tenantId'),
-    apiKeyId: t.exposeID('apiKeyId', { nullable: true }),
-    subject: t.exposeString('subject', { nullable: true }),
-    limit: t.field({
-      type: LimitRef,
-      resolve: async (a, _, ctx) => (await ctx.loaders.limit.load(a.limitId)) ?? missing(),
-    }),
-    threshold: t.exposeInt('threshold'),
-    used: t.expose('used', { type: 'Decimal', resolve: (a: AlertRow) => fmt(new Dec(a.used)) } as never),
-    periodStart: t.expose('periodStart', { type: 'DateTime', nullable: true }),
-    crossedAt: t.expose('crossedAt', { type: 'DateTime' }),
-  }),
-});
-
-const reservationTotals = (r: ReservationRow): Totals => {
-  const t = emptyTotals();
-  t.requests = BigInt(r.requests);
-  t.inputTokens = BigInt(r.inputTokens);
-  t.outputTokens = BigInt(r.outputTokens);
-  t.totalTokens = BigInt(r.tokens);
-  t.asrMilliseconds = BigInt(new Dec(r.asrSeconds).times(1000).toFixed(0));
-  t.cost = fmt(new Dec(r.cost));
-  return t;
-};
-
-const ReservationRef = builder.objectRef<ReservationRow>('Reservation').implement({
-  fields: (t) => ({
-    id: t.exposeID('id'),
-    expiresAt: t.expose('expiresAt', { type: 'DateTime' }),
-    estimate: t.field({ type: UsageTotalsRef, resolve: reservationTotals }),
-  }),
-});
-
-const AuthorizeUsagePayloadRef = builder
-  .objectRef<{ allowed: boolean; deniedBy: QuotaItem | null; reservation: ReservationRow | null; quota: QuotaStatus }>(
-    'AuthorizeUsagePayload',
-  )
-  .implement({
-    fields: (t) => ({
-      allowed: t.exposeBoolean('allowed'),
-      deniedBy: t.field({
-        type: QuotaItemRef,
-        nullable: true,
-        description: 'The exceeded limit when denied.',
-        resolve: (p) => p.deniedBy,
-      }),
-      reservation: t.field({ type: ReservationRef, nullable: true, resolve: (p) => p.reservation }),
-      quota: t.field({ type: QuotaStatusRef, resolve: (p) => p.quota }),
-    }),
-  });
-
-const QuotaAlertEdge = builder.objectRef<{ cursor: string; node: AlertRow }>('QuotaAlertEdge').implement({
-  fields: (t) => ({ cursor: t.exposeString('cursor'), node: t.field({ type: QuotaAlertRef, resolve: (e) => e.node }) }),
-});
-const QuotaAlertConnection = builder
-  .objectRef<{
-    edges: { cursor: string; node: AlertRow }[];
-    pageInfo: { hasNextPage: boolean; endCursor: string | null };
-  }>('QuotaAlertConnection')
-  .implement({
-    fields: (t) => ({
-      edges: t.field({ type: [QuotaAlertEdge], complexity: { field: 1, multiplier: 1 }, resolve: (c) => c.edges }),
-      pageInfo: t.field({ type: 'PageInfo' as never, resolve: (c) => c.pageInfo as never }),
-    }),
-  });
+  AuthorizeUsagePayloadRef,
+  LimitActionEnum,
+  LimitMetricEnum,
+  LimitPeriodEnum,
+  LimitRef,
+  LimitScopeEnum,
+  MembershipRef,
+  missing,
+  PlanRef,
+  QuotaAlertConnection,
+  QuotaAlertRef,
+  QuotaStatusRef,
+  SubjectMembershipConnection,
+} from './quota.objects.schema';
+import type { AlertRow, QuotaStatus } from './quota.types';
 
 const LimitInputRef = builder.inputType('LimitInput', {
   fields: (t) => ({
@@ -226,8 +71,13 @@ const AssignPlanInput = builder.inputType('AssignPlanInput', {
     tenantId: t.id({ required: true }),
     planCode: t.string({ required: true }),
     startsAt: t.field({ type: 'DateTime' }),
+    subject: t.string({
+      description:
+        "With a subject, the plan applies to that end user / device only: every limit of the plan counts that subject's usage, and replaces, for that subject, the SUBJECT-scope limits of the tenant's own plan. TENANT-scope limits of the tenant's plan still apply to the tenant as a whole. An API_KEY-scope limit of it counts the subject's usage through each key.",
+    }),
   }),
 });
+
 const SetApiKeyLimitsInput = builder.inputType('SetApiKeyLimitsInput', {
   fields: (t) => ({ apiKeyId: t.id({ required: true }), limits: t.field({ type: [LimitInputRef], required: true }) }),
 });
@@ -241,7 +91,17 @@ builder.objectFields(TenantRef, (t) => ({
   quota: t.field({
     type: QuotaStatusRef,
     authScopes: { read: true },
-    resolve: (tenant, _, ctx) => ctx.services.quota.status(tenant, null, null),
+    resolve: (tenant, _, ctx) =>
+      ctx.services.quota.status(ctx.services.quota.tenantScope(scopeOf(ctx.principal), tenant)),
+  }),
+  subjectMemberships: t.field({
+    type: SubjectMembershipConnection,
+    description:
+      'Plans assigned to single subjects (end users, devices) of this tenant, not ended yet (in force or to come), newest start first; first over 500 is BAD_USER_INPUT. A subject token sees only its own.',
+    args: { first: t.arg.int({ defaultValue: 50 }), after: t.arg.string(), subject: t.arg.string() },
+    complexity: (args) => ({ field: 1, multiplier: Math.max(1, Math.min(args.first ?? 50, 500)) }),
+    authScopes: { read: true },
+    resolve: (tenant, args, ctx) => ctx.services.quota.subjectMemberships(scopeOf(ctx.principal), tenant.id, args),
   }),
 }));
 
@@ -255,10 +115,8 @@ builder.queryFields((t) => ({
     description: 'Usage against every limit that applies to the tenant (and to the key / subject when given).',
     args: { tenantId: t.arg.id(), apiKeyId: t.arg.id(), subject: t.arg.string() },
     authScopes: { read: true },
-    resolve: async (_, args, ctx) => {
-      const s = await ctx.services.quota.scopeFor(tenantOf(ctx.principal, args.tenantId, ['tenantId']), args);
-      return ctx.services.quota.status(s.tenant, s.apiKeyId, s.subject);
-    },
+    resolve: async (_, args, ctx) =>
+      ctx.services.quota.status(await ctx.services.quota.scopeFor(scopeOf(ctx.principal), args)),
   }),
   plans: t.field({
     type: [PlanRef],
@@ -278,7 +136,11 @@ builder.queryFields((t) => ({
     },
     complexity: (args) => ({ field: 1, multiplier: Math.max(1, Math.min(args.first ?? 50, 500)) }),
     authScopes: { read: true },
-    resolve: (_, args, ctx) => ctx.services.quota.alerts(tenantOf(ctx.principal, args.tenantId, ['tenantId']), args),
+    resolve: (_, args, ctx) => {
+      const scope = scopeOf(ctx.principal);
+      rangeIn(scope, args.from, args.to, { from: ['from'], to: ['to'] });
+      return ctx.services.quota.alerts(scope, tenantIn(scope, args.tenantId, ['tenantId']), args);
+    },
   }),
 }));
 
@@ -310,7 +172,7 @@ builder.mutationFields((t) => ({
   }),
   assignPlan: t.field({
     type: MembershipRef,
-    description: 'Operator only.',
+    description: "Operator only. With input.subject, that subject's own plan (see AssignPlanInput.subject).",
     args: { input: t.arg({ type: AssignPlanInput, required: true }) },
     authScopes: { operator: true },
     ...deny('only the operator assigns plans'),
@@ -336,9 +198,9 @@ builder.subscriptionFields((t) => ({
     args: { tenantId: t.arg.id(), apiKeyId: t.arg.id(), subject: t.arg.string() },
     authScopes: { read: true },
     subscribe: async (_, args, ctx) => {
-      const s = await ctx.services.quota.scopeFor(tenantOf(ctx.principal, args.tenantId, ['tenantId']), args);
-      const feed = ctx.feed.watch(s.tenant.id, `${s.apiKeyId ?? ''}|${s.subject ?? ''}`, () =>
-        ctx.services.quota.status(s.tenant, s.apiKeyId, s.subject),
+      const s = await ctx.services.quota.scopeFor(scopeOf(ctx.principal), args);
+      const feed = ctx.feed.watch(s.tenant.id, JSON.stringify([s.apiKeyId, s.subject, s.subjectOnly]), () =>
+        ctx.services.quota.status(s),
       );
       return liveStream(ctx, feed);
     },
@@ -351,8 +213,18 @@ builder.subscriptionFields((t) => ({
     args: { tenantId: t.arg.id() },
     authScopes: { read: true },
     subscribe: (_, args, ctx) => {
-      const tenantId = tenantOf(ctx.principal, args.tenantId, ['tenantId']);
-      return liveStream(ctx, ctx.pubsub.subscribe('quota:alert', tenantId));
+      const scope = scopeOf(ctx.principal);
+      const alerts = ctx.pubsub.subscribe('quota:alert', tenantIn(scope, args.tenantId, ['tenantId']));
+      // A subject token hears only its subject's alerts.
+      return liveStream(
+        ctx,
+        scope.subject === null
+          ? alerts
+          : pipe(
+              alerts,
+              filter((a) => sees(scope, a.subject)),
+            ),
+      );
     },
     resolve: (a: Live<AlertRow>) => liveValue(a),
   }),

@@ -1,9 +1,9 @@
 // Quota: the module's face to the rest of the server, one job per file behind it:
-//   quota.plans.ts      plans and their limits, memberships, per-key limits
+//   quota.plans.ts      plans and their limits, memberships (a tenant's, a subject's), per-key limits
 //   quota.status.ts     windows, used, reserved, computeStatus, who may see which scope
 //   quota.authorizer.ts authorizeUsage and releaseReservation, reservations
 //   quota.leases.ts     this instance's leases of headroom: the fast path (quota.lease-round.ts:
-//                       their part in the locked path; quota.leases.store.ts: their SQL)
+//                       their part in the locked path; quota.leases-store.ts: their SQL)
 //   quota.alerts.ts     threshold alerts (computed in the usage writer's transaction)
 //   quota.ledger.ts     quota's part in ledger writes (usage's LedgerParticipant port)
 //   quota.store.ts      every statement the module runs, named
@@ -76,8 +76,10 @@ export class QuotaService {
   assignPlan: QuotaPlans['assignPlan'] = (...a) => this.plan.assignPlan(...a);
   assignIn: QuotaPlans['assignIn'] = (...a) => this.plan.assignIn(...a);
   membershipAt: QuotaPlans['membershipAt'] = (...a) => this.plan.membershipAt(...a);
+  subjectMemberships: QuotaPlans['subjectMemberships'] = (...a) => this.plan.subjectMemberships(...a);
   setApiKeyLimits: QuotaPlans['setApiKeyLimits'] = (...a) => this.plan.setApiKeyLimits(...a);
   scopeFor: QuotaStatuses['scopeFor'] = (...a) => this.statuses.scopeFor(...a);
+  tenantScope: QuotaStatuses['tenantScope'] = (...a) => this.statuses.tenantScope(...a);
   status: QuotaStatuses['status'] = (...a) => this.statuses.status(...a);
   authorize: QuotaAuthorizer['authorize'] = (...a) => this.authorization.authorize(...a);
   release: QuotaAuthorizer['release'] = (...a) => this.authorization.release(...a);

@@ -1,8 +1,15 @@
 // Quota status: the limits that apply to a scope, their windows (DAY/MONTH in the tenant's
 // zone, TOTAL never resets), what was used in each (from the usage module's summaries, so
 // quota and summaries cannot disagree) and what open reservations hold.
+//
+// Which limits apply (applicable below): the tenant's plan's TENANT limits, its API_KEY limits
+// when a key is asked for, the key's own limits; for a subject, the SUBJECT limits of the
+// tenant's plan, unless the subject has a plan of its own: then every limit of that plan,
+// counting that subject's usage (an API_KEY limit of it: the subject's usage through the key
+// asked for), replaces them.
 
-import type { Database, Sql } from '../../db/database';
+import { subjectIn, type TenantScope, tenantIn } from '../../auth/scope';
+import { clockIn, type Database, type Sql } from '../../db/database';
 import type { TenantRow } from '../../db/entities';
 import { notFound } from '../../lib/errors';
 import { Dec, fmt, ZERO } from '../../lib/money';
@@ -12,7 +19,7 @@ import type { UsageReader } from '../usage/ports';
 import type { Totals } from '../usage/usage.types';
 import * as check from './quota.input';
 import * as store from './quota.store';
-import type { LimitMetric, LimitRow, QuotaItem, QuotaStatus, ReservedAmounts } from './quota.types';
+import type { LimitInForce, LimitMetric, QuotaItem, QuotaStatus, ReservedAmounts, ScopeIds } from './quota.types';
 
 /** How quota checks a key id it was given: through the api-keys module, which owns them. */
 export type KeyOwners = Pick<ApiKeysService, 'ownerOf'>;
@@ -61,17 +68,55 @@ export function reservedOf(r: ReservedAmounts, m: LimitMetric): Dec {
 
 /** Answers computeStatus's queries gave, by what each depends on (see computeStatus). */
 export interface StatusMemo {
-  limits: Map<string, Promise<LimitRow[]>>;
+  /** The subjects a flush asks about, per tenant: one statement reads all their own plans. */
+  subjects: Map<string, string[]>;
+  limits: Map<string, Promise<LimitInForce[]>>;
   windows: Map<string, Promise<Map<string, Windows>>>;
   used: Map<string, Promise<Totals>>;
   reserved: Map<string, Promise<ReservedAmounts>>;
+  /**
+   * What the statuses are exact as of: a snapshot's asOf (status()), or else the database's
+   * clock read before the first of their reads (the authorizer, under the tenant lock).
+   */
+  asOf?: Promise<Date>;
 }
-export const newStatusMemo = (): StatusMemo => ({
+export const newStatusMemo = (asOf?: Date): StatusMemo => ({
+  subjects: new Map(),
   limits: new Map(),
   windows: new Map(),
   used: new Map(),
   reserved: new Map(),
+  ...(asOf ? { asOf: Promise.resolve(asOf) } : {}),
 });
+
+/** A status asked for: the tenant, a key of it and a subject; a subject token sees only its subject's items. */
+export interface StatusScope {
+  tenant: TenantRow;
+  apiKeyId: string | null;
+  subject: string | null;
+  /** Only the items that count `subject` (a subject token's view); `blocked` still says whether it is. */
+  subjectOnly: boolean;
+}
+
+/** The limits in force that apply to (key, subject), and the usage each counts (see the top of this file). */
+export function applicable(rows: LimitInForce[], apiKeyId: string | null, subject: string | null) {
+  const own = subject === null ? [] : rows.filter((r) => r.forSubject === subject);
+  const out: { limit: LimitInForce; counts: ScopeIds }[] = [];
+  for (const limit of rows) {
+    if (limit.forSubject !== null) continue;
+    if (limit.apiKeyId) out.push({ limit, counts: { apiKeyId: limit.apiKeyId } });
+    else if (limit.scope === 'TENANT') out.push({ limit, counts: {} });
+    else if (limit.scope === 'API_KEY') {
+      if (apiKeyId) out.push({ limit, counts: { apiKeyId } });
+    } else if (subject !== null && own.length === 0) out.push({ limit, counts: { subject } });
+  }
+  for (const limit of own) {
+    if (!limit.id) continue; // a plan without limits: it replaces, and adds nothing
+    if (limit.scope !== 'API_KEY') out.push({ limit, counts: { subject } });
+    else if (apiKeyId) out.push({ limit, counts: { apiKeyId, subject } });
+  }
+  return out;
+}
 
 export class QuotaStatuses {
   constructor(
@@ -95,25 +140,14 @@ export class QuotaStatuses {
   }
 
   /** What the ledger says for one scope and window, from the usage module's reader. */
-  used(sql: Sql, tenant: TenantRow, scope: store.ScopeIds, w: Window): Promise<Totals> {
+  used(sql: Sql, tenant: TenantRow, scope: ScopeIds, w: Window): Promise<Totals> {
     return this.usage.used(sql, { tenantId: tenant.id, timezone: tenant.timezone, ...scope }, w);
-  }
-
-  /** Every limit that applies to the tenant, and to the key / subject when given. */
-  async applicableLimits(sql: Sql, tenantId: string, apiKeyId: string | null, subject: string | null, at: Date) {
-    const m = await store.membershipAt(sql, tenantId, at);
-    const owners = [m?.planId, apiKeyId].filter((x): x is string => !!x);
-    if (!owners.length) return [];
-    const rows = await store.applicableLimits(sql, owners);
-    return rows.filter(
-      (l) =>
-        l.apiKeyId || l.scope === 'TENANT' || (l.scope === 'API_KEY' && apiKeyId) || (l.scope === 'SUBJECT' && subject),
-    );
   }
 
   /**
    * One scope's quota. `memo` holds the queries' answers by what they depend on, so the calls
-   * of one authorization flush share the tenant's limits, windows, used and reserved sums
+   * of one authorization flush share the tenant's limits (one statement for the tenant's plan,
+   * the key's and every subject of the flush's own plan), windows, used and reserved sums
    * wherever their scopes agree (each call alone gets a fresh one).
    */
   async computeStatus(
@@ -131,42 +165,37 @@ export class QuotaStatuses {
       m.set(k, p);
       return p;
     };
+    // Asked before any read of this status (statements of one transaction run in order).
+    memo.asOf ??= clockIn(sql, 'quotaStatus:asOf');
     const t = tenant.id;
-    // applicableLimits reads the subject only as present or not
-    const limits = await once(memo.limits, `${t}|${apiKeyId}|${!!subject}`, () =>
-      this.applicableLimits(sql, t, apiKeyId, subject, now),
+    let subjects = memo.subjects.get(t) ?? (subject === null ? [] : [subject]);
+    if (subject !== null && !subjects.includes(subject)) subjects = [...subjects, subject];
+    const rows = await once(memo.limits, JSON.stringify([t, apiKeyId, subjects]), () =>
+      store.limitsInForce(sql, t, apiKeyId, subjects, now),
     );
     const windows = (
       await once(memo.windows, `${tenant.timezone}|${now.toISOString()}`, () =>
         this.windows(sql, tenant.timezone, [now]),
       )
-    ).get(now.toISOString());
+    ).get(now.toISOString()) as Windows;
     const items = await Promise.all(
-      limits.map(async (limit): Promise<QuotaItem> => {
-        const scope =
-          limit.scope === 'TENANT'
-            ? {}
-            : limit.scope === 'API_KEY'
-              ? { apiKeyId: limit.apiKeyId ?? apiKeyId }
-              : { subject };
-        const scopeId =
-          limit.scope === 'TENANT' ? null : ((scope as { apiKeyId?: string; subject?: string }).apiKeyId ?? subject);
-        const w = (windows as NonNullable<typeof windows>)[limit.period];
+      applicable(rows, apiKeyId, subject).map(async ({ limit, counts }): Promise<QuotaItem> => {
+        const w = windows[limit.period];
+        const who = [t, counts.apiKeyId ?? null, counts.subject ?? null];
         const used = metricOf(
-          await once(memo.used, `${t}|${limit.scope}|${scopeId}|${limit.period}`, () =>
-            this.used(sql, tenant, scope, w),
-          ),
+          await once(memo.used, JSON.stringify([...who, limit.period]), () => this.used(sql, tenant, counts, w)),
           limit.metric,
         );
         const reserved = reservedOf(
-          await once(memo.reserved, `${t}|${limit.scope}|${scopeId}`, () => store.reservedIn(sql, t, scope, now)),
+          await once(memo.reserved, JSON.stringify(who), () => store.reservedIn(sql, t, counts, now)),
           limit.metric,
         );
         const amount = new Dec(limit.amount);
         const remaining = Dec.max(ZERO, amount.minus(used).minus(reserved));
         return {
           limit,
-          scopeId,
+          counts,
+          scopeId: counts.apiKeyId ?? counts.subject ?? null,
           periodStart: w.start,
           periodEnd: w.end,
           used: fmt(used),
@@ -182,21 +211,37 @@ export class QuotaStatuses {
       subject,
       blocked: items.some((i) => i.limit.action === 'BLOCK' && i.exceeded),
       items,
+      asOf: await memo.asOf,
     };
   }
 
-  /** The quota scope asked for: the (caller's) tenant, and a key of that tenant. */
-  async scopeFor(tenantId: string, args: { apiKeyId?: string | null; subject?: string | null }, field = ['tenantId']) {
-    const tenant = await this.tenants.get(tenantId, field);
+  /** The quota scope a caller asks for: its tenant (the operator names one), a key of it, a subject it may see. */
+  async scopeFor(
+    p: TenantScope,
+    args: { tenantId?: string | null; apiKeyId?: string | null; subject?: string | null },
+  ): Promise<StatusScope> {
+    const tenantId = tenantIn(p, args.tenantId, ['tenantId']);
+    const subject = subjectIn(p, check.subject(args.subject, ['subject']), ['subject']);
+    const tenant = await this.tenants.get(tenantId, ['tenantId']);
     const apiKeyId = args.apiKeyId ?? null;
     if (apiKeyId) {
       if (!(await this.keys.ownerOf(apiKeyId, tenantId))) throw notFound('API key', ['apiKeyId']);
     }
-    const subject = check.subject(args.subject, ['subject']);
-    return { tenant, apiKeyId, subject };
+    return { tenant, apiKeyId, subject, subjectOnly: p.subject !== null };
   }
 
-  status(tenant: TenantRow, apiKeyId: string | null, subject: string | null): Promise<QuotaStatus> {
-    return this.computeStatus(this.db, tenant, apiKeyId, subject, this.now());
+  /** A tenant's own quota as a caller sees it (Tenant.quota): a subject token, its subject's. */
+  tenantScope(p: TenantScope, tenant: TenantRow): StatusScope {
+    return { tenant, apiKeyId: null, subject: subjectIn(p, null, ['subject']), subjectOnly: p.subject !== null };
+  }
+
+  async status(s: StatusScope): Promise<QuotaStatus> {
+    // Read in one snapshot: exact as of its asOf (db/database.ts says how).
+    const status = await this.db.snapshot('quotaStatus', (tx, asOf) =>
+      this.computeStatus(tx, s.tenant, s.apiKeyId, s.subject, this.now(), newStatusMemo(asOf)),
+    );
+    if (!s.subjectOnly) return status;
+    // What counts other subjects (the tenant's, a key's) is not shown; whether it blocks is.
+    return { ...status, items: status.items.filter((i) => i.counts.subject === s.subject) };
   }
 }

@@ -5,41 +5,29 @@
 import type { Sql } from '../../db/database';
 import type { TenantRow } from '../../db/entities';
 import type { Keyset } from '../../lib/keyset';
-import type { AlertRow, LimitRow, MembershipRow, PlanRow, ReservationRow, ReservedAmounts } from './quota.types';
+import type {
+  AlertRow,
+  LimitInForce,
+  LimitRow,
+  MembershipRow,
+  NewAlert,
+  NewLimit,
+  NewReservation,
+  PlanRow,
+  ReservationRow,
+  ReservationStateRow,
+  ReservedAmounts,
+  ScopeIds,
+} from './quota.types';
 
 const LIMIT_COLUMNS = `id, plan_id AS "planId", tenant_id AS "tenantId", api_key_id AS "apiKeyId", metric, period, scope,
   amount::text AS amount, action, thresholds, position`;
-const MEMBERSHIP_COLUMNS = `id, tenant_id AS "tenantId", plan_id AS "planId", starts_at AS "startsAt", ends_at AS "endsAt"`;
+const MEMBERSHIP_COLUMNS = `id, tenant_id AS "tenantId", plan_id AS "planId", subject, starts_at AS "startsAt", ends_at AS "endsAt"`;
 export const RESERVATION_COLUMNS = `id, tenant_id AS "tenantId", api_key_id AS "apiKeyId", subject, cost::text AS cost, tokens::text AS tokens,
   input_tokens::text AS "inputTokens", output_tokens::text AS "outputTokens", asr_seconds::text AS "asrSeconds",
   requests::text AS requests, expires_at AS "expiresAt"`;
 const ALERT_COLUMNS = `id, tenant_id AS "tenantId", limit_id AS "limitId", api_key_id AS "apiKeyId", subject,
   period_start AS "periodStart", threshold, used::text AS used, crossed_at AS "crossedAt"`;
-
-/** A scope inside one tenant: the whole tenant, one key, or one subject. */
-export interface ScopeIds {
-  apiKeyId?: string | null;
-  subject?: string | null;
-}
-
-/** A limit as stored, without its id (what replaceLimits compares and inserts). */
-export interface NewLimit {
-  metric: string;
-  period: string;
-  scope: string;
-  amount: string;
-  action: string;
-  thresholds: number[];
-  position: number;
-}
-
-/** The state a reservation named by an entry is in, read under its row lock. */
-export interface ReservationStateRow {
-  id: string;
-  tenantId: string;
-  eventId: string | null;
-  state: 'OPEN' | 'SETTLED' | 'RELEASED' | 'EXPIRED';
-}
 
 // ------------------------------------------------------------------ locks
 
@@ -98,6 +86,8 @@ export async function repositionLimit(tx: Sql, id: string, position: number): Pr
   await tx.query('limits:reposition', 'UPDATE limits SET position = $2 WHERE id = $1', [id, position]);
 }
 
+const LIMIT_FIELDS = ['metric', 'period', 'scope', 'amount', 'action', 'thresholds', 'position'] as const;
+
 export async function insertLimit(
   tx: Sql,
   owner: { planId: string | null; apiKeyId: string | null; tenantId: string | null },
@@ -107,18 +97,7 @@ export async function insertLimit(
     'limits:insert',
     `INSERT INTO limits (plan_id, tenant_id, api_key_id, metric, period, scope, amount, action, thresholds, position)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-    [
-      owner.planId,
-      owner.tenantId,
-      owner.apiKeyId,
-      l.metric,
-      l.period,
-      l.scope,
-      l.amount,
-      l.action,
-      l.thresholds,
-      l.position,
-    ],
+    [owner.planId, owner.tenantId, owner.apiKeyId, ...LIMIT_FIELDS.map((k) => l[k])],
   );
 }
 
@@ -139,82 +118,156 @@ export function limitsOfOwners(sql: Sql, owners: readonly string[]): Promise<Lim
   );
 }
 
-/** Active limits of a plan and a key, plan limits first (what a status is made of). */
-export function applicableLimits(sql: Sql, owners: readonly string[]): Promise<LimitRow[]> {
-  return sql.query<LimitRow>(
-    'quota:limits',
-    `SELECT ${LIMIT_COLUMNS} FROM limits WHERE active AND (plan_id = ANY($1::uuid[]) OR api_key_id = ANY($1::uuid[]))
-      ORDER BY api_key_id NULLS FIRST, position`,
-    [owners],
-  );
+/** SQL: the plan of the tenant's own membership in force at `at` (memberships_tenant_idx). */
+const planAt = (tenant: string, at: string) =>
+  `(SELECT m.plan_id FROM memberships m WHERE m.tenant_id = ${tenant} AND m.subject IS NULL AND m.starts_at <= ${at}
+     AND (m.ends_at IS NULL OR m.ends_at > ${at}) ORDER BY m.starts_at DESC LIMIT 1)`;
+
+/**
+ * What a status is made of: the active limits of the tenant's plan at $4 and of key $2, then of the own plans
+ * of subjects $3 only (memberships_subject_idx; a plan without limits answers a row of NULLs, so it shows).
+ */
+export const LIMITS_IN_FORCE = `
+  SELECT ${LIMIT_COLUMNS}, NULL::text AS "forSubject" FROM limits
+   WHERE active AND (plan_id = ${planAt('$1', '$4')} OR api_key_id = $2)
+  UNION ALL
+  SELECT l.id, l.plan_id, l.tenant_id, l.api_key_id, l.metric, l.period, l.scope, l.amount::text, l.action, l.thresholds,
+         l.position, s.subject
+    FROM (SELECT DISTINCT ON (m.subject) m.subject, m.plan_id FROM memberships m
+           WHERE m.tenant_id = $1 AND m.subject = ANY($3::text[]) AND m.starts_at <= $4 AND (m.ends_at IS NULL OR m.ends_at > $4)
+           ORDER BY m.subject, m.starts_at DESC) s
+    LEFT JOIN limits l ON l.plan_id = s.plan_id AND l.active
+  ORDER BY "forSubject" NULLS FIRST, "apiKeyId" NULLS FIRST, position`;
+
+export function limitsInForce(
+  sql: Sql,
+  tenantId: string,
+  apiKeyId: string | null,
+  subjects: readonly string[],
+  at: Date,
+): Promise<LimitInForce[]> {
+  return sql.query<LimitInForce>('quota:limits', LIMITS_IN_FORCE, [tenantId, apiKeyId, subjects, at]);
 }
 
-/** Thresholded limits in force for any of the tenants at `at`, each with its tenant. */
+/**
+ * Per tenant of a write: its thresholded limits in force at `at` (its plan's and its keys'),
+ * and whether any subject of it has an own plan then. A tenant with neither has no row.
+ */
 export async function thresholdedLimits(
   sql: Sql,
   tenantIds: string[],
   at: Date,
-): Promise<{ tenant: TenantRow; limit: LimitRow }[]> {
-  const rows = await sql.query<LimitRow & { tz: string; tname: string; tcur: string; tcreated: Date }>(
+): Promise<{ tenant: TenantRow; limit: LimitRow | null; subjectPlans: boolean }[]> {
+  const rows = await sql.query<
+    LimitRow & { tz: string; tname: string; tcur: string; tcreated: Date; subjectPlans: boolean }
+  >(
     'quota:planWrite',
-    `SELECT l.id, l.plan_id AS "planId", coalesce(l.tenant_id, m.tenant_id) AS "tenantId", l.api_key_id AS "apiKeyId", l.metric,
-            l.period, l.scope, l.amount::text AS amount, l.action, l.thresholds, l.position, t.timezone AS tz, t.name AS tname,
-            t.currency AS tcur, t.created_at AS tcreated
-       FROM limits l
-       LEFT JOIN memberships m ON m.plan_id = l.plan_id AND m.tenant_id = ANY($1::uuid[])
-            AND m.starts_at <= $2 AND (m.ends_at IS NULL OR m.ends_at > $2)
-       JOIN tenants t ON t.id = coalesce(l.tenant_id, m.tenant_id)
-      WHERE l.active AND cardinality(l.thresholds) > 0
-        AND (m.id IS NOT NULL OR (l.api_key_id IS NOT NULL AND l.tenant_id = ANY($1::uuid[])))`,
+    `SELECT l.id, l.plan_id AS "planId", t.id AS "tenantId", l.api_key_id AS "apiKeyId", l.metric, l.period, l.scope,
+            l.amount::text AS amount, l.action, l.thresholds, l.position, t.timezone AS tz, t.name AS tname,
+            t.currency AS tcur, t.created_at AS tcreated, s.any AS "subjectPlans"
+       FROM tenants t
+       CROSS JOIN LATERAL (SELECT EXISTS (SELECT 1 FROM memberships m WHERE m.tenant_id = t.id AND m.subject IS NOT NULL
+                             AND m.starts_at <= $2 AND (m.ends_at IS NULL OR m.ends_at > $2)) AS any) s
+       LEFT JOIN LATERAL (
+         SELECT * FROM limits WHERE active AND cardinality(thresholds) > 0 AND plan_id = ${planAt('t.id', '$2')}
+         UNION ALL
+         SELECT * FROM limits WHERE active AND cardinality(thresholds) > 0 AND api_key_id IS NOT NULL AND tenant_id = t.id
+       ) l ON true
+      WHERE t.id = ANY($1::uuid[]) AND (l.id IS NOT NULL OR s.any)`,
     [tenantIds, at],
   );
-  return rows.map(({ tz, tname, tcur, tcreated, ...limit }) => ({
+  return rows.map(({ tz, tname, tcur, tcreated, subjectPlans, ...limit }) => ({
     tenant: { id: limit.tenantId as string, name: tname, timezone: tz, currency: tcur, createdAt: tcreated },
-    limit,
+    limit: limit.id ? limit : null,
+    subjectPlans,
   }));
+}
+
+/** The thresholded limits of the own plans of (tenant, subject) pairs at `at`; a subject with a plan and none: a NULL limit. */
+export function subjectPlanLimits(
+  tx: Sql,
+  pairs: { tenantId: string; subject: string }[],
+  at: Date,
+): Promise<(LimitRow & { forSubject: string; forTenant: string })[]> {
+  return tx.query(
+    'quota:subjectPlans',
+    `SELECT s.tenant_id AS "forTenant", s.subject AS "forSubject", l.id, l.plan_id AS "planId", l.tenant_id AS "tenantId",
+            l.api_key_id AS "apiKeyId", l.metric, l.period, l.scope, l.amount::text AS amount, l.action, l.thresholds, l.position
+       FROM (SELECT DISTINCT ON (m.tenant_id, m.subject) m.tenant_id, m.subject, m.plan_id
+               FROM unnest($1::uuid[], $2::text[]) AS v(t, s)
+               JOIN memberships m ON m.tenant_id = v.t AND m.subject = v.s
+              WHERE m.starts_at <= $3 AND (m.ends_at IS NULL OR m.ends_at > $3)
+              ORDER BY m.tenant_id, m.subject, m.starts_at DESC) s
+       LEFT JOIN limits l ON l.plan_id = s.plan_id AND l.active AND cardinality(l.thresholds) > 0`,
+    [pairs.map((p) => p.tenantId), pairs.map((p) => p.subject), at],
+  );
 }
 
 // ------------------------------------------------------------------ memberships
 
-export async function membershipStartsAtOrAfter(tx: Sql, tenantId: string, at: Date): Promise<boolean> {
+/** Whose memberships: the tenant's own (subject NULL, memberships_tenant_idx) or one subject's. */
+const whose = (subject: string | null) => (subject === null ? 'subject IS NULL' : 'subject = $3');
+const args = (tenantId: string, at: Date, subject: string | null) =>
+  subject === null ? [tenantId, at] : [tenantId, at, subject];
+
+export async function membershipStartsAtOrAfter(tx: Sql, tenantId: string, subject: string | null, at: Date) {
   const later = await tx.query(
     'assignPlan:later',
-    'SELECT 1 FROM memberships WHERE tenant_id = $1 AND starts_at >= $2',
-    [tenantId, at],
+    `SELECT 1 FROM memberships WHERE tenant_id = $1 AND ${whose(subject)} AND starts_at >= $2`,
+    args(tenantId, at, subject),
   );
   return later.length > 0;
 }
 
-export async function endMembershipAt(tx: Sql, tenantId: string, at: Date): Promise<void> {
+export async function endMembershipAt(tx: Sql, tenantId: string, subject: string | null, at: Date): Promise<void> {
   await tx.query(
     'assignPlan:endCurrent',
-    'UPDATE memberships SET ends_at = $2 WHERE tenant_id = $1 AND starts_at < $2 AND (ends_at IS NULL OR ends_at > $2)',
-    [tenantId, at],
+    `UPDATE memberships SET ends_at = $2
+      WHERE tenant_id = $1 AND ${whose(subject)} AND starts_at < $2 AND (ends_at IS NULL OR ends_at > $2)`,
+    args(tenantId, at, subject),
   );
 }
 
 export async function insertMembership(
   tx: Sql,
-  tenantId: string,
-  planId: string,
-  startsAt: Date,
+  m: { tenantId: string; planId: string; subject: string | null; startsAt: Date },
 ): Promise<MembershipRow> {
-  const [m] = await tx.query<MembershipRow>(
+  const [row] = await tx.query<MembershipRow>(
     'assignPlan:insert',
-    `INSERT INTO memberships (tenant_id, plan_id, starts_at) VALUES ($1, $2, $3) RETURNING ${MEMBERSHIP_COLUMNS}`,
-    [tenantId, planId, startsAt],
+    `INSERT INTO memberships (tenant_id, plan_id, subject, starts_at) VALUES ($1, $2, $3, $4) RETURNING ${MEMBERSHIP_COLUMNS}`,
+    [m.tenantId, m.planId, m.subject, m.startsAt],
   );
-  return m as MembershipRow;
+  return row as MembershipRow;
 }
 
-export async function membershipAt(sql: Sql, tenantId: string, at: Date): Promise<MembershipRow | null> {
+/** The membership of the tenant (subject null) or of one subject in force at `at`. */
+export async function membershipAt(sql: Sql, tenantId: string, at: Date, subject: string | null = null) {
   const [m] = await sql.query<MembershipRow>(
     'memberships:at',
     `SELECT ${MEMBERSHIP_COLUMNS} FROM memberships
-      WHERE tenant_id = $1 AND starts_at <= $2 AND (ends_at IS NULL OR ends_at > $2) ORDER BY starts_at DESC LIMIT 1`,
-    [tenantId, at],
+      WHERE tenant_id = $1 AND ${whose(subject)} AND starts_at <= $2 AND (ends_at IS NULL OR ends_at > $2)
+      ORDER BY starts_at DESC LIMIT 1`,
+    args(tenantId, at, subject),
   );
   return m ?? null;
+}
+
+/** Subject memberships not ended at `at` (in force or to come), newest start first (keyset on starts_at, id). */
+export function subjectMembershipsPage(
+  sql: Sql,
+  tenantId: string,
+  subject: string | null,
+  at: Date,
+  k: Keyset,
+): Promise<MembershipRow[]> {
+  return sql.query<MembershipRow>(
+    'subjectMemberships:page',
+    `SELECT ${MEMBERSHIP_COLUMNS} FROM memberships
+      WHERE tenant_id = $1 AND subject IS NOT NULL AND ($2::text IS NULL OR subject = $2) AND (ends_at IS NULL OR ends_at > $3)
+        AND ($4::timestamptz IS NULL OR (starts_at, id) < ($4::timestamptz, $5::uuid))
+      ORDER BY starts_at DESC, id DESC LIMIT $6`,
+    [tenantId, subject, at, k.afterInstant, k.afterId, k.limit],
+  );
 }
 
 // ------------------------------------------------------------------ windows
@@ -251,36 +304,19 @@ export async function reservedIn(sql: Sql, tenantId: string, scope: ScopeIds, no
   return r as ReservedAmounts;
 }
 
-export interface NewReservation {
-  id: string;
-  tenantId: string;
-  apiKeyId: string | null;
-  subject: string | null;
-  est: ReservedAmounts;
-  expiresAt: Date;
-}
+const AMOUNTS = ['cost', 'tokens', 'inputTokens', 'outputTokens', 'asrSeconds', 'requests'] as const;
 
 export function insertReservations(tx: Sql, rs: NewReservation[]): Promise<ReservationRow[]> {
   const col = <T>(f: (r: NewReservation) => T) => rs.map(f);
+  const amounts = AMOUNTS.map((k) => col((r) => r.est[k]));
+  const expires = col((r) => r.expiresAt.toISOString());
   return tx.query<ReservationRow>(
     'authorizeUsage:reserve',
     `INSERT INTO reservations (id, tenant_id, api_key_id, subject, cost, tokens, input_tokens, output_tokens, asr_seconds, requests, expires_at)
      SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::numeric[], $6::bigint[], $7::bigint[],
                           $8::bigint[], $9::numeric[], $10::bigint[], $11::timestamptz[])
      RETURNING ${RESERVATION_COLUMNS}`,
-    [
-      col((r) => r.id),
-      col((r) => r.tenantId),
-      col((r) => r.apiKeyId),
-      col((r) => r.subject),
-      col((r) => r.est.cost),
-      col((r) => r.est.tokens),
-      col((r) => r.est.inputTokens),
-      col((r) => r.est.outputTokens),
-      col((r) => r.est.asrSeconds),
-      col((r) => r.est.requests),
-      col((r) => r.expiresAt.toISOString()),
-    ],
+    [...(['id', 'tenantId', 'apiKeyId', 'subject'] as const).map((k) => col((r) => r[k])), ...amounts, expires],
   );
 }
 
@@ -328,17 +364,6 @@ export async function settleReservations(
 
 // ------------------------------------------------------------------ alerts
 
-export interface NewAlert {
-  tenantId: string;
-  limitId: string;
-  scopeKey: string;
-  apiKeyId: string | null;
-  subject: string | null;
-  periodStart: Date | null;
-  threshold: number;
-  used: string;
-}
-
 /** Stores the alerts not stored before (the unique key decides); returns the new ones. */
 export function insertAlerts(tx: Sql, alerts: NewAlert[], at: Date): Promise<AlertRow[]> {
   return tx.query<AlertRow>(
@@ -347,14 +372,9 @@ export function insertAlerts(tx: Sql, alerts: NewAlert[], at: Date): Promise<Ale
      SELECT *, $9::timestamptz FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::timestamptz[], $7::int[], $8::numeric[])
      ON CONFLICT DO NOTHING RETURNING ${ALERT_COLUMNS}`,
     [
-      alerts.map((c) => c.tenantId),
-      alerts.map((c) => c.limitId),
-      alerts.map((c) => c.scopeKey),
-      alerts.map((c) => c.apiKeyId),
-      alerts.map((c) => c.subject),
+      ...(['tenantId', 'limitId', 'scopeKey', 'apiKeyId', 'subject'] as const).map((k) => alerts.map((c) => c[k])),
       alerts.map((c) => c.periodStart?.toISOString() ?? null),
-      alerts.map((c) => c.threshold),
-      alerts.map((c) => c.used),
+      ...(['threshold', 'used'] as const).map((k) => alerts.map((c) => c[k])),
       at,
     ],
   );
@@ -363,15 +383,15 @@ export function insertAlerts(tx: Sql, alerts: NewAlert[], at: Date): Promise<Ale
 export function alertsPage(
   sql: Sql,
   tenantId: string,
-  range: { from: Date | null; to: Date | null },
+  range: { from: Date | null; to: Date | null; subject: string | null },
   k: Keyset,
 ): Promise<AlertRow[]> {
   return sql.query<AlertRow>(
     'quotaAlerts:page',
     `SELECT ${ALERT_COLUMNS} FROM quota_alerts
       WHERE tenant_id = $1 AND ($2::timestamptz IS NULL OR crossed_at >= $2) AND ($3::timestamptz IS NULL OR crossed_at < $3)
-        AND ($4::timestamptz IS NULL OR (crossed_at, id) < ($4::timestamptz, $5::uuid))
+        AND ($4::timestamptz IS NULL OR (crossed_at, id) < ($4::timestamptz, $5::uuid)) AND ($7::text IS NULL OR subject = $7)
       ORDER BY crossed_at DESC, id DESC LIMIT $6`,
-    [tenantId, range.from, range.to, k.afterInstant, k.afterId, k.limit],
+    [tenantId, range.from, range.to, k.afterInstant, k.afterId, k.limit, range.subject],
   );
 }

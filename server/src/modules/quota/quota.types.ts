@@ -32,6 +32,8 @@ export interface MembershipRow {
   id: string;
   tenantId: string;
   planId: string;
+  /** Set when the plan belongs to one subject of the tenant (its own plan); null: the tenant's. */
+  subject: string | null;
   startsAt: Date;
   endsAt: Date | null;
 }
@@ -70,6 +72,8 @@ export interface AlertRow {
 
 export interface QuotaItem {
   limit: LimitRow;
+  /** The usage the item counts: the whole tenant ({}), one key, one subject, or one subject through one key. */
+  counts: ScopeIds;
   scopeId: string | null;
   periodStart: Date | null;
   periodEnd: Date | null;
@@ -85,6 +89,8 @@ export interface QuotaStatus {
   subject: string | null;
   blocked: boolean;
   items: QuotaItem[];
+  /** The instant the status is exact as of (quota.status.ts). */
+  asOf: Date;
 }
 
 export interface LimitInput {
@@ -104,3 +110,51 @@ export interface Estimate {
   asrSeconds?: string | null;
   requests?: number | null;
 }
+
+/** A scope inside one tenant: the whole tenant, one key, or one subject. */
+export interface ScopeIds {
+  apiKeyId?: string | null;
+  subject?: string | null;
+}
+
+/** A limit as stored, without its id (what replaceLimits compares and inserts). */
+export interface NewLimit {
+  metric: string;
+  period: string;
+  scope: string;
+  amount: string;
+  action: string;
+  thresholds: number[];
+  position: number;
+}
+
+/** The state a reservation named by an entry is in, read under its row lock. */
+export interface ReservationStateRow {
+  id: string;
+  tenantId: string;
+  eventId: string | null;
+  state: 'OPEN' | 'SETTLED' | 'RELEASED' | 'EXPIRED';
+}
+
+export interface NewReservation {
+  id: string;
+  tenantId: string;
+  apiKeyId: string | null;
+  subject: string | null;
+  est: ReservedAmounts;
+  expiresAt: Date;
+}
+
+export interface NewAlert {
+  tenantId: string;
+  limitId: string;
+  scopeKey: string;
+  apiKeyId: string | null;
+  subject: string | null;
+  periodStart: Date | null;
+  threshold: number;
+  used: string;
+}
+
+/** A limit in force for a scope, and the subject whose own plan it comes from (null: the tenant's plan or a key's). */
+export type LimitInForce = LimitRow & { forSubject: string | null };

@@ -1,6 +1,7 @@
 // GraphQL for tenants and the viewer. Resolvers authorize, map arguments and call services.
 
-import { tenantOf } from '../../auth/principal';
+import { rangeIn, scopeOf, subjectIn, tenantIn, wholeTenant } from '../../auth/scope';
+import type { TenantRow } from '../../db/entities';
 import { builder, deny } from '../../graphql/builder';
 import { ApiKeyRef } from '../api-keys/api-keys.refs';
 import { CreateApiKeyPayloadRef } from '../api-keys/api-keys.schema';
@@ -24,38 +25,79 @@ TenantRef.implement({
       type: [ApiKeyRef],
       authScopes: { read: true },
       args: { includeRevoked: t.arg.boolean({ defaultValue: false }) },
-      resolve: (tenant, args, ctx) => ctx.services.apiKeys.listForTenant(tenant.id, args.includeRevoked ?? false),
+      resolve: (tenant, args, ctx) => {
+        wholeTenant(scopeOf(ctx.principal));
+        return ctx.services.apiKeys.listForTenant(tenant.id, args.includeRevoked ?? false);
+      },
     }),
     usage: t.field({
       type: UsageTotalsRef,
       authScopes: { read: true },
       args: { from: t.arg({ type: 'DateTime', required: true }), to: t.arg({ type: 'DateTime', required: true }) },
+      description: "The tenant's usage over [from, to); a subject token's: its subject's.",
       resolve: (tenant, { from, to }, ctx) => {
+        const scope = scopeOf(ctx.principal);
         UsageService.checkRange(from, to);
-        return ctx.services.usage.tenantTotals(tenant.id, tenant.timezone, from, to, tenant.currency);
+        rangeIn(scope, from, to, { from: ['from'], to: ['to'] });
+        const subject = subjectIn(scope, null, ['subject']);
+        return ctx.services.usage.tenantTotals(tenant.id, tenant.timezone, from, to, tenant.currency, subject);
       },
     }),
   }),
 });
 
-const ViewerRef = builder.objectRef<{ isOperator: boolean }>('Viewer').implement({
+const ViewerRef = builder.objectRef<ReturnType<typeof scopeOf>>('Viewer').implement({
   fields: (t) => ({
-    apiKey: t.field({ type: ApiKeyRef, nullable: true, resolve: (_, __, ctx) => ctx.principal.key }),
+    apiKey: t.field({
+      type: ApiKeyRef,
+      nullable: true,
+      resolve: (s, _, ctx) => (s.keyId ? ctx.loaders.apiKey.load(s.keyId) : null),
+    }),
     tenant: t.field({
       type: TenantRef,
       nullable: true,
-      resolve: (_, __, ctx) => (ctx.principal.tenantId ? ctx.loaders.tenant.load(ctx.principal.tenantId) : null),
+      resolve: (s, _, ctx) => (s.tenantId ? ctx.loaders.tenant.load(s.tenantId) : null),
     }),
-    isOperator: t.exposeBoolean('isOperator'),
+    isOperator: t.boolean({ resolve: (s) => s.operator }),
+    subject: t.exposeString('subject', {
+      nullable: true,
+      description: 'A subject token: the one subject it reads (null for keys).',
+    }),
   }),
 });
 
+const TenantEdge = builder.objectRef<{ cursor: string; node: TenantRow }>('TenantEdge').implement({
+  fields: (t) => ({ cursor: t.exposeString('cursor'), node: t.field({ type: TenantRef, resolve: (e) => e.node }) }),
+});
+const TenantConnection = builder
+  .objectRef<{
+    edges: { cursor: string; node: TenantRow }[];
+    pageInfo: { hasNextPage: boolean; endCursor: string | null };
+  }>('TenantConnection')
+  .implement({
+    fields: (t) => ({
+      // tenants already multiplies by `first`; the page is not counted twice.
+      edges: t.field({ type: [TenantEdge], complexity: { field: 1, multiplier: 1 }, resolve: (c) => c.edges }),
+      pageInfo: t.field({ type: 'PageInfo' as never, resolve: (c) => c.pageInfo as never }),
+    }),
+  });
+
 builder.queryFields((t) => ({
+  tenants: t.field({
+    type: TenantConnection,
+    description:
+      'Operator only. Every tenant, newest first (createdAt, then id, descending), cursor pagination; first over 500 is BAD_USER_INPUT.',
+    args: { first: t.arg.int({ defaultValue: 50 }), after: t.arg.string() },
+    complexity: (args) => ({ field: 1, multiplier: Math.max(1, Math.min(args.first ?? 50, 500)) }),
+    authScopes: { operator: true },
+    ...deny('only the operator lists tenants'),
+    resolve: (_, args, ctx) => ctx.services.tenants.page(args.first ?? 50, args.after),
+  }),
   viewer: t.field({
     type: ViewerRef,
     description: 'The calling API key, and through it its tenant.',
     authScopes: { anyKey: true },
-    resolve: (_, __, ctx) => ({ isOperator: ctx.principal.isOperator }),
+    resolve: (_, __, ctx) => scopeOf(ctx.principal),
   }),
   tenant: t.field({
     type: TenantRef,
@@ -63,10 +105,7 @@ builder.queryFields((t) => ({
     description: 'Operator keys may read any tenant; tenant keys only their own (another id: FORBIDDEN).',
     args: { id: t.arg.id({ required: true }) },
     authScopes: { read: true },
-    resolve: async (_, { id }, ctx) => {
-      const tenantId = tenantOf(ctx.principal, id, ['id']);
-      return ctx.loaders.tenant.load(tenantId);
-    },
+    resolve: (_, { id }, ctx) => ctx.loaders.tenant.load(tenantIn(scopeOf(ctx.principal), id, ['id'])),
   }),
 }));
 

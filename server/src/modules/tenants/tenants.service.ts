@@ -9,6 +9,7 @@ import type { TenantRow } from '../../db/entities';
 import { badInput, containsNul, notFound } from '../../lib/errors';
 import { isUuid } from '../../lib/ids';
 import { clip } from '../../lib/input';
+import { connection, keyset } from '../../lib/keyset';
 import { CURRENCY_RE } from '../../lib/money';
 import type { ApiKeysService, NewApiKey } from '../api-keys/api-keys.service';
 import * as store from './tenants.store';
@@ -47,6 +48,12 @@ export class TenantsService {
     });
   }
 
+  /** Operator only (the field's authScopes): every tenant, newest first, a page at a time. */
+  async page(first: number, after: string | null | undefined) {
+    const rows = await store.tenantsPage(this.db, keyset(first, after));
+    return connection(rows, first, (t) => t.createdAt);
+  }
+
   /** PostgreSQL does the calendar math, so its zone database is the one that decides. */
   async isZone(zone: string): Promise<boolean> {
     if (zone.length > 64 || containsNul(zone)) return false;
@@ -71,6 +78,12 @@ export class TenantsService {
       if (c) out.set(id, c);
     }
     return out;
+  }
+
+  /** Whether a tenant exists (a tenant is never deleted once it has usage; one read is enough). */
+  async exists(id: string): Promise<boolean> {
+    if (this.currencyCache.has(id)) return true;
+    return (await this.byIds([id])).length > 0;
   }
 
   async get(id: string, field: string[] = ['id']): Promise<TenantRow> {

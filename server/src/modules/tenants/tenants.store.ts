@@ -4,6 +4,7 @@
 // transaction passes its `tx` and one outside passes the database.
 import type { Sql } from '../../db/database';
 import type { TenantRow } from '../../db/entities';
+import type { Keyset } from '../../lib/keyset';
 
 const TENANT_COLUMNS = `id, name, timezone, currency, created_at AS "createdAt"`;
 
@@ -29,4 +30,19 @@ export function tenantsByIds(sql: Sql, ids: readonly string[]): Promise<TenantRo
   return sql.query<TenantRow>('tenants:byIds', `SELECT ${TENANT_COLUMNS} FROM tenants WHERE id = ANY($1::uuid[])`, [
     ids,
   ]);
+}
+
+/**
+ * Newest first, continuing strictly after the cursor's pair. The order is by created_at cut to
+ * milliseconds (what a cursor carries, and what a JS Date holds), so no row in the same
+ * millisecond as a page's last one is skipped.
+ */
+export function tenantsPage(sql: Sql, k: Keyset): Promise<TenantRow[]> {
+  return sql.query<TenantRow>(
+    'tenants:page',
+    `SELECT ${TENANT_COLUMNS} FROM tenants
+      WHERE ($1::timestamptz IS NULL OR (date_trunc('milliseconds', created_at), id) < ($1::timestamptz, $2::uuid))
+      ORDER BY date_trunc('milliseconds', created_at) DESC, id DESC LIMIT $3`,
+    [k.afterInstant, k.afterId, k.limit],
+  );
 }

@@ -59,7 +59,7 @@ export const RecordUsagePayload = builder
     }),
   });
 
-const UserErrorRef = builder.objectRef<UserError>('UserError').implement({
+export const UserErrorRef = builder.objectRef<UserError>('UserError').implement({
   fields: (t) => ({
     code: t.exposeString('code', { description: 'One of the error codes listed at the end of this file.' }),
     message: t.exposeString('message'),

@@ -3,8 +3,8 @@
 // the rest). A lease row's amount moves only by its owner's relative updates and, in one
 // statement, into reservations; anyone may delete a lease (expired, reclaimed, limits changed).
 import type { Sql } from '../../db/database';
-import { type NewReservation, RESERVATION_COLUMNS } from './quota.store';
-import type { ReservationRow } from './quota.types';
+import { RESERVATION_COLUMNS } from './quota.store';
+import type { NewReservation, ReservationRow } from './quota.types';
 
 /** The leased sum of one limit item, as the locked path counts it. */
 export interface HeldRow {
@@ -35,22 +35,26 @@ export interface LeaseChange {
 }
 
 /**
- * Under the tenants' lock, first thing: shares the lock of the plans in force (so no plan's
- * limits change under a grant), deletes expired leases, and answers what the live ones hold
- * per item, and when each tenant's memberships next change.
+ * Under the tenants' lock, first thing: shares the lock of the plans in force, the tenants'
+ * and their subjects' (so no plan's limits change under a grant), deletes expired leases, and
+ * answers what the live ones hold per item, when each tenant's memberships next change, and
+ * which tenants have subjects with plans of their own (now or to come).
  */
 export async function enterLeases(
   tx: Sql,
   tenantIds: string[],
+  /** The subjects of the flush: their own plans are the only subject plans read. */
+  subjects: string[],
   now: Date,
-): Promise<{ held: HeldRow[]; next: Map<string, Date> }> {
+): Promise<{ held: HeldRow[]; next: Map<string, Date>; subjectPlans: Set<string> }> {
   const rows = await tx.query<HeldRow & { kind: string }>(
     'authorizeUsage:leases',
     `WITH plans AS (
        SELECT count(*)::text AS n
          FROM (SELECT pg_advisory_xact_lock_shared(hashtextextended('tally:plan:' || plan_id::text, 0))
                  FROM (SELECT DISTINCT plan_id FROM memberships
-                        WHERE tenant_id = ANY($1::uuid[]) AND starts_at <= $2 AND (ends_at IS NULL OR ends_at > $2)) m) x
+                        WHERE tenant_id = ANY($1::uuid[]) AND (subject IS NULL OR subject = ANY($3::text[]))
+                          AND starts_at <= $2 AND (ends_at IS NULL OR ends_at > $2)) m) x
      ), gone AS (
        DELETE FROM quota_leases WHERE tenant_id = ANY($1::uuid[]) AND expires_at <= $2 AND (SELECT n FROM plans) IS NOT NULL
        RETURNING id
@@ -63,14 +67,21 @@ export async function enterLeases(
      UNION ALL
      SELECT 'next', tenant_id, NULL, NULL, min(t), NULL
        FROM memberships, LATERAL (VALUES (starts_at), (ends_at)) AS v(t)
-      WHERE tenant_id = ANY($1::uuid[]) AND t > $2 GROUP BY tenant_id
+      WHERE tenant_id = ANY($1::uuid[]) AND (subject IS NULL OR subject = ANY($3::text[])) AND t > $2
+      GROUP BY tenant_id
+     UNION ALL
+     SELECT 'subjects', tenant_id, NULL, NULL, NULL, NULL
+       FROM unnest($1::uuid[]) AS t(tenant_id)
+      WHERE EXISTS (SELECT 1 FROM memberships m WHERE m.tenant_id = t.tenant_id AND m.subject IS NOT NULL
+                      AND (m.ends_at IS NULL OR m.ends_at > $2))
      UNION ALL
      SELECT 'plans', NULL, NULL, NULL, NULL, n FROM plans`,
-    [tenantIds, now],
+    [tenantIds, now, subjects],
   );
   const next = new Map<string, Date>();
   for (const r of rows) if (r.kind === 'next' && r.periodStart) next.set(r.tenantId, r.periodStart);
-  return { held: rows.filter((r) => r.kind === 'held'), next };
+  const subjectPlans = new Set(rows.filter((r) => r.kind === 'subjects').map((r) => r.tenantId));
+  return { held: rows.filter((r) => r.kind === 'held'), next, subjectPlans };
 }
 
 /**
