@@ -14,16 +14,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Sql } from '../../db/database';
 import { Dec, ZERO } from '../../lib/money';
-import {
-  countsKeyOf,
-  itemKeyOf,
-  type Lease,
-  type LeaseCall,
-  type QuotaLeases,
-  sentinelKeyOf,
-  type View,
-  viewKeyOf,
-} from './quota.leases';
+import { countsKeyOf, itemKeyOf, sentinelKeyOf, viewKeyOf } from './quota.lease-keys';
+import type { Lease, LeaseCall, QuotaLeases, View } from './quota.leases';
 import * as leaseStore from './quota.leases-store';
 import { reservedOf } from './quota.status';
 import type { QuotaItem, QuotaStatus } from './quota.types';

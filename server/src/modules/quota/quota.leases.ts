@@ -13,6 +13,7 @@ import type { Database } from '../../db/database';
 import type { TenantRow } from '../../db/entities';
 import { type Dec, ZERO } from '../../lib/money';
 import { GroupCommitter } from '../usage/group-commit';
+import { anySubjectKeyOf, scopeKeyOf, sentinelKeyOf } from './quota.lease-keys';
 import * as leaseStore from './quota.leases-store';
 import { reservedOf } from './quota.status';
 import type {
@@ -109,33 +110,6 @@ export interface Demand {
   prevCalls: number;
   since: number;
 }
-
-export const scopeKeyOf = (tenantId: string, apiKeyId: string | null, subject: string | null) =>
-  `${tenantId}|${apiKeyId ?? ''}|${subject ?? '\u0000'}`;
-/** The view of every subject of a key: where no limit counts a subject, the subject changes nothing. */
-export const anySubjectKeyOf = (tenantId: string, apiKeyId: string | null) => `${tenantId}|${apiKeyId ?? ''}|*`;
-/**
- * The key a call's view and demand are kept under, given its status: many end users of a busy
- * tenant share one view unless a limit counts a subject (a SUBJECT limit of the tenant's plan),
- * or some subject of the tenant has a plan of its own (`subjectPlans`: then subjects differ).
- */
-export const viewKeyOf = (
-  c: { tenant: { id: string }; apiKeyId: string | null; subject: string | null },
-  s: QuotaStatus,
-  subjectPlans: boolean,
-) =>
-  subjectPlans || s.items.some((i) => i.counts.subject != null)
-    ? scopeKeyOf(c.tenant.id, c.apiKeyId, c.subject)
-    : anySubjectKeyOf(c.tenant.id, c.apiKeyId);
-/**
- * A lease's scope_key: the usage its item counts ('' the whole tenant; else "<key id>|<subject>",
- * either part empty). Key ids hold no '|', so the first one separates.
- */
-export const countsKeyOf = (i: Pick<QuotaItem, 'counts'>) =>
-  i.counts.apiKeyId || i.counts.subject != null ? `${i.counts.apiKeyId ?? ''}|${i.counts.subject ?? ''}` : '';
-export const itemKeyOf = (tenantId: string, i: Pick<QuotaItem, 'limit' | 'counts' | 'periodStart'>) =>
-  `${tenantId}|${i.limit.id}|${countsKeyOf(i)}|${i.periodStart ? new Date(i.periodStart).toISOString() : ''}`;
-export const sentinelKeyOf = (tenantId: string) => `${tenantId}|`;
 
 interface FastCall {
   view: View;
