@@ -16,6 +16,7 @@ import { ensureDatabase } from '../server/src/db/connect';
 import { openDatabase } from '../server/src/db/database';
 import { type EmbeddedDatabase, freePort, startEmbeddedPostgres } from '../server/src/db/embedded';
 import { rebuild } from '../server/src/modules/usage/usage.reconcile';
+import { openLoop } from './open-loop';
 
 const SMOKE = process.env.BENCH_SMOKE === '1';
 const DURATION = Number(process.env.BENCH_DURATION_S ?? (SMOKE ? 1 : 10));
@@ -134,8 +135,17 @@ interface Load {
   errors: number;
 }
 
-/** autocannon against /graphql; `body(i)` makes the i-th request body (unique idempotency keys). */
-function load(base: string, key: string, body: (i: number) => string, connections = CONNECTIONS): Promise<Load> {
+/**
+ * autocannon against /graphql; `body(i)` makes the i-th request body (unique idempotency keys).
+ * With several keys, request i uses key i mod their number (many tenants at once).
+ */
+function load(
+  base: string,
+  key: string | string[],
+  body: (i: number) => string,
+  connections = CONNECTIONS,
+): Promise<Load> {
+  const keys = typeof key === 'string' ? [key] : key;
   let i = 0;
   return new Promise((resolve, reject) => {
     const inst = autocannon(
@@ -146,8 +156,12 @@ function load(base: string, key: string, body: (i: number) => string, connection
         requests: [
           {
             method: 'POST',
-            headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
-            setupRequest: ((req: Record<string, unknown>) => ({ ...req, body: body(i++) })) as never,
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${keys[0]}` },
+            setupRequest: ((req: Record<string, unknown>) => {
+              const n = i++;
+              const headers = { ...(req.headers as object), authorization: `Bearer ${keys[n % keys.length]}` };
+              return { ...req, headers, body: body(n) };
+            }) as never,
           },
         ],
       },
@@ -373,6 +387,14 @@ async function main() {
     });
   }
 
+  /**
+   * authorizeUsage with a reservation (leases: docs/authorize-leases.md): saturation (64
+   * clients, closed loop) for one hot tenant and for 100 tenants, against the trivial query;
+   * then an open-loop fixed load at half the trivial rate (latency counted from when each
+   * request was due). The same again with a second server instance on the same database
+   * (both share this machine's 2 cores: no speed-up is expected), against the trivial query
+   * over both instances.
+   */
   async function authorizeTest(base: string, trivialRps: number) {
     log('5/8 authorizeUsage ...');
     await gql(
@@ -380,18 +402,113 @@ async function main() {
       OPERATOR,
       'mutation { upsertPlan(input: { code: "bench", name: "Bench", limits: [{ metric: COST, period: DAY, amount: "1000000000", action: BLOCK }] }) { id } }',
     );
-    const limited = await tenant(base, 'bench-authorize', 'bench');
+    const hotKey = (await tenant(base, 'bench-authorize', 'bench')).key;
+    const manyKeys: string[] = [];
+    const MANY = SMOKE ? 5 : 100;
+    for (let i = 0; i < MANY; i++) manyKeys.push((await tenant(base, `bench-authorize-${i}`, 'bench')).key);
     const AUTH = JSON.stringify({
-      query: 'mutation { authorizeUsage(input: { estimate: { cost: "0.01" }, reserveSeconds: 60 }) { allowed } }',
+      query:
+        'mutation { authorizeUsage(input: { estimate: { cost: "0.01" }, reserveSeconds: 60 }) { allowed reservation { id } } }',
     });
-    const auth = await load(base, limited.key, () => AUTH);
+    const TRIVIAL = JSON.stringify({ query: '{ viewer { isOperator } }' });
+    const ms = (n: number) => (n < 10 ? n.toFixed(2) : n.toFixed(0));
+    /** Closed loop on every base at once (connections split), answers summed, latency of the worse base. */
+    const closed = async (bases: string[], keys: string[], body: string) => {
+      const parts = await Promise.all(bases.map((b) => load(b, keys, () => body, CONNECTIONS / bases.length)));
+      return {
+        rps: parts.reduce((a, p) => a + p.rps, 0),
+        p50: Math.max(...parts.map((p) => p.p50)),
+        p99: Math.max(...parts.map((p) => p.p99)),
+        errors: parts.reduce((a, p) => a + p.errors, 0),
+      };
+    };
+    const measure = async (instances: string, bases: string[], baseline: number) => {
+      for (const [label, keys] of [
+        ['1 tenant', [hotKey]],
+        [`${MANY} tenants`, manyKeys],
+      ] as const) {
+        // Steady state: new scopes start on the locked path and move to leases as they get busy.
+        log(`   ${instances}, ${label}: warm-up ...`);
+        await openLoop({ bases, keys: [...keys], body: () => AUTH, rate: baseline / 2, seconds: SMOKE ? 1 : 5 });
+        log(`   ${instances}, ${label}: saturation ...`);
+        const sat = await closed(bases, [...keys], AUTH);
+        rows.push({
+          test: `5. authorizeUsage + reservation, ${label}, ${instances}`,
+          figure: `${fmt(sat.rps)} decisions/s, p50 ${sat.p50} ms, p99 ${sat.p99} ms${sat.errors ? `, ${sat.errors} errors` : ''}`,
+          baseline: `trivial query ${fmt(baseline)} req/s`,
+          ratio: (sat.rps / baseline).toFixed(2),
+          target: '>= 0.8',
+        });
+        const rate = Math.round(baseline / 2);
+        log(`   ${instances}, ${label}: open loop at ${rate}/s ...`);
+        const open = await openLoop({ bases, keys: [...keys], body: () => AUTH, rate, seconds: DURATION });
+        rows.push({
+          test: `5. open loop at half the trivial rate, ${label}, ${instances}`,
+          figure: `p50 ${ms(open.p50)} ms, p90 ${ms(open.p90)} ms, p99 ${ms(open.p99)} ms (${fmt(open.achieved)}/s answered${open.errors ? `, ${open.errors} errors` : ''})`,
+          baseline: `${fmt(rate)} req/s offered`,
+          ratio: '',
+          target: 'p50 < 3 ms, p99 < 20 ms',
+        });
+      }
+    };
+    // The baseline of this test is the trivial query measured now, on the database as tests 1-3 left it.
+    log('   trivial query now ...');
+    const trivialNow = (await load(base, hotKey, () => TRIVIAL)).rps;
     rows.push({
-      test: '5. authorizeUsage + reservation, 1 tenant',
-      figure: `${fmt(auth.rps)} decisions/s, p99 ${auth.p99} ms`,
-      baseline: `trivial query ${fmt(trivialRps)} req/s`,
-      ratio: (auth.rps / trivialRps).toFixed(2),
-      target: '(reported)',
+      test: '5. trivial query, before test 5',
+      figure: `${fmt(trivialNow)} req/s`,
+      baseline: `test 1 ${fmt(trivialRps)} req/s`,
+      ratio: (trivialNow / trivialRps).toFixed(2),
+      target: '(the baseline of test 5)',
     });
+    // The floor under any answer that waits for a commit: one-row INSERTs, each its own
+    // transaction, at the open-loop rate (this disk's fsync, shared with the other processes).
+    const floor = await commitFloor(Math.round(trivialNow / 2), SMOKE ? 1 : 5);
+    rows.push({
+      test: '5. raw pg one-row INSERT commits, open loop',
+      figure: `p50 ${ms(floor.p50)} ms, p99 ${ms(floor.p99)} ms`,
+      baseline: `${fmt(Math.round(trivialNow / 2))} commits/s offered`,
+      ratio: '',
+      target: '(the floor of a durable answer)',
+    });
+    await measure('1 instance', [base], trivialNow);
+    log('   starting a second instance ...');
+    const second = await startServer(db.url);
+    try {
+      const trivial2 = await closed([base, second.base], [hotKey], TRIVIAL);
+      rows.push({
+        test: '5. trivial query, 2 instances',
+        figure: `${fmt(trivial2.rps)} req/s, p99 ${trivial2.p99} ms`,
+        baseline: `1 instance ${fmt(trivialNow)} req/s`,
+        ratio: (trivial2.rps / trivialNow).toFixed(2),
+        target: '(reported: 2 instances share 2 cores)',
+      });
+      await measure('2 instances', [base, second.base], trivial2.rps);
+    } finally {
+      second.proc.kill('SIGTERM');
+      await new Promise((r) => second.proc.once('exit', r));
+    }
+  }
+
+  /** One-row INSERT transactions at a fixed rate on the raw pool; latency from when each was due. */
+  async function commitFloor(rate: number, seconds: number) {
+    await raw.query('CREATE TABLE IF NOT EXISTS bench_commit (id bigserial PRIMARY KEY, at timestamptz DEFAULT now())');
+    const latencies: number[] = [];
+    const start = performance.now();
+    const total = Math.floor(rate * seconds);
+    const pending: Promise<unknown>[] = [];
+    for (let i = 0; i < total; i++) {
+      const due = start + (i * 1000) / rate;
+      const wait = due - performance.now();
+      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+      pending.push(
+        raw.query('INSERT INTO bench_commit DEFAULT VALUES').then(() => latencies.push(performance.now() - due)),
+      );
+    }
+    await Promise.all(pending);
+    latencies.sort((a, b) => a - b);
+    const q = (f: number) => latencies[Math.min(latencies.length - 1, Math.floor(f * latencies.length))] ?? Number.NaN;
+    return { p50: q(0.5), p99: q(0.99) };
   }
 
   async function subscriptionTest(base: string) {

@@ -12,6 +12,7 @@ import { RuntimeRole1764376200000 } from './1764376200000-RuntimeRole';
 import { PriceTiers1764400000000 } from './1764400000000-PriceTiers';
 import { SubjectPlans1764410000000 } from './1764410000000-SubjectPlans';
 import { RollupStatusAndMinutes1764420000000 } from './1764420000000-RollupStatusAndMinutes';
+import { QuotaLeases1764430000000 } from './1764430000000-QuotaLeases';
 
 export const migrations = [
   Init1763769600000,
@@ -26,4 +27,5 @@ export const migrations = [
   PriceTiers1764400000000,
   SubjectPlans1764410000000,
   RollupStatusAndMinutes1764420000000,
+  QuotaLeases1764430000000,
 ];

@@ -70,6 +70,7 @@ describe('migrations', () => {
       'price_tiers',
       'prices',
       'quota_alerts',
+      'quota_leases',
       'reservations',
       'runtime_role_secret',
       'subject_tokens',

@@ -154,6 +154,7 @@ export function createApp(opts: AppOptions) {
       // Everything acknowledged is committed already; this writes what is still queued.
       await services.usage.committer.close();
       await services.quota.authorizer.close();
+      await services.quota.leases.close();
       await services.apiKeys.close();
       await anyRevocation.return?.();
       await closePubSub();

@@ -1,6 +1,7 @@
 // Runtime settings, read once from the environment. Every knob has a safe default so
 // `npm start` works on a machine that has only Node.js.
 import { z } from 'zod';
+import type { LeaseOptions } from './modules/quota/quota.leases';
 import type { GroupCommitOptions } from './modules/usage/group-commit';
 
 const Env = z.object({
@@ -27,6 +28,11 @@ const Env = z.object({
   GROUP_COMMIT_MAX_CONCURRENT: z.coerce.number().int().min(1).max(64).default(2),
   INGEST_QUEUE_MAX: z.coerce.number().int().min(1).default(50_000),
   INGEST_QUEUE_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
+  QUOTA_LEASES: z.enum(['on', 'off']).default('on'),
+  QUOTA_LEASE_MS: z.coerce.number().int().min(100).max(3_600_000).default(10_000),
+  QUOTA_LEASE_HORIZON_MS: z.coerce.number().int().min(10).max(60_000).default(1000),
+  QUOTA_LEASE_SHARE: z.coerce.number().gt(0).max(1).default(0.25),
+  QUOTA_LEASE_MIN_RATE: z.coerce.number().min(0).default(2),
 });
 
 export interface Config {
@@ -50,6 +56,8 @@ export interface Config {
   shutdownGraceMs: number;
   /** Group commit of recordUsage calls (see modules/usage/group-commit.ts). */
   groupCommit: GroupCommitOptions;
+  /** authorizeUsage on leases of headroom (docs/authorize-leases.md, modules/quota/quota.leases.ts). */
+  leases: LeaseOptions;
   /** Abuse limits; pinned here and asserted in tests. */
   limits: { maxDepth: number; maxAliases: number; maxTokens: number; maxCost: number; maxDirectives: number };
 }
@@ -77,6 +85,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxConcurrent: e.GROUP_COMMIT_MAX_CONCURRENT,
       maxQueued: e.INGEST_QUEUE_MAX,
       queueTimeoutMs: e.INGEST_QUEUE_TIMEOUT_MS,
+    },
+    leases: {
+      enabled: e.QUOTA_LEASES === 'on',
+      lifetimeMs: e.QUOTA_LEASE_MS,
+      horizonMs: e.QUOTA_LEASE_HORIZON_MS,
+      share: e.QUOTA_LEASE_SHARE,
+      minRate: e.QUOTA_LEASE_MIN_RATE,
     },
     limits: { ...ABUSE_LIMITS },
   };

@@ -23,7 +23,7 @@ export interface Services {
 export function createServices(
   db: Database,
   config: Pick<Config, 'operatorKey' | 'authCacheMs' | 'lastUsedFlushMs'> &
-    Partial<Pick<Config, 'groupCommit' | 'operatorKeyHash'>>,
+    Partial<Pick<Config, 'groupCommit' | 'operatorKeyHash' | 'leases'>>,
   /** Where each module publishes its topics after commit. */
   publisher: Publisher<Topics>,
   now: () => Date = () => new Date(),
@@ -51,7 +51,7 @@ export function createServices(
   // entries a price version priced through its own port.
   const pricing = new PricingService(db, tenants, pricedEntries, now);
   // Quota reads usage through usage's reader and checks key ids through api-keys.
-  const quota: QuotaService = new QuotaService(db, tenants, apiKeys, usageReader, publisher, now);
+  const quota: QuotaService = new QuotaService(db, tenants, apiKeys, usageReader, publisher, now, config.leases);
   // The ledger participants, registered once: every recording and reversal reaches each.
   const usage = new UsageService(db, tenants, pricing, [quota.ledgerParticipant], publisher, now, config.groupCommit);
   return { db, apiKeys, tenants, pricing, quota, usage, now };

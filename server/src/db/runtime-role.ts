@@ -44,6 +44,8 @@ export const RUNTIME_GRANTS: Record<string, readonly string[]> = {
   reservations: ['SELECT', 'INSERT', 'UPDATE (settled_at, released_at, event_id)'],
   quota_alerts: ['SELECT', 'INSERT'],
   subject_tokens: ['SELECT', 'INSERT'],
+  // Slices of headroom (quota.leases.ts): the owner resizes its own, anyone deletes expired or reclaimed ones.
+  quota_leases: ['SELECT', 'INSERT', 'UPDATE (amount, expires_at)', 'DELETE'],
   operator_key: ['SELECT'],
   typeorm_migrations: ['SELECT'],
   runtime_role_secret: [],

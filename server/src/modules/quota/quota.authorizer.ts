@@ -1,13 +1,14 @@
 // Authorizations: "may this call go ahead", optionally reserving its estimate until the
 // entry that settles it is recorded (or the reservation is released or expires).
-// Every decision on used + reserved takes the tenant's advisory lock, so concurrent
-// authorizations on any number of instances admit exactly as many as fit. One process
-// decides its concurrent calls in shared transactions (the group committer), admitting
-// them in turn against the reservations of the calls before them.
+// A call first tries this instance's leases of headroom (quota.leases.ts: no lock, one shared
+// statement per flush). Otherwise the decision on used + reserved + leased takes the tenant's
+// advisory lock, so concurrent authorizations on any number of instances admit exactly as
+// many as fit. One process decides those calls in shared transactions (the group committer),
+// admitting them in turn against the reservations of the calls before them; the same
+// transactions renew this instance's leases (quota.lease-round.ts).
 import { randomUUID } from 'node:crypto';
 import { ownerOf, type TenantScope, tenantIn } from '../../auth/scope';
 import type { Database, Sql } from '../../db/database';
-import type { TenantRow } from '../../db/entities';
 import { AppError, notFound } from '../../lib/errors';
 import { isUuid } from '../../lib/ids';
 import { Dec, fmt, ZERO } from '../../lib/money';
@@ -15,19 +16,15 @@ import type { TenantsService } from '../tenants/tenants.service';
 import { DEFAULT_GROUP_COMMIT, GroupCommitter } from '../usage/group-commit';
 import type { ReservationState } from '../usage/ports';
 import * as check from './quota.input';
+import { judge, LeaseRound } from './quota.lease-round';
+import { DEFAULT_LEASES, type LeaseCall, type LeaseOptions, QuotaLeases } from './quota.leases';
 import { type KeyOwners, newStatusMemo, type QuotaStatuses, reservedOf } from './quota.status';
 import * as store from './quota.store';
 import type { QuotaNews } from './quota.topics';
-import type { Estimate, QuotaItem, QuotaStatus, ReservationRow, ReservedAmounts } from './quota.types';
+import type { Estimate, QuotaItem, QuotaStatus, ReservationRow } from './quota.types';
 
-/** One authorizeUsage call, checked and on its way to the authorizer. */
-interface AuthorizeCall {
-  tenant: TenantRow;
-  apiKeyId: string | null;
-  subject: string | null;
-  est: ReservedAmounts;
-  seconds: number;
-}
+/** One authorizeUsage call, checked and on its way to the authorizer (or a lease renewal). */
+type AuthorizeCall = LeaseCall;
 
 export interface AuthorizeDecision {
   allowed: boolean;
@@ -60,6 +57,8 @@ export class QuotaAuthorizer {
    * flush, admitted one after another in memory, and their reservations go in as one INSERT.
    */
   readonly committer: GroupCommitter<AuthorizeCall, AuthorizeDecision>;
+  /** This instance's leases of headroom: the fast path. */
+  readonly leases: QuotaLeases;
 
   constructor(
     private readonly db: Database,
@@ -68,8 +67,10 @@ export class QuotaAuthorizer {
     private readonly keys: KeyOwners,
     private readonly news: QuotaNews,
     private readonly now: () => Date,
+    leaseOptions: LeaseOptions = DEFAULT_LEASES,
   ) {
     this.committer = new GroupCommitter((calls) => this.decide(calls), { ...DEFAULT_GROUP_COMMIT, maxItems: 500 });
+    this.leases = new QuotaLeases(db, leaseOptions, now, (c) => this.committer.submit([c]));
   }
 
   /** INGEST (the field's authScopes). */
@@ -84,7 +85,7 @@ export class QuotaAuthorizer {
     },
   ) {
     const tenantId = tenantIn(p, input.tenantId, ['input', 'tenantId']);
-    const tenant = await this.tenants.get(tenantId, ['input', 'tenantId']);
+    const tenant = this.leases.tenant(tenantId) ?? (await this.tenants.get(tenantId, ['input', 'tenantId']));
     const apiKeyId = input.apiKeyId ?? p.keyId ?? null;
     if (apiKeyId && apiKeyId !== p.keyId) {
       if (!(await this.keys.ownerOf(apiKeyId, tenantId))) throw notFound('API key', ['input', 'apiKeyId']);
@@ -93,74 +94,106 @@ export class QuotaAuthorizer {
     const seconds = check.reserveSeconds(input.reserveSeconds, ['input', 'reserveSeconds']);
     const est = check.estimate(input.estimate, ['input', 'estimate']);
 
-    const [out] = await this.committer.submit([{ tenant, apiKeyId, subject, est, seconds }]);
-    const decision = out as AuthorizeDecision;
+    const quick = await this.leases.admit({ tenantId, apiKeyId, subject, est, seconds });
+    const decision =
+      quick ?? ((await this.committer.submit([{ tenant, apiKeyId, subject, est, seconds }]))[0] as AuthorizeDecision);
     this.news.decision(decision.allowed);
     if (decision.reservation) this.news.changed([tenantId]);
     return decision;
   }
 
   /**
-   * Decides a flush of authorizations under their tenants' locks. Each call sees the state
-   * its predecessors in the flush left: their reservations are added to the statuses whose
-   * scope holds them, exactly as the reserved sums of a later transaction would count them.
+   * One flush of the locked path, in one transaction: the calls' decisions (taking back other
+   * instances' slices when they are what stands in the way), their reservations in one
+   * INSERT, and this instance's renewed slices.
    */
   private async decide(calls: AuthorizeCall[]): Promise<AuthorizeDecision[]> {
     const now = this.now();
-    return this.db.transaction('authorizeUsage', async (tx) => {
-      await store.lockTenants(
-        tx,
-        calls.map((c) => c.tenant.id),
-      );
-      const statuses = new Map<string, QuotaStatus>();
-      // Every status of the flush is computed before any call is admitted, so the shared
-      // reserved sums are all from before the flush; admissions are added by withReservation.
-      const memo = newStatusMemo();
-      // One statement per tenant and key reads the own plans of every subject of the flush.
-      for (const c of calls)
-        if (c.subject !== null) memo.subjects.set(c.tenant.id, [...(memo.subjects.get(c.tenant.id) ?? []), c.subject]);
-      for (const [t, subjects] of memo.subjects) memo.subjects.set(t, [...new Set(subjects)].sort());
-      const keyOf = (c: AuthorizeCall) => `${c.tenant.id}|${c.apiKeyId ?? ''}|${c.subject ?? '\u0000'}`;
-      for (const c of calls)
-        if (!statuses.has(keyOf(c)))
-          statuses.set(keyOf(c), await this.statuses.computeStatus(tx, c.tenant, c.apiKeyId, c.subject, now, memo));
-
-      const reserve: { call: AuthorizeCall; id: string }[] = [];
-      const decisions = calls.map((c): AuthorizeDecision => {
-        const before = statuses.get(keyOf(c)) as QuotaStatus;
-        const deniedBy =
-          before.items.find((i) => {
-            if (i.limit.action !== 'BLOCK') return false;
-            const total = new Dec(i.used).plus(i.reserved).plus(reservedOf(c.est, i.limit.metric));
-            return i.exceeded || total.gt(i.limit.amount);
-          }) ?? null;
-        if (deniedBy || c.seconds === 0) return { allowed: !deniedBy, deniedBy, reservation: null, quota: before };
-        reserve.push({ call: c, id: randomUUID() });
-        // Later calls of the flush see this reservation wherever their scope holds it.
-        for (const [k, st] of statuses) if (st.tenantId === c.tenant.id) statuses.set(k, withReservation(st, c));
-        return { allowed: true, deniedBy: null, reservation: null, quota: statuses.get(keyOf(c)) as QuotaStatus };
-      });
-      if (reserve.length) {
-        const rows = await store.insertReservations(
+    const round = await LeaseRound.begin(this.leases, calls, now);
+    try {
+      const out = await this.db.transaction('authorizeUsage', async (tx) => {
+        await store.lockTenants(
           tx,
-          reserve.map(({ call: c, id }) => ({
-            id,
-            tenantId: c.tenant.id,
-            apiKeyId: c.apiKeyId,
-            subject: c.subject,
-            est: c.est,
-            expiresAt: new Date(now.getTime() + c.seconds * 1000),
-          })),
+          calls.map((c) => c.tenant.id),
         );
-        const byId = new Map(rows.map((r) => [r.id, r]));
-        let n = 0;
-        decisions.forEach((d, i) => {
-          if (d.allowed && (calls[i] as AuthorizeCall).seconds > 0)
-            d.reservation = byId.get((reserve[n++] as { id: string }).id) ?? null;
-        });
-      }
-      return decisions;
+        await round.enter(tx);
+        let flush = await this.pass(tx, calls, now, round);
+        // Calls that fit but for other instances' slices take them back, and the flush is
+        // decided again on fresh reserved sums (a slice given meanwhile is a reservation now).
+        for (let again = 0; again < 3 && flush.reclaim.length; again++) {
+          await round.reclaim(tx, flush.reclaim);
+          flush = await this.pass(tx, calls, now, round);
+        }
+        const { decisions, reserve, statusOf } = flush;
+        if (reserve.length) {
+          const rows = await store.insertReservations(
+            tx,
+            reserve.map(({ call: c, id }) => ({
+              id,
+              tenantId: c.tenant.id,
+              apiKeyId: c.apiKeyId,
+              subject: c.subject,
+              est: c.est,
+              expiresAt: new Date(now.getTime() + c.seconds * 1000),
+            })),
+          );
+          const byId = new Map(rows.map((r) => [r.id, r]));
+          let n = 0;
+          decisions.forEach((d, i) => {
+            if (d.allowed && (calls[i] as AuthorizeCall).seconds > 0)
+              d.reservation = byId.get((reserve[n++] as { id: string }).id) ?? null;
+          });
+        }
+        await round.grant(
+          tx,
+          calls.map((call) => ({ call, status: statusOf(call) })),
+        );
+        return decisions;
+      });
+      round.committed();
+      return out;
+    } catch (err) {
+      round.failed();
+      throw err;
+    }
+  }
+
+  /**
+   * Decides a flush of authorizations under their tenants' locks. Each call sees the state
+   * its predecessors in the flush left: their reservations are added to the statuses whose
+   * scope holds them, exactly as the reserved sums of a later transaction would count them.
+   * Besides used and reserved, a decision counts what live leases hold (round.heldFor).
+   */
+  private async pass(tx: Sql, calls: AuthorizeCall[], now: Date, round: LeaseRound) {
+    const statuses = new Map<string, QuotaStatus>();
+    // Every status of the flush is computed before any call is admitted, so the shared
+    // reserved sums are all from before the flush; admissions are added by withReservation.
+    const memo = newStatusMemo();
+    // One statement per tenant and key reads the own plans of every subject of the flush.
+    for (const c of calls)
+      if (c.subject !== null) memo.subjects.set(c.tenant.id, [...(memo.subjects.get(c.tenant.id) ?? []), c.subject]);
+    for (const [t, subjects] of memo.subjects) memo.subjects.set(t, [...new Set(subjects)].sort());
+    const keyOf = (c: AuthorizeCall) => `${c.tenant.id}|${c.apiKeyId ?? ''}|${c.subject ?? '\u0000'}`;
+    for (const c of calls)
+      if (!statuses.has(keyOf(c)))
+        statuses.set(keyOf(c), await this.statuses.computeStatus(tx, c.tenant, c.apiKeyId, c.subject, now, memo));
+
+    const reserve: { call: AuthorizeCall; id: string }[] = [];
+    const reclaim = new Map<string, { tenantId: string; item: QuotaItem }>();
+    const decisions = calls.map((c): AuthorizeDecision => {
+      const before = statuses.get(keyOf(c)) as QuotaStatus;
+      const judged = judge(before, c, (i) => round.heldFor(c.tenant.id, i));
+      for (const item of judged.reclaim)
+        reclaim.set(`${c.tenant.id}|${item.limit.id}|${item.scopeId}`, { tenantId: c.tenant.id, item });
+      const deniedBy = judged.deniedBy;
+      if (deniedBy || c.seconds === 0) return { allowed: !deniedBy, deniedBy, reservation: null, quota: before };
+      reserve.push({ call: c, id: randomUUID() });
+      // Later calls of the flush see this reservation wherever their scope holds it.
+      for (const [k, st] of statuses) if (st.tenantId === c.tenant.id) statuses.set(k, withReservation(st, c));
+      return { allowed: true, deniedBy: null, reservation: null, quota: statuses.get(keyOf(c)) as QuotaStatus };
     });
+    const statusOf = (c: AuthorizeCall) => statuses.get(keyOf(c)) as QuotaStatus;
+    return { decisions, reserve, statusOf, reclaim: round.fresh([...reclaim.values()]) };
   }
 
   /** INGEST (the field's authScopes). */

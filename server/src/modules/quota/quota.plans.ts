@@ -11,6 +11,7 @@ import { connection, keyset } from '../../lib/keyset';
 import { Dec } from '../../lib/money';
 import type { TenantsService } from '../tenants/tenants.service';
 import * as check from './quota.input';
+import * as leaseStore from './quota.leases-store';
 import type { KeyOwners } from './quota.status';
 import * as store from './quota.store';
 import type { LimitInput, LimitRow, MembershipRow, NewLimit, PlanRow } from './quota.types';
@@ -57,6 +58,8 @@ export class QuotaPlans {
     return this.db.transaction('upsertPlan', async (tx) => {
       const plan = await store.upsertPlan(tx, code, name);
       await this.replaceLimits(tx, { planId: plan.id, apiKeyId: null, tenantId: null }, limits);
+      // Leases granted on the old limits go (docs/authorize-leases.md).
+      await leaseStore.forgetPlan(tx, plan.id);
       return plan;
     });
   }
@@ -119,6 +122,8 @@ export class QuotaPlans {
     await store.lockTenants(tx, [tenantId]);
     if (await store.membershipStartsAtOrAfter(tx, tenantId, subject, startsAt))
       throw check.badStart(['input', 'startsAt']);
+    // Leases granted on the limits this replaces go (docs/authorize-leases.md).
+    await leaseStore.forgetTenants(tx, [tenantId]);
     await store.endMembershipAt(tx, tenantId, subject, startsAt);
     return store.insertMembership(tx, { tenantId, planId: plan.id, subject, startsAt });
   }
@@ -151,7 +156,9 @@ export class QuotaPlans {
     return this.db.transaction('setApiKeyLimits', async (tx) => {
       const key = await this.keys.ownerOf(apiKeyId, ownerOf(p), tx);
       if (!key) throw notFound('API key', ['input', 'apiKeyId']);
+      await store.lockTenants(tx, [key.tenantId]);
       await this.replaceLimits(tx, { planId: null, apiKeyId: key.id, tenantId: key.tenantId }, limits);
+      await leaseStore.forgetTenants(tx, [key.tenantId]);
       return key.id;
     });
   }

@@ -2,6 +2,8 @@
 //   quota.plans.ts      plans and their limits, memberships (a tenant's, a subject's), per-key limits
 //   quota.status.ts     windows, used, reserved, computeStatus, who may see which scope
 //   quota.authorizer.ts authorizeUsage and releaseReservation, reservations
+//   quota.leases.ts     this instance's leases of headroom: the fast path (quota.lease-round.ts:
+//                       their part in the locked path; quota.leases-store.ts: their SQL)
 //   quota.alerts.ts     threshold alerts (computed in the usage writer's transaction)
 //   quota.ledger.ts     quota's part in ledger writes (usage's LedgerParticipant port)
 //   quota.store.ts      every statement the module runs, named
@@ -21,6 +23,7 @@ import type { TenantsService } from '../tenants/tenants.service';
 import type { LedgerParticipant, UsageReader } from '../usage/ports';
 import { QuotaAlerts } from './quota.alerts';
 import { QuotaAuthorizer } from './quota.authorizer';
+import { DEFAULT_LEASES, type LeaseOptions } from './quota.leases';
 import { quotaLedgerParticipant } from './quota.ledger';
 import { QuotaPlans } from './quota.plans';
 import { type KeyOwners, QuotaStatuses } from './quota.status';
@@ -44,11 +47,12 @@ export class QuotaService {
     usage: UsageReader,
     publisher: Publisher<QuotaTopics>,
     now: () => Date,
+    leases: LeaseOptions = DEFAULT_LEASES,
   ) {
     const news = new QuotaNews(publisher, this.emitter);
     this.plan = new QuotaPlans(db, tenants, keys, now);
     this.statuses = new QuotaStatuses(db, tenants, keys, usage, now);
-    this.authorization = new QuotaAuthorizer(db, tenants, this.statuses, keys, news, now);
+    this.authorization = new QuotaAuthorizer(db, tenants, this.statuses, keys, news, now, leases);
     this.alerting = new QuotaAlerts(db, this.statuses);
     this.ledgerParticipant = quotaLedgerParticipant(this.alerting, this.authorization, news);
   }
@@ -56,6 +60,11 @@ export class QuotaService {
   /** Concurrent authorizations, decided in shared transactions (its queue is measured). */
   get authorizer() {
     return this.authorization.committer;
+  }
+
+  /** This instance's leases of headroom (quota.leases.ts): closed after the authorizer, giving them back. */
+  get leases() {
+    return this.authorization.leases;
   }
 
   // The verbs the schema and the usage writer call, each answered by the file that owns it.

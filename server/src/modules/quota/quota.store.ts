@@ -23,7 +23,7 @@ import type {
 const LIMIT_COLUMNS = `id, plan_id AS "planId", tenant_id AS "tenantId", api_key_id AS "apiKeyId", metric, period, scope,
   amount::text AS amount, action, thresholds, position`;
 const MEMBERSHIP_COLUMNS = `id, tenant_id AS "tenantId", plan_id AS "planId", subject, starts_at AS "startsAt", ends_at AS "endsAt"`;
-const RESERVATION_COLUMNS = `id, tenant_id AS "tenantId", api_key_id AS "apiKeyId", subject, cost::text AS cost, tokens::text AS tokens,
+export const RESERVATION_COLUMNS = `id, tenant_id AS "tenantId", api_key_id AS "apiKeyId", subject, cost::text AS cost, tokens::text AS tokens,
   input_tokens::text AS "inputTokens", output_tokens::text AS "outputTokens", asr_seconds::text AS "asrSeconds",
   requests::text AS requests, expires_at AS "expiresAt"`;
 const ALERT_COLUMNS = `id, tenant_id AS "tenantId", limit_id AS "limitId", api_key_id AS "apiKeyId", subject,

@@ -1,0 +1,30 @@
+// The keys the escrow (quota.leases.ts, quota.lease-round.ts) keeps its views, leases and
+// demand under, in memory and in quota_leases.scope_key.
+import type { QuotaItem, QuotaStatus } from './quota.types';
+
+export const scopeKeyOf = (tenantId: string, apiKeyId: string | null, subject: string | null) =>
+  `${tenantId}|${apiKeyId ?? ''}|${subject ?? '\u0000'}`;
+/** The view of every subject of a key: where no limit counts a subject, the subject changes nothing. */
+export const anySubjectKeyOf = (tenantId: string, apiKeyId: string | null) => `${tenantId}|${apiKeyId ?? ''}|*`;
+/**
+ * The key a call's view and demand are kept under, given its status: many end users of a busy
+ * tenant share one view unless a limit counts a subject (a SUBJECT limit of the tenant's plan),
+ * or some subject of the tenant has a plan of its own (`subjectPlans`: then subjects differ).
+ */
+export const viewKeyOf = (
+  c: { tenant: { id: string }; apiKeyId: string | null; subject: string | null },
+  s: QuotaStatus,
+  subjectPlans: boolean,
+) =>
+  subjectPlans || s.items.some((i) => i.counts.subject != null)
+    ? scopeKeyOf(c.tenant.id, c.apiKeyId, c.subject)
+    : anySubjectKeyOf(c.tenant.id, c.apiKeyId);
+/**
+ * A lease's scope_key: the usage its item counts ('' the whole tenant; else "<key id>|<subject>",
+ * either part empty). Key ids hold no '|', so the first one separates.
+ */
+export const countsKeyOf = (i: Pick<QuotaItem, 'counts'>) =>
+  i.counts.apiKeyId || i.counts.subject != null ? `${i.counts.apiKeyId ?? ''}|${i.counts.subject ?? ''}` : '';
+export const itemKeyOf = (tenantId: string, i: Pick<QuotaItem, 'limit' | 'counts' | 'periodStart'>) =>
+  `${tenantId}|${i.limit.id}|${countsKeyOf(i)}|${i.periodStart ? new Date(i.periodStart).toISOString() : ''}`;
+export const sentinelKeyOf = (tenantId: string) => `${tenantId}|`;

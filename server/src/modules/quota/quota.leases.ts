@@ -1,0 +1,384 @@
+// The in-memory escrow of authorizeUsage (docs/authorize-leases.md). This instance holds, per
+// BLOCK limit item it is busy with, a lease on a slice of the item's free headroom, recorded
+// in quota_leases, and admits calls against it without the tenant's lock:
+//   used + reserved + Σ live leases <= amount   (held by the locked path whenever it grants)
+// A reservation admitted here is written by one statement that moves its estimate from the
+// lease to the reservations (the sum does not move), batched per flush and answered after it
+// committed; a check-only call asks one batched read that its leases still exist. Anything the
+// slice cannot answer goes to the locked path (quota.authorizer.ts), which also renews slices
+// (quota.lease-round.ts). Leases are owned by this instance (`instanceId`): only it resizes
+// them; others delete them when they expire, when limits change, or to reclaim the room.
+import { randomUUID } from 'node:crypto';
+import type { Database } from '../../db/database';
+import type { TenantRow } from '../../db/entities';
+import { type Dec, ZERO } from '../../lib/money';
+import { GroupCommitter } from '../usage/group-commit';
+import { anySubjectKeyOf, scopeKeyOf, sentinelKeyOf } from './quota.lease-keys';
+import * as leaseStore from './quota.leases-store';
+import { reservedOf } from './quota.status';
+import type {
+  LimitMetric,
+  NewReservation,
+  QuotaItem,
+  QuotaStatus,
+  ReservationRow,
+  ReservedAmounts,
+} from './quota.types';
+
+/** Settings (config.ts: QUOTA_LEASES, QUOTA_LEASE_MS, QUOTA_LEASE_HORIZON_MS, QUOTA_LEASE_SHARE, QUOTA_LEASE_MIN_RATE). */
+export interface LeaseOptions {
+  enabled: boolean;
+  /** A slice counts this long after its last renewal; a dead instance's slices come back after it. */
+  lifetimeMs: number;
+  /** Demand is measured over windows this long; a slice covers twice the last window's (renewed at half left). */
+  horizonMs: number;
+  /** A slice takes at most this fraction of the item's free headroom. */
+  share: number;
+  /** Calls per second a scope needs (on this instance) before it is decided on leases. */
+  minRate: number;
+}
+
+export const DEFAULT_LEASES: LeaseOptions = {
+  enabled: true,
+  lifetimeMs: 10_000,
+  horizonMs: 1_000,
+  share: 0.25,
+  minRate: 2,
+};
+
+/** One authorization as the escrow sees it (quota.authorizer.ts's calls are these). */
+export interface LeaseCall {
+  tenant: TenantRow;
+  apiKeyId: string | null;
+  subject: string | null;
+  est: ReservedAmounts;
+  seconds: number;
+  /** A renewal asked for by the escrow: decided like a check of nothing, answered to nobody. */
+  refresh?: boolean;
+}
+
+export interface Decision {
+  allowed: boolean;
+  deniedBy: QuotaItem | null;
+  reservation: ReservationRow | null;
+  quota: QuotaStatus;
+}
+
+/** One own lease: what may still be admitted against it, and what is on its way. */
+export interface Lease {
+  id: string;
+  key: string;
+  tenantId: string;
+  /** null: the tenant's sentinel. */
+  limitId: string | null;
+  scopeKey: string;
+  available: Dec;
+  /** Admitted by check-only calls since the last renewal (the row still counts it). */
+  unsynced: Dec;
+  /** Statements moving admitted reservations out of it, not yet answered. */
+  inflight: number;
+  granted: Dec;
+  expiresAt: Date;
+  /** Told when `inflight` comes back to 0. */
+  idle: (() => void)[];
+}
+
+/** What a scope (tenant, key, subject) looked like at its last locked decision. */
+export interface View {
+  key: string;
+  tenant: TenantRow;
+  apiKeyId: string | null;
+  subject: string | null;
+  status: QuotaStatus;
+  /** When `status` was computed (what a QuotaStatus `asOf` of a fast answer is). */
+  at: Date;
+  items: { key: string; metric: LimitMetric }[];
+  blocked: boolean;
+  /** The tenant's sentinel when the view was made: a limit change deletes it, and the view with it. */
+  sentinelId: string;
+  validUntil: Date;
+  lastUse: number;
+  refreshing: boolean;
+}
+
+/** Demand in the current and the previous window (horizonMs long), for sizing and heat. */
+export interface Demand {
+  cur: Dec;
+  prev: Dec;
+  peak: Dec;
+  calls: number;
+  prevCalls: number;
+  since: number;
+}
+
+interface FastCall {
+  view: View;
+  takes: { lease: Lease; x: Dec }[];
+  sentinel: Lease;
+  reservation: NewReservation | null;
+}
+type FastResult = ReservationRow | 'live' | null;
+
+export class QuotaLeases {
+  readonly instanceId = randomUUID();
+  readonly views = new Map<string, View>();
+  /** The tenants of the views. */
+  readonly tenants = new Map<string, TenantRow>();
+  readonly leases = new Map<string, Lease>();
+  readonly demand = new Map<string, Demand>();
+  /** Own leases this instance stopped using that may still have a row: deleted once nothing is in flight. */
+  readonly lost = new Map<string, Lease>();
+  /** The last locked round of each tenant on this instance: rounds of one tenant run one after another. */
+  readonly rounds = new Map<string, Promise<void>>();
+  /** Admissions on the fast path, written in shared statements (no tenant lock). */
+  readonly fast: GroupCommitter<FastCall, FastResult>;
+  private readonly tick: NodeJS.Timeout | null;
+
+  constructor(
+    readonly db: Database,
+    readonly o: LeaseOptions,
+    readonly now: () => Date,
+    /** Asks the locked path to decide a renewal of a scope (the authorizer's committer). */
+    private readonly renew: (c: LeaseCall) => Promise<unknown>,
+  ) {
+    // No wait for company: calls arriving while a statement is out form the next batch.
+    this.fast = new GroupCommitter((calls) => this.write(calls), {
+      maxItems: 1000,
+      maxDelayMs: 0,
+      maxConcurrent: 2,
+      maxQueued: 50_000,
+      queueTimeoutMs: 10_000,
+    });
+    this.tick = o.enabled ? setInterval(() => void this.housekeep(), Math.min(250, o.horizonMs / 2)) : null;
+    this.tick?.unref();
+  }
+
+  /** The tenant row of a scope this instance has a view of (saves the lookup; a tenant never changes once it has usage). */
+  tenant(tenantId: string): TenantRow | null {
+    return this.tenants.get(tenantId) ?? null;
+  }
+
+  demandOf(key: string): Demand {
+    const t = performance.now();
+    let d = this.demand.get(key);
+    if (!d) {
+      d = { cur: ZERO, prev: ZERO, peak: ZERO, calls: 0, prevCalls: 0, since: t };
+      this.demand.set(key, d);
+    } else if (t - d.since >= this.o.horizonMs) {
+      const adjacent = t - d.since < 2 * this.o.horizonMs;
+      d.prev = adjacent ? d.cur : ZERO;
+      d.prevCalls = adjacent ? d.calls : 0;
+      if (!adjacent) d.peak = ZERO;
+      d.cur = ZERO;
+      d.calls = 0;
+      d.since = t;
+    }
+    return d;
+  }
+
+  /** Counts a call of a scope and what it asks of each item. */
+  note(scopeKey: string, uses: { key: string; x: Dec }[]) {
+    this.demandOf(scopeKey).calls++;
+    for (const u of uses) {
+      const d = this.demandOf(u.key);
+      d.cur = d.cur.plus(u.x);
+      if (u.x.gt(d.peak)) d.peak = u.x;
+    }
+  }
+
+  /** Calls per second the scope saw lately on this instance. */
+  rate(scopeKey: string): number {
+    const d = this.demandOf(scopeKey);
+    return (Math.max(d.calls, d.prevCalls) * 1000) / this.o.horizonMs;
+  }
+
+  /**
+   * The fast path: a decision from this instance's slices, or null when the locked path must
+   * decide (no view, a slice too small, a lease gone). Answered only after its statement.
+   */
+  async admit(c: Omit<LeaseCall, 'tenant'> & { tenantId: string }): Promise<Decision | null> {
+    if (!this.o.enabled) return null;
+    const view =
+      this.views.get(scopeKeyOf(c.tenantId, c.apiKeyId, c.subject)) ??
+      this.views.get(anySubjectKeyOf(c.tenantId, c.apiKeyId));
+    const sentinel = this.leases.get(sentinelKeyOf(c.tenantId));
+    const now = this.now();
+    if (!view || !sentinel || view.sentinelId !== sentinel.id || view.blocked) return null;
+    if (now >= view.validUntil || now >= sentinel.expiresAt) return null;
+    const takes: { lease: Lease; x: Dec }[] = [];
+    for (const i of view.items) {
+      const x = reservedOf(c.est, i.metric);
+      if (x.isZero()) continue;
+      const lease = this.leases.get(i.key);
+      if (!lease || now >= lease.expiresAt || lease.available.lt(x)) return null;
+      takes.push({ lease, x });
+    }
+    // Admitted here: the slices give the estimate now, before any await.
+    for (const t of takes) {
+      t.lease.available = t.lease.available.minus(t.x);
+      if (c.seconds > 0) t.lease.inflight++;
+      else t.lease.unsynced = t.lease.unsynced.plus(t.x);
+    }
+    view.lastUse = performance.now();
+    this.note(
+      view.key,
+      takes.map((t) => ({ key: t.lease.key, x: t.x })),
+    );
+    if (takes.some((t) => t.lease.available.lt(t.lease.granted.div(2)))) this.refresh(view);
+    const reservation: NewReservation | null =
+      c.seconds > 0
+        ? {
+            id: randomUUID(),
+            tenantId: c.tenantId,
+            apiKeyId: c.apiKeyId,
+            subject: c.subject,
+            est: c.est,
+            expiresAt: new Date(now.getTime() + c.seconds * 1000),
+          }
+        : null;
+    let result: FastResult;
+    try {
+      [result] = (await this.fast.submit([{ view, takes, sentinel, reservation }])) as [FastResult];
+    } catch {
+      // Nothing was written (or nobody knows): give the slices back and let the locked path answer.
+      for (const t of takes) {
+        t.lease.available = t.lease.available.plus(t.x);
+        if (c.seconds > 0) this.settle(t.lease);
+        else t.lease.unsynced = t.lease.unsynced.minus(t.x);
+      }
+      return null;
+    }
+    if (result === null) return null;
+    // A view shared by the key's subjects answers with the caller's subject.
+    const quota = view.status.subject === c.subject ? view.status : { ...view.status, subject: c.subject };
+    return { allowed: true, deniedBy: null, reservation: result === 'live' ? null : result, quota };
+  }
+
+  /** One flush of the fast path: reservations moved out of their leases, checks of leases that must exist. */
+  private async write(calls: FastCall[]): Promise<FastResult[]> {
+    const reserving = calls.filter((c) => c.reservation);
+    const checking = calls.filter((c) => !c.reservation);
+    const takes = reserving.flatMap((c, r) => [
+      ...c.takes.map((t) => ({ r, leaseId: t.lease.id, amount: t.x.toFixed() })),
+      { r, leaseId: c.sentinel.id, amount: '0' },
+    ]);
+    const [rows, live] = await Promise.all([
+      reserving.length
+        ? leaseStore.reserveFromLeases(
+            this.db,
+            takes,
+            reserving.map((c) => c.reservation as NewReservation),
+          )
+        : [],
+      checking.length
+        ? leaseStore.liveLeases(this.db, [
+            ...new Set(checking.flatMap((c) => [c.sentinel.id, ...c.takes.map((t) => t.lease.id)])),
+          ])
+        : new Set<string>(),
+    ]);
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    return calls.map((c): FastResult => {
+      if (c.reservation) {
+        for (const t of c.takes) this.settle(t.lease);
+        const row = byId.get(c.reservation.id) ?? null;
+        // Not inserted: a lease it named is gone (or short). This instance stops using them all.
+        if (!row) for (const l of [c.sentinel, ...c.takes.map((t) => t.lease)]) this.lose(l);
+        return row;
+      }
+      const gone = [c.sentinel, ...c.takes.map((t) => t.lease)].filter((l) => !live.has(l.id));
+      for (const l of gone) this.lose(l);
+      return gone.length ? null : 'live';
+    });
+  }
+
+  /** One statement moving out of the lease is answered. */
+  settle(l: Lease) {
+    if (--l.inflight === 0) for (const f of l.idle.splice(0)) f();
+  }
+
+  /** Resolves when nothing is in flight out of the lease (a taken lease gets no new takes). */
+  quiet(l: Lease): Promise<void> {
+    if (l.inflight === 0) return Promise.resolve();
+    return new Promise((r) => l.idle.push(r));
+  }
+
+  /** Stops using a lease; its row, if it still exists, is deleted once nothing is in flight. */
+  lose(l: Lease) {
+    if (this.leases.get(l.key) === l) this.leases.delete(l.key);
+    l.available = ZERO;
+    this.lost.set(l.id, l);
+  }
+
+  /** Asks the locked path to renew a scope's view and slices (once at a time). */
+  refresh(view: View) {
+    if (view.refreshing) return;
+    view.refreshing = true;
+    const call: LeaseCall = {
+      tenant: view.tenant,
+      apiKeyId: view.apiKeyId,
+      subject: view.subject,
+      est: { cost: '0', tokens: '0', inputTokens: '0', outputTokens: '0', asrSeconds: '0', requests: '0' },
+      seconds: 0,
+      refresh: true,
+    };
+    this.renew(call)
+      .catch(() => {})
+      .finally(() => {
+        view.refreshing = false;
+      });
+  }
+
+  /**
+   * Every tick: renews busy views before they expire, forgets idle ones, gives back slices no
+   * view uses any more and deletes lost leases' rows (shrinking needs no lock), forgets old demand.
+   */
+  async housekeep(): Promise<void> {
+    const t = performance.now();
+    const now = this.now().getTime();
+    const idle = 2 * this.o.horizonMs;
+    const used = new Set<string>();
+    const tenants = new Set<string>();
+    for (const v of this.views.values()) {
+      if (t - v.lastUse > idle) {
+        this.views.delete(v.key);
+        continue;
+      }
+      for (const i of v.items) used.add(i.key);
+      used.add(sentinelKeyOf(v.tenant.id));
+      tenants.add(v.tenant.id);
+      // Renewed at half its life (a view ending with its window or a membership just ends).
+      const sentinel = this.leases.get(sentinelKeyOf(v.tenant.id));
+      if (!sentinel || sentinel.expiresAt.getTime() - now < this.o.lifetimeMs / 2) this.refresh(v);
+    }
+    for (const id of this.tenants.keys()) if (!tenants.has(id)) this.tenants.delete(id);
+    const change: leaseStore.LeaseChange[] = [];
+    const drop: string[] = [];
+    for (const l of this.leases.values()) {
+      if (used.has(l.key)) continue;
+      const back = l.available.plus(l.unsynced);
+      l.available = ZERO;
+      l.unsynced = ZERO;
+      if (l.inflight === 0) {
+        drop.push(l.id);
+        this.leases.delete(l.key);
+      } else if (back.gt(0)) change.push({ id: l.id, delta: back.neg().toFixed(), expiresAt: null });
+    }
+    for (const l of this.lost.values())
+      if (l.inflight === 0) {
+        drop.push(l.id);
+        this.lost.delete(l.id);
+      }
+    for (const [k, d] of this.demand) if (t - d.since > 2 * idle) this.demand.delete(k);
+    if (change.length || drop.length)
+      await leaseStore.writeLeases(this.db, this.instanceId, change, drop, []).catch(() => {});
+  }
+
+  /** Writes what is queued and gives every slice back. */
+  async close(): Promise<void> {
+    if (this.tick) clearInterval(this.tick);
+    await this.fast.close();
+    this.views.clear();
+    this.leases.clear();
+    if (this.o.enabled) await leaseStore.dropInstance(this.db, this.instanceId).catch(() => {});
+  }
+}

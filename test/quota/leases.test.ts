@@ -1,0 +1,265 @@
+// authorizeUsage on leases of headroom (docs/authorize-leases.md): a busy scope is decided
+// against this instance's slice without the tenant's lock, exactly; two instances with leases
+// active admit exactly what fits and deny only what does not; a plan or limit change reaches
+// the fast path at once; the bound that remains (usage recorded beyond what was held) is
+// measured. The kill -9 of a real server process mid-race is in leases-kill.test.ts.
+import { describe, expect, it } from 'vitest';
+import { sleep } from '../support/wait';
+import type { Instance, WorldTenant } from '../support/world';
+import { dec, NOON, World } from '../support/world';
+
+const LEASES = { enabled: true, lifetimeMs: 10_000, horizonMs: 1000, share: 0.25, minRate: 5 };
+const world = await World.forFile('quota-leases', { config: { leases: LEASES } });
+
+const fastCalls = (app: { services: { quota: { leases: { fast: { stats: { calls: number } } } } } }) =>
+  app.services.quota.leases.fast.stats.calls;
+
+/** used + reserved + what live leases hold, per limit item of a tenant's TENANT-scope limit. */
+async function ledger(tenantId: string, limitId: string) {
+  const [r] = await world.h.sql(
+    `SELECT (SELECT coalesce(sum(cost), 0) FROM reservations WHERE tenant_id = $1 AND settled_at IS NULL AND released_at IS NULL)::numeric(38,12)::text AS reserved,
+            (SELECT coalesce(sum(amount), 0) FROM quota_leases WHERE tenant_id = $1 AND limit_id = $2)::numeric(38,12)::text AS leased,
+            (SELECT count(*) FROM quota_leases WHERE tenant_id = $1 AND limit_id = $2)::int AS leases`,
+    [tenantId, limitId],
+  );
+  return r as { reserved: string; leased: string; leases: number };
+}
+
+/** `waves` rounds of `n` concurrent authorizations through `caller`, one round after another. */
+async function waves(caller: Pick<WorldTenant, 'authorize'>, n: number, count: number, input: object) {
+  const out: Awaited<ReturnType<WorldTenant['authorize']>>[] = [];
+  for (let w = 0; w < count; w++)
+    out.push(...(await Promise.all(Array.from({ length: n }, () => caller.authorize(input)))));
+  return out;
+}
+
+describe('authorizeUsage on leases', () => {
+  it('a busy scope is decided on its slice: most calls take no lock, every answered reservation is committed, the invariant holds', async () => {
+    world.clock.set(NOON);
+    const acme = await world
+      .tenant('busy')
+      .onPlan([{ metric: 'COST', period: 'DAY', amount: '1000', action: 'BLOCK' }])
+      .withKey('INGEST');
+    const limitId = acme.limit(0);
+    const app = world.h.app;
+    const [fast0, flushes0] = [fastCalls(app), app.services.quota.authorizer.stats.flushes];
+    const payloads = await waves(acme, 50, 10, { estimate: { cost: '0.1' }, reserveSeconds: 600 });
+    expect(payloads.every((p) => p.allowed)).toBe(true);
+    const fast = fastCalls(app) - fast0;
+    // The first wave is decided under the lock and makes the scope busy; the rest mostly is not.
+    expect(fast).toBeGreaterThanOrEqual(300);
+    expect(app.services.quota.authorizer.stats.flushes - flushes0).toBeLessThan(60);
+    // Every answer names a committed reservation of its own.
+    const ids = payloads.map((p) => p.reservation?.id);
+    expect(new Set(ids).size).toBe(500);
+    const [found] = await world.h.sql('SELECT count(*)::int AS n FROM reservations WHERE id = ANY($1::uuid[])', [ids]);
+    expect(found.n).toBe(500);
+    for (const p of payloads) expect(p.reservation?.estimate.cost).toBe(dec('0.1'));
+    // used (0) + reserved + leased <= amount, and something is leased.
+    const l = await ledger(acme.id, limitId);
+    expect(l.reserved).toBe(dec(50));
+    expect(l.leases).toBeGreaterThan(0);
+    expect(Number(l.reserved) + Number(l.leased)).toBeLessThanOrEqual(1000);
+    // quotaStatus is unchanged by leases: reserved is what reservations hold.
+    expect(world.item(await acme.quota(), limitId)).toMatchObject({ used: dec(0), reserved: dec(50) });
+  });
+
+  it('two instances with leases active admit exactly what fits; every denial comes when the limit is full', async () => {
+    world.clock.set(NOON);
+    const acme = await world
+      .tenant('race')
+      .onPlan([{ metric: 'COST', period: 'DAY', amount: '30', action: 'BLOCK' }])
+      .withKey('INGEST');
+    const limitId = acme.limit(0);
+    const two: Instance = await world.secondInstance();
+    try {
+      const viaTwo = two.as(acme.secret);
+      const [fastOne, fastTwo] = [fastCalls(world.h.app), fastCalls(two.app)];
+      const input = { estimate: { cost: '0.1' }, reserveSeconds: 600 };
+      // 2 x 8 waves of 40: 640 calls for 300 that fit.
+      const [one, other] = await Promise.all([waves(acme, 40, 8, input), waves(viaTwo, 40, 8, input)]);
+      const payloads = [...one, ...other];
+      // Leases were active on both instances.
+      expect(fastCalls(world.h.app) - fastOne).toBeGreaterThan(0);
+      expect(fastCalls(two.app) - fastTwo).toBeGreaterThan(0);
+      const allowed = payloads.filter((p) => p.allowed);
+      expect(allowed).toHaveLength(300);
+      expect(new Set(allowed.map((p) => p.reservation?.id)).size).toBe(300);
+      // No false denial: each was refused with the limit full of reservations (bound: 0).
+      for (const p of payloads.filter((p) => !p.allowed)) {
+        expect(p.reservation).toBeNull();
+        expect(p.deniedBy).toMatchObject({ limit: { id: limitId }, used: dec(0), reserved: dec(30) });
+      }
+      const l = await ledger(acme.id, limitId);
+      expect(l.reserved).toBe(dec(30));
+      expect(Number(l.leased)).toBe(0);
+      expect(world.item(await acme.quota(), limitId)).toMatchObject({ reserved: dec(30), remaining: dec(0) });
+      // Both instances say no now, check-only included.
+      expect((await acme.authorize({ estimate: { cost: '0.000000000001' } })).allowed).toBe(false);
+      expect((await viaTwo.authorize({ estimate: { cost: '0.000000000001' } })).allowed).toBe(false);
+    } finally {
+      await two.close();
+    }
+  });
+
+  it('room another instance holds is taken back when a call needs it: no denial while the scope has room', async () => {
+    world.clock.set(NOON);
+    const acme = await world
+      .tenant('reclaim')
+      .onPlan([{ metric: 'COST', period: 'DAY', amount: '100', action: 'BLOCK' }])
+      .withKey('INGEST');
+    const limitId = acme.limit(0);
+    const two = await world.secondInstance();
+    try {
+      const viaTwo = two.as(acme.secret);
+      // Instance two gets busy and holds a slice.
+      await waves(viaTwo, 20, 3, { estimate: { cost: '1' }, reserveSeconds: 600 });
+      const before = await ledger(acme.id, limitId);
+      expect(Number(before.leased)).toBeGreaterThan(0);
+      const free = 100 - Number(before.reserved);
+      // One call on instance one wants everything that is not reserved, slices included.
+      const all = await acme.authorize({ estimate: { cost: String(free) }, reserveSeconds: 600 });
+      expect(all).toMatchObject({ allowed: true, deniedBy: null });
+      const after = await ledger(acme.id, limitId);
+      expect(after).toMatchObject({ reserved: dec(100), leased: '0.000000000000' });
+      // Instance two learns at its next call: its slice is gone, the locked path says no.
+      const late = await viaTwo.authorize({ estimate: { cost: '1' }, reserveSeconds: 600 });
+      expect(late).toMatchObject({ allowed: false, reservation: null });
+      expect(late.deniedBy).toMatchObject({ reserved: dec(100) });
+    } finally {
+      await two.close();
+    }
+  });
+
+  it('a plan or limit change reaches a scope decided on leases at once (check-only and reservations)', async () => {
+    world.clock.set(NOON);
+    const acme = await world
+      .tenant('plan-change')
+      .onPlan([{ metric: 'COST', period: 'DAY', amount: '1000', action: 'BLOCK' }])
+      .withKey('INGEST');
+    const check = { estimate: { cost: '1' } };
+    const app = world.h.app;
+    await waves(acme, 20, 3, check);
+    await sleep(100); // the renewal the last wave asked for
+    const fast0 = fastCalls(app);
+    expect((await waves(acme, 10, 1, check)).every((p) => p.allowed)).toBe(true);
+    expect(fastCalls(app) - fast0).toBeGreaterThan(0);
+    const leases = () => world.count('quota_leases', acme.id);
+    expect(await leases()).toBeGreaterThan(0);
+
+    // The plan's own limit shrinks (upsertPlan on the same code): the next call sees it.
+    const plan = acme.plan as NonNullable<typeof acme.plan>;
+    const tight = await world.plan([{ metric: 'COST', period: 'DAY', amount: '0.5', action: 'BLOCK' }], plan.code);
+    expect(await leases()).toBe(0);
+    const denied = await acme.authorize(check);
+    expect(denied).toMatchObject({ allowed: false, deniedBy: { limit: { id: tight.limits[0]?.id } } });
+
+    // Back to a roomy plan, busy again; then a key limit appears (setApiKeyLimits).
+    await world.plan([{ metric: 'COST', period: 'DAY', amount: '1000', action: 'BLOCK' }], plan.code);
+    await waves(acme, 20, 3, check);
+    expect(await leases()).toBeGreaterThan(0);
+    const keyed = await acme.setKeyLimits(acme.main.id, [{ metric: 'COST', period: 'DAY', amount: '0.5' }]);
+    const byKey = await acme.authorize({ ...check, reserveSeconds: 60 });
+    expect(byKey).toMatchObject({ allowed: false, deniedBy: { limit: { id: keyed.limits[0]?.id } } });
+    await acme.setKeyLimits(acme.main.id, []);
+
+    // Busy again; then another plan is assigned (assignPlan).
+    await waves(acme, 20, 3, check);
+    expect(await leases()).toBeGreaterThan(0);
+    const other = await world.plan([{ metric: 'COST', period: 'DAY', amount: '0.5', action: 'BLOCK' }]);
+    await world.operator.assignPlan({ tenantId: acme.id, planCode: other.code, startsAt: NOON });
+    const moved = await acme.authorize(check);
+    expect(moved).toMatchObject({ allowed: false, deniedBy: { limit: { id: other.limits[0]?.id } } });
+  });
+
+  it('the bound that remains: usage recorded without a reservation is seen at the next renewal; until then at most the slice is admitted on top', async () => {
+    world.clock.set(NOON);
+    const acme = await world
+      .tenant('recorded-beyond')
+      .onPlan([{ metric: 'COST', period: 'DAY', amount: '100', action: 'BLOCK' }])
+      .withKey('INGEST');
+    const limitId = acme.limit(0);
+    const check = { estimate: { cost: '1' } };
+    await waves(acme, 20, 3, check);
+    const [{ slice }] = await world.h.sql(
+      'SELECT coalesce(sum(amount), 0)::text AS slice FROM quota_leases WHERE tenant_id = $1 AND limit_id = $2',
+      [acme.id, limitId],
+    );
+    expect(Number(slice)).toBeGreaterThan(1);
+    // The gateway records 99.5 without asking first: recording never refuses.
+    await acme.record({ cost: '99.5' });
+    // Check-only calls go on until the slice is renewed against the new used.
+    let admitted = 0;
+    for (let i = 0; i < 200; i++) {
+      const r = await acme.authorize(check);
+      if (!r.allowed) {
+        expect(r.deniedBy).toMatchObject({ limit: { id: limitId }, used: dec('99.5') });
+        break;
+      }
+      admitted++;
+    }
+    expect(admitted).toBeLessThan(200);
+    // What was admitted on top of the recorded usage is bounded by the slice held when it was recorded.
+    expect(admitted).toBeLessThanOrEqual(Number(slice));
+    expect((await acme.authorize(check)).allowed).toBe(false);
+  });
+
+  it("a busy tenant's end users share its view when no SUBJECT limit applies: a new subject is decided on the slice, answered with its own subject", async () => {
+    world.clock.set(NOON);
+    const acme = await world
+      .tenant('many-users')
+      .onPlan([{ metric: 'COST', period: 'DAY', amount: '1000', action: 'BLOCK' }])
+      .withKey('INGEST');
+    let n = 0;
+    const user = () => ({ subject: `user-${n++}`, estimate: { cost: '0.1' }, reserveSeconds: 60 });
+    for (let w = 0; w < 3; w++) await Promise.all(Array.from({ length: 20 }, () => acme.authorize(user())));
+    await sleep(100); // the renewal the last wave asked for
+    const fast0 = fastCalls(world.h.app);
+    const fresh = await Promise.all(Array.from({ length: 40 }, () => acme.authorize(user())));
+    expect(fastCalls(world.h.app) - fast0).toBeGreaterThanOrEqual(20);
+    fresh.forEach((p, i) => {
+      expect(p.allowed).toBe(true);
+      expect(p.quota.subject).toBe(`user-${60 + i}`);
+    });
+  });
+
+  it("a SUBJECT-scope limit keeps each end user's view: one user's limit binds that user exactly, not the others", async () => {
+    world.clock.set(NOON);
+    const acme = await world
+      .tenant('per-user')
+      .onPlan([
+        { metric: 'COST', period: 'DAY', amount: '1000', action: 'BLOCK' },
+        { metric: 'COST', period: 'DAY', amount: '3', action: 'BLOCK', scope: 'SUBJECT' },
+      ])
+      .withKey('INGEST');
+    const userLimit = acme.limit(1);
+    const input = (subject: string) => ({ subject, estimate: { cost: '0.1' }, reserveSeconds: 60 });
+    const a = await waves({ authorize: () => acme.authorize(input('alice')) }, 20, 3, {});
+    expect(a.filter((p) => p.allowed)).toHaveLength(30);
+    for (const p of a.filter((p) => !p.allowed))
+      expect(p.deniedBy).toMatchObject({ limit: { id: userLimit }, scopeId: 'alice', reserved: dec(3) });
+    expect((await acme.authorize(input('bob'))).allowed).toBe(true);
+  });
+
+  it('a subject plan given to one end user of a busy tenant binds that user at once, exactly; the others go on on the shared view', async () => {
+    world.clock.set(NOON);
+    const acme = await world
+      .tenant('subject-plan-on-leases')
+      .onPlan([{ metric: 'COST', period: 'DAY', amount: '1000', action: 'BLOCK' }])
+      .withKey('INGEST');
+    let n = 0;
+    const user = () => ({ subject: `user-${n++}`, estimate: { cost: '0.1' }, reserveSeconds: 60 });
+    for (let w = 0; w < 3; w++) await Promise.all(Array.from({ length: 20 }, () => acme.authorize(user())));
+    expect(await world.count('quota_leases', acme.id)).toBeGreaterThan(0);
+    // user-vip gets a plan of its own: 1 of cost a day.
+    const own = await acme.onSubjectPlan('user-vip', [{ metric: 'COST', period: 'DAY', amount: '1', action: 'BLOCK' }]);
+    const vip = { subject: 'user-vip', estimate: { cost: '0.1' }, reserveSeconds: 60 };
+    const asked = await waves({ authorize: () => acme.authorize(vip) }, 15, 2, {});
+    expect(asked.filter((p) => p.allowed)).toHaveLength(10);
+    for (const p of asked.filter((p) => !p.allowed))
+      expect(p.deniedBy).toMatchObject({ limit: { id: own.limits[0]?.id }, reserved: dec(1) });
+    // Everyone else still fits.
+    for (const p of await Promise.all(Array.from({ length: 20 }, () => acme.authorize(user()))))
+      expect(p.allowed).toBe(true);
+  });
+});
