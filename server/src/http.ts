@@ -1,8 +1,9 @@
-// The HTTP server: /graphql (yoga), /healthz, /readyz, /metrics, a request body limit, and
+// The HTTP server: the dashboard at / (dashboard.ts), /graphql (yoga), /healthz, /readyz, /metrics, a request body limit, and
 // a graceful stop (no new requests, in-flight ones finish, then the pool closes).
 import http from 'node:http';
 import net from 'node:net';
 import type { App } from './app';
+import { serveDashboard } from './dashboard';
 import type { Database } from './db/database';
 import { StartupError } from './lib/startup-error';
 import { requestIdFrom, requestScope } from './request-scope';
@@ -32,6 +33,7 @@ export async function serve(
     // While draining, every answer closes its connection, so keep-alive clients move on.
     if (draining) res.setHeader('connection', 'close');
     const path = (req.url ?? '/').split('?')[0];
+    if (serveDashboard(req, res, path ?? '/')) return;
     if (path === '/healthz') return json(res, 200, { status: 'ok' });
     if (path === '/readyz') {
       // A load balancer stops sending new work the moment the drain begins.

@@ -29,7 +29,14 @@ export function useBrowser(origin: () => string): BrowserKit {
       args: chromium.args.filter((a) => a !== '--single-process'),
       headless: true,
     });
-    kit.context = await kit.browser.newContext({ viewport: { width: 1280, height: 860 }, acceptDownloads: true });
+    kit.context = await kit.browser.newContext({
+      viewport: { width: 1280, height: 860 },
+      acceptDownloads: true,
+      // Chromium takes its locale from LANG; a POSIX one (en-US@posix) is no valid BCP 47 tag.
+      locale: 'en-US',
+      // Far from the tenants' zones: the dashboard must show dates in the tenant's zone, not the browser's.
+      timezoneId: 'Pacific/Auckland',
+    });
     const allowed = new URL(origin()).host;
     await kit.context.route('**/*', (route) => {
       const url = new URL(route.request().url());
