@@ -7,7 +7,6 @@ export function useSubscription<T>(
   deps: unknown[],
   onError?: (e: unknown) => void,
 ) {
-  // biome-ignore lint/correctness/useExhaustiveDependencies: the caller names what reopens it
   useEffect(() => {
     const it = open();
     if (!it) return;
@@ -30,7 +29,8 @@ export function useSubscription<T>(
 export function coalesce(fn: () => void, ms = 150) {
   let timer: ReturnType<typeof setTimeout> | null = null;
   return () => {
-    timer ??= setTimeout(() => {
+    if (timer) return;
+    timer = setTimeout(() => {
       timer = null;
       fn();
     }, ms);

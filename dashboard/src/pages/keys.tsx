@@ -21,7 +21,6 @@ export function KeysPage({ s }: { s: Session }) {
       .apiKeys(tenantId, { includeRevoked: true })
       .then(setKeys)
       .catch((e) => setError(e.message));
-  // biome-ignore lint/correctness/useExhaustiveDependencies: load once per session
   useEffect(() => void load(), [s]);
 
   const create = async (e: Event) => {

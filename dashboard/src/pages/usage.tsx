@@ -37,6 +37,7 @@ export function UsagePage({ s }: { s: Session }) {
   const [days, setDays] = useState(7);
   const [metric, setMetric] = useState<Metric>('cost');
   const [data, setData] = useState<UsageSummary | null>(null);
+  const [range, setRange] = useState<[number, number]>([0, 0]);
   const [error, setError] = useState('');
   const chart = useRef<HTMLDivElement>(null);
 
@@ -45,6 +46,7 @@ export function UsagePage({ s }: { s: Session }) {
     const from = new Date(Date.now() - days * 86_400_000).toISOString();
     const filter = { from, to, ...(s.subject ? { subject: s.subject } : {}) };
     setError('');
+    setRange([Date.parse(from) / 1000, Date.parse(to) / 1000]);
     s.client
       .usageSummary({ filter, groupBy: [dim], granularity })
       .then(setData)
@@ -67,6 +69,8 @@ export function UsagePage({ s }: { s: Session }) {
         width: el.clientWidth || 900,
         height: 280,
         tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), s.timeZone),
+        // The whole chosen range, not just the buckets that have usage.
+        scales: { x: { time: true, range: () => range } },
         series: [
           {},
           ...groups.map((g, i) => ({
@@ -82,7 +86,7 @@ export function UsagePage({ s }: { s: Session }) {
       el,
     );
     return () => plot.destroy();
-  }, [data, metric, dim, s]);
+  }, [data, metric, dim, s, range]);
 
   return (
     <section>
