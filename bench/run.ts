@@ -22,9 +22,10 @@ const DURATION = Number(process.env.BENCH_DURATION_S ?? (SMOKE ? 1 : 10));
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? (SMOKE ? 4 : 64));
 const BATCH = 500;
 const SUMMARY_EVENTS = Number(process.env.BENCH_SUMMARY_EVENTS ?? (SMOKE ? 5_000 : 5_000_000));
+const MINUTE_EVENTS = Number(process.env.BENCH_MINUTE_EVENTS ?? (SMOKE ? 5_000 : 1_000_000));
 const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? (SMOKE ? 20 : 5_000));
 const SUB_TENANTS = Math.min(100, SUBSCRIBERS);
-/** BENCH_ONLY=4,6 runs tests 1-3 (always: 7 is measured during them) plus the ones listed. */
+/** BENCH_ONLY=4,6 runs tests 1-3 (always: 7 is measured during them) plus the ones listed (4, 5, 6, 8). */
 const ONLY = new Set((process.env.BENCH_ONLY ?? '').split(',').filter(Boolean).map(Number));
 const wanted = (n: number) => ONLY.size === 0 || ONLY.has(n);
 const OPERATOR = `tly_op_bench_${randomBytes(16).toString('hex')}`;
@@ -210,7 +211,7 @@ async function main() {
     const run = randomBytes(4).toString('hex');
 
     // 1. recordUsage vs a trivial authenticated query, same concurrency
-    log('1/7 trivial query and recordUsage ...');
+    log('1/8 trivial query and recordUsage ...');
     const trivial = await load(base, spread.key, () => JSON.stringify({ query: '{ viewer { isOperator } }' }));
     const single = await load(base, spread.key, (i) =>
       JSON.stringify({ query: RECORD, variables: { i: event(`s-${run}-${i}`, i) } }),
@@ -226,7 +227,7 @@ async function main() {
     // 2. recordUsageBatch of 500 vs raw pg INSERT ... ON CONFLICT + rollup upsert in batches of 500
     const mb = (n: number) => `${fmt(n / 1024 / 1024)} MB`;
     log(`   server RSS ${mb(server.rss())}, peak so far ${mb(server.hwm())}`);
-    log('2/7 recordUsageBatch and the raw pg baseline ...');
+    log('2/8 recordUsageBatch and the raw pg baseline ...');
     const batchLoad = await load(
       base,
       spread.key,
@@ -249,7 +250,7 @@ async function main() {
 
     // 3. hot tenant: one tenant, one key, one model
     log(`   server RSS ${mb(server.rss())}, peak so far ${mb(server.hwm())}`);
-    log('3/7 hot tenant ...');
+    log('3/8 hot tenant ...');
     const hotLoad = await load(base, hot.key, (i) =>
       JSON.stringify({ query: RECORD, variables: { i: event(`h-${run}-${i}`, i, false) } }),
     );
@@ -269,6 +270,8 @@ async function main() {
     if (wanted(5)) await authorizeTest(base, trivial.rps);
     // 6. subscriptions: SUBSCRIBERS quotaUpdated subscribers across SUB_TENANTS tenants
     if (wanted(6)) await subscriptionTest(base);
+    // 8. usageSummary by MINUTE over the last 24 hours of a tenant with MINUTE_EVENTS that day
+    if (wanted(8)) await minuteTest(base);
 
     // 7. peak RSS during 1 to 3
     rows.push({
@@ -290,7 +293,7 @@ async function main() {
       try {
         commit = execSync('git rev-parse --short HEAD').toString().trim();
       } catch {}
-      const md = `# Benchmark results\n\n${new Date().toISOString()} · ${os.cpus().length} cores (${os.cpus()[0]?.model ?? ''}) · ${Math.round(os.totalmem() / 2 ** 30)} GiB · Node ${process.version} · commit ${commit} · ${process.env.DATABASE_URL ? 'DATABASE_URL' : 'embedded PostgreSQL'} · ${DURATION} s per load, ${CONNECTIONS} connections\n\n${table}\n\nThe server runs exactly as \`npm start\` runs it (the built bundle, its node flags, NODE_ENV=production); the load generator and PostgreSQL share the same 2 cores. Test 2's baseline inserts the very rows of test 2 (same tenant, key, 50 subjects, 4 models, price versions, costs) with all three rollup levels, by plain SQL in batches of 500 on 8 connections. Test 4 loads its events with one INSERT ... SELECT from generate_series, builds their rollups with the reconcile rebuild (not through the API), then VACUUM ANALYZE, as autovacuum would have. Figures are noisy on shared 2-core machines (the same GROUP BY baseline has measured 3.5 to 5.4 s on different runs); compare ratios, which are measured in the same run.\n`;
+      const md = `# Benchmark results\n\n${new Date().toISOString()} · ${os.cpus().length} cores (${os.cpus()[0]?.model ?? ''}) · ${Math.round(os.totalmem() / 2 ** 30)} GiB · Node ${process.version} · commit ${commit} · ${process.env.DATABASE_URL ? 'DATABASE_URL' : 'embedded PostgreSQL'} · ${DURATION} s per load, ${CONNECTIONS} connections\n\n${table}\n\nThe server runs exactly as \`npm start\` runs it (the built bundle, its node flags, NODE_ENV=production); the load generator and PostgreSQL share the same 2 cores. Test 2's baseline inserts the very rows of test 2 (same tenant, key, 50 subjects, 4 models, price versions, costs) with all four rollup levels (keyed by status), by plain SQL in batches of 500 on 8 connections. Tests 4 and 8 load their events with one INSERT ... SELECT from generate_series (one call in 50 failed), build their rollups with the reconcile rebuild (not through the API), then VACUUM ANALYZE, as autovacuum would have. Figures are noisy on shared 2-core machines (the same GROUP BY baseline has measured 3.5 to 5.4 s on different runs); compare ratios, which are measured in the same run.\n`;
       writeFileSync(path.join('bench', 'RESULTS.md'), md);
       log(`wrote bench/RESULTS.md (${((Date.now() - started) / 1000).toFixed(0)} s)`);
     }
@@ -299,7 +302,7 @@ async function main() {
   }
 
   async function summaryTest(base: string) {
-    log(`4/7 loading ${fmt(SUMMARY_EVENTS)} events for the summary test ...`);
+    log(`4/8 loading ${fmt(SUMMARY_EVENTS)} events for the summary test ...`);
     const big = await tenant(base, 'bench-summary');
     await loadEvents(raw, db.url, big.id, big.keyId, SUMMARY_EVENTS);
     const to = new Date();
@@ -333,8 +336,45 @@ async function main() {
     });
   }
 
+  async function minuteTest(base: string) {
+    log(`8/8 loading ${fmt(MINUTE_EVENTS)} events of the last 24 hours for the MINUTE summary ...`);
+    const busy = await tenant(base, 'bench-minutes');
+    const to = new Date(Math.floor(Date.now() / 60_000) * 60_000);
+    const from = new Date(to.getTime() - 86_400_000);
+    await loadEvents(raw, db.url, busy.id, busy.keyId, MINUTE_EVENTS, { from, to });
+    // A chart's question: requests and tokens per minute over the last day.
+    const MINUTES = `query($f: UsageFilter!) { usageSummary(filter: $f, granularity: MINUTE) { asOf buckets { start totals { requests failedRequests totalTokens cost } } } }`;
+    const times: number[] = [];
+    let buckets = 0;
+    for (let i = 0; i < (SMOKE ? 3 : 60); i++) {
+      const t0 = performance.now();
+      const d = await gql(base, busy.key, MINUTES, { f: { from: from.toISOString(), to: to.toISOString() } });
+      times.push(performance.now() - t0);
+      buckets = d.usageSummary.buckets.length;
+    }
+    const plain: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const t0 = performance.now();
+      await raw.query(
+        `SELECT date_trunc('minute', occurred_at, 'UTC') AS m, count(*), sum(input_tokens + output_tokens), sum(cost)
+           FROM usage_events WHERE tenant_id = $1 AND occurred_at >= $2 AND occurred_at < $3 GROUP BY 1 ORDER BY 1`,
+        [busy.id, from, to],
+      );
+      plain.push(performance.now() - t0);
+    }
+    const p = (xs: number[], q: number) =>
+      [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))] as number;
+    rows.push({
+      test: `8. usageSummary 24 h by MINUTE, ${fmt(MINUTE_EVENTS)} events that day`,
+      figure: `p50 ${p(times, 0.5).toFixed(1)} ms, p99 ${p(times, 0.99).toFixed(1)} ms (${fmt(buckets)} buckets)`,
+      baseline: `GROUP BY minute over the ledger p50 ${p(plain, 0.5).toFixed(0)} ms`,
+      ratio: `${(p(plain, 0.5) / p(times, 0.5)).toFixed(0)}x faster`,
+      target: 'p50 <= 50 ms',
+    });
+  }
+
   async function authorizeTest(base: string, trivialRps: number) {
-    log('5/7 authorizeUsage ...');
+    log('5/8 authorizeUsage ...');
     await gql(
       base,
       OPERATOR,
@@ -355,7 +395,7 @@ async function main() {
   }
 
   async function subscriptionTest(base: string) {
-    log(`6/7 ${fmt(SUBSCRIBERS)} subscribers ...`);
+    log(`6/8 ${fmt(SUBSCRIBERS)} subscribers ...`);
     const subResult = await subscriptions(base);
     rows.push({
       test: `6. ${fmt(SUBSCRIBERS)} subscribers, ${SUB_TENANTS} tenants`,
@@ -368,7 +408,7 @@ async function main() {
 
   /**
    * The same rows Tally writes for test 2 (the same events: tenant, key, subjects, models,
-   * tokens, their price version and cost), inserted by plain SQL in batches of 500 with all three
+   * tokens, their price version and cost), inserted by plain SQL in batches of 500 with all four
    * rollup levels, as the cheapest correct writer would: no GraphQL, no validation.
    */
   async function rawBaseline(
@@ -414,27 +454,37 @@ async function main() {
                    FROM unnest($3::text[], $4::text[], $5::text[], $6::int[], $7::int[], $8::int[], $9::numeric[], $10::text[], $11::uuid[])
                      AS u(k, f, m, i, o, ci, c, s, p)
                  ON CONFLICT (tenant_id, idempotency_key) DO NOTHING RETURNING *)
-               -- the same three rollup levels Tally writes (the bench tenant's zone is UTC)
-               , r1 AS (INSERT INTO usage_rollups_hourly (tenant_id, hour, kind, currency, api_key_id, model, provider, subject, requests, input_tokens, output_tokens, cached_input_tokens, cost)
-               SELECT tenant_id, date_trunc('hour', occurred_at), kind, currency, api_key_id, model, provider, subject, count(*), sum(input_tokens), sum(output_tokens), sum(cached_input_tokens), sum(cost)
-                 FROM ins GROUP BY 1, 2, 3, 4, 5, 6, 7, 8 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8
-               ON CONFLICT (tenant_id, hour, kind, currency, api_key_id, model, provider, subject) DO UPDATE SET
+               -- the same four rollup levels Tally writes, keyed by status too (the bench tenant's zone is UTC)
+               , r1 AS (INSERT INTO usage_rollups_hourly (tenant_id, hour, kind, currency, api_key_id, model, provider, subject, status, requests, input_tokens, output_tokens, cached_input_tokens, cost)
+               SELECT tenant_id, date_trunc('hour', occurred_at), kind, currency, api_key_id, model, provider, subject, status, count(*), sum(input_tokens), sum(output_tokens), sum(cached_input_tokens), sum(cost)
+                 FROM ins GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9
+               ON CONFLICT (tenant_id, hour, kind, currency, api_key_id, model, provider, subject, status) DO UPDATE SET
                  requests = usage_rollups_hourly.requests + excluded.requests, input_tokens = usage_rollups_hourly.input_tokens + excluded.input_tokens,
                  output_tokens = usage_rollups_hourly.output_tokens + excluded.output_tokens, cost = usage_rollups_hourly.cost + excluded.cost
                RETURNING 1)
-               , r2 AS (INSERT INTO usage_rollups_hourly_keys (tenant_id, hour, kind, currency, api_key_id, model, provider, requests, input_tokens, output_tokens, cached_input_tokens, cost)
-               SELECT tenant_id, date_trunc('hour', occurred_at), kind, currency, api_key_id, model, provider, count(*), sum(input_tokens), sum(output_tokens), sum(cached_input_tokens), sum(cost)
-                 FROM ins GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 4, 5, 6, 7
-               ON CONFLICT (tenant_id, hour, kind, currency, api_key_id, model, provider) DO UPDATE SET
+               , r2 AS (INSERT INTO usage_rollups_hourly_keys (tenant_id, hour, kind, currency, api_key_id, model, provider, status, requests, input_tokens, output_tokens, cached_input_tokens, cost)
+               SELECT tenant_id, date_trunc('hour', occurred_at), kind, currency, api_key_id, model, provider, status, count(*), sum(input_tokens), sum(output_tokens), sum(cached_input_tokens), sum(cost)
+                 FROM ins GROUP BY 1, 2, 3, 4, 5, 6, 7, 8 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8
+               ON CONFLICT (tenant_id, hour, kind, currency, api_key_id, model, provider, status) DO UPDATE SET
                  requests = usage_rollups_hourly_keys.requests + excluded.requests, input_tokens = usage_rollups_hourly_keys.input_tokens + excluded.input_tokens,
                  output_tokens = usage_rollups_hourly_keys.output_tokens + excluded.output_tokens, cost = usage_rollups_hourly_keys.cost + excluded.cost
                RETURNING 1)
-               INSERT INTO usage_rollups_daily_keys (tenant_id, day, kind, currency, api_key_id, model, provider, requests, input_tokens, output_tokens, cached_input_tokens, cost)
-               SELECT tenant_id, date_trunc('day', occurred_at, 'UTC'), kind, currency, api_key_id, model, provider, count(*), sum(input_tokens), sum(output_tokens), sum(cached_input_tokens), sum(cost)
-                 FROM ins GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 4, 5, 6, 7
-               ON CONFLICT (tenant_id, day, kind, currency, api_key_id, model, provider) DO UPDATE SET
+               , r3 AS (INSERT INTO usage_rollups_daily_keys (tenant_id, day, kind, currency, api_key_id, model, provider, status, requests, input_tokens, output_tokens, cached_input_tokens, cost)
+               SELECT tenant_id, date_trunc('day', occurred_at, 'UTC'), kind, currency, api_key_id, model, provider, status, count(*), sum(input_tokens), sum(output_tokens), sum(cached_input_tokens), sum(cost)
+                 FROM ins GROUP BY 1, 2, 3, 4, 5, 6, 7, 8 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8
+               ON CONFLICT (tenant_id, day, kind, currency, api_key_id, model, provider, status) DO UPDATE SET
                  requests = usage_rollups_daily_keys.requests + excluded.requests, input_tokens = usage_rollups_daily_keys.input_tokens + excluded.input_tokens,
-                 output_tokens = usage_rollups_daily_keys.output_tokens + excluded.output_tokens, cost = usage_rollups_daily_keys.cost + excluded.cost`,
+                 output_tokens = usage_rollups_daily_keys.output_tokens + excluded.output_tokens, cost = usage_rollups_daily_keys.cost + excluded.cost
+               RETURNING 1)
+               , r4 AS (INSERT INTO usage_rollups_minute_keys (tenant_id, minute, kind, currency, api_key_id, model, provider, status, requests, input_tokens, output_tokens, cached_input_tokens, cost)
+               SELECT tenant_id, date_trunc('minute', occurred_at), kind, currency, api_key_id, model, provider, status, count(*), sum(input_tokens), sum(output_tokens), sum(cached_input_tokens), sum(cost)
+                 FROM ins GROUP BY 1, 2, 3, 4, 5, 6, 7, 8 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8
+               ON CONFLICT (tenant_id, minute, kind, currency, api_key_id, model, provider, status) DO UPDATE SET
+                 requests = usage_rollups_minute_keys.requests + excluded.requests, input_tokens = usage_rollups_minute_keys.input_tokens + excluded.input_tokens,
+                 output_tokens = usage_rollups_minute_keys.output_tokens + excluded.output_tokens, cost = usage_rollups_minute_keys.cost + excluded.cost
+               RETURNING 1)
+               -- in Tally's order (hourly, hourly without subject, daily, minute), so the two never deadlock
+               SELECT 1`,
               [
                 t.id,
                 t.keyId,
@@ -529,8 +579,18 @@ async function main() {
   }
 }
 
-/** N events for one tenant over the last 30 days, generated in SQL; rollups built from them. */
-async function loadEvents(pool: pg.Pool, url: string, tenantId: string, keyId: string, n: number) {
+/** N events for one tenant over the last 30 days (or [from, to)), generated in SQL; rollups built from them. */
+async function loadEvents(
+  pool: pg.Pool,
+  url: string,
+  tenantId: string,
+  keyId: string,
+  n: number,
+  range?: { from: Date; to: Date },
+) {
+  const span = range
+    ? { start: range.from.toISOString(), length: `${(range.to.getTime() - range.from.getTime()) / 1000} seconds` }
+    : { start: null, length: '30 days' };
   const chunk = 500_000;
   for (let start = 0; start < n; start += chunk) {
     const end = Math.min(n, start + chunk);
@@ -538,10 +598,11 @@ async function loadEvents(pool: pg.Pool, url: string, tenantId: string, keyId: s
       `INSERT INTO usage_events (tenant_id, idempotency_key, fingerprint, api_key_id, kind, provider, model, model_source, status, requests,
          input_tokens, output_tokens, cached_input_tokens, cache_write_input_tokens, reasoning_tokens, cost, currency, occurred_at, subject)
        SELECT $1, 'load-' || g, '\\x00'::bytea, $2, 'LLM', 'openai', (ARRAY['gpt-4o','gpt-4o-mini','claude-3-5-sonnet','llama-3-70b'])[1 + g % 4],
-              'VENDOR', 'SUCCEEDED', 1, 1000, 200, 100, 0, 0, 0.004, 'USD',
-              date_trunc('day', now()) - interval '30 days' + (g::double precision / $4) * interval '30 days', 'user-' || (g % 1000)
+              'VENDOR', CASE WHEN g % 50 = 0 THEN 'FAILED' ELSE 'SUCCEEDED' END, 1, 1000, 200, 100, 0, 0, 0.004, 'USD',
+              coalesce($6::timestamptz, date_trunc('day', now()) - interval '30 days') + (g::double precision / $4) * $7::interval,
+              'user-' || (g % 1000)
          FROM generate_series($3::bigint, $5::bigint) AS g`,
-      [tenantId, keyId, start, n, end - 1],
+      [tenantId, keyId, start, n, end - 1, span.start, span.length],
     );
   }
   // Rollups exactly as `npm run reconcile -- --rebuild` recomputes them from the ledger.
@@ -554,7 +615,7 @@ async function loadEvents(pool: pg.Pool, url: string, tenantId: string, keyId: s
   // As a loaded database is in steady state: vacuumed (visibility map set) and analysed, so
   // autovacuum's first pass over 5M fresh rows does not run during the measurement.
   await pool.query(
-    'VACUUM (ANALYZE) usage_events, usage_rollups_hourly, usage_rollups_hourly_keys, usage_rollups_daily_keys',
+    'VACUUM (ANALYZE) usage_events, usage_rollups_hourly, usage_rollups_hourly_keys, usage_rollups_daily_keys, usage_rollups_minute_keys',
   );
 }
 

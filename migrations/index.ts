@@ -11,6 +11,7 @@ import { TenantCurrency1764374400000 } from './1764374400000-TenantCurrency';
 import { RuntimeRole1764376200000 } from './1764376200000-RuntimeRole';
 import { PriceTiers1764400000000 } from './1764400000000-PriceTiers';
 import { SubjectPlans1764410000000 } from './1764410000000-SubjectPlans';
+import { RollupStatusAndMinutes1764420000000 } from './1764420000000-RollupStatusAndMinutes';
 
 export const migrations = [
   Init1763769600000,
@@ -24,4 +25,5 @@ export const migrations = [
   RuntimeRole1764376200000,
   PriceTiers1764400000000,
   SubjectPlans1764410000000,
+  RollupStatusAndMinutes1764420000000,
 ];

@@ -17,7 +17,8 @@ import {
   reversalOf,
   revivePublished,
 } from '../server/src/modules/usage/usage.columns';
-import { ROLLUP_KEY_COLUMNS, ROLLUP_LEVELS, UsageWriter } from '../server/src/modules/usage/usage.writer';
+import { ROLLUP_KEY_COLUMNS, ROLLUP_LEVELS } from '../server/src/modules/usage/usage.store';
+import { UsageWriter } from '../server/src/modules/usage/usage.writer';
 import { createHarness, type Harness, SUMMARY } from './support/harness';
 
 let h: Harness;

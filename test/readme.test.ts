@@ -6,6 +6,7 @@
 // that follows it (a block with none must print nothing):
 //   - `…` inside a shown string stands for any text (ids and secrets differ on every run);
 //   - output made of SSE `data:` lines is compared, as a set, with the shown array;
+//   - a ```csv block instead is the output's text, line by line (`…` again stands for any text);
 // No answer in the walkthrough holds today's date, so no date needs normalising.
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,6 +19,8 @@ interface Block {
   line: number;
   script: string;
   expected: unknown;
+  /** A ```csv answer: the lines printed, as text. */
+  text?: string[];
 }
 
 function walkthrough(readme: string): Block[] {
@@ -34,7 +37,19 @@ function walkthrough(readme: string): Block[] {
   for (const [i, f] of fences.entries()) {
     if (f.lang !== 'bash') continue;
     const next = fences[i + 1];
-    blocks.push({ line: f.line, script: f.body, expected: next?.lang === 'json' ? JSON.parse(next.body) : undefined });
+    if (next?.lang === 'csv')
+      blocks.push({
+        line: f.line,
+        script: f.body,
+        expected: null,
+        text: next.body.split('\n').filter((l) => l.trim()),
+      });
+    else
+      blocks.push({
+        line: f.line,
+        script: f.body,
+        expected: next?.lang === 'json' ? JSON.parse(next.body) : undefined,
+      });
   }
   return blocks;
 }
@@ -112,6 +127,10 @@ it('the README walkthrough, pasted block by block into bash, answers what it sho
     const label = `README line ${b.line}`;
     const { stdout, stderr } = await session.run(b.script);
     const lines = stdout.split('\n').filter((l) => l.trim());
+    if (b.text) {
+      expect(lines, `${label} prints the CSV shown (stderr: ${stderr})`).toEqual(b.text.map(shown));
+      continue;
+    }
     if (b.expected === undefined) {
       expect(lines, `${label} prints nothing (stderr: ${stderr})`).toEqual([]);
       continue;

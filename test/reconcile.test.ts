@@ -49,8 +49,8 @@ describe('reconcile', () => {
     );
     await h.sql("DELETE FROM usage_rollups_hourly WHERE tenant_id = $1 AND subject = 'bob'", [t.id]);
     await h.sql(
-      `INSERT INTO usage_rollups_hourly (tenant_id, hour, kind, currency, subject, requests, cost)
-       VALUES ($1, date_trunc('hour', now()) - interval '5 hours', 'CALL', 'USD', 'ghost', 3, 4)`,
+      `INSERT INTO usage_rollups_hourly (tenant_id, hour, kind, currency, subject, status, requests, cost)
+       VALUES ($1, date_trunc('hour', now()) - interval '5 hours', 'CALL', 'USD', 'ghost', 'SUCCEEDED', 3, 4)`,
       [t.id],
     );
 
@@ -105,5 +105,43 @@ describe('reconcile', () => {
     expect(await reconcile(h.db, t.id)).toEqual([]);
     const [sum] = await h.sql('SELECT sum(cost)::text AS c FROM usage_rollups_hourly WHERE tenant_id = $1', [t.id]);
     expect(sum.c).toBe('3.000000000000');
+  });
+
+  it('checks the minute level where reads trust it (the last 7 days) and rebuilds it from the ledger', async () => {
+    const t = await h.seed.tenant('minutes');
+    await h.ok(t.adminKey, RECORD, { input: { idempotencyKey: 'm1', kind: 'CALL', cost: '1', status: 'FAILED' } });
+    await h.ok(t.adminKey, RECORD, { input: { idempotencyKey: 'm2', kind: 'CALL', cost: '2' } });
+    // written by the recording itself: one row per (minute, status)
+    const [rows] = await h.sql('SELECT count(*)::int AS n FROM usage_rollups_minute_keys WHERE tenant_id = $1', [t.id]);
+    expect(rows.n).toBeGreaterThanOrEqual(2);
+    expect(await reconcile(h.db, t.id)).toEqual([]);
+
+    // a recent minute off by one request is found; a row older than reads trust is not compared
+    await h.sql(
+      "UPDATE usage_rollups_minute_keys SET requests = requests + 1 WHERE tenant_id = $1 AND status = 'FAILED'",
+      [t.id],
+    );
+    await h.sql(
+      `INSERT INTO usage_rollups_minute_keys (tenant_id, minute, kind, currency, status, requests)
+       VALUES ($1, date_trunc('minute', now()) - interval '7 days 1 hour', 'CALL', 'USD', 'SUCCEEDED', 9)`,
+      [t.id],
+    );
+    const diffs = await reconcile(h.db, t.id);
+    expect(diffs.map((d) => [d.table, d.key.status, d.measures])).toEqual([
+      ['usage_rollups_minute_keys', 'FAILED', { requests: ['1', '2'] }],
+    ]);
+    const found = await reconcileCli(['--tenant', t.id]);
+    expect(found.code).toBe(1);
+    expect(found.out).toContain('reconcile: 1 difference(s)');
+
+    await rebuild(await h.ownerDb(), t.id);
+    expect(await reconcile(h.db, t.id)).toEqual([]);
+    // rebuilt from the ledger: the planted old row is gone, the recent rows are back
+    const after = await h.sql(
+      'SELECT status, requests::int AS n FROM usage_rollups_minute_keys WHERE tenant_id = $1 ORDER BY status',
+      [t.id],
+    );
+    expect(after.reduce((n, r) => n + r.n, 0)).toBe(2);
+    expect(after.map((r) => r.status).sort()).toEqual(['FAILED', 'SUCCEEDED']);
   });
 });

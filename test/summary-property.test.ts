@@ -578,8 +578,8 @@ describe('the two paths the property compares', () => {
     // Planted in both rollup levels (with and without subject): either may serve a summary.
     for (const table of ['usage_rollups_hourly', 'usage_rollups_hourly_keys'])
       await h.sql(
-        `INSERT INTO ${table} (tenant_id, hour, kind, currency, requests, cost)
-         VALUES ($1, '2026-03-10T12:00:00Z', 'CALL', 'USD', 5, 0)`,
+        `INSERT INTO ${table} (tenant_id, hour, kind, currency, status, requests, cost)
+         VALUES ($1, '2026-03-10T12:00:00Z', 'CALL', 'USD', 'SUCCEEDED', 5, 0)`,
         [t.id],
       );
     const ask = async (to: string) =>
@@ -599,8 +599,8 @@ describe('the two paths the property compares', () => {
       'daily',
     );
     await h.sql(
-      `INSERT INTO usage_rollups_daily_keys (tenant_id, day, kind, currency, requests, cost)
-       VALUES ($1, '2026-03-10T18:30:00Z', 'CALL', 'USD', 7, 0)`,
+      `INSERT INTO usage_rollups_daily_keys (tenant_id, day, kind, currency, status, requests, cost)
+       VALUES ($1, '2026-03-10T18:30:00Z', 'CALL', 'USD', 'SUCCEEDED', 7, 0)`,
       [t.id],
     );
     const ask = async (from: string, to: string, extra: Record<string, unknown> = {}) =>

@@ -74,6 +74,10 @@ export function createApp(opts: AppOptions) {
     everyMs: config.authCacheMs,
     logger,
   });
+  // The minute rollups are short-lived (modules/usage): any instance prunes them, hourly.
+  const pruneMinutes = () =>
+    void services.usage.pruneMinutes().catch((err) => logger.warn({ err }, 'pruning minute rollups failed'));
+  const pruning = [setTimeout(pruneMinutes, 60_000).unref(), setInterval(pruneMinutes, 3_600_000).unref()];
   // A key revoked on any instance stops authenticating here at once (not when the cache
   // expires), and its open sockets and subscriptions here end.
   const anyRevocation = pubsub.subscribe('keys:revoked')[Symbol.asyncIterator]();
@@ -83,6 +87,16 @@ export function createApp(opts: AppOptions) {
       revocations.revoked(r.value.keyId);
     }
   })();
+
+  /** Who an Authorization header names: the one authentication of HTTP (GraphQL and the CSV exports). */
+  async function authenticate(header: string | null | undefined): Promise<Principal> {
+    const m = /^Bearer\s+(\S+)$/i.exec((header ?? '').trim());
+    if (!m) throw unauthenticated();
+    // A key or a subject token; an expired token is told so.
+    const principal = await services.apiKeys.identify(m[1] as string);
+    if (principal instanceof AppError) throw principal;
+    return principal;
+  }
 
   const yoga = createYoga<Record<string, unknown>, Context>({
     schema,
@@ -103,12 +117,7 @@ export function createApp(opts: AppOptions) {
       const authenticated = (initial as { principal?: Principal }).principal;
       if (authenticated) return { ...base, requestId: randomUUID(), principal: authenticated, viaSocket: true };
       const state = requests.get(request);
-      const header = request.headers.get('authorization') ?? '';
-      const m = /^Bearer\s+(\S+)$/i.exec(header.trim());
-      if (!m) throw unauthenticated();
-      // A key or a subject token; an expired token is told so.
-      const principal = await services.apiKeys.identify(m[1] as string);
-      if (principal instanceof AppError) throw principal;
+      const principal = await authenticate(request.headers.get('authorization'));
       return { ...base, requestId: state?.id ?? randomUUID(), principal };
     },
     plugins: [
@@ -134,6 +143,7 @@ export function createApp(opts: AppOptions) {
 
   return {
     yoga,
+    authenticate,
     services,
     metrics,
     logger,
@@ -143,6 +153,7 @@ export function createApp(opts: AppOptions) {
     revocations,
     async close() {
       stopKeyRecheck();
+      for (const t of pruning) clearTimeout(t);
       // Everything acknowledged is committed already; this writes what is still queued.
       await services.usage.committer.close();
       await services.quota.authorizer.close();

@@ -1,10 +1,12 @@
-// The HTTP server: the dashboard at / (dashboard.ts), /graphql (yoga), /healthz, /readyz, /metrics, a request body limit, and
-// a graceful stop (no new requests, in-flight ones finish, then the pool closes).
+// The HTTP server: the dashboard at / (dashboard.ts), /graphql (yoga), the CSV exports
+// (/export/*.csv: export.ts), /healthz, /readyz, /metrics, a request body limit, and a
+// graceful stop (no new requests, in-flight ones finish, then the pool closes).
 import http from 'node:http';
 import net from 'node:net';
 import type { App } from './app';
 import { serveDashboard } from './dashboard';
 import type { Database } from './db/database';
+import { isExportPath, serveExport } from './export';
 import { StartupError } from './lib/startup-error';
 import { requestIdFrom, requestScope } from './request-scope';
 import { attachWebSocket } from './ws';
@@ -32,8 +34,8 @@ export async function serve(
     res.on('close', () => inflight--);
     // While draining, every answer closes its connection, so keep-alive clients move on.
     if (draining) res.setHeader('connection', 'close');
-    const path = (req.url ?? '/').split('?')[0];
-    if (serveDashboard(req, res, path ?? '/')) return;
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    if (serveDashboard(req, res, path)) return;
     if (path === '/healthz') return json(res, 200, { status: 'ok' });
     if (path === '/readyz') {
       // A load balancer stops sending new work the moment the drain begins.
@@ -52,6 +54,11 @@ export async function serve(
         res.writeHead(200, { 'content-type': app.metrics.registry.contentType });
         res.end(text);
       });
+      return;
+    }
+    if (isExportPath(path)) {
+      const id = requestIdFrom(req.headers['x-request-id'] as string | undefined);
+      void requestScope.run({ id }, () => serveExport(app, req, res, path, id));
       return;
     }
     if (req.method === 'POST') {

@@ -2,6 +2,7 @@
 // only this file knows TypeORM's DataSource and QueryRunner. Every statement is named
 // (`/* recordUsage:insertEvents */ ...`) so logs and pg_stat_statements read well.
 import pg from 'pg';
+import Cursor from 'pg-cursor';
 import { DataSource, type Logger as OrmLogger, type QueryRunner } from 'typeorm';
 import { migrations } from '../../../migrations/index';
 import { StartupError } from '../lib/startup-error';
@@ -17,6 +18,19 @@ export interface Database extends Sql {
   readonly dataSource: DataSource;
   /** Runs `fn` in one READ COMMITTED transaction; retried (whole) on deadlock or serialization failure. */
   transaction<T>(name: string, fn: (tx: Sql) => Promise<T>, opts?: TransactionOptions): Promise<T>;
+  /**
+   * Runs `fn` in one REPEATABLE READ READ ONLY transaction: all its statements read one
+   * snapshot. `asOf` is the instant the answer is exact as of (see AS_OF_SQL for why).
+   */
+  snapshot<T>(name: string, fn: (tx: Sql, asOf: Date) => Promise<T>): Promise<T>;
+  /**
+   * One statement's rows from a server-side cursor, `batch` rows at a time, in a snapshot like
+   * snapshot()'s; memory stays flat in the number of rows. The first batch is read before this
+   * resolves (a failing statement fails here). The connection is held until the rows are read
+   * to the end or close() is called (an abandoned iteration calls it): then the cursor is
+   * closed, the transaction ends and the connection goes back to the pool.
+   */
+  stream<T>(name: string, text: string, params: unknown[], opts?: StreamOptions): Promise<RowStream<T>>;
   /** Statements sent since start (tests count them to prove there is no N+1). */
   queryCount(): number;
   ping(): Promise<boolean>;
@@ -32,6 +46,20 @@ export interface TransactionOptions {
    * were granted. A module that takes them exclusively can so wait for such transactions.
    */
   sharedLocks?: readonly bigint[];
+}
+
+export interface StreamOptions {
+  /** Rows per round trip (default 500). */
+  batch?: number;
+  /** 'array': each row a list of values in the statement's column order (no object per row). */
+  rowMode?: 'array';
+}
+
+/** Rows of one statement, batch by batch, as of `asOf` (Database.stream). */
+export interface RowStream<T> extends AsyncIterable<T[]> {
+  readonly asOf: Date;
+  /** Ends the stream early (idempotent): closes the cursor and releases the connection. */
+  close(): Promise<void>;
 }
 
 export interface PoolStats {
@@ -111,6 +139,25 @@ export function createDataSource(url: string, poolSize = 20): DataSource {
  * whose execution takes 5 ms.
  */
 export const BEGIN_TX = "BEGIN; SET LOCAL TimeZone = 'UTC'; SET LOCAL jit = off";
+
+/** A snapshot read: BEGIN_TX's settings, one snapshot for the whole transaction, no writes. */
+export const BEGIN_SNAPSHOT =
+  "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL TimeZone = 'UTC'; SET LOCAL jit = off";
+
+/**
+ * A snapshot read's first statement, and so the one that takes its snapshot (BEGIN and SET
+ * take none). PostgreSQL takes it as the statement starts; clock_timestamp() is read while it
+ * runs, so after: every entry the read counts committed before asOf. The other way round, an
+ * entry that committed in the microseconds between the two instants is not counted although
+ * it committed before asOf; every entry committed before the statement started is counted.
+ * (statement_timestamp() would turn the guarantee around: it is taken before the snapshot,
+ * so an entry committing in between would be counted although it committed after it; now()
+ * is the BEGIN's, earlier still.) Rounded up to the millisecond, the DateTime's precision,
+ * so the answer never claims an instant before the snapshot.
+ */
+const AS_OF_SQL = `SELECT date_trunc('milliseconds', t)
+       + CASE WHEN date_trunc('milliseconds', t) = t THEN interval '0' ELSE interval '1 millisecond' END AS "asOf"
+  FROM (SELECT clock_timestamp() AS t) x`;
 
 /**
  * Opens the service's pool. With `migrate` (the default), `url` is the owner's (DATABASE_URL):
@@ -207,6 +254,91 @@ function wrap(dataSource: DataSource, logger: CountingLogger): Database {
         }
       }
     },
+    async snapshot<T>(name: string, fn: (tx: Sql, asOf: Date) => Promise<T>): Promise<T> {
+      const qr = dataSource.createQueryRunner();
+      try {
+        await qr.connect();
+        await qr.query(`/* ${name}:begin */ ${BEGIN_SNAPSHOT}`);
+        const tx = runner(qr);
+        const [{ asOf }] = (await tx.query<{ asOf: Date }>(`${name}:asOf`, AS_OF_SQL)) as [{ asOf: Date }];
+        const out = await fn(tx, asOf);
+        await qr.query(`/* ${name}:commit */ COMMIT`);
+        return out;
+      } catch (err) {
+        await qr.query('ROLLBACK').catch(() => {});
+        throw err;
+      } finally {
+        await qr.release();
+      }
+    },
+    async stream<T>(name: string, text: string, params: unknown[], opts: StreamOptions = {}): Promise<RowStream<T>> {
+      const batch = opts.batch ?? 500;
+      const qr = dataSource.createQueryRunner();
+      let cursor: Cursor<T> | null = null;
+      let closing: Promise<void> | null = null;
+      /** The batch being read: close() lets it land first (a cursor closes between reads). */
+      let reading: Promise<T[]> | null = null;
+      const close = () => {
+        closing ??= (async () => {
+          await reading?.catch(() => {});
+          // A cursor whose rows were all read (or whose query failed) may refuse to close: the
+          // transaction ends either way, and a connection whose session is unknown is destroyed.
+          let clean = await (cursor?.close() ?? Promise.resolve()).then(
+            () => true,
+            () => false,
+          );
+          if (clean)
+            clean = await qr.query(`/* ${name}:end */ ROLLBACK`).then(
+              () => true,
+              () => false,
+            );
+          // (an error makes pg's pool destroy the connection instead of reusing it)
+          const pgRunner = qr as unknown as { releasePostgresConnection?: (err?: Error) => Promise<void> };
+          if (clean || !pgRunner.releasePostgresConnection) await qr.release();
+          else await pgRunner.releasePostgresConnection(new Error('stream ended uncleanly'));
+        })();
+        return closing;
+      };
+      try {
+        const client = (await qr.connect()) as pg.PoolClient;
+        await qr.query(`/* ${name}:begin */ ${BEGIN_SNAPSHOT}`);
+        const [{ asOf }] = (await runner(qr).query<{ asOf: Date }>(`${name}:asOf`, AS_OF_SQL)) as [{ asOf: Date }];
+        logger.count++;
+        cursor = client.query(new Cursor<T>(named(name, text), params, opts.rowMode ? { rowMode: opts.rowMode } : {}));
+        let next: T[] | null = await cursor.read(batch);
+        return {
+          asOf,
+          close,
+          [Symbol.asyncIterator]: () => ({
+            async next(): Promise<IteratorResult<T[]>> {
+              try {
+                let rows = next;
+                next = null;
+                if (!rows && !closing) {
+                  reading = (cursor as Cursor<T>).read(batch);
+                  rows = await reading;
+                  reading = null;
+                }
+                rows ??= [];
+                if (rows.length) return { done: false, value: rows };
+                await close();
+                return { done: true, value: undefined };
+              } catch (err) {
+                await close();
+                throw err;
+              }
+            },
+            async return(): Promise<IteratorResult<T[]>> {
+              await close();
+              return { done: true, value: undefined };
+            },
+          }),
+        };
+      } catch (err) {
+        await close();
+        throw err;
+      }
+    },
     queryCount: () => logger.count,
     poolStats() {
       // pg's Pool behind TypeORM's postgres driver (absent once destroyed).
@@ -230,6 +362,15 @@ function wrap(dataSource: DataSource, logger: CountingLogger): Database {
       if (dataSource.isInitialized) await dataSource.destroy();
     },
   };
+}
+
+/**
+ * The database's clock now (to the millisecond, rounded down), as a statement of `sql`: in a
+ * READ COMMITTED transaction, every entry committed before it is seen by the statements after.
+ */
+export async function clockIn(sql: Sql, name: string): Promise<Date> {
+  const [r] = await sql.query<{ t: Date }>(name, 'SELECT clock_timestamp() AS t');
+  return (r as { t: Date }).t;
 }
 
 /** The PostgreSQL error code behind a TypeORM/pg error, if any. */

@@ -36,6 +36,8 @@ export const RUNTIME_GRANTS: Record<string, readonly string[]> = {
   usage_rollups_hourly: ['SELECT', 'INSERT', `UPDATE (${ROLLUP_MEASURES})`],
   usage_rollups_hourly_keys: ['SELECT', 'INSERT', `UPDATE (${ROLLUP_MEASURES})`],
   usage_rollups_daily_keys: ['SELECT', 'INSERT', `UPDATE (${ROLLUP_MEASURES})`],
+  // short-lived: the service prunes minutes older than 8 days (UsageService.pruneMinutes)
+  usage_rollups_minute_keys: ['SELECT', 'INSERT', `UPDATE (${ROLLUP_MEASURES})`, 'DELETE'],
   plans: ['SELECT', 'INSERT', 'UPDATE (name, updated_at)'],
   limits: ['SELECT', 'INSERT', 'UPDATE (position, active)'],
   memberships: ['SELECT', 'INSERT', 'UPDATE (ends_at)'],

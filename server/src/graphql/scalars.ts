@@ -78,13 +78,15 @@ builder.scalarType('Decimal', {
   }),
 });
 
+const MAX_EXACT = BigInt(Number.MAX_SAFE_INTEGER);
+const MIN_EXACT = BigInt(Number.MIN_SAFE_INTEGER);
+
 builder.scalarType('BigInt', {
   description:
     '64-bit integer carried as a JSON number (exact up to 2^53-1). Aggregated counters use it: they outgrow 32-bit Int.',
   serialize: (v) => {
     const b = typeof v === 'bigint' ? v : BigInt(v as string | number);
-    if (b > BigInt(Number.MAX_SAFE_INTEGER) || b < BigInt(Number.MIN_SAFE_INTEGER))
-      throw new Error('BigInt value outside the exact range of a JSON number');
+    if (b > MAX_EXACT || b < MIN_EXACT) throw new Error('BigInt value outside the exact range of a JSON number');
     return Number(b);
   },
   parseValue: (v) => {

@@ -104,6 +104,7 @@ export const QuotaStatusRef = builder.objectRef<QuotaStatus>('QuotaStatus').impl
       description: 'True when any BLOCK item is exceeded: authorizeUsage will deny.',
     }),
     items: t.field({ type: [QuotaItemRef], resolve: (s) => s.items }),
+    asOf: t.expose('asOf', { type: 'DateTime', description: 'The instant this status is exact as of.' }),
   }),
 });
 

@@ -9,7 +9,7 @@
 // asked for), replaces them.
 
 import { subjectIn, type TenantScope, tenantIn } from '../../auth/scope';
-import type { Database, Sql } from '../../db/database';
+import { clockIn, type Database, type Sql } from '../../db/database';
 import type { TenantRow } from '../../db/entities';
 import { notFound } from '../../lib/errors';
 import { Dec, fmt, ZERO } from '../../lib/money';
@@ -74,13 +74,19 @@ export interface StatusMemo {
   windows: Map<string, Promise<Map<string, Windows>>>;
   used: Map<string, Promise<Totals>>;
   reserved: Map<string, Promise<ReservedAmounts>>;
+  /**
+   * What the statuses are exact as of: a snapshot's asOf (status()), or else the database's
+   * clock read before the first of their reads (the authorizer, under the tenant lock).
+   */
+  asOf?: Promise<Date>;
 }
-export const newStatusMemo = (): StatusMemo => ({
+export const newStatusMemo = (asOf?: Date): StatusMemo => ({
   subjects: new Map(),
   limits: new Map(),
   windows: new Map(),
   used: new Map(),
   reserved: new Map(),
+  ...(asOf ? { asOf: Promise.resolve(asOf) } : {}),
 });
 
 /** A status asked for: the tenant, a key of it and a subject; a subject token sees only its subject's items. */
@@ -159,6 +165,8 @@ export class QuotaStatuses {
       m.set(k, p);
       return p;
     };
+    // Asked before any read of this status (statements of one transaction run in order).
+    memo.asOf ??= clockIn(sql, 'quotaStatus:asOf');
     const t = tenant.id;
     let subjects = memo.subjects.get(t) ?? (subject === null ? [] : [subject]);
     if (subject !== null && !subjects.includes(subject)) subjects = [...subjects, subject];
@@ -203,6 +211,7 @@ export class QuotaStatuses {
       subject,
       blocked: items.some((i) => i.limit.action === 'BLOCK' && i.exceeded),
       items,
+      asOf: await memo.asOf,
     };
   }
 
@@ -227,7 +236,10 @@ export class QuotaStatuses {
   }
 
   async status(s: StatusScope): Promise<QuotaStatus> {
-    const status = await this.computeStatus(this.db, s.tenant, s.apiKeyId, s.subject, this.now());
+    // Read in one snapshot: exact as of its asOf (db/database.ts says how).
+    const status = await this.db.snapshot('quotaStatus', (tx, asOf) =>
+      this.computeStatus(tx, s.tenant, s.apiKeyId, s.subject, this.now(), newStatusMemo(asOf)),
+    );
     if (!s.subjectOnly) return status;
     // What counts other subjects (the tenant's, a key's) is not shown; whether it blocks is.
     return { ...status, items: status.items.filter((i) => i.counts.subject === s.subject) };

@@ -89,6 +89,8 @@ export interface QuotaStatus {
   subject: string | null;
   blocked: boolean;
   items: QuotaItem[];
+  /** The instant the status is exact as of (quota.status.ts). */
+  asOf: Date;
 }
 
 export interface LimitInput {

@@ -49,7 +49,7 @@ export const LEDGER = {
   provider: { sql: 'provider', pg: 'text', nullable: true, reversal: 'copy', rollup: 'key' },
   model: { sql: 'model', pg: 'text', nullable: true, reversal: 'copy', rollup: 'key' },
   modelSource: { sql: 'model_source', pg: 'text', values: ['VENDOR', 'BYOK'], reversal: 'copy' },
-  status: { sql: 'status', pg: 'text', values: ['SUCCEEDED', 'FAILED'], reversal: 'copy' },
+  status: { sql: 'status', pg: 'text', values: ['SUCCEEDED', 'FAILED'], reversal: 'copy', rollup: 'key' },
   requests: {
     sql: 'requests',
     pg: 'smallint',

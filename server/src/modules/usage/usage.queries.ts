@@ -9,11 +9,14 @@ import { badInput, notFound } from '../../lib/errors';
 import { isUuid } from '../../lib/ids';
 import { connection, keyset } from '../../lib/keyset';
 import type { TenantsService } from '../tenants/tenants.service';
-import { EVENT_COLUMNS, type EventRow, type Totals } from './usage.columns';
+import type { EventRow, Totals } from './usage.columns';
+import * as store from './usage.store';
 import { addTotals, emptyTotals, type SummaryRow, summarize } from './usage.summary';
 import type { Granularity, UsageDimension } from './usage.types';
 
 const MAX_RANGE_MS = 400 * 24 * 3600_000;
+/** MINUTE buckets: ranges of at most 24 hours (1,440 buckets per group). */
+const MAX_MINUTE_RANGE_MS = 24 * 3600_000;
 
 export interface UsageFilterInput {
   tenantId?: string | null;
@@ -23,6 +26,7 @@ export interface UsageFilterInput {
   provider?: string | null;
   kind?: string | null;
   currency?: string | null;
+  status?: string | null;
   from: Date;
   to: Date;
 }
@@ -44,13 +48,8 @@ export class UsageQueries {
     const f = { ...raw, subject };
     const tenant = await this.tenants.get(tenantId, ['filter', 'tenantId']);
     if (f.apiKeyId != null) {
-      const [k] = isUuid(f.apiKeyId)
-        ? await this.db.query('usage:filterKey', 'SELECT 1 FROM api_keys WHERE id = $1 AND tenant_id = $2', [
-            f.apiKeyId,
-            tenantId,
-          ])
-        : [];
-      if (!k) throw notFound('API key', ['filter', 'apiKeyId']);
+      if (!isUuid(f.apiKeyId) || !(await store.keyInTenant(this.db, f.apiKeyId, tenantId)))
+        throw notFound('API key', ['filter', 'apiKeyId']);
     }
     return {
       tenant,
@@ -61,31 +60,7 @@ export class UsageQueries {
   async events(scope: TenantScope, f: UsageFilterInput, first: number, after: string | null | undefined) {
     const k = keyset(first, after);
     const { filter } = await this.resolveFilter(scope, f);
-    const rows = await this.db.query<EventRow>(
-      'usageEvents:page',
-      `SELECT ${EVENT_COLUMNS} FROM usage_events
-        WHERE tenant_id = $1 AND occurred_at >= $2 AND occurred_at < $3
-          AND ($4::uuid IS NULL OR api_key_id = $4) AND ($5::text IS NULL OR subject = $5)
-          AND ($6::text IS NULL OR model = $6) AND ($7::text IS NULL OR provider = $7) AND ($8::text IS NULL OR kind = $8)
-          AND ($9::text IS NULL OR currency = $9)
-          AND ($10::timestamptz IS NULL OR (occurred_at, id) < ($10::timestamptz, $11::uuid))
-        ORDER BY occurred_at DESC, id DESC
-        LIMIT $12`,
-      [
-        filter.tenantId,
-        filter.from,
-        filter.to,
-        filter.apiKeyId ?? null,
-        filter.subject ?? null,
-        filter.model ?? null,
-        filter.provider ?? null,
-        filter.kind ?? null,
-        filter.currency ?? null,
-        k.afterInstant,
-        k.afterId,
-        k.limit,
-      ],
-    );
+    const rows = await store.eventsPage(this.db, filter, k);
     return connection(rows, first, (e) => e.occurredAt);
   }
   async summary(
@@ -95,12 +70,15 @@ export class UsageQueries {
     granularity: Granularity | null,
   ) {
     const { tenant, filter } = await this.resolveFilter(scope, f);
-    // In a transaction of its own: that is where JIT is off (see BEGIN_TX); a summary is heavy
-    // enough for PostgreSQL's JIT to fire, and light enough that compiling costs far more.
-    const buckets = await this.db.transaction('usageSummary', (tx) =>
-      summarize(tx, filter, [...new Set(groupBy)], granularity),
-    );
-    return { totals: totalsOf(buckets, ['filter', 'currency'], tenant.currency), buckets };
+    this.checkGranularity(filter, granularity);
+    // One snapshot (REPEATABLE READ READ ONLY, where JIT is off too: see BEGIN_TX): the answer
+    // is exact as of `asOf` (db/database.ts says precisely how). A summary is heavy enough for
+    // PostgreSQL's JIT to fire, and light enough that compiling costs far more.
+    const { buckets, asOf } = await this.db.snapshot('usageSummary', async (tx, asOf) => ({
+      asOf,
+      buckets: await summarize(tx, filter, [...new Set(groupBy)], granularity),
+    }));
+    return { totals: totalsOf(buckets, ['filter', 'currency'], tenant.currency), buckets, asOf };
   }
 
   /** Totals per API key over [from, to), one statement for all keys of one tenant. */
@@ -144,11 +122,13 @@ export class UsageQueries {
   async byIds(ids: readonly string[]): Promise<EventRow[]> {
     const valid = ids.filter(isUuid);
     if (!valid.length) return [];
-    return this.db.query<EventRow>(
-      'usageEvents:byIds',
-      `SELECT ${EVENT_COLUMNS} FROM usage_events WHERE id = ANY($1::uuid[])`,
-      [valid],
-    );
+    return store.eventsByIds(this.db, valid);
+  }
+
+  /** MINUTE buckets only for ranges of at most 24 hours (the contract). */
+  checkGranularity(f: { from: Date; to: Date }, granularity: Granularity | null) {
+    if (granularity === 'MINUTE' && f.to.getTime() - f.from.getTime() > MAX_MINUTE_RANGE_MS)
+      throw badInput(['granularity'], 'MINUTE buckets are for ranges of at most 24 hours; use HOUR for longer ones');
   }
 
   static checkRange(from: Date, to: Date, field = ['to']) {

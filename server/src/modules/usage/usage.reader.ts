@@ -7,6 +7,7 @@ import type { Sql } from '../../db/database';
 import { Dec, fmt } from '../../lib/money';
 import type { PricedEntries, PricedEntriesCheck } from '../pricing/ports';
 import type { UsageReader, UsageScope, UsageWindow } from './ports';
+import * as store from './usage.store';
 import { addTotals, emptyTotals, summarize } from './usage.summary';
 import type { Totals } from './usage.types';
 
@@ -31,14 +32,7 @@ async function used(sql: Sql, scope: UsageScope, w: UsageWindow): Promise<Totals
   }
   // TOTAL: every rollup row of the scope (whole hours or days, so no ledger edges are needed);
   // the daily level has a row per day instead of per hour, but no subject.
-  const [r] = await sql.query<Record<string, string | null>>(
-    'usage:usedTotal',
-    `SELECT sum(requests)::text AS requests, sum(input_tokens)::text AS input, sum(output_tokens)::text AS output,
-            sum(asr_ms)::text AS asr, sum(cost)::text AS cost
-       FROM ${scope.subject != null ? 'usage_rollups_hourly' : '(SELECT k.*, NULL::text AS subject FROM usage_rollups_daily_keys k) r'}
-      WHERE tenant_id = $1 AND ($2::uuid IS NULL OR api_key_id = $2) AND ($3::text IS NULL OR subject = $3)`,
-    [scope.tenantId, scope.apiKeyId ?? null, scope.subject ?? null],
-  );
+  const r = await store.usedTotal(sql, scope);
   const t = emptyTotals();
   t.requests = BigInt(r?.requests ?? 0);
   t.inputTokens = BigInt(r?.input ?? 0);

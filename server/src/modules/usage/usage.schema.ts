@@ -18,8 +18,25 @@ import { DIMENSIONS, GRANULARITIES } from './usage.types';
 import { RECORD_DEFAULTS } from './usage.validation';
 
 // Usage's own enums; the ones other modules name are in usage.refs.ts.
-const GranularityEnum = builder.enumType('Granularity', { values: GRANULARITIES });
-const UsageDimensionEnum = builder.enumType('UsageDimension', { values: DIMENSIONS });
+const GRANULARITY_NOTES: Partial<Record<(typeof GRANULARITIES)[number], string>> = {
+  MINUTE:
+    'Minute buckets, for requests-per-minute and tokens-per-minute charts. Only for ranges of at most 24 hours; a longer range is BAD_USER_INPUT naming `granularity`.',
+};
+const DIMENSION_NOTES: Partial<Record<(typeof DIMENSIONS)[number], string>> = {
+  STATUS: 'Group by UsageStatus (succeeded / failed calls).',
+};
+const GranularityEnum = builder.enumType('Granularity', {
+  values: Object.fromEntries(GRANULARITIES.map((g) => [g, { description: GRANULARITY_NOTES[g] }])) as Record<
+    (typeof GRANULARITIES)[number],
+    { description?: string }
+  >,
+});
+const UsageDimensionEnum = builder.enumType('UsageDimension', {
+  values: Object.fromEntries(DIMENSIONS.map((d) => [d, { description: DIMENSION_NOTES[d] }])) as Record<
+    (typeof DIMENSIONS)[number],
+    { description?: string }
+  >,
+});
 
 UsageTotalsRef.implement({
   fields: (t) => ({
@@ -134,6 +151,7 @@ export const UsageFilter = builder.inputType('UsageFilter', {
     model: t.string(),
     provider: t.string(),
     kind: t.field({ type: UsageKindEnum }),
+    status: t.field({ type: UsageStatusEnum, description: 'Only entries with this status.' }),
     currency: t.string({ description: 'Only usage priced in this currency (needed when a range holds several).' }),
     from: t.field({ type: 'DateTime', required: true, description: 'Inclusive.' }),
     to: t.field({ type: 'DateTime', required: true, description: 'Exclusive. The range may span at most 400 days.' }),
@@ -156,16 +174,31 @@ const UsageBucket = builder.objectRef<SummaryRow>('UsageBucket').implement({
     model: t.exposeString('model', { nullable: true }),
     provider: t.exposeString('provider', { nullable: true }),
     kind: t.field({ type: UsageKindEnum, nullable: true, resolve: (b) => b.kind as UsageKind | null }),
+    status: t.field({
+      type: UsageStatusEnum,
+      nullable: true,
+      resolve: (b) => b.status as 'SUCCEEDED' | 'FAILED' | null,
+    }),
     totals: t.field({ type: UsageTotalsRef, resolve: (b) => b }),
   }),
 });
 
-const UsageSummary = builder.objectRef<{ totals: Totals; buckets: SummaryRow[] }>('UsageSummary').implement({
-  fields: (t) => ({
-    totals: t.field({ type: UsageTotalsRef, description: 'Exactly the sum of the buckets.', resolve: (s) => s.totals }),
-    buckets: t.field({ type: [UsageBucket], resolve: (s) => s.buckets }),
-  }),
-});
+const UsageSummary = builder
+  .objectRef<{ totals: Totals; buckets: SummaryRow[]; asOf: Date }>('UsageSummary')
+  .implement({
+    fields: (t) => ({
+      totals: t.field({
+        type: UsageTotalsRef,
+        description: 'Exactly the sum of the buckets.',
+        resolve: (s) => s.totals,
+      }),
+      buckets: t.field({ type: [UsageBucket], resolve: (s) => s.buckets }),
+      asOf: t.expose('asOf', {
+        type: 'DateTime',
+        description: 'The instant this answer is exact as of: every entry committed before it is counted, none after.',
+      }),
+    }),
+  });
 
 builder.queryFields((t) => ({
   usageEvents: t.field({

@@ -18,10 +18,12 @@ import type { TenantsService } from '../tenants/tenants.service';
 import { DEFAULT_GROUP_COMMIT, type GroupCommitOptions, GroupCommitter } from './group-commit';
 import { LedgerParticipants } from './ledger-participants';
 import type { LedgerParticipant } from './ports';
-import { EVENT_COLUMNS, type EventRow, type NewEntry, publishedEvent, reversalOf } from './usage.columns';
-import { UsageQueries } from './usage.queries';
+import { type EventRow, type NewEntry, publishedEvent, reversalOf } from './usage.columns';
+import { type ExportRows, exportEvents, exportSummary } from './usage.export';
+import { type UsageFilterInput, UsageQueries } from './usage.queries';
+import * as store from './usage.store';
 import type { UsageTopics } from './usage.topics';
-import type { RecordOutcome } from './usage.types';
+import type { Granularity, RecordOutcome, UsageDimension } from './usage.types';
 import { fingerprintOf, type NormalizedUsage, normalizeUsage, reversalFingerprint } from './usage.validation';
 import { type Settlement, UsageWriter, type WriteOutcome } from './usage.writer';
 
@@ -276,11 +278,7 @@ export class UsageService extends UsageQueries {
       ...new Set(pending.map((p) => p.apiKeyId).filter((k): k is string => k != null && k !== scope.keyId)),
     ];
     if (keyIds.length) {
-      const rows = await this.db.query<{ id: string; tenantId: string }>(
-        'recordUsage:keys',
-        'SELECT id, tenant_id AS "tenantId" FROM api_keys WHERE id = ANY($1::uuid[])',
-        [keyIds],
-      );
+      const rows = await store.keyTenants(this.db, keyIds);
       const owner = new Map(rows.map((r) => [r.id, r.tenantId]));
       for (const p of pending) {
         // Another tenant's key is answered exactly like a missing one.
@@ -326,18 +324,10 @@ export class UsageService extends UsageQueries {
     if (reason != null && (reason.length > 1000 || containsNul(reason)))
       throw badInput(['input', 'reason'], 'must be at most 1000 characters, without NUL');
     if (!isUuid(input.eventId)) throw notFound('usage event', ['input', 'eventId']);
-    const [original] = await this.db.query<EventRow>(
-      'reverseUsage:original',
-      `SELECT ${EVENT_COLUMNS} FROM usage_events WHERE id = $1 AND ($2::uuid IS NULL OR tenant_id = $2)`,
-      [input.eventId, ownerOf(scope)],
-    );
+    const original = await store.eventToReverse(this.db, input.eventId, ownerOf(scope));
     if (!original) throw notFound('usage event', ['input', 'eventId']);
     const fingerprint = reversalFingerprint(original.id, reason);
-    const [prior] = await this.db.query<EventRow>(
-      'reverseUsage:prior',
-      `SELECT ${EVENT_COLUMNS} FROM usage_events WHERE tenant_id = $1 AND idempotency_key = $2`,
-      [original.tenantId, key],
-    );
+    const prior = await store.eventByKey(this.db, original.tenantId, key);
     if (prior) return this.judgeRetry(prior, fingerprint);
     if (original.reversesId)
       throw badInput(['input', 'eventId'], 'that entry is a reversal; reversals cannot be reversed');
@@ -361,6 +351,32 @@ export class UsageService extends UsageQueries {
       this.emitter.emit('outcomes', ['CREATED']);
     }
     return out.outcome === 'CREATED' ? out : this.judgeRetry(out.event, fingerprint);
+  }
+
+  /** CSV export of the event list (READ: the transport checks it as usageEvents' authScopes do). */
+  exportEvents(scope: TenantScope, f: UsageFilterInput): Promise<ExportRows> {
+    return exportEvents(this, this.db, scope, f);
+  }
+
+  /** CSV export of a summary (READ, as usageSummary). */
+  exportSummary(
+    scope: TenantScope,
+    f: UsageFilterInput,
+    groupBy: readonly UsageDimension[],
+    granularity: Granularity | null,
+  ): Promise<ExportRows> {
+    return exportSummary(this, this.db, scope, f, groupBy, granularity);
+  }
+
+  /**
+   * Deletes the minute rollups older than the minute level keeps (8 days), in batches; answers
+   * how many. Any instance may run it at any time (app.ts does, hourly): rows are only ever
+   * deleted once they are older than any read or reconcile trusts (7 days).
+   */
+  async pruneMinutes(batch = 5000): Promise<number> {
+    let total = 0;
+    for (let n = batch; n === batch; total += n) n = await store.pruneMinutes(this.db, batch);
+    return total;
   }
 
   /** A reversal's key was used before: DUPLICATE when it asked for the same, else a conflict (both counted). */

@@ -1,33 +1,11 @@
-// Usage aggregates for any [from, to) and any tenant time zone, exact.
-//
-// Rollups are hourly in UTC, and daily in the tenant's zone. [from, to) is cut at the
-// bucket boundaries of the tenant's zone into spans; the whole local days inside a span are
-// served from the daily level, the remaining whole UTC hours from an hourly level, and only
-// the partial hours at each end (the range's edges, and local boundaries off the UTC hour,
-// as in zones with half-hour offsets) are summed from the ledger, each by one index range.
-// So the answer always equals a GROUP BY over the ledger, while the bulk of a long range
-// costs one rollup row per (day, group).
-//
-// Bucket starts are computed by PostgreSQL in the tenant's zone: DAY/WEEK (ISO, Monday)/
-// MONTH with date_trunc(unit, t, zone), which follows DST; HOUR as t minus its local
-// minutes and seconds, which keeps the two 01:00 hours of a DST fall-back apart.
+// Usage aggregates for any [from, to) and any tenant time zone, exact: the statement is
+// usage.summary-store.ts (summaryRows: how the range is cut and which level serves each part);
+// here its rows become Totals, and totals are added exactly.
 import type { Sql } from '../../db/database';
 import { Dec, fmt, ZERO } from '../../lib/money';
-import { LEDGER_MEASURES_SQL, MEASURES, type MeasureTotals } from './usage.columns';
+import { MEASURES, type MeasureTotals } from './usage.columns';
+import { type SummaryFilter, summaryRows } from './usage.summary-store';
 import type { Granularity, Totals, UsageDimension } from './usage.types';
-
-export interface SummaryFilter {
-  tenantId: string;
-  timezone: string;
-  from: Date;
-  to: Date;
-  apiKeyIds?: string[] | null;
-  subject?: string | null;
-  model?: string | null;
-  provider?: string | null;
-  kind?: string | null;
-  currency?: string | null;
-}
 
 export interface SummaryRow extends Totals {
   start: Date | null;
@@ -36,56 +14,7 @@ export interface SummaryRow extends Totals {
   model: string | null;
   provider: string | null;
   kind: string | null;
-}
-
-const DIM_COLUMN: Record<UsageDimension, string> = {
-  API_KEY: 'api_key_id',
-  SUBJECT: 'subject',
-  MODEL: 'model',
-  PROVIDER: 'provider',
-  KIND: 'kind',
-};
-
-/** SQL for the start of the bucket holding instant `t` ($2 is the tenant's zone). */
-export function bucketSql(t: string, g: Granularity | null | undefined): string {
-  switch (g) {
-    case 'HOUR':
-      return `(${t} - ((${t} AT TIME ZONE $2) - date_trunc('hour', ${t} AT TIME ZONE $2)))`;
-    case 'DAY':
-      return `date_trunc('day', ${t}, $2)`;
-    case 'WEEK':
-      return `date_trunc('week', ${t}, $2)`;
-    case 'MONTH':
-      return `date_trunc('month', ${t}, $2)`;
-    default:
-      return 'NULL::timestamptz';
-  }
-}
-
-const LOCAL_STEP: Partial<Record<Granularity, string>> = { DAY: '1 day', WEEK: '1 week', MONTH: '1 month' };
-
-/**
- * SQL for (bucket, exact, lo, hi): [$3, $4) cut at the bucket boundaries of the tenant's
- * zone ($2). DAY/WEEK/MONTH starts are the local calendar starts (date_trunc in local time,
- * stepped, converted back), which are exactly date_trunc(unit, t, zone)'s values, each the
- * first instant of its bucket; HOUR goes UTC hour by UTC hour (see bucketSql for why).
- */
-function spansSql(g: Granularity | null | undefined): string {
-  const step = g ? LOCAL_STEP[g] : undefined;
-  if (step)
-    return `
-       SELECT s AS bucket, true AS exact, greatest(s, $3::timestamptz) AS lo, least(lead(s) OVER (ORDER BY l), $4::timestamptz) AS hi
-         FROM generate_series(date_trunc('${g?.toLowerCase()}', $3::timestamptz AT TIME ZONE $2),
-                              ($4::timestamptz AT TIME ZONE $2) + interval '${step}', interval '${step}') AS l,
-              LATERAL (SELECT l AT TIME ZONE $2 AS s) x`;
-  if (g === 'HOUR')
-    return `
-       SELECT ${bucketSql('h', g)} AS bucket,
-              ${bucketSql('h', g)} = ${bucketSql("(h + interval '1 hour' - interval '1 microsecond')", g)} AS exact,
-              greatest(h, $3::timestamptz) AS lo, least(h + interval '1 hour', $4::timestamptz) AS hi
-         FROM generate_series(date_trunc('hour', $3::timestamptz, 'UTC'), $4::timestamptz - interval '1 microsecond', interval '1 hour') AS h`;
-  // no buckets: one span; the condition only gives the zone parameter its type
-  return `SELECT NULL::timestamptz AS bucket, true AS exact, $3::timestamptz AS lo, $4::timestamptz AS hi WHERE $2::text IS NOT NULL`;
+  status: string | null;
 }
 
 export async function summarize(
@@ -94,124 +23,21 @@ export async function summarize(
   groupBy: readonly UsageDimension[],
   granularity: Granularity | null | undefined,
 ): Promise<SummaryRow[]> {
-  const dims = (alias: string) =>
-    (Object.keys(DIM_COLUMN) as UsageDimension[])
-      .map(
-        (d) =>
-          (groupBy.includes(d) ? `${alias}.${DIM_COLUMN[d]}` : `NULL::${d === 'API_KEY' ? 'uuid' : 'text'}`) +
-          ` AS ${DIM_COLUMN[d]}`,
-      )
-      .join(', ');
-  const filters = (alias: string) => `
-      AND ($5::uuid[] IS NULL OR ${alias}.api_key_id = ANY($5::uuid[]))
-      AND ($6::text IS NULL OR ${alias}.subject = $6)
-      AND ($7::text IS NULL OR ${alias}.model = $7)
-      AND ($8::text IS NULL OR ${alias}.provider = $8)
-      AND ($9::text IS NULL OR ${alias}.kind = $9)
-      AND ($10::text IS NULL OR ${alias}.currency = $10)`;
-  const groupCols = 'bucket, api_key_id, subject, model, provider, kind, currency';
-
-  // The levels without subject are far smaller when a tenant has many end users; they serve
-  // every summary that neither filters nor groups by subject.
-  const bySubject = f.subject != null || groupBy.includes('SUBJECT');
-  const hourly = bySubject
-    ? 'usage_rollups_hourly'
-    : '(SELECT k.*, NULL::text AS subject FROM usage_rollups_hourly_keys k)';
-  // Whole local days come from the daily level: never with subject (it has none), never for
-  // HOUR buckets, and only in the zone its days were cut in (the tenant's; checked in SQL).
-  const daily = !bySubject && granularity !== 'HOUR';
-  const days = daily
-    ? `SELECT bucket, exact, lo, hi, da, dz,
-              exact AND da < dz AND (SELECT timezone FROM tenants WHERE id = $1) = $2 AS whole_days
-         FROM (SELECT s.*,
-                      CASE WHEN date_trunc('day', lo, $2) = lo THEN lo
-                           ELSE (date_trunc('day', lo AT TIME ZONE $2) + interval '1 day') AT TIME ZONE $2 END AS da,
-                      date_trunc('day', hi, $2) AS dz
-                 FROM spans s WHERE lo < hi) x`
-    : 'SELECT bucket, exact, lo, hi, NULL::timestamptz AS da, NULL::timestamptz AS dz, false AS whole_days FROM spans WHERE lo < hi';
-  // Sums over the range stay numeric, never cast back to bigint or numeric(38,12): a range
-  // may add more than one column's worth (see MAX_AMOUNT in money.ts), and still answers.
-  // (in MEASURES order, as LEDGER_MEASURES_SQL: the parts below are a UNION ALL)
-  const sums = (alias: string) => MEASURES.map((m) => `sum(${alias}.${m.sql}) AS ${m.sql}`).join(', ');
-
-  const rows = await sql.query<Record<string, string | Date | null>>(
-    bySubject ? 'usageSummary:bySubject' : 'usageSummary',
-    // spans: the range cut into [lo, hi) that each lie in one bucket. `exact` says every
-    // instant of the span has the label `bucket`; otherwise (an HOUR span that a local hour
-    // boundary cuts) each ledger entry is labelled on its own. The local days wholly inside a
-    // span, [da, dz), come from the daily level; in the rest of the span (pieces), whole UTC
-    // hours [a, z) come from the hourly level and the remainder, [lo, a) and [z, hi), from
-    // the ledger.
-    `WITH spans AS (${spansSql(granularity)}),
-     days AS (${days}),
-     segments AS (
-       SELECT bucket, exact, lo, CASE WHEN whole_days THEN da ELSE hi END AS hi FROM days
-       UNION ALL
-       SELECT bucket, exact, dz, hi FROM days WHERE whole_days
-     ), pieces AS (
-       SELECT bucket, exact, lo, hi,
-              CASE WHEN exact THEN date_trunc('hour', lo, 'UTC')
-                     + CASE WHEN date_trunc('hour', lo, 'UTC') = lo THEN interval '0' ELSE interval '1 hour' END
-                   ELSE hi END AS a,
-              CASE WHEN exact THEN date_trunc('hour', hi, 'UTC') ELSE hi END AS z
-         FROM segments
-        WHERE lo < hi
-     ), parts AS (
-       SELECT d.bucket, ${dims('r')}, r.currency, ${sums('r')}
-         FROM days d
-         JOIN (SELECT k.*, NULL::text AS subject FROM usage_rollups_daily_keys k) r
-           ON r.tenant_id = $1 AND r.day >= d.da AND r.day < d.dz
-        WHERE d.whole_days ${filters('r')}
-        GROUP BY 1, 2, 3, 4, 5, 6, 7
-       UNION ALL
-       SELECT p.bucket, ${dims('r')}, r.currency, ${sums('r')}
-         FROM pieces p
-         JOIN ${hourly} r ON r.tenant_id = $1 AND r.hour >= p.a AND r.hour < p.z
-        WHERE p.a < p.z ${filters('r')}
-        GROUP BY 1, 2, 3, 4, 5, 6, 7
-       UNION ALL
-       -- LATERAL with its own GROUP BY cannot be flattened: the ledger is read by index
-       -- range, once per edge, whatever the planner's statistics say.
-       SELECT l.*
-         FROM pieces p
-        CROSS JOIN LATERAL (VALUES (p.lo, least(p.a, p.hi)), (greatest(p.z, p.a), p.hi)) AS g(lo, hi)
-        CROSS JOIN LATERAL (
-              SELECT CASE WHEN p.exact THEN p.bucket ELSE ${bucketSql('e.occurred_at', granularity)} END AS bucket,
-                     ${dims('e')}, e.currency, ${LEDGER_MEASURES_SQL}
-                FROM usage_events e
-               WHERE e.tenant_id = $1 AND e.occurred_at >= g.lo AND e.occurred_at < g.hi ${filters('e')}
-               GROUP BY 1, 2, 3, 4, 5, 6, 7) l
-        WHERE g.lo < g.hi
-     )
-     SELECT bucket AS start, api_key_id AS "apiKeyId", subject, model, provider, kind, currency,
-            ${MEASURES.map((m) => (m.numeric ? `round(sum(${m.sql}), 12)::text AS ${m.sql}` : `sum(${m.sql})::text AS ${m.sql}`)).join(', ')}
-       FROM parts
-      GROUP BY ${groupCols}
-      ORDER BY bucket NULLS FIRST, api_key_id NULLS FIRST, subject NULLS FIRST, model NULLS FIRST,
-               provider NULLS FIRST, kind NULLS FIRST, currency`,
-    [
-      f.tenantId,
-      f.timezone,
-      f.from.toISOString(),
-      f.to.toISOString(),
-      f.apiKeyIds ?? null,
-      f.subject ?? null,
-      f.model ?? null,
-      f.provider ?? null,
-      f.kind ?? null,
-      f.currency ?? null,
-    ],
-  );
-
-  return rows.map((r) => ({
-    start: r.start as Date | null,
-    apiKeyId: r.apiKeyId as string | null,
-    subject: r.subject as string | null,
-    model: r.model as string | null,
-    provider: r.provider as string | null,
-    kind: r.kind as string | null,
-    ...totalsOfSums(r, r.currency as string),
-  }));
+  const rows = await summaryRows(sql, f, groupBy, granularity);
+  // One object per row, measures written into it (a MINUTE summary answers 1,440 rows a group).
+  return rows.map((r) => {
+    const row: Record<string, unknown> = {
+      start: r.start as Date | null,
+      apiKeyId: r.apiKeyId as string | null,
+      subject: r.subject as string | null,
+      model: r.model as string | null,
+      provider: r.provider as string | null,
+      kind: r.kind as string | null,
+      status: r.status as string | null,
+      currency: r.currency as string,
+    };
+    return addSums(row, r) as unknown as SummaryRow;
+  });
 }
 
 const NOTHING = Object.fromEntries([
@@ -242,10 +68,10 @@ export function addTotals(rows: readonly Totals[], currency?: string): Totals {
   return t as unknown as Totals;
 }
 
-/** Totals from a row of text sums named like the rollup columns (a summary's answer). */
-function totalsOfSums(r: Record<string, unknown>, currency: string): Totals {
-  const t: Record<string, unknown> = {};
+/** Writes the totals of a row of text sums named like the rollup columns (a summary's answer) into `t`. */
+function addSums(t: Record<string, unknown>, r: Record<string, unknown>): Record<string, unknown> {
   for (const m of MEASURES) t[m.ts] = m.numeric ? r[m.sql] : BigInt(r[m.sql] as string);
   const totals = t as MeasureTotals;
-  return { ...totals, totalTokens: totals.inputTokens + totals.outputTokens, currency };
+  t.totalTokens = totals.inputTokens + totals.outputTokens;
+  return t;
 }

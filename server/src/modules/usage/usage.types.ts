@@ -3,8 +3,8 @@
 export type { EventRow, Totals } from './usage.columns';
 export const KINDS = ['LLM', 'ASR', 'CALL'] as const;
 export type UsageKind = (typeof KINDS)[number];
-export const DIMENSIONS = ['API_KEY', 'SUBJECT', 'MODEL', 'PROVIDER', 'KIND'] as const;
+export const DIMENSIONS = ['API_KEY', 'SUBJECT', 'MODEL', 'PROVIDER', 'KIND', 'STATUS'] as const;
 export type UsageDimension = (typeof DIMENSIONS)[number];
-export const GRANULARITIES = ['HOUR', 'DAY', 'WEEK', 'MONTH'] as const;
+export const GRANULARITIES = ['MINUTE', 'HOUR', 'DAY', 'WEEK', 'MONTH'] as const;
 export type Granularity = (typeof GRANULARITIES)[number];
 export type RecordOutcome = 'CREATED' | 'DUPLICATE' | 'CONFLICT' | 'INVALID';

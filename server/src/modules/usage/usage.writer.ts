@@ -1,7 +1,7 @@
 // The one writer of the ledger and its rollups. Everything that records usage (a single
 // recordUsage is a batch of one; recordUsageBatch; reversals) goes through write().
 //
-// One transaction, two statements:
+// One transaction, two statements (usage.store.ts: insertEvents, eventsByKeys):
 //  1. INSERT the entries (one jsonb array, ids made here) ON CONFLICT DO NOTHING, in
 //     (tenant, idempotency key) order so concurrent batches take locks in one order, and
 //     in the same statement upsert every rollup level aggregated from exactly the rows
@@ -18,17 +18,8 @@
 // that names it, and every entry's outcome says what happened to its reservation.
 import type { Database, Sql } from '../../db/database';
 import { isUuid, uuidV7Ids } from '../../lib/ids';
-import {
-  EVENT_COLUMNS,
-  type EventRow,
-  INSERT_COLUMNS,
-  LEDGER,
-  LEDGER_MEASURES_SQL,
-  type NewEntry,
-  ROLLUP_MEASURES,
-  rowOf,
-  wireRow,
-} from './usage.columns';
+import { type EventRow, LEDGER, type NewEntry, rowOf, wireRow } from './usage.columns';
+import * as store from './usage.store';
 
 /**
  * What a recorded entry did to the reservation it named: SETTLED it, or settled nothing
@@ -52,78 +43,6 @@ export type WriteOutcome =
   /** Not inserted, and no entry holds the key: another entry already reverses the same original. */
   | { outcome: 'ALREADY_REVERSED' };
 
-// The entries travel as one JSON array of arrays (one native JSON.stringify, parsed by
-// PostgreSQL in C) instead of one array parameter per column, which node-postgres escapes
-// element by element. bytea travels as hex; instants as ISO text (see wireRow).
-const wireType = (t: string) => (t === 'bytea' ? 'text' : t);
-const cast = (col: string, t: string) => (t === 'bytea' ? `decode(u.${col}, 'hex')` : `u.${col}`);
-
-/** The rollup key: one list, used by the writer, summaries and reconcile (the measures: usage.columns.ts). */
-export const ROLLUP_KEY_COLUMNS = [
-  'tenant_id',
-  'hour',
-  'kind',
-  'currency',
-  'api_key_id',
-  'model',
-  'provider',
-  'subject',
-] as const;
-const KEYS_WITHOUT_SUBJECT = ROLLUP_KEY_COLUMNS.filter((c) => c !== 'subject');
-/**
- * Three rollup levels, all written with the ledger rows: hourly by subject (end user),
- * hourly without it (much smaller when a tenant has many end users; summaries that neither
- * filter nor group by subject read it), and by the tenant's local day without subject
- * (whole local days of long summaries and quota windows).
- */
-export const ROLLUP_LEVELS: readonly { table: string; key: readonly string[] }[] = [
-  { table: 'usage_rollups_hourly', key: ROLLUP_KEY_COLUMNS },
-  { table: 'usage_rollups_hourly_keys', key: KEYS_WITHOUT_SUBJECT },
-  { table: 'usage_rollups_daily_keys', key: KEYS_WITHOUT_SUBJECT.map((c) => (c === 'hour' ? 'day' : c)) },
-];
-
-/** A rollup key column computed from ledger rows `e` (as written by rollupSource). */
-export const rollupKeySql = (c: string) =>
-  c === 'hour'
-    ? "date_trunc('hour', e.occurred_at, 'UTC')" // never the session's zone (see BEGIN_TX)
-    : c === 'day'
-      ? "date_trunc('day', e.occurred_at, z.timezone)"
-      : `e.${c}`;
-/** FROM clause over ledger rows `source` as `e`, with their tenant as `z` where the key needs its zone. */
-export const rollupSource = (source: string, key: readonly string[]) =>
-  key.includes('day') ? `${source} e JOIN tenants z ON z.id = e.tenant_id` : `${source} e`;
-
-const INSERT_SQL = `
-WITH u AS (
-  SELECT ${INSERT_COLUMNS.map(([, c, t], i) => `(r->>${i})::${wireType(t)} AS ${c}`).join(', ')}
-    FROM jsonb_array_elements($1::jsonb) AS r
-), ins AS (
-  INSERT INTO usage_events (${INSERT_COLUMNS.map(([, c]) => c).join(', ')})
-  SELECT ${INSERT_COLUMNS.map(([, c, t]) => cast(c, t)).join(', ')} FROM u
-  ORDER BY u.tenant_id, u.idempotency_key
-  ON CONFLICT DO NOTHING
-  RETURNING *
-), ${ROLLUP_LEVELS.map(
-  (level, i) => `roll${i} AS (
-  INSERT INTO ${level.table} (${level.key.join(', ')}, ${ROLLUP_MEASURES.join(', ')})
-  SELECT ${level.key.map(rollupKeySql).join(', ')}, ${LEDGER_MEASURES_SQL}
-    FROM ${rollupSource('ins', level.key)}
-   GROUP BY ${level.key.map((_, j) => j + 1).join(', ')}
-   ORDER BY ${level.key.map((_, j) => j + 1).join(', ')}
-  ON CONFLICT (${level.key.join(', ')}) DO UPDATE SET
-    ${ROLLUP_MEASURES.map((m) => `${m} = ${level.table}.${m} + excluded.${m}`).join(',\n    ')}
-  RETURNING 1
-)`,
-).join(', ')}
--- The ids are ours (uuidV7Ids), so only the exceptions come back, not a row per entry:
--- entries not inserted (their key was taken), and the metadata PostgreSQL normalised; plus
--- one row with recorded_at, which is now(), the same for every entry of the transaction.
-SELECT NULL::uuid AS id, false AS skipped, NULL::jsonb AS metadata, now() AS "recordedAt"
-UNION ALL
-SELECT u.id, true, NULL, NULL FROM u WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.id = u.id)
-UNION ALL
-SELECT id, false, metadata, NULL FROM ins WHERE metadata IS NOT NULL`;
-
 // The report carries what rowOf cannot take from the entry: recorded_at (the one column the
 // database gives) and metadata (the one jsonb column, as PostgreSQL normalised it).
 const reported = Object.entries(LEDGER)
@@ -131,13 +50,6 @@ const reported = Object.entries(LEDGER)
   .map(([k]) => k);
 if (reported.join() !== 'metadata,recordedAt')
   throw new Error(`the ledger insert reports metadata and recordedAt, not ${reported.join(', ')}`);
-
-interface WriteReport {
-  id: string | null;
-  skipped: boolean;
-  metadata: unknown;
-  recordedAt: Date | null;
-}
 
 /** What a write does besides entries and rollups, in the same transaction. */
 export interface WriteHooks<A = unknown> {
@@ -183,9 +95,10 @@ export class UsageWriter {
       const byKey = new Map<string, EventRow>();
       if (insert.length) {
         const ids = uuidV7Ids(insert.length);
-        const report = await tx.query<WriteReport>('recordUsage:insertEvents', INSERT_SQL, [
+        const report = await store.insertEvents(
+          tx,
           JSON.stringify(insert.map((i, j) => wireRow(entries[i] as NewEntry, ids[j] as string))),
-        ]);
+        );
         // The statement always answers its recorded_at row; the clock here never stands in for it.
         const recordedAt = report.find((r) => r.id === null)?.recordedAt;
         if (!recordedAt) throw new Error('the ledger insert answered without its recorded_at row');
@@ -229,11 +142,10 @@ export class UsageWriter {
 
       const missing = [...first.entries()].filter(([k]) => !byKey.has(k)).map(([, i]) => entries[i] as NewEntry);
       if (missing.length) {
-        const existing = await tx.query<EventRow>(
-          'recordUsage:existing',
-          `SELECT ${EVENT_COLUMNS} FROM usage_events
-            WHERE (tenant_id, idempotency_key) IN (SELECT * FROM unnest($1::uuid[], $2::text[]))`,
-          [missing.map((e) => e.tenantId), missing.map((e) => e.idempotencyKey)],
+        const existing = await store.eventsByKeys(
+          tx,
+          missing.map((e) => e.tenantId),
+          missing.map((e) => e.idempotencyKey),
         );
         for (const row of existing) byKey.set(`${row.tenantId}\u0000${row.idempotencyKey}`, row);
       }
