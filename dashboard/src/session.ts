@@ -12,6 +12,8 @@ export type Viewer = ResultOf<typeof ViewerQuery>['viewer'];
 
 export interface Session {
   client: TallyClient;
+  /** For the CSV export (a plain GET with the same Authorization header). */
+  key: string;
   viewer: Viewer;
   timeZone: string;
   currency: string;
@@ -29,6 +31,7 @@ export async function signIn(key: string): Promise<Session> {
     sessionStorage.setItem(STORE, key.trim());
     return {
       client,
+      key: key.trim(),
       viewer,
       timeZone: viewer.tenant?.timezone ?? 'UTC',
       currency: viewer.tenant?.currency ?? 'USD',
@@ -44,4 +47,18 @@ export async function signIn(key: string): Promise<Session> {
 export async function signOut(s: Session | null) {
   sessionStorage.removeItem(STORE);
   await s?.client.close();
+}
+
+/** Downloads a CSV export (`/export/…csv`) of what the filters show, as a file. */
+export async function downloadCsv(s: Session, path: string, params: Record<string, string>) {
+  const res = await fetch(`${path}?${new URLSearchParams(params)}`, { headers: { authorization: `Bearer ${s.key}` } });
+  if (!res.ok) {
+    const body = (await res.json().catch(() => null)) as { errors?: { message: string }[] } | null;
+    throw new Error(body?.errors?.[0]?.message ?? `export failed: HTTP ${res.status}`);
+  }
+  const name = /filename="([^"]+)"/.exec(res.headers.get('content-disposition') ?? '')?.[1] ?? 'export.csv';
+  const url = URL.createObjectURL(await res.blob());
+  const a = Object.assign(document.createElement('a'), { href: url, download: name });
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }

@@ -1,5 +1,6 @@
 // The dashboard in a real Chromium against a real server (HTTP + WebSocket on one port), every
 // other host blocked: sign-in, the live overview, usage, events, keys, a subject token's view.
+import { readFile } from 'node:fs/promises';
 import { gzipSync } from 'node:zlib';
 import type { Page } from 'playwright-core';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -36,6 +37,14 @@ beforeAll(async () => {
       metadata: { run: i },
       occurredAt: new Date(Date.now() - i * 4 * 3_600_000 - 60_000).toISOString(),
     });
+  // One failed call, for grouping by STATUS.
+  await t.admin.recordUsage({
+    idempotencyKey: key('failed'),
+    kind: 'CALL',
+    cost: '0.25',
+    status: 'FAILED',
+    subject: 'bob',
+  });
   page = await kit.page();
   page.on('response', async (r) => {
     if (!r.url().endsWith('.js')) return;
@@ -119,7 +128,7 @@ describe('dashboard', () => {
     await page.locator('[data-testid=nav-usage]').click();
     for (const granularity of ['DAY', 'HOUR'] as const) {
       await page.locator('[data-testid=granularity]').selectOption(granularity);
-      await page.locator('[data-testid=usage-chart][data-loaded=true] canvas').waitFor();
+      await page.locator(`[data-testid=usage-chart][data-shown="${granularity}/MODEL"] canvas`).waitFor();
       const api = await t.admin.usageSummary({
         filter: {
           from: new Date(Date.now() - 7 * 86_400_000).toISOString(),
@@ -138,6 +147,24 @@ describe('dashboard', () => {
       expect(rows.length).toBeGreaterThan(1);
       if (granularity === 'DAY') await kit.screenshot(page, 'usage');
     }
+    // RPM over the last hour, by status: MINUTE narrows the range to what it allows.
+    await page.locator('[data-testid=group-by]').selectOption('STATUS');
+    await page.locator('[data-testid=granularity]').selectOption('MINUTE');
+    await page.locator('[data-testid=usage-chart][data-shown="MINUTE/STATUS"] canvas').waitFor();
+    const api = await t.admin.usageSummary({
+      filter: { from: new Date(Date.now() - 3_600_000).toISOString(), to: new Date(Date.now() + 60_000).toISOString() },
+      groupBy: ['STATUS'],
+      granularity: 'MINUTE',
+    });
+    await page.locator(`[data-testid=usage-total][data-cost="${api.totals.cost}"]`).waitFor();
+    const groups = await page
+      .locator('[data-testid=usage-row]')
+      .evaluateAll((els) =>
+        els.map((e) => [e.getAttribute('data-start'), e.getAttribute('data-group'), e.getAttribute('data-requests')]),
+      );
+    expect(new Set(groups.map((g) => g[1]))).toEqual(new Set(['SUCCEEDED', 'FAILED']));
+    expect(groups.every((g) => new Date(g[0] ?? '').getUTCSeconds() === 0)).toBe(true);
+    expect(groups.reduce((n, g) => n + Number(g[2]), 0)).toBe(api.totals.requests);
   });
 
   it('pages the events newest first and opens one with its price snapshot and metadata', async () => {
@@ -169,6 +196,24 @@ describe('dashboard', () => {
       llm?.metadata,
     );
     await kit.screenshot(page, 'events');
+    await detail.locator('.close').click();
+
+    // Export CSV: what the filters show, through /export/usage-events.csv.
+    await page.locator('[data-testid=filter-model]').fill('claude-sonnet-4');
+    await page.locator('[data-testid=filter-model]').press('Enter');
+    await page.locator('[data-testid=filter-model]').blur();
+    const claude = await t.admin.usageEvents({ filter: { ...filter, model: 'claude-sonnet-4' }, first: 500 });
+    // The filtered list replaces the page (its first rows may also have been on the last one).
+    await expect.poll(ids).toEqual(claude.edges.map((e) => e.node.id));
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.locator('[data-testid=export-csv]').click(),
+    ]);
+    expect(download.suggestedFilename()).toMatch(/^usage-events.*\.csv$/);
+    const csv = (await readFile((await download.path()) as string, 'utf8')).trim().split(/\r?\n/);
+    expect(csv[0]?.split(',')[0]).toBe('id');
+    expect(new Set(csv.slice(1).map((l) => l.split(',')[0]))).toEqual(new Set(claude.edges.map((e) => e.node.id)));
+    expect(csv.length - 1).toBe(claude.edges.length);
   });
 
   it('creates a key and shows its secret once, then revokes it', async () => {

@@ -3,7 +3,7 @@
 import { documents, graphql, type ResultOf } from '@tally/client';
 import { useEffect, useState } from 'preact/hooks';
 import { formatDate, smallMoney } from '../format';
-import type { Session } from '../session';
+import { downloadCsv, type Session } from '../session';
 
 const EventsQuery = graphql(
   `query DashboardEvents($filter: UsageFilter!, $first: Int, $after: String) {
@@ -26,8 +26,8 @@ export function EventsPage({ s }: { s: Session }) {
   const [error, setError] = useState('');
   const after = cursors[cursors.length - 1] ?? null;
 
-  useEffect(() => {
-    const filter = {
+  const filterNow = () => {
+    return {
       from: new Date(Date.now() - 365 * 86_400_000).toISOString(),
       to: new Date(Date.now() + 60_000).toISOString(),
       ...(filters.model ? { model: filters.model } : {}),
@@ -35,6 +35,9 @@ export function EventsPage({ s }: { s: Session }) {
       ...(filters.apiKeyId ? { apiKeyId: filters.apiKeyId } : {}),
       ...(filters.kind ? { kind: filters.kind as 'LLM' } : {}),
     };
+  };
+  useEffect(() => {
+    const filter = filterNow();
     setError('');
     s.client
       .request(EventsQuery, { filter, first: PAGE, after })
@@ -78,7 +81,17 @@ export function EventsPage({ s }: { s: Session }) {
             ))}
           </select>
         </label>
-        {/* CSV export: wired once /export/usage-events.csv exists (issue 12). */}
+        <button
+          type="button"
+          data-testid="export-csv"
+          onClick={() =>
+            void downloadCsv(s, '/export/usage-events.csv', filterNow() as Record<string, string>).catch((e) =>
+              setError(e.message),
+            )
+          }
+        >
+          Export CSV
+        </button>
       </div>
       {error && <p class="error">{error}</p>}
       <table>

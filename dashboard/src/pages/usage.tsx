@@ -1,15 +1,30 @@
 // Usage: usageSummary over a range, by granularity and one dimension, as a uPlot chart and
 // the exact table under it (the chart draws floats; the table and data-* keep the strings).
-import type { UsageSummary } from '@tally/client';
+import { documents, graphql, type ResultOf } from '@tally/client';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import uPlot from 'uplot';
 import { formatDate, smallMoney } from '../format';
 import type { Session } from '../session';
 
-// MINUTE and STATUS join these once the schema has them (issue 12).
-const GRANULARITIES = ['HOUR', 'DAY', 'WEEK', 'MONTH'] as const;
-const DIMENSIONS = ['MODEL', 'API_KEY', 'SUBJECT', 'KIND', 'PROVIDER'] as const;
+// The client's summary document, plus each bucket's status (for grouping by STATUS).
+const SummaryQuery = graphql(
+  `query DashboardUsage($filter: UsageFilter!, $groupBy: [UsageDimension!], $granularity: Granularity) {
+    usageSummary(filter: $filter, groupBy: $groupBy, granularity: $granularity) {
+      totals { ...TotalsFields }
+      buckets { start apiKey { id name } subject model provider kind status totals { ...TotalsFields } }
+    }
+  }`,
+  [documents.TotalsFields],
+);
+type UsageSummary = ResultOf<typeof SummaryQuery>['usageSummary'];
+
+const GRANULARITIES = ['MINUTE', 'HOUR', 'DAY', 'WEEK', 'MONTH'] as const;
+const DIMENSIONS = ['MODEL', 'API_KEY', 'SUBJECT', 'STATUS', 'KIND', 'PROVIDER'] as const;
+/** MINUTE buckets (RPM / TPM) cover at most 24 hours. */
+const MINUTE_MAX_DAYS = 1;
 const RANGES: [string, number][] = [
+  ['Last hour', 1 / 24],
+  ['Last 6 hours', 6 / 24],
   ['Last 24 hours', 1],
   ['Last 7 days', 7],
   ['Last 30 days', 30],
@@ -29,7 +44,9 @@ const groupOf = (b: Bucket, dim: string) =>
         ? b.subject
         : dim === 'KIND'
           ? b.kind
-          : b.provider) ?? '(none)';
+          : dim === 'STATUS'
+            ? b.status
+            : b.provider) ?? '(none)';
 
 export function UsagePage({ s }: { s: Session }) {
   const [granularity, setGranularity] = useState<(typeof GRANULARITIES)[number]>('DAY');
@@ -38,6 +55,8 @@ export function UsagePage({ s }: { s: Session }) {
   const [metric, setMetric] = useState<Metric>('cost');
   const [data, setData] = useState<UsageSummary | null>(null);
   const [range, setRange] = useState<[number, number]>([0, 0]);
+  /** What the shown data answers (granularity and dimension), for readers of the page. */
+  const [shown, setShown] = useState('');
   const [error, setError] = useState('');
   const chart = useRef<HTMLDivElement>(null);
 
@@ -48,8 +67,11 @@ export function UsagePage({ s }: { s: Session }) {
     setError('');
     setRange([Date.parse(from) / 1000, Date.parse(to) / 1000]);
     s.client
-      .usageSummary({ filter, groupBy: [dim], granularity })
-      .then(setData)
+      .request(SummaryQuery, { filter, groupBy: [dim], granularity })
+      .then((r) => {
+        setData(r.usageSummary);
+        setShown(`${granularity}/${dim}`);
+      })
       .catch((e) => setError(e.message));
   }, [s, granularity, dim, days]);
 
@@ -95,7 +117,7 @@ export function UsagePage({ s }: { s: Session }) {
           Range{' '}
           <select value={days} onChange={(e) => setDays(Number((e.target as HTMLSelectElement).value))}>
             {RANGES.map(([l, d]) => (
-              <option key={d} value={d}>
+              <option key={d} value={d} disabled={granularity === 'MINUTE' && d > MINUTE_MAX_DAYS}>
                 {l}
               </option>
             ))}
@@ -106,7 +128,11 @@ export function UsagePage({ s }: { s: Session }) {
           <select
             data-testid="granularity"
             value={granularity}
-            onChange={(e) => setGranularity((e.target as HTMLSelectElement).value as typeof granularity)}
+            onChange={(e) => {
+              const g = (e.target as HTMLSelectElement).value as typeof granularity;
+              if (g === 'MINUTE' && days > MINUTE_MAX_DAYS) setDays(1 / 24);
+              setGranularity(g);
+            }}
           >
             {GRANULARITIES.map((g) => (
               <option key={g}>{g}</option>
@@ -137,7 +163,13 @@ export function UsagePage({ s }: { s: Session }) {
         </label>
       </div>
       {error && <p class="error">{error}</p>}
-      <div class="card chart" data-testid="usage-chart" data-loaded={data ? 'true' : 'false'} ref={chart} />
+      <div
+        class="card chart"
+        data-testid="usage-chart"
+        data-loaded={data ? 'true' : 'false'}
+        data-shown={shown}
+        ref={chart}
+      />
       <table data-testid="usage-table">
         <thead>
           <tr>
