@@ -88,3 +88,6 @@ export function zonedRanges(timeZone: string, now = Date.now()) {
     },
   };
 }
+
+/** "5.500000000000" → "5.5", "10.000000000000" → "10": the exact value, without padding. */
+export const plainDecimal = (value: string) => value.replace(/(\.\d*?)0+$/, '$1').replace(/\.$/, '');

@@ -2,6 +2,7 @@
 // other host blocked: sign-in, the live overview, usage, events, keys, a subject token's view.
 import { readFile } from 'node:fs/promises';
 import { gzipSync } from 'node:zlib';
+import { graphql } from '@tally/client';
 import type { Page } from 'playwright-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { zonedRanges } from '../../dashboard/src/format';
@@ -12,6 +13,9 @@ import { CreateSubjectToken } from '../support/world';
 useClientServer('dash_app');
 const origin = () => `http://127.0.0.1:${server.port}`;
 const kit = useBrowser(origin);
+const KeyLimits = graphql(`
+  query KeyLimits($id: ID!) { tenant(id: $id) { apiKeys { id limits { metric period amount action scope } } } }
+`);
 
 let t: Awaited<ReturnType<typeof plannedTenant>>;
 let page: Page;
@@ -236,6 +240,21 @@ describe('dashboard', () => {
     await page.locator(`[data-testid=key-row][data-id="${made?.id}"][data-revoked=true]`).waitFor();
     const revoked = (await t.admin.apiKeys(t.id, { includeRevoked: true })).find((k) => k.id === made?.id);
     expect(revoked?.revokedAt).toBeTruthy();
+
+    // Per-key limits: the reader key gets a COST/DAY limit of its own.
+    const reader = page.locator(`[data-testid=key-row][data-id="${t.readerId}"]`);
+    await reader.locator('[data-testid=edit-limits]').click();
+    const editor = page.locator(`[data-testid=key-limits][data-id="${t.readerId}"]`);
+    await editor.locator('[data-testid=limit-amount]').fill('5.5');
+    await editor.locator('[data-testid=add-limit]').click();
+    await editor.locator('[data-testid=key-limit][data-metric=COST][data-period=DAY]').waitFor();
+    const { tenant } = await t.admin.request(KeyLimits, { id: t.id });
+    const limits = tenant?.apiKeys.find((k) => k.id === t.readerId)?.limits;
+    expect(limits?.map((l) => [l.metric, l.period, l.amount, l.action, l.scope])).toEqual([
+      ['COST', 'DAY', '5.500000000000', 'BLOCK', 'API_KEY'],
+    ]);
+    expect(await editor.locator('[data-testid=key-limit]').getAttribute('data-amount')).toBe(limits?.[0]?.amount);
+    await kit.screenshot(page, 'key-limits');
   });
 
   it('a subject token sees only its subject, and no keys page', async () => {
