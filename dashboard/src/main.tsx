@@ -4,6 +4,7 @@ import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { EventsPage } from './pages/events';
 import { KeysPage } from './pages/keys';
+import { PlansPage, PricesPage, TenantsPage } from './pages/operator';
 import { OverviewPage } from './pages/overview';
 import { UsagePage } from './pages/usage';
 import { type Session, signIn, signOut, storedKey } from './session';
@@ -63,12 +64,19 @@ function App() {
   }, []);
   if (restoring) return <p class="muted pad">Signing in…</p>;
   if (!session) return <SignIn onSession={setSession} />;
-  const tabs: [string, string][] = [
-    ['overview', 'Overview'],
-    ['usage', 'Usage'],
-    ['events', 'Events'],
-    ...(session.isAdmin && !session.subject ? ([['keys', 'Keys']] as [string, string][]) : []),
-  ];
+  const operator = session.viewer.isOperator;
+  const tabs: [string, string][] = operator
+    ? [
+        ['tenants', 'Tenants'],
+        ['plans', 'Plans'],
+        ['prices', 'Prices'],
+      ]
+    : [
+        ['overview', 'Overview'],
+        ['usage', 'Usage'],
+        ['events', 'Events'],
+        ...(session.isAdmin && !session.subject ? ([['keys', 'Keys']] as [string, string][]) : []),
+      ];
   const who = session.subject
     ? `subject ${session.subject}`
     : session.viewer.isOperator
@@ -101,7 +109,15 @@ function App() {
         </button>
       </header>
       <main>
-        {page === 'usage' ? (
+        {operator ? (
+          page === 'plans' ? (
+            <PlansPage s={session} />
+          ) : page === 'prices' ? (
+            <PricesPage s={session} />
+          ) : (
+            <TenantsPage s={session} />
+          )
+        ) : page === 'usage' ? (
           <UsagePage s={session} />
         ) : page === 'events' ? (
           <EventsPage s={session} />

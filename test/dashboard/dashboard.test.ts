@@ -8,6 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { zonedRanges } from '../../dashboard/src/format';
 import { client, key, plannedTenant, server, useClientServer } from '../client/kit';
 import { useBrowser } from '../support/browser';
+import { OPERATOR_KEY } from '../support/harness';
 import { CreateSubjectToken } from '../support/world';
 
 useClientServer('dash_app');
@@ -57,11 +58,11 @@ beforeAll(async () => {
   });
 });
 
-async function signIn(secret: string) {
+async function signIn(secret: string, ready = '[data-testid=cost-today][data-value]:not([data-value=""])') {
   await page.goto(origin());
   await page.locator('[data-testid=api-key]').fill(secret);
   await page.locator('[data-testid=sign-in]').click();
-  await page.locator('[data-testid=cost-today][data-value]:not([data-value=""])').waitFor();
+  await page.locator(ready).first().waitFor();
 }
 
 describe('dashboard', () => {
@@ -275,5 +276,23 @@ describe('dashboard', () => {
     expect(subjects.length).toBeGreaterThan(0);
     expect(new Set(subjects)).toEqual(new Set(['alice']));
     await kit.screenshot(page, 'subject-events');
+  });
+
+  it('an operator sees the tenants, the plans and the price book', async () => {
+    await page.locator('[data-testid=sign-out]').click();
+    await signIn(OPERATOR_KEY, `[data-testid=tenant-row][data-id="${t.id}"]`);
+    expect(await page.locator('[data-testid=nav-keys]').count()).toBe(0);
+    await page.locator('[data-testid=nav-plans]').click();
+    const plans = await client(OPERATOR_KEY).plans();
+    await page.locator('[data-testid=plan]').first().waitFor();
+    expect(await page.locator('[data-testid=plan]').count()).toBe(plans.length);
+    await page.locator('[data-testid=nav-prices]').click();
+    const prices = await client(OPERATOR_KEY).prices();
+    await page.locator('[data-testid=price-row][data-model=gpt-4o-mini]').waitFor();
+    const shown = await page
+      .locator('[data-testid=price-row]')
+      .evaluateAll((els) => els.map((e) => [e.getAttribute('data-model'), e.getAttribute('data-input')]));
+    expect(shown).toEqual(prices.map((p) => [p.model, p.inputPerMillion]));
+    await kit.screenshot(page, 'operator-prices');
   });
 });
