@@ -66,6 +66,15 @@ async function signIn(secret: string, ready = '[data-testid=cost-today][data-val
 }
 
 describe('dashboard', () => {
+  it('refuses a wrong key with the API message and keeps nothing', async () => {
+    await page.goto(origin());
+    await page.locator('[data-testid=api-key]').fill('tly_not-a-real-key');
+    await page.locator('[data-testid=sign-in]').click();
+    await page.locator('.signin .error').waitFor();
+    expect(await page.locator('.signin .error').textContent()).toMatch(/key|authenticat/i);
+    expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
+  });
+
   it('signs in with a key kept in session storage only, and the overview shows the API numbers', async () => {
     await signIn(t.adminKey);
     expect(page.url()).not.toContain(t.adminKey);
