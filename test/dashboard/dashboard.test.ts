@@ -228,6 +228,14 @@ describe('dashboard', () => {
     expect(csv[0]?.split(',')[0]).toBe('id');
     expect(new Set(csv.slice(1).map((l) => l.split(',')[0]))).toEqual(new Set(claude.edges.map((e) => e.node.id)));
     expect(csv.length - 1).toBe(claude.edges.length);
+
+    // The status filter: the one failed call.
+    await page.locator('[data-testid=filter-model]').fill('');
+    await page.locator('[data-testid=filter-model]').press('Enter');
+    await page.locator('[data-testid=filter-status]').selectOption('FAILED');
+    const failed = await t.admin.usageEvents({ filter: { ...filter, status: 'FAILED' }, first: 500 });
+    expect(failed.edges.length).toBe(1);
+    await expect.poll(ids).toEqual(failed.edges.map((e) => e.node.id));
   });
 
   it('creates a key and shows its secret once, then revokes it', async () => {

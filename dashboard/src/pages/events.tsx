@@ -19,7 +19,7 @@ const PAGE = 20;
 const KINDS = ['', 'LLM', 'ASR', 'CALL'] as const;
 
 export function EventsPage({ s }: { s: Session }) {
-  const [filters, setFilters] = useState({ model: '', subject: '', apiKeyId: '', kind: '' });
+  const [filters, setFilters] = useState({ model: '', subject: '', apiKeyId: '', kind: '', status: '' });
   const [cursors, setCursors] = useState<(string | null)[]>([null]);
   const [page, setPage] = useState<ResultOf<typeof EventsQuery>['usageEvents'] | null>(null);
   const [open, setOpen] = useState<Event | null>(null);
@@ -34,15 +34,21 @@ export function EventsPage({ s }: { s: Session }) {
       ...(s.subject ? { subject: s.subject } : filters.subject ? { subject: filters.subject } : {}),
       ...(filters.apiKeyId ? { apiKeyId: filters.apiKeyId } : {}),
       ...(filters.kind ? { kind: filters.kind as 'LLM' } : {}),
+      ...(filters.status ? { status: filters.status as 'FAILED' } : {}),
     };
   };
   useEffect(() => {
     const filter = filterNow();
+    let current = true;
     setError('');
     s.client
       .request(EventsQuery, { filter, first: PAGE, after })
-      .then((r) => setPage(r.usageEvents))
-      .catch((e) => setError(e.message));
+      .then((r) => current && setPage(r.usageEvents))
+      .catch((e) => current && setError(e.message));
+    // A slower answer to earlier filters must not replace this one.
+    return () => {
+      current = false;
+    };
   }, [s, filters, after]);
 
   const field = (name: keyof typeof filters, label: string) => (
@@ -77,6 +83,23 @@ export function EventsPage({ s }: { s: Session }) {
             {KINDS.map((k) => (
               <option key={k} value={k}>
                 {k || 'any'}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Status{' '}
+          <select
+            data-testid="filter-status"
+            value={filters.status}
+            onChange={(e) => {
+              setCursors([null]);
+              setFilters({ ...filters, status: (e.target as HTMLSelectElement).value });
+            }}
+          >
+            {['', 'SUCCEEDED', 'FAILED'].map((x) => (
+              <option key={x} value={x}>
+                {x || 'any'}
               </option>
             ))}
           </select>

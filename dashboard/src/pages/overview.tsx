@@ -23,19 +23,22 @@ export function OverviewPage({ s }: { s: Session }) {
   const [pushes, setPushes] = useState(0);
   const subject = s.subject ?? undefined;
 
-  const loadTotals = useMemo(
-    () => async () => {
+  const loadTotals = useMemo(() => {
+    // Only the latest read is shown: an earlier one answering late must not roll the cost back.
+    let seq = 0;
+    return async () => {
+      const mine = ++seq;
       const r = zonedRanges(s.timeZone);
       const filter = (x: { from: string; to: string }) => ({ ...x, ...(subject ? { subject } : {}) });
       const [d, m] = await Promise.all([
         s.client.usageSummary({ filter: filter(r.day) }),
         s.client.usageSummary({ filter: filter(r.month) }),
       ]);
+      if (mine !== seq) return;
       setDay(d.totals);
       setMonth(m.totals);
-    },
-    [s],
-  );
+    };
+  }, [s]);
   const refresh = useMemo(
     () => coalesce(() => void loadTotals().catch((e) => setError(String(e.message)))),
     [loadTotals],

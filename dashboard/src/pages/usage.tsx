@@ -65,14 +65,20 @@ export function UsagePage({ s }: { s: Session }) {
     const from = new Date(Date.now() - days * 86_400_000).toISOString();
     const filter = { from, to, ...(s.subject ? { subject: s.subject } : {}) };
     setError('');
+    let current = true;
     setRange([Date.parse(from) / 1000, Date.parse(to) / 1000]);
     s.client
       .request(SummaryQuery, { filter, groupBy: [dim], granularity })
       .then((r) => {
+        if (!current) return;
         setData(r.usageSummary);
         setShown(`${granularity}/${dim}`);
       })
-      .catch((e) => setError(e.message));
+      .catch((e) => current && setError(e.message));
+    // A slower answer to an earlier choice must not replace this one.
+    return () => {
+      current = false;
+    };
   }, [s, granularity, dim, days]);
 
   useEffect(() => {
