@@ -16,7 +16,7 @@ export default defineConfig({
   },
   test: {
     include: ['test/**/*.test.ts'],
-    globalSetup: ['test/support/global-setup.ts'],
+    globalSetup: ['test/support/global-setup.ts', 'test/support/build-dashboard.ts'],
     pool: 'forks',
     testTimeout: 120_000,
     hookTimeout: 120_000,

@@ -2,6 +2,7 @@
 // so production runs plain `node` instead of the tsx loader (which keeps a loader thread
 // and the TypeScript sources in memory: about 45 MB of RSS). Dependencies stay external.
 import { build } from 'esbuild';
+import { buildDashboard } from './build-dashboard.mjs';
 
 const started = Date.now();
 await build({
@@ -16,3 +17,4 @@ await build({
   logLevel: 'warning',
 });
 process.stderr.write(`built dist/server.mjs in ${Date.now() - started} ms\n`);
+await buildDashboard();

@@ -94,7 +94,7 @@ it('as root in a checkout the postgres user cannot enter, npm start starts the e
   cleanups.push(() => rmSync(home, { recursive: true, force: true }));
   const checkout = path.join(home, 'tally');
   mkdirSync(checkout);
-  for (const f of ['package.json', 'server', 'client', 'migrations', 'scripts'])
+  for (const f of ['package.json', 'server', 'client', 'dashboard', 'migrations', 'scripts'])
     cpSync(path.join(ROOT, f), path.join(checkout, f), { recursive: true });
   execFileSync('cp', ['-al', path.join(ROOT, 'node_modules'), path.join(checkout, 'node_modules')]);
   execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: checkout, stdio: 'ignore' });

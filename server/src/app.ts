@@ -11,6 +11,7 @@ import { ABUSE_LIMITS, type Config } from './config';
 import type { Database } from './db/database';
 import type { Context } from './graphql/context';
 import { maskUnexpected, useContractErrors } from './graphql/contract-errors';
+import { graphiqlOptions, renderGraphiQL, useKeylessIntrospection } from './graphql/graphiql';
 import { useIngestJit } from './graphql/jit';
 import { useOperationMetrics } from './graphql/operation-metrics';
 import { useRequestParseErrors } from './graphql/request-errors';
@@ -101,7 +102,9 @@ export function createApp(opts: AppOptions) {
     schema,
     graphqlEndpoint: '/graphql',
     landingPage: false,
-    graphiql: !config.production && { title: 'Tally', headers: JSON.stringify({ Authorization: 'Bearer <your key>' }) },
+    // Self-hosted (no CDN) and opening without a key: graphql/graphiql.ts.
+    graphiql: !config.production && graphiqlOptions,
+    renderGraphiQL,
     // Bearer keys only: no cookies, so a browser can never be tricked into sending credentials.
     cors: { origin: '*', credentials: false, allowedHeaders: ['authorization', 'content-type', 'x-request-id'] },
     logging: false,
@@ -129,7 +132,7 @@ export function createApp(opts: AppOptions) {
         // useContractErrors strips every suggestion in production, enum values and input fields included.
         blockFieldSuggestion: { enabled: false },
       }),
-      ...(config.production ? [useDisableIntrospection()] : []),
+      ...(config.production ? [useDisableIntrospection()] : [useKeylessIntrospection(schema)]),
       // Every error leaving the server gets its contract code, field and tidy message here.
       useContractErrors({ hideSuggestions: config.production }),
       useIngestJit(),

@@ -1,9 +1,10 @@
-// The HTTP server: /graphql (yoga), the CSV exports (/export/*.csv: export.ts), /healthz,
-// /readyz, /metrics, a request body limit, and a graceful stop (no new requests, in-flight
-// ones finish, then the pool closes).
+// The HTTP server: the dashboard at / (dashboard.ts), /graphql (yoga), the CSV exports
+// (/export/*.csv: export.ts), /healthz, /readyz, /metrics, a request body limit, and a
+// graceful stop (no new requests, in-flight ones finish, then the pool closes).
 import http from 'node:http';
 import net from 'node:net';
 import type { App } from './app';
+import { serveDashboard } from './dashboard';
 import type { Database } from './db/database';
 import { isExportPath, serveExport } from './export';
 import { StartupError } from './lib/startup-error';
@@ -34,6 +35,7 @@ export async function serve(
     // While draining, every answer closes its connection, so keep-alive clients move on.
     if (draining) res.setHeader('connection', 'close');
     const path = (req.url ?? '/').split('?')[0] ?? '/';
+    if (serveDashboard(req, res, path)) return;
     if (path === '/healthz') return json(res, 200, { status: 'ok' });
     if (path === '/readyz') {
       // A load balancer stops sending new work the moment the drain begins.
