@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createHarness, type Harness, OPERATOR_KEY } from './support/harness';
+import { TALLY_BIN } from './support/tally-cli';
 
 const MARK = '<!-- test/readme-cli.test.ts runs';
 
@@ -124,7 +125,7 @@ it('the README command-line transcript, run command by command, prints what it s
   expect(steps.length).toBeGreaterThanOrEqual(10);
   // `tally` on the PATH, as the installed bin is.
   const bin = path.join(dir, 'bin');
-  const cli = path.resolve(import.meta.dirname, '../client/cli/tally.mjs');
+  const cli = TALLY_BIN;
   mkdirSync(bin);
   writeFileSync(path.join(bin, 'tally'), `#!/bin/sh\nexec "${process.execPath}" "${cli}" "$@"\n`);
   chmodSync(path.join(bin, 'tally'), 0o755);
