@@ -119,20 +119,17 @@ export const UsageSummaryQuery = graphql(
   [TotalsFields],
 );
 
-export const SubjectMembershipsQuery = graphql(
-  `
+export const SubjectMembershipsQuery = graphql(`
   query SubjectMemberships($id: ID!, $first: Int, $after: String, $subject: String) {
     tenant(id: $id) {
       id
       subjectMemberships(first: $first, after: $after, subject: $subject) {
-        edges { cursor node { subject startsAt endsAt plan { ...PlanFields } } }
+        edges { cursor node { subject startsAt endsAt plan { id code name } } }
         pageInfo { hasNextPage endCursor }
       }
     }
   }
-`,
-  [PlanFields],
-);
+`);
 
 export const QuotaStatusQuery = graphql(
   `
