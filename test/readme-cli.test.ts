@@ -39,6 +39,7 @@ function transcript(readme: string): Step[] {
 // Values that differ per run. `bind`: the README's value stands for one real value everywhere.
 const TOKENS: { re: string; bind: boolean }[] = [
   { re: 'tly_[0-9a-f]{8}_[A-Za-z0-9_-]{43}', bind: true }, // a secret
+  { re: 'tsk_[0-9a-f]{8}_[A-Za-z0-9_-]{43}', bind: true }, // a subject token
   { re: 'tly_[0-9a-f]{8}(?![0-9a-f_])', bind: true }, // a key prefix
   { re: '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}', bind: true }, // an id
   { re: '\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}\\.\\d{3}Z', bind: false }, // an instant
