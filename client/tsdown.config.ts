@@ -5,7 +5,7 @@
 // `dependencies` and `peerDependencies` stay imports; everything else the code uses (gql.tada's
 // 1 kB runtime and its types, the CLI's commander, cli-progress, decimal.js) is bundled, so an
 // install pulls nothing else. p-retry is ESM-only, so the CommonJS build bundles it too.
-import { defineConfig } from 'tsdown';
+import { defineConfig, type UserConfig } from 'tsdown';
 
 const shared = {
   tsconfig: 'tsconfig.json',
@@ -14,6 +14,17 @@ const shared = {
   report: false,
   fixedExtension: false,
 } as const;
+
+/** The `tally` bin. The tests build this same entry into a folder of their own (test/support/global-setup.ts). */
+export const cliBuild = {
+  ...shared,
+  entry: { cli: 'cli/bin.ts' },
+  format: 'esm',
+  platform: 'node',
+  dts: false,
+  clean: false,
+  banner: { js: '#!/usr/bin/env node' },
+} as const satisfies UserConfig;
 
 export default defineConfig([
   {
@@ -33,13 +44,5 @@ export default defineConfig([
     clean: false,
     deps: { alwaysBundle: ['p-retry', 'is-network-error'] },
   },
-  {
-    ...shared,
-    entry: { cli: 'cli/bin.ts' },
-    format: 'esm',
-    platform: 'node',
-    dts: false,
-    clean: false,
-    banner: { js: '#!/usr/bin/env node' },
-  },
+  cliBuild,
 ]);

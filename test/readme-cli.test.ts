@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createHarness, type Harness, OPERATOR_KEY } from './support/harness';
+import { TALLY_BIN } from './support/tally-cli';
 
 const MARK = '<!-- test/readme-cli.test.ts runs';
 
@@ -38,6 +39,7 @@ function transcript(readme: string): Step[] {
 // Values that differ per run. `bind`: the README's value stands for one real value everywhere.
 const TOKENS: { re: string; bind: boolean }[] = [
   { re: 'tly_[0-9a-f]{8}_[A-Za-z0-9_-]{43}', bind: true }, // a secret
+  { re: 'tsk_[0-9a-f]{8}_[A-Za-z0-9_-]{43}', bind: true }, // a subject token
   { re: 'tly_[0-9a-f]{8}(?![0-9a-f_])', bind: true }, // a key prefix
   { re: '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}', bind: true }, // an id
   { re: '\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}\\.\\d{3}Z', bind: false }, // an instant
@@ -124,7 +126,7 @@ it('the README command-line transcript, run command by command, prints what it s
   expect(steps.length).toBeGreaterThanOrEqual(10);
   // `tally` on the PATH, as the installed bin is.
   const bin = path.join(dir, 'bin');
-  const cli = path.resolve(import.meta.dirname, '../client/cli/tally.mjs');
+  const cli = TALLY_BIN;
   mkdirSync(bin);
   writeFileSync(path.join(bin, 'tally'), `#!/bin/sh\nexec "${process.execPath}" "${cli}" "$@"\n`);
   chmodSync(path.join(bin, 'tally'), 0o755);

@@ -2,8 +2,10 @@
 // one end user, whose page then reads that user's usage and quota straight from Tally. Through
 // the GraphQL surface (HTTP, SSE and graphql-ws, like keys): no path shows another subject,
 // every mutation is FORBIDDEN, maxRangeDays caps every range, the token stops at expiresAt,
-// and revoking the ADMIN key that minted it ends it, open subscriptions included.
+// and revoking the ADMIN key that minted it ends it, open subscriptions included. The CSV
+// exports (GET /export/*.csv, same bearer) keep every one of these rules too.
 import { createHash } from 'node:crypto';
+import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHarness, type GqlResult, type Harness, OPERATOR_KEY } from './support/harness';
 import { closeSubscribers, SseSub, WsSub, wsClient } from './support/subscribers';
@@ -276,6 +278,85 @@ describe('a subject token sees only its subject', () => {
       expect(Object.values(r.data ?? {}).every((v) => v === null)).toBe(true);
     }
     expect(await snapshot(s.t.id)).toEqual(before);
+  });
+});
+
+describe('CSV exports', () => {
+  const EVENTS = 'usage-events.csv';
+  const SUMMARY = 'usage-summary.csv';
+  /** GET /export/<file> with a key or token: its CSV rows, or its JSON error's code, field and message. */
+  async function exportAs(key: string, file: string, query: Record<string, string>): Promise<any> {
+    const res = await fetch(`http://127.0.0.1:${port}/export/${file}?${new URLSearchParams(query)}`, {
+      headers: { authorization: `Bearer ${key}` },
+    });
+    const text = await res.text();
+    if ((res.headers.get('content-type') ?? '').startsWith('text/csv'))
+      return { status: res.status, rows: parse(text, { columns: true }) };
+    const e = JSON.parse(text).errors[0];
+    return { status: res.status, code: e.extensions.code, field: e.extensions.field, message: e.message };
+  }
+
+  it("both exports, unfiltered or by any other filter, hold only the token's subject", async () => {
+    const s = await seeded('export-sees-one');
+    world.clock.set(NOON);
+    const events = await exportAs(s.alice.secret, EVENTS, span(2));
+    expect(events.status).toBe(200);
+    expect(events.rows.map((r: any) => r.id).sort()).toEqual([...s.events.alice].sort());
+    expect(new Set(events.rows.map((r: any) => r.subject))).toEqual(new Set(['alice']));
+    // The same by model and by key: bob's model and the second key's other usage stay out.
+    expect((await exportAs(s.alice.secret, EVENTS, { ...span(2), model: 'm-c' })).rows).toEqual([]);
+    expect(
+      (await exportAs(s.alice.secret, EVENTS, { ...span(2), apiKeyId: s.k2.id })).rows.map((r: any) => r.id),
+    ).toEqual([s.events.alice[1]]);
+    expect((await exportAs(s.alice.secret, EVENTS, { ...span(2), subject: 'alice' })).rows).toHaveLength(2);
+
+    const bySubject = await exportAs(s.alice.secret, SUMMARY, { ...span(2), groupBy: 'SUBJECT' });
+    expect(bySubject.rows.map((r: any) => [r.subject, r.requests, r.cost])).toEqual([['alice', '2', dec('0.7')]]);
+    const byModel = await exportAs(s.alice.secret, SUMMARY, { ...span(2), groupBy: 'MODEL,API_KEY' });
+    expect(byModel.rows.map((r: any) => r.model).sort()).toEqual(['m-a', 'm-b']);
+    const total = await exportAs(s.alice.secret, SUMMARY, { ...span(2), granularity: 'DAY' });
+    expect(total.rows.map((r: any) => r.cost)).toEqual([dec('0.7')]);
+    // The tenant's own key sees everyone: the token's view is narrower, not the data thinner.
+    const all = await exportAs(s.t.adminKey, SUMMARY, { ...span(2), groupBy: 'SUBJECT' });
+    expect(all.rows.map((r: any) => r.subject).sort()).toEqual(['', 'alice', 'bob']);
+  });
+
+  it('naming another subject or tenant is FORBIDDEN JSON, for both exports, and sends no row', async () => {
+    const s = await seeded('export-refusals');
+    const other = await world.tenant('export-refusals-other').onPlan([]);
+    world.clock.set(NOON);
+    for (const file of [EVENTS, SUMMARY]) {
+      for (const subject of ['bob', 'ALICE', 'alice ']) {
+        const r = await exportAs(s.alice.secret, file, { ...span(2), subject });
+        expect([r.status, r.code, r.field], `${file} ${subject}`).toEqual([403, 'FORBIDDEN', ['subject']]);
+        expect(r.message).toBe('this subject token reads only its own subject');
+      }
+      const t = await exportAs(s.alice.secret, file, { ...span(2), tenantId: other.id });
+      expect([t.status, t.code], file).toEqual([403, 'FORBIDDEN']);
+    }
+  });
+
+  it("maxRangeDays caps an export's from/to, naming `to`; an expired token is UNAUTHENTICATED JSON", async () => {
+    const s = await seeded('export-range', { maxRangeDays: 7 });
+    world.clock.set(NOON);
+    for (const file of [EVENTS, SUMMARY]) {
+      expect((await exportAs(s.alice.secret, file, span(7))).status, file).toBe(200);
+      const r = await exportAs(s.alice.secret, file, span(7.5));
+      expect([r.status, r.code, r.field], file).toEqual([400, 'BAD_USER_INPUT', ['to']]);
+      expect(r.message).toMatch(/at most 7 days/);
+    }
+    // The key that minted it is not capped.
+    expect((await exportAs(s.t.adminKey, SUMMARY, span(300))).rows[0].requests).toBe('5');
+
+    const token = await s.t.subjectToken('alice', { expiresInSeconds: 60 });
+    world.clock.set(at(59_999));
+    expect((await exportAs(token.secret, EVENTS, span(2))).rows).toHaveLength(2);
+    world.clock.set(at(60_000));
+    for (const file of [EVENTS, SUMMARY]) {
+      const r = await exportAs(token.secret, file, span(2));
+      expect([r.status, r.code], file).toEqual([401, 'UNAUTHENTICATED']);
+      expect(r.message).toBe(`this subject token expired at ${at(60_000)}; mint a new one (createSubjectToken)`);
+    }
   });
 });
 

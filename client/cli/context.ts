@@ -36,12 +36,16 @@ export function endpoint(): string {
   return url;
 }
 
-let made: TallyClient | undefined;
-export function client(): TallyClient {
-  if (made) return made;
+/** The key or token every request carries. */
+export function apiKey(): string {
   const { apiKey } = program.opts<{ apiKey?: string }>();
   if (!apiKey) throw new TallyError('UNAUTHENTICATED', 'give --api-key or set TALLY_API_KEY');
-  made = createTallyClient({ url: endpoint(), apiKey });
+  return apiKey;
+}
+
+let made: TallyClient | undefined;
+export function client(): TallyClient {
+  made ??= createTallyClient({ url: endpoint(), apiKey: apiKey() });
   return made;
 }
 

@@ -8,6 +8,11 @@ import { type Command, CommanderError } from 'commander';
 import { TallyError } from '../src/index';
 import { clean } from './format';
 
+/** Tally's answer never came whole (an export cut short, a page that is not Tally): its message says all (exit 4). */
+export class Unanswered extends Error {
+  override readonly name = 'Unanswered';
+}
+
 export interface Failure {
   message: string;
   code: number;
@@ -58,6 +63,7 @@ function innermost(e: unknown): string | undefined {
 /** Turns what a command threw into a message and an exit code. */
 export function describe(e: unknown, url: string, command: Command | undefined): Failure {
   if (e instanceof CommanderError) return { message: '', code: e.exitCode === 0 ? 0 : 2 };
+  if (e instanceof Unanswered) return { message: clean(e.message), code: 4 };
   if (e instanceof TallyError) {
     if (e.errors.length === 0 && e.code === 'INTERNAL') {
       // Not an answer of Tally's: the transport failed, or something else answered.
@@ -116,6 +122,7 @@ const RENAMED: Record<string, string> = {
   cachedInputPerMillion: 'cached-input',
   cacheWriteInputPerMillion: 'cache-write',
   startsAt: 'from',
+  expiresInSeconds: 'expires-in',
 };
 
 /** The option (or argument) of `command` that sets the input field, e.g. input.timezone -> --timezone. */

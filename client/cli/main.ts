@@ -1,6 +1,7 @@
 // tally: the command line for operators and for checking things by hand, built on the typed
 // client. Connection: --url / --api-key, or TALLY_URL / TALLY_API_KEY. Each command group has
-// its file (tenants.ts, plans.ts, usage.ts); output fitting is format.ts, failures failure.ts.
+// its file (tenants.ts, plans.ts, usage.ts, export.ts, tokens.ts); output fitting is format.ts,
+// failures failure.ts.
 import { readFileSync } from 'node:fs';
 import { SingleBar } from 'cli-progress';
 import { client, current, endpoint, json, list, out, program, tenantOf } from './context';
@@ -10,6 +11,8 @@ import { showInstant } from './time';
 import './tenants';
 import './plans';
 import './usage';
+import './export';
+import './tokens';
 import { planImport } from './litellm';
 import { diffPlan, reportJson, reportText, type Sent, sendPlan } from './price-import';
 

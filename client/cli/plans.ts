@@ -1,7 +1,8 @@
-// tally plans set | list | assign, and tally limits set (a key's own limits)
+// tally plans set | list | assign | subjects, and tally limits set (a key's own limits)
 import { TallyError } from '../src/index';
-import { client, collect, list, out, program, tenantOf } from './context';
+import { client, collect, list, moreAfter, out, program, tenantOf } from './context';
 import { type Cell, dec, fields, table } from './format';
+import { count } from './tenants';
 import { showInstant } from './time';
 
 /** "COST:DAY:10" with optional ":BLOCK|ALERT", ":80,100" and ":TENANT|API_KEY|SUBJECT". */
@@ -81,17 +82,26 @@ plans
 
 plans
   .command('assign')
-  .description('puts a tenant on a plan from now (or --from); its previous plan ends then')
+  .description(
+    'puts a tenant (or, with --subject, one of its end users) on a plan from now (or --from); the previous plan ends then',
+  )
   .requiredOption('--tenant <id>', 'the tenant')
   .requiredOption('--plan <code>', 'the plan')
+  .option('--subject <s>', "only this end user or device: the plan's limits count its usage")
   .option('--from <instant>', 'when it starts, ISO 8601 (default now)')
   .action(async (o) => {
-    const m = await client().assignPlan({ tenantId: o.tenant, planCode: o.plan, startsAt: o.from });
+    const m = await client().assignPlan({
+      tenantId: o.tenant,
+      planCode: o.plan,
+      subject: o.subject,
+      startsAt: o.from,
+    });
     const zone = (await tenantOf(o.tenant)).timezone;
     out(m, () =>
       [
         fields([
           ['tenant', m.tenant.id],
+          ...(m.subject != null ? [['subject', m.subject] as [string, string]] : []),
           ['plan', `${m.plan.code} (${m.plan.name})`],
           ['from', `${showInstant(m.startsAt, zone, 'minute')} ${zone}`],
           ...(m.endsAt ? [['until', `${showInstant(m.endsAt, zone, 'minute')} ${zone}`] as [string, string]] : []),
@@ -99,6 +109,53 @@ plans
         limitsTable(m.plan.limits),
       ].join('\n'),
     );
+  });
+
+plans
+  .command('subjects')
+  .description(
+    "end users (subjects) with a plan of their own, not ended yet, newest start first; dates in the tenant's zone",
+  )
+  .option('--tenant <id>', "the tenant (default: the key's own)")
+  .option('--subject <s>', 'only this subject')
+  .option('--limit <n>', 'at most this many', '50')
+  .option('--after <cursor>', 'continue after this cursor (printed when there are more)')
+  .action(async (o: { tenant?: string; subject?: string; limit: string; after?: string }) => {
+    const limit = count(o.limit, '--limit');
+    const t = await tenantOf(o.tenant);
+    const c = client();
+    type Page = NonNullable<Awaited<ReturnType<typeof c.subjectMemberships>>>;
+    const rows: Page['edges'] = [];
+    let after = o.after;
+    let more = false;
+    while (rows.length < limit) {
+      const page: Page | null = await c.subjectMemberships(t.id, {
+        first: Math.min(500, limit - rows.length),
+        after,
+        subject: o.subject,
+      });
+      if (!page) break;
+      rows.push(...page.edges);
+      more = page.pageInfo.hasNextPage;
+      if (!more || !page.pageInfo.endCursor) break;
+      after = page.pageInfo.endCursor;
+    }
+    const next = more ? (rows.at(-1)?.cursor ?? null) : null;
+    moreAfter(next);
+    const memberships = rows.map((e) => e.node);
+    out({ timezone: t.timezone, memberships, hasNextPage: more, endCursor: next }, () => {
+      if (!memberships.length) return '(no subject has a plan of its own)';
+      const at = (iso: string | null) => showInstant(iso, t.timezone, 'minute');
+      return table(
+        [
+          { head: 'subject', min: 8 },
+          { head: 'plan', min: 8 },
+          { head: 'from', fit: 'keep' },
+          { head: 'until', fit: 'keep' },
+        ],
+        memberships.map((m) => [m.subject, `${m.plan.code} (${m.plan.name})`, at(m.startsAt), at(m.endsAt)]),
+      );
+    });
   });
 
 program

@@ -3,51 +3,47 @@
 import { randomUUID } from 'node:crypto';
 import { Option } from 'commander';
 import { TallyError } from '../src/index';
-import { client, json, list, moreAfter, out, program, tenantOf } from './context';
-import { type Column, clean, cut, dec, fields, layout, table } from './format';
+import { client, json, moreAfter, out, program, tenantOf } from './context';
+import {
+  defaultWindow,
+  dimensionsOf,
+  type FilterOptions,
+  filterOf,
+  filterOptions,
+  heading,
+  windowOptions,
+} from './filters';
+import { type Column, dec, fields, table } from './format';
 import { count } from './tenants';
 import { showInstant, type WindowOptions, windowOf } from './time';
-
-/** --from/--to, --last, --today, --month on a command. */
-function windowOptions<C extends { option: (...a: string[]) => C }>(cmd: C, fallback: string): C {
-  return cmd
-    .option('--last <duration>', `the last m(inutes), h(ours), d(ays) or w(eeks), e.g. 24h (default ${fallback})`)
-    .option('--today', "today in the tenant's zone")
-    .option('--month', "this calendar month in the tenant's zone")
-    .option('--from <instant>', "inclusive: 2026-11-01 or 2026-11-01 08:00 (the tenant's zone) or ISO 8601")
-    .option('--to <instant>', 'exclusive (default now)');
-}
-
-/** "last 7d: 2026-11-22 23:28 to 2026-11-29 23:33 Europe/Berlin · Acme", cut to the width. */
-const heading = (name: string, zone: string, w: { from: string; to: string; label: string }) =>
-  cut(
-    clean(
-      `${w.label}: ${showInstant(w.from, zone, 'minute')} to ${showInstant(w.to, zone, 'minute')} ${zone} · ${name}`,
-    ),
-    layout.width,
-  );
 
 const usage = program
   .command('usage')
   .description("usage totals in a window (default the last 7 days), dates in the tenant's zone");
-windowOptions(usage as never, '7d');
+windowOptions(usage, '7d; 1h with --granularity minute');
+filterOptions(usage);
 usage
-  .option('--group-by <dims>', 'comma-separated: api_key, subject, model, provider, kind', '')
+  .option('--group-by <dims>', 'comma-separated: api_key, subject, model, provider, kind, status', '')
   .addOption(
-    new Option('--granularity <g>', 'one row per bucket of this size').choices(['hour', 'day', 'week', 'month']),
+    new Option('--granularity <g>', 'one row per bucket of this size (minute: 24 h at most)').choices([
+      'minute',
+      'hour',
+      'day',
+      'week',
+      'month',
+    ]),
   )
-  .option('--tenant <id>', 'operator: the tenant')
-  .action(async (o: WindowOptions & { groupBy: string; granularity?: string; tenant?: string }) => {
+  .action(async (o: WindowOptions & FilterOptions & { groupBy: string; granularity?: string }) => {
     const t = await tenantOf(o.tenant);
-    const w = windowOf(o, t.timezone, Date.now());
-    const dims = list(o.groupBy).map((d) => d.toLowerCase());
+    const w = windowOf(o, t.timezone, Date.now(), defaultWindow(o.granularity));
+    const dims = dimensionsOf(o.groupBy);
     const s = await client().usageSummary({
-      filter: { tenantId: o.tenant, from: w.from, to: w.to },
+      filter: filterOf(o, w),
       groupBy: dims.map((d) => d.toUpperCase()) as never,
       granularity: o.granularity?.toUpperCase() as never,
     });
     if (json()) return out({ from: w.from, to: w.to, timezone: t.timezone, ...s }, () => '');
-    const unit = o.granularity === 'hour' ? 'minute' : 'day';
+    const unit = o.granularity === 'hour' || o.granularity === 'minute' ? 'minute' : 'day';
     const startOf = (iso: string | null | undefined) =>
       o.granularity === 'month' ? showInstant(iso, t.timezone, 'day').slice(0, 7) : showInstant(iso, t.timezone, unit);
     const all = [...s.buckets.map((b) => b.totals), s.totals];
@@ -87,90 +83,63 @@ const events = program.command('events').description('ledger entries');
 const eventsList = events
   .command('list')
   .description("ledger entries, newest first (default the last 7 days), times in the tenant's zone");
-windowOptions(eventsList as never, '7d');
+windowOptions(eventsList, '7d');
+filterOptions(eventsList);
 eventsList
-  .option('--key <id>', 'only this API key')
-  .option('--subject <s>', 'only this end user')
-  .option('--model <name>')
-  .option('--provider <name>')
-  .addOption(new Option('--kind <kind>').choices(['llm', 'asr', 'call', 'LLM', 'ASR', 'CALL']))
   .option('--limit <n>', 'at most this many', '20')
   .option('--after <cursor>', 'continue after this cursor (printed when there are more)')
-  .option('--tenant <id>', 'operator: the tenant')
-  .action(
-    async (
-      o: WindowOptions & {
-        key?: string;
-        subject?: string;
-        model?: string;
-        provider?: string;
-        kind?: string;
-        limit: string;
-        after?: string;
-        tenant?: string;
-      },
-    ) => {
-      const limit = count(o.limit, '--limit');
-      const t = await tenantOf(o.tenant);
-      const w = windowOf(o, t.timezone, Date.now());
-      const filter = {
-        tenantId: o.tenant,
-        from: w.from,
-        to: w.to,
-        apiKeyId: o.key,
-        subject: o.subject,
-        model: o.model,
-        provider: o.provider,
-        kind: o.kind?.toUpperCase() as never,
-      };
-      const c = client();
-      type Page = Awaited<ReturnType<typeof c.usageEvents>>;
-      const nodes: Page['edges'][number]['node'][] = [];
-      let after = o.after;
-      let more = false;
-      let cursor: string | null = null;
-      while (nodes.length < limit) {
-        const page: Page = await c.usageEvents({ filter, first: Math.min(500, limit - nodes.length), after });
-        nodes.push(...page.edges.map((e) => e.node));
-        more = page.pageInfo.hasNextPage;
-        cursor = page.pageInfo.endCursor ?? null;
-        if (!more || !cursor) break;
-        after = cursor;
-      }
-      const next = more ? cursor : null;
-      moreAfter(next);
-      out({ from: w.from, to: w.to, timezone: t.timezone, events: nodes, hasNextPage: more, endCursor: next }, () => {
-        const text = table(
-          [
-            'id',
-            { head: 'occurred', fit: 'keep' },
-            'kind',
-            { head: 'model', min: 10 },
-            { head: 'subject', min: 8 },
-            'status',
-            'in tok',
-            'out tok',
-            `cost`,
-          ],
-          nodes.map((e) => [
-            e.id,
-            showInstant(e.occurredAt, t.timezone),
-            e.kind,
-            [e.provider, e.model].filter(Boolean).join('/'),
-            e.subject,
-            e.reverses ? 'REVERSAL' : e.status,
-            e.inputTokens,
-            e.outputTokens,
-            `${dec(e.cost)} ${e.currency}`,
-          ]),
-        );
-        return `${heading(t.name, t.timezone, w)}\n${nodes.length ? text : '(no entries)'}`;
-      });
-    },
-  );
+  .action(async (o: WindowOptions & FilterOptions & { limit: string; after?: string }) => {
+    const limit = count(o.limit, '--limit');
+    const t = await tenantOf(o.tenant);
+    const w = windowOf(o, t.timezone, Date.now());
+    const filter = filterOf(o, w);
+    const c = client();
+    type Page = Awaited<ReturnType<typeof c.usageEvents>>;
+    const nodes: Page['edges'][number]['node'][] = [];
+    let after = o.after;
+    let more = false;
+    let cursor: string | null = null;
+    while (nodes.length < limit) {
+      const page: Page = await c.usageEvents({ filter, first: Math.min(500, limit - nodes.length), after });
+      nodes.push(...page.edges.map((e) => e.node));
+      more = page.pageInfo.hasNextPage;
+      cursor = page.pageInfo.endCursor ?? null;
+      if (!more || !cursor) break;
+      after = cursor;
+    }
+    const next = more ? cursor : null;
+    moreAfter(next);
+    out({ from: w.from, to: w.to, timezone: t.timezone, events: nodes, hasNextPage: more, endCursor: next }, () => {
+      const text = table(
+        [
+          'id',
+          { head: 'occurred', fit: 'keep' },
+          'kind',
+          { head: 'model', min: 10 },
+          { head: 'subject', min: 8 },
+          'status',
+          'in tok',
+          'out tok',
+          `cost`,
+        ],
+        nodes.map((e) => [
+          e.id,
+          showInstant(e.occurredAt, t.timezone),
+          e.kind,
+          [e.provider, e.model].filter(Boolean).join('/'),
+          e.subject,
+          e.reverses ? 'REVERSAL' : e.status,
+          e.inputTokens,
+          e.outputTokens,
+          `${dec(e.cost)} ${e.currency}`,
+        ]),
+      );
+      return `${heading(t.name, t.timezone, w)}\n${nodes.length ? text : '(no entries)'}`;
+    });
+  });
 
 /** A whole number of at least 0 from an option, or a usage error naming it. */
-const int = (option: string) => (s: string) => {
+export const int = (option: string) => (s: string) => {
   const n = Number(s);
   if (!/^\d{1,10}$/.test(s.trim()) || !Number.isSafeInteger(n))
     throw new TallyError('BAD_USER_INPUT', `${option} "${s}": use a whole number`);

@@ -42,6 +42,23 @@ export function createTallyClient(options: TallyClientOptions) {
     apiKeys: async (tenantId: string, opts: { includeRevoked?: boolean | undefined } & CallOptions = {}) =>
       (await run(D.ApiKeysQuery, { id: tenantId, includeRevoked: opts.includeRevoked ?? false }, opts)).tenant
         ?.apiKeys ?? [],
+    /** Plans of single subjects (end users, devices) of a tenant, not ended yet, newest start first; a page. */
+    subjectMemberships: async (
+      tenantId: string,
+      opts: { first?: number | undefined; after?: string | undefined; subject?: string | undefined } & CallOptions = {},
+    ) =>
+      (
+        await run(
+          D.SubjectMembershipsQuery,
+          {
+            id: tenantId,
+            ...(opts.first !== undefined && { first: opts.first }),
+            ...(opts.after !== undefined && { after: opts.after }),
+            ...(opts.subject !== undefined && { subject: opts.subject }),
+          },
+          opts,
+        )
+      ).tenant?.subjectMemberships ?? null,
     usageEvents: async (v: Vars<typeof D.UsageEventsQuery>, call?: CallOptions) =>
       (await run(D.UsageEventsQuery, v, call)).usageEvents,
     usageSummary: async (v: Vars<typeof D.UsageSummaryQuery>, call?: CallOptions) =>
@@ -74,6 +91,12 @@ export function createTallyClient(options: TallyClientOptions) {
       (await run(D.CreateTenantMutation, { input }, call)).createTenant,
     createApiKey: async (input: In<typeof D.CreateApiKeyMutation>, call?: CallOptions) =>
       (await run(D.CreateApiKeyMutation, { input }, call)).createApiKey,
+    /**
+     * A short-lived bearer token for one end user (ADMIN key, or the operator with tenantId):
+     * a page given it sees only that subject's usage and quota. `token` is shown once.
+     */
+    createSubjectToken: async (input: In<typeof D.CreateSubjectTokenMutation>, call?: CallOptions) =>
+      (await run(D.CreateSubjectTokenMutation, { input }, call)).createSubjectToken,
     revokeApiKey: async (id: string, call?: CallOptions) =>
       (await run(D.RevokeApiKeyMutation, { id }, call)).revokeApiKey,
     upsertPlan: async (input: In<typeof D.UpsertPlanMutation>, call?: CallOptions) =>

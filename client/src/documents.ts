@@ -112,12 +112,24 @@ export const UsageSummaryQuery = graphql(
   query UsageSummary($filter: UsageFilter!, $groupBy: [UsageDimension!], $granularity: Granularity) {
     usageSummary(filter: $filter, groupBy: $groupBy, granularity: $granularity) {
       totals { ...TotalsFields }
-      buckets { start apiKey { id name } subject model provider kind totals { ...TotalsFields } }
+      buckets { start apiKey { id name } subject model provider kind status totals { ...TotalsFields } }
     }
   }
 `,
   [TotalsFields],
 );
+
+export const SubjectMembershipsQuery = graphql(`
+  query SubjectMemberships($id: ID!, $first: Int, $after: String, $subject: String) {
+    tenant(id: $id) {
+      id
+      subjectMemberships(first: $first, after: $after, subject: $subject) {
+        edges { cursor node { subject startsAt endsAt plan { id code name } } }
+        pageInfo { hasNextPage endCursor }
+      }
+    }
+  }
+`);
 
 export const QuotaStatusQuery = graphql(
   `
@@ -240,11 +252,17 @@ export const UpsertPlanMutation = graphql(
 export const AssignPlanMutation = graphql(
   `
   mutation AssignPlan($input: AssignPlanInput!) {
-    assignPlan(input: $input) { startsAt endsAt tenant { id } plan { ...PlanFields } }
+    assignPlan(input: $input) { startsAt endsAt subject tenant { id } plan { ...PlanFields } }
   }
 `,
   [PlanFields],
 );
+
+export const CreateSubjectTokenMutation = graphql(`
+  mutation CreateSubjectToken($input: CreateSubjectTokenInput!) {
+    createSubjectToken(input: $input) { token subject expiresAt }
+  }
+`);
 
 export const SetApiKeyLimitsMutation = graphql(
   `

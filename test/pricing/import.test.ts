@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHarness, type Harness, OPERATOR_KEY, RECORD } from '../support/harness';
+import { TALLY_BIN } from '../support/tally-cli';
 
 const FIXTURE = 'test/fixtures/litellm-prices.json';
 let h: Harness;
@@ -21,7 +22,7 @@ afterAll(async () => h?.close());
 
 function tally(args: string[], key = OPERATOR_KEY): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, ['client/cli/tally.mjs', ...args], {
+    const p = spawn(process.execPath, [TALLY_BIN, ...args], {
       env: { ...process.env, TALLY_URL: `${base}/graphql`, TALLY_API_KEY: key },
     });
     let out = '';

@@ -4,9 +4,15 @@
 // server/src/db/runtime-role.ts), here one shared by every test database: `tally_test_app`.
 // With TALLY_TEST_PGBOUNCER=1 the app's connections go through a PgBouncer in transaction
 // mode (npm run test:pgbouncer); migrations and the tests' own SQL connect directly.
+// Also the `tally` bin, built once per run from client/tsdown.config.ts's own CLI entry (what
+// the package ships as dist/cli.js) into a folder of the run's: the CLI tests spawn it with
+// plain node, no tsx (test/support/tally-cli.ts).
 import { rm } from 'node:fs/promises';
+import path from 'node:path';
 import pg from 'pg';
+import { build } from 'tsdown';
 import type { TestProject } from 'vitest/node';
+import { cliBuild } from '../../client/tsdown.config';
 import { type EmbeddedDatabase, startEmbeddedPostgres } from '../../server/src/db/embedded';
 import { type PgBouncer, startPgBouncer } from './pgbouncer';
 
@@ -16,8 +22,10 @@ const TEST_APP_PASSWORD = 'tally-test-app';
 let embedded: EmbeddedDatabase | null = null;
 let bouncer: PgBouncer | null = null;
 let dir: string | null = null;
+let cliDir: string | null = null;
 
 export default async function setup(project: TestProject) {
+  project.provide('tallyBin', await buildCli());
   let adminUrl = process.env.DATABASE_URL;
   if (!adminUrl) {
     // A directory per run, so parallel runs on one machine never share a cluster.
@@ -47,7 +55,21 @@ export default async function setup(project: TestProject) {
     await bouncer?.stop();
     await embedded?.stop();
     if (dir) await rm(dir, { recursive: true, force: true });
+    if (cliDir) await rm(cliDir, { recursive: true, force: true });
   };
+}
+
+/**
+ * Builds the `tally` bin (about 0.2 s: no type declarations) into .data/test-cli/run-<pid>/,
+ * not into client/dist, which the package test's `npm pack` cleans and rebuilds while other
+ * files run. From there Node resolves the bin's dependencies in the repo's node_modules.
+ */
+async function buildCli(): Promise<string> {
+  const root = path.resolve(import.meta.dirname, '../..');
+  cliDir = path.join(root, '.data', 'test-cli', `run-${process.pid}`);
+  await rm(cliDir, { recursive: true, force: true });
+  await build({ ...cliBuild, config: false, cwd: path.join(root, 'client'), outDir: cliDir, logLevel: 'warn' });
+  return path.join(cliDir, 'cli.js');
 }
 
 /** The test runtime role: a plain login role; each test database grants it what the service needs. */
@@ -72,5 +94,7 @@ declare module 'vitest' {
     pgAdminUrl: string;
     /** The runtime role's URL on the test server (through PgBouncer when TALLY_TEST_PGBOUNCER is set), database left to set. */
     pgAppUrl: string;
+    /** The built `tally` bin (a plain-node ESM file) for this run. */
+    tallyBin: string;
   }
 }

@@ -89,6 +89,13 @@ export async function results() {
   expectTypeOf(key.apiKey.scopes).toEqualTypeOf<('INGEST' | 'READ' | 'ADMIN')[]>();
   expectTypeOf(key.apiKey.revokedAt).toEqualTypeOf<string | null>();
 
+  const token = await tally.createSubjectToken({ subject: 'user-42', expiresInSeconds: 600, maxRangeDays: 31 });
+  expectTypeOf(token).toEqualTypeOf<{ token: string; subject: string; expiresAt: string }>();
+  // @ts-expect-error the subject is required
+  await tally.createSubjectToken({ expiresInSeconds: 600 });
+  const page = await tally.subjectMemberships('t', { first: 10 });
+  expectTypeOf(page!.edges[0]!.node.subject).toEqualTypeOf<string | null>();
+
   const viewer = await tally.viewer();
   expectTypeOf(viewer.isOperator).toEqualTypeOf<boolean>();
   expectTypeOf(await tally.tenant('t')).toMatchTypeOf<{ id: string; name: string } | null>();
