@@ -9,11 +9,11 @@ import { open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { Option } from 'commander';
 import { type GraphQLErrorShape, TallyError } from '../src/index';
 import { apiKey, endpoint, out, program, tenantOf } from './context';
 import { Unanswered } from './failure';
 import {
+  bucketOptions,
   defaultWindow,
   dimensionsOf,
   type FilterOptions,
@@ -62,18 +62,7 @@ const summary = exp
   .command('summary')
   .description('totals of the window and filters, per --group-by and --granularity bucket');
 common(summary, '7d; 1h with --granularity minute');
-summary
-  .option('--group-by <dims>', 'comma-separated: api_key, subject, model, provider, kind, status', '')
-  .addOption(
-    new Option('--granularity <g>', 'one row per bucket of this size (minute: 24 h at most)').choices([
-      'minute',
-      'hour',
-      'day',
-      'week',
-      'month',
-    ]),
-  )
-  .action((o: ExportOptions) => run('usage-summary.csv', o));
+bucketOptions(summary).action((o: ExportOptions) => run('usage-summary.csv', o));
 
 async function run(file: 'usage-events.csv' | 'usage-summary.csv', o: ExportOptions) {
   const key = apiKey();

@@ -9,6 +9,22 @@ import { showInstant, type Window, type WindowOptions } from './time';
 
 type Cmd = { option: (...a: string[]) => Cmd; addOption: (o: Option) => Cmd };
 
+/** --group-by and --granularity, for the commands that read summaries (usage, export summary). */
+export function bucketOptions<C>(cmd: C): C {
+  (cmd as Cmd)
+    .option('--group-by <dims>', 'comma-separated: api_key, subject, model, provider, kind, status', '')
+    .addOption(
+      new Option('--granularity <g>', 'one row per bucket of this size (minute: 24 h at most)').choices([
+        'minute',
+        'hour',
+        'day',
+        'week',
+        'month',
+      ]),
+    );
+  return cmd;
+}
+
 /** --from/--to, --last, --today, --month on a command. */
 export function windowOptions<C>(cmd: C, fallback: string): C {
   (cmd as Cmd)

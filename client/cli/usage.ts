@@ -5,6 +5,7 @@ import { Option } from 'commander';
 import { TallyError } from '../src/index';
 import { client, json, moreAfter, out, program, tenantOf } from './context';
 import {
+  bucketOptions,
   defaultWindow,
   dimensionsOf,
   type FilterOptions,
@@ -22,62 +23,51 @@ const usage = program
   .description("usage totals in a window (default the last 7 days), dates in the tenant's zone");
 windowOptions(usage, '7d; 1h with --granularity minute');
 filterOptions(usage);
-usage
-  .option('--group-by <dims>', 'comma-separated: api_key, subject, model, provider, kind, status', '')
-  .addOption(
-    new Option('--granularity <g>', 'one row per bucket of this size (minute: 24 h at most)').choices([
-      'minute',
-      'hour',
-      'day',
-      'week',
-      'month',
-    ]),
-  )
-  .action(async (o: WindowOptions & FilterOptions & { groupBy: string; granularity?: string }) => {
-    const t = await tenantOf(o.tenant);
-    const w = windowOf(o, t.timezone, Date.now(), defaultWindow(o.granularity));
-    const dims = dimensionsOf(o.groupBy);
-    const s = await client().usageSummary({
-      filter: filterOf(o, w),
-      groupBy: dims.map((d) => d.toUpperCase()) as never,
-      granularity: o.granularity?.toUpperCase() as never,
-    });
-    if (json()) return out({ from: w.from, to: w.to, timezone: t.timezone, ...s }, () => '');
-    const unit = o.granularity === 'hour' || o.granularity === 'minute' ? 'minute' : 'day';
-    const startOf = (iso: string | null | undefined) =>
-      o.granularity === 'month' ? showInstant(iso, t.timezone, 'day').slice(0, 7) : showInstant(iso, t.timezone, unit);
-    const all = [...s.buckets.map((b) => b.totals), s.totals];
-    const any = (f: (x: (typeof all)[number]) => string | number) => all.some((x) => Number(f(x)) !== 0);
-    const showAsr = any((x) => x.asrMilliseconds);
-    const showQty = any((x) => x.quantity);
-    const head: (string | Column)[] = [
-      ...(o.granularity ? [{ head: o.granularity, fit: 'keep' as const }] : []),
-      ...dims.map((d) => ({ head: d.replace('_', ' '), min: 8 })),
-      'requests',
-      'in tok',
-      'out tok',
-      ...(showAsr ? ['asr s'] : []),
-      ...(showQty ? ['quantity'] : []),
-      `cost ${s.totals.currency}`,
-    ];
-    const row = (b: (typeof s.buckets)[number] | null, x: typeof s.totals) => [
-      ...(o.granularity ? [b ? startOf(b.start) : 'total'] : []),
-      ...dims.map((d, i) => {
-        if (!b) return !o.granularity && i === 0 ? 'total' : '';
-        if (d === 'api_key') return b.apiKey?.name ?? b.apiKey?.id ?? '';
-        return (b as unknown as Record<string, string | null>)[d] ?? '';
-      }),
-      x.requests,
-      x.inputTokens,
-      x.outputTokens,
-      ...(showAsr ? [dec((Number(x.asrMilliseconds) / 1000).toFixed(3))] : []),
-      ...(showQty ? [dec(x.quantity)] : []),
-      dec(x.cost),
-    ];
-    const rows = [...s.buckets.map((b) => row(b, b.totals))];
-    if (s.buckets.length !== 1 || dims.length || o.granularity) rows.push(row(null, s.totals));
-    console.log(`${heading(t.name, t.timezone, w)}\n${table(head, rows)}`);
+bucketOptions(usage).action(async (o: WindowOptions & FilterOptions & { groupBy: string; granularity?: string }) => {
+  const t = await tenantOf(o.tenant);
+  const w = windowOf(o, t.timezone, Date.now(), defaultWindow(o.granularity));
+  const dims = dimensionsOf(o.groupBy);
+  const s = await client().usageSummary({
+    filter: filterOf(o, w),
+    groupBy: dims.map((d) => d.toUpperCase()) as never,
+    granularity: o.granularity?.toUpperCase() as never,
   });
+  if (json()) return out({ from: w.from, to: w.to, timezone: t.timezone, ...s }, () => '');
+  const unit = o.granularity === 'hour' || o.granularity === 'minute' ? 'minute' : 'day';
+  const startOf = (iso: string | null | undefined) =>
+    o.granularity === 'month' ? showInstant(iso, t.timezone, 'day').slice(0, 7) : showInstant(iso, t.timezone, unit);
+  const all = [...s.buckets.map((b) => b.totals), s.totals];
+  const any = (f: (x: (typeof all)[number]) => string | number) => all.some((x) => Number(f(x)) !== 0);
+  const showAsr = any((x) => x.asrMilliseconds);
+  const showQty = any((x) => x.quantity);
+  const head: (string | Column)[] = [
+    ...(o.granularity ? [{ head: o.granularity, fit: 'keep' as const }] : []),
+    ...dims.map((d) => ({ head: d.replace('_', ' '), min: 8 })),
+    'requests',
+    'in tok',
+    'out tok',
+    ...(showAsr ? ['asr s'] : []),
+    ...(showQty ? ['quantity'] : []),
+    `cost ${s.totals.currency}`,
+  ];
+  const row = (b: (typeof s.buckets)[number] | null, x: typeof s.totals) => [
+    ...(o.granularity ? [b ? startOf(b.start) : 'total'] : []),
+    ...dims.map((d, i) => {
+      if (!b) return !o.granularity && i === 0 ? 'total' : '';
+      if (d === 'api_key') return b.apiKey?.name ?? b.apiKey?.id ?? '';
+      return (b as unknown as Record<string, string | null>)[d] ?? '';
+    }),
+    x.requests,
+    x.inputTokens,
+    x.outputTokens,
+    ...(showAsr ? [dec((Number(x.asrMilliseconds) / 1000).toFixed(3))] : []),
+    ...(showQty ? [dec(x.quantity)] : []),
+    dec(x.cost),
+  ];
+  const rows = [...s.buckets.map((b) => row(b, b.totals))];
+  if (s.buckets.length !== 1 || dims.length || o.granularity) rows.push(row(null, s.totals));
+  console.log(`${heading(t.name, t.timezone, w)}\n${table(head, rows)}`);
+});
 
 const events = program.command('events').description('ledger entries');
 const eventsList = events

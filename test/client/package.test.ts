@@ -16,6 +16,7 @@ import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { finished } from '../support/tally-cli';
 import { plannedTenant, url, useClientServer } from './kit';
 
 const root = path.resolve(import.meta.dirname, '../..');
@@ -367,18 +368,9 @@ describe('the tally bin', () => {
   });
 
   it('talks to a real server from the installed package', async () => {
-    const r = await new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-      const p = spawn(bin(), ['quota', '--json'], { env: { ...process.env, TALLY_URL: url, TALLY_API_KEY: adminKey } });
-      let out = '';
-      let err = '';
-      p.stdout.on('data', (d) => {
-        out += d;
-      });
-      p.stderr.on('data', (d) => {
-        err += d;
-      });
-      p.on('close', (code) => resolve({ code, out, err }));
-    });
+    const r = await finished(
+      spawn(bin(), ['quota', '--json'], { env: { ...process.env, TALLY_URL: url, TALLY_API_KEY: adminKey } }),
+    );
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
     expect(JSON.parse(r.out)).toMatchObject({ blocked: false });

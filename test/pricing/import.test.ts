@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHarness, type Harness, OPERATOR_KEY, RECORD } from '../support/harness';
-import { TALLY_BIN } from '../support/tally-cli';
+import { finished, TALLY_BIN, type TallyRun } from '../support/tally-cli';
 
 const FIXTURE = 'test/fixtures/litellm-prices.json';
 let h: Harness;
@@ -20,21 +20,12 @@ beforeAll(async () => {
 });
 afterAll(async () => h?.close());
 
-function tally(args: string[], key = OPERATOR_KEY): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [TALLY_BIN, ...args], {
+function tally(args: string[], key = OPERATOR_KEY): Promise<TallyRun> {
+  return finished(
+    spawn(process.execPath, [TALLY_BIN, ...args], {
       env: { ...process.env, TALLY_URL: `${base}/graphql`, TALLY_API_KEY: key },
-    });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d) => {
-      out += d;
-    });
-    p.stderr.on('data', (d) => {
-      err += d;
-    });
-    p.on('close', (code) => resolve({ code, out, err }));
-  });
+    }),
+  );
 }
 
 const versions = async () =>

@@ -14,6 +14,21 @@ export interface TallyRun {
   err: string;
 }
 
+/** A process's stdout and stderr, apart, and its exit code, once it has ended. */
+export function finished(p: ChildProcessWithoutNullStreams): Promise<TallyRun> {
+  return new Promise((resolve) => {
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d) => {
+      out += d;
+    });
+    p.stderr.on('data', (d) => {
+      err += d;
+    });
+    p.on('close', (code) => resolve({ code, out, err }));
+  });
+}
+
 export function tallyAt(url: string, defaultKey: string) {
   const env = (key: string, extra: Record<string, string>) => {
     const { TALLY_URL: _, TALLY_API_KEY: __, COLUMNS: ___, ...inherited } = process.env;
@@ -21,18 +36,7 @@ export function tallyAt(url: string, defaultKey: string) {
   };
   return {
     run(args: string[], key = defaultKey, extra: Record<string, string> = {}): Promise<TallyRun> {
-      return new Promise((resolve) => {
-        const p = spawn(process.execPath, [TALLY_BIN, ...args], { env: env(key, extra) });
-        let out = '';
-        let err = '';
-        p.stdout.on('data', (d) => {
-          out += d;
-        });
-        p.stderr.on('data', (d) => {
-          err += d;
-        });
-        p.on('close', (code) => resolve({ code, out, err }));
-      });
+      return finished(spawn(process.execPath, [TALLY_BIN, ...args], { env: env(key, extra) }));
     },
     /** A long-running command (watch): its output so far in `out`. */
     start(args: string[], key = defaultKey): { p: ChildProcessWithoutNullStreams; out: () => string } {
