@@ -14,6 +14,9 @@ export async function buildDashboard({ outdir = 'dist/dashboard' } = {}) {
     entryPoints: { app: 'dashboard/src/main.tsx', style: 'dashboard/src/style.css' },
     outdir: `${tmp}/assets`,
     entryNames: '[name]-[hash]',
+    // Pages loaded on demand (the Prices page's LiteLLM import) get their own chunks.
+    splitting: true,
+    chunkNames: 'chunk-[hash]',
     bundle: true,
     minify: true,
     format: 'esm',

@@ -161,5 +161,4 @@ export function fields(pairs: readonly [string, Cell][], width = layout.width): 
   );
 }
 
-/** Drops trailing zeros of a 12-decimal string for display ("0.015345000000" -> "0.015345"). */
-export const dec = (s: string | null | undefined) => (s == null ? '' : s.includes('.') ? s.replace(/\.?0+$/, '') : s);
+export { dec } from './decimal-text';

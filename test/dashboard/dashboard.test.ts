@@ -3,8 +3,11 @@
 import { readFile } from 'node:fs/promises';
 import { gzipSync } from 'node:zlib';
 import { graphql } from '@tally/client';
+import Decimal from 'decimal.js';
 import type { Page } from 'playwright-core';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { planImport } from '../../client/cli/litellm';
+import { diffPlan } from '../../client/cli/price-diff';
 import { zonedRanges } from '../../dashboard/src/format';
 import { client, key, plannedTenant, server, useClientServer } from '../client/kit';
 import { useBrowser } from '../support/browser';
@@ -311,5 +314,63 @@ describe('dashboard', () => {
       .evaluateAll((els) => els.map((e) => [e.getAttribute('data-model'), e.getAttribute('data-input')]));
     expect(shown).toEqual(prices.map((p) => [p.model, p.inputPerMillion]));
     await kit.screenshot(page, 'operator-prices');
+  });
+
+  it('an operator imports a LiteLLM price map: the diff the CLI computes, applied in batches, then nothing left', async () => {
+    const FIXTURE = 'test/fixtures/litellm-prices.json';
+    const op = client(OPERATOR_KEY);
+    const plan = planImport(JSON.parse(await readFile(FIXTURE, 'utf8')));
+    const diff = diffPlan(plan, await op.prices({ at: new Date().toISOString() }), null);
+    expect(diff.added.length).toBeGreaterThan(0);
+    const diffAttrs = async () => {
+      const d = page.locator('[data-testid=price-import-diff]');
+      await d.waitFor();
+      return Object.fromEntries(
+        await Promise.all(
+          ['added', 'changed', 'unchanged', 'skipped'].map(async (n) => [n, Number(await d.getAttribute(`data-${n}`))]),
+        ),
+      );
+    };
+    await page.locator('[data-testid=price-import-file]').setInputFiles(FIXTURE);
+    expect(await diffAttrs()).toEqual({
+      added: diff.added.length,
+      changed: diff.changed.length,
+      unchanged: diff.unchanged.length,
+      skipped: plan.skipped.length,
+    });
+    expect(await page.locator('[data-testid=price-import-added]').count()).toBe(diff.added.length);
+    await kit.screenshot(page, 'operator-price-import');
+
+    await page.locator('[data-testid=price-import-apply]').click();
+    const result = page.locator('[data-testid=price-import-result]');
+    await result.waitFor();
+    expect(Number(await result.getAttribute('data-created'))).toBe(diff.added.length + diff.changed.length);
+    expect(await result.getAttribute('data-refused')).toBe('0');
+    // The price book has every planned price, with the planned input rate.
+    const book = new Map((await op.prices()).filter((p) => !p.tenantId).map((p) => [`${p.provider}/${p.model}`, p]));
+    for (const { price } of plan.prices) {
+      const got = book.get(`${price.provider}/${price.model}`);
+      expect(got, `${price.provider}/${price.model}`).toBeDefined();
+      for (const rate of ['inputPerMillion', 'outputPerMillion', 'perUnit'] as const) {
+        const [want, have] = [price[rate], got?.[rate]];
+        expect(want == null ? have == null : have != null && new Decimal(have).eq(want), `${price.model} ${rate}`).toBe(
+          true,
+        );
+      }
+    }
+    // The table shows the new prices.
+    const first = plan.prices.find((p) => !p.price.model.includes('"'))?.price.model as string;
+    await page.locator(`[data-testid=price-row][data-model="${first}"]`).first().waitFor();
+
+    // The same file again: nothing to add or change, and Apply has nothing to send.
+    await page.locator('[data-testid=price-import-file]').setInputFiles(FIXTURE);
+    await page.locator('[data-testid=price-import-result]').waitFor({ state: 'detached' });
+    expect(await diffAttrs()).toEqual({
+      added: 0,
+      changed: 0,
+      unchanged: plan.prices.length,
+      skipped: plan.skipped.length,
+    });
+    expect(await page.locator('[data-testid=price-import-apply]').isDisabled()).toBe(true);
   });
 });

@@ -1,6 +1,8 @@
-// Operator pages (the operator key): tenants, plans, the platform price book. Read-only views;
-// changes go through the API or the `tally` command line.
+// Operator pages (the operator key): tenants, plans, the platform price book. Read-only views,
+// but for the Prices page's LiteLLM import (price-import.tsx, loaded lazily); other changes go
+// through the API or the `tally` command line.
 import { documents } from '@tally/client';
+import type { ComponentType } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { formatDate, plainDecimal } from '../format';
 import type { Session } from '../session';
@@ -85,10 +87,18 @@ export function PlansPage({ s }: { s: Session }) {
   );
 }
 
+type ImportPanel = ComponentType<{ s: Session; onApplied: () => void }>;
+
 export function PricesPage({ s }: { s: Session }) {
-  const [prices, error] = useLoad(() => s.client.prices(), [s]);
+  const [version, setVersion] = useState(0);
+  const [prices, error] = useLoad(() => s.client.prices(), [s, version]);
+  const [Import, setImport] = useState<{ C: ImportPanel } | null>(null);
+  useEffect(() => {
+    import('./price-import').then((m) => setImport({ C: m.default }));
+  }, []);
   return (
     <section>
+      {Import && <Import.C s={s} onApplied={() => setVersion((v) => v + 1)} />}
       {error && <p class="error">{error}</p>}
       <table>
         <thead>
