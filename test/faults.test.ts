@@ -1,9 +1,3 @@
-// Faults: the real server process killed with SIGKILL under load and restarted; PostgreSQL
-// stopped in immediate mode under load and started again while the server stays up; and 50
-// tenants interleaved over a pool of 3 connections. Acknowledged means committed: nothing
-// acknowledged is lost, retries with the same idempotency key never count twice, the
-// rollups agree with the ledger, and no answer ever holds another tenant's row.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
@@ -15,15 +9,15 @@ import { openDatabase } from '../server/src/db/database';
 import { type EmbeddedDatabase, freePort, startEmbeddedPostgres } from '../server/src/db/embedded';
 import { reconcile } from '../server/src/modules/usage/usage.reconcile';
 import { createHarness, freshDatabase, type Harness, OPERATOR_KEY } from './support/harness';
+import { type GqlError, killServerProcesses, post, type Reply, startServerProcess } from './support/server-process';
 
 // ---------------------------------------------------------------------------------------
 // cleanup: every spawned process and every extra PostgreSQL, even when a test fails
 
-const children = new Set<ChildProcess>();
 const clusters: { pg: EmbeddedDatabase | null; dir: string }[] = [];
 
 afterAll(async () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  killServerProcesses();
   for (const c of clusters) {
     await c.pg?.stop();
     await rm(c.dir, { recursive: true, force: true });
@@ -42,62 +36,6 @@ async function until(what: string, check: () => boolean | Promise<boolean>, ms =
     await sleep(20);
   }
   throw new Error(`timed out waiting for: ${what}`);
-}
-
-interface ServerProcess {
-  child: ChildProcess;
-  base: string;
-  exited: Promise<number | null>;
-  output: () => string;
-}
-
-async function startServer(env: Record<string, string>, port: number): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/src/main.ts'], {
-    env: { ...process.env, ...env, PORT: String(port), TALLY_OPERATOR_KEY: OPERATOR_KEY, LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  // Always drain the pipes (a full pipe would block the server's logging), keeping the tail.
-  let out = '';
-  const keep = (b: Buffer) => {
-    out = (out + b.toString()).slice(-20_000);
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const base = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}:\n${out}`);
-    try {
-      if ((await fetch(`${base}/readyz`)).ok) break;
-    } catch {}
-    if (Date.now() > deadline) throw new Error(`server did not become ready:\n${out}`);
-    await sleep(100);
-  }
-  return { child, base, exited, output: () => out };
-}
-
-interface GqlError {
-  message: string;
-  extensions?: { code?: string; retryable?: boolean; [k: string]: unknown };
-}
-type Reply = { ok: true; status: number; data?: any; errors?: GqlError[] } | { ok: false; network: string };
-
-/** One POST /graphql; a connection failure is a value, not an exception. */
-async function post(base: string, key: string, query: string, variables?: unknown): Promise<Reply> {
-  try {
-    const res = await fetch(`${base}/graphql`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
-      body: JSON.stringify({ query, variables }),
-      signal: AbortSignal.timeout(30_000),
-    });
-    const body = (await res.json()) as { data?: any; errors?: GqlError[] };
-    return { ok: true, status: res.status, ...body };
-  } catch (e) {
-    return { ok: false, network: String((e as Error).cause ?? e) };
-  }
 }
 
 const RECORD = `mutation($input: RecordUsageInput!) {
@@ -157,7 +95,7 @@ describe('faults', () => {
     const url = await freshDatabase('faults-kill');
     const port = await freePort();
     const env = { DATABASE_URL: url, TALLY_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'tally-faults-')) };
-    let server = await startServer(env, port);
+    let server = await startServerProcess(env, port);
     const tenant = await createTenant(server.base, 'kill-9');
 
     const CLIENTS = 16;
@@ -197,7 +135,7 @@ describe('faults', () => {
     expect(unacked.length).toBeGreaterThan(0);
 
     // Restart on the same database; every client retries everything it ever sent.
-    server = await startServer(env, port);
+    server = await startServerProcess(env, port);
     const retried = new Map<string, { outcome: string; id: string }>();
     await Promise.all(
       attempted.map(async (inputs) => {
@@ -240,7 +178,7 @@ describe('faults', () => {
     await ensureDatabase(cluster.pg.url('postgres'), 'tally');
     const url = cluster.pg.url('tally');
     const port = await freePort();
-    const server = await startServer(
+    const server = await startServerProcess(
       { DATABASE_URL: url, TALLY_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'tally-faults-')) },
       port,
     );

@@ -1,9 +1,3 @@
-// authorizeUsage on leases with a real crash: two server processes on one database race for a
-// tenant's limit, deciding on leases; one is killed with SIGKILL mid-race. Nothing it
-// answered is lost, the survivor fills the limit exactly (the dead one's slices are taken back
-// when the room is needed, and every denial comes at a full limit), and the dead one's leases
-// are gone once their lifetime (QUOTA_LEASE_MS) has passed.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,72 +6,28 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../server/src/db/embedded';
 import { freshDatabase, OPERATOR_KEY } from '../support/harness';
+import { killServerProcesses, post, startServerProcess } from '../support/server-process';
 import { sleep, until } from '../support/wait';
 import { dec } from '../support/world';
 
 const LEASE_MS = 3000;
-const children = new Set<ChildProcess>();
 const dirs: string[] = [];
 afterAll(async () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  killServerProcesses();
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
 
-async function startServer(url: string): Promise<{ child: ChildProcess; base: string; exited: Promise<unknown> }> {
-  const port = await freePort();
+async function startServer(url: string) {
   const dir = mkdtempSync(path.join(tmpdir(), 'tally-leases-'));
   dirs.push(dir);
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/src/main.ts'], {
-    env: {
-      ...process.env,
-      DATABASE_URL: url,
-      PORT: String(port),
-      TALLY_OPERATOR_KEY: OPERATOR_KEY,
-      TALLY_DATA_DIR: dir,
-      LOG_LEVEL: 'warn',
-      NODE_ENV: 'production',
-      QUOTA_LEASE_MS: String(LEASE_MS),
-      QUOTA_LEASE_HORIZON_MS: '500',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  let out = '';
-  const keep = (b: Buffer) => {
-    out = (out + b.toString()).slice(-20_000);
+  const env = {
+    DATABASE_URL: url,
+    TALLY_DATA_DIR: dir,
+    NODE_ENV: 'production',
+    QUOTA_LEASE_MS: String(LEASE_MS),
+    QUOTA_LEASE_HORIZON_MS: '500',
   };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  const exited = new Promise((resolve) => child.on('exit', resolve));
-  const base = `http://127.0.0.1:${port}`;
-  await until(
-    async () => {
-      if (child.exitCode !== null) throw new Error(`server exited:\n${out}`);
-      return fetch(`${base}/readyz`).then(
-        (r) => r.ok,
-        () => false,
-      );
-    },
-    'the server to be ready',
-    60_000,
-    100,
-  );
-  return { child, base, exited };
-}
-
-type Reply = { ok: true; data?: any; errors?: { message: string }[] } | { ok: false };
-async function post(base: string, key: string, query: string, variables?: unknown): Promise<Reply> {
-  try {
-    const res = await fetch(`${base}/graphql`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
-      body: JSON.stringify({ query, variables }),
-      signal: AbortSignal.timeout(30_000),
-    });
-    return { ok: true, ...((await res.json()) as object) };
-  } catch {
-    return { ok: false };
-  }
+  return startServerProcess(env, await freePort());
 }
 
 const AUTHORIZE = `mutation { authorizeUsage(input: { estimate: { cost: "0.1" }, reserveSeconds: 600 }) {
