@@ -40,7 +40,7 @@ export const LimitFields = graphql(`
 export const QuotaFields = graphql(
   `
   fragment QuotaFields on QuotaStatus @_unmask {
-    tenantId apiKeyId subject blocked
+    tenantId apiKeyId subject blocked asOf
     items { scopeId periodStart periodEnd used reserved remaining exceeded limit { ...LimitFields } }
   }
 `,
@@ -111,6 +111,7 @@ export const UsageSummaryQuery = graphql(
   `
   query UsageSummary($filter: UsageFilter!, $groupBy: [UsageDimension!], $granularity: Granularity) {
     usageSummary(filter: $filter, groupBy: $groupBy, granularity: $granularity) {
+      asOf
       totals { ...TotalsFields }
       buckets { start apiKey { id name } subject model provider kind status totals { ...TotalsFields } }
     }

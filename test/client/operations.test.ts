@@ -219,7 +219,12 @@ describe('every contract operation, with its default selection', () => {
     expect(ids.sort()).toEqual([rec.event.id, batch.results[0]?.event?.id, reversal.event.id].sort());
     expect(page1.edges.every((e) => typeof e.cursor === 'string')).toBe(true);
 
+    const asked = Date.now();
     const summary = await tally.usageSummary({ filter: range(), groupBy: ['MODEL'], granularity: 'DAY' });
+    // asOf comes through the client: the read's instant, after the writes above, not in the future
+    expect(isIso(summary.asOf)).toBe(true);
+    expect(Date.parse(summary.asOf)).toBeGreaterThanOrEqual(asked - 1000);
+    expect(Date.parse(summary.asOf)).toBeLessThanOrEqual(Date.now() + 1000);
     expect(summary.totals).toMatchObject({
       requests: 1, // +1, +1, -1
       inputTokens: 0,
@@ -243,6 +248,7 @@ describe('every contract operation, with its default selection', () => {
     const t = await plannedTenant('quota-acme');
     const status = await t.admin.quotaStatus();
     expect(status).toMatchObject({ tenantId: t.id, blocked: false });
+    expect(isIso(status.asOf)).toBe(true);
     expect(status.items).toHaveLength(1);
     expect(status.items[0]).toMatchObject({
       scopeId: null,
