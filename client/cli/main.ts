@@ -14,6 +14,7 @@ import './usage';
 import './export';
 import './tokens';
 import { planImport } from './litellm';
+import { RATES } from './price-diff';
 import { diffPlan, reportJson, reportText, type Sent, sendPlan } from './price-import';
 
 const keys = program.command('keys').description('API keys');
@@ -177,16 +178,7 @@ prices
 
 /** One "name rate" per set rate: "input/M 0.15". */
 function rateList(p: Record<string, unknown>): string[] {
-  const names: [string, string][] = [
-    ['inputPerMillion', 'input/M'],
-    ['cachedInputPerMillion', 'cached/M'],
-    ['cacheWriteInputPerMillion', 'cache-write/M'],
-    ['outputPerMillion', 'output/M'],
-    ['perRequest', 'request'],
-    ['perSecond', 'second'],
-    ['perUnit', 'unit'],
-  ];
-  return names.filter(([k]) => p[k] != null).map(([k, n]) => `${n} ${dec(p[k] as string)}`);
+  return RATES.filter(([k]) => p[k] != null).map(([k, n]) => `${n} ${dec(p[k] as string)}`);
 }
 
 const rates = (p: Record<string, unknown>) => rateList(p).join(', ');

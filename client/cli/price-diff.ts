@@ -10,7 +10,8 @@ type Current = Awaited<ReturnType<TallyClient['prices']>>[number];
 
 export const BATCH = 100;
 
-const RATES: [keyof PriceFromLiteLLM & keyof Current, string][] = [
+/** Each rate a price can set, and its short name in tables and diffs ("input/M"). */
+export const RATES: [keyof PriceFromLiteLLM & keyof Current, string][] = [
   ['inputPerMillion', 'input/M'],
   ['cachedInputPerMillion', 'cached/M'],
   ['cacheWriteInputPerMillion', 'cache-write/M'],
