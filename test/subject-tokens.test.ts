@@ -438,6 +438,26 @@ describe('expiry', () => {
       expect(errorOf(await h.gql(bad, '{ viewer { subject } }'))).toMatchObject({ code: 'UNAUTHENTICATED' });
   });
 
+  it('is deleted a day after it expired, and then refused like an unknown token', async () => {
+    world.clock.set(NOON);
+    const t = await world.tenant('pruned').onPlan([]);
+    const old = await t.subjectToken('u', { expiresInSeconds: 60 });
+    const fresh = await t.subjectToken('u', { expiresInSeconds: 86_400 });
+    const viewer = (secret: string) => h.gql(secret, '{ viewer { subject } }');
+    world.clock.set(at(60_000 + DAY - 1));
+    expect(await h.app.services.apiKeys.pruneTokens()).toBe(0);
+    expect(errorOf(await viewer(old.secret)).message).toContain('expired');
+    world.clock.set(at(60_000 + DAY + 1));
+    // Other tests' tokens may go too; this one does, the unexpired one stays.
+    expect(await h.app.services.apiKeys.pruneTokens(1)).toBeGreaterThanOrEqual(1);
+    h.app.services.apiKeys.forget(t.adminKeyId);
+    const r = await viewer(old.secret);
+    expect(errorOf(r)).toMatchObject({ code: 'UNAUTHENTICATED' });
+    expect(errorOf(r).message).not.toContain('expired');
+    world.clock.set(at(DAY - 1000));
+    expect((await viewer(fresh.secret)).data.viewer.subject).toBe('u');
+  });
+
   it('ends open subscriptions when it expires, over SSE and WebSocket', async () => {
     world.clock.real();
     const t = await world.tenant('expiry-live').onPlan([]);

@@ -74,9 +74,12 @@ export function createApp(opts: AppOptions) {
     everyMs: config.authCacheMs,
     logger,
   });
-  // The minute rollups are short-lived (modules/usage): any instance prunes them, hourly.
-  const pruneMinutes = () =>
+  // The minute rollups are short-lived (modules/usage), and so are subject tokens a day past
+  // expiry (modules/api-keys): any instance prunes them, hourly.
+  const pruneMinutes = () => {
     void services.usage.pruneMinutes().catch((err) => logger.warn({ err }, 'pruning minute rollups failed'));
+    void services.apiKeys.pruneTokens().catch((err) => logger.warn({ err }, 'pruning expired subject tokens failed'));
+  };
   const pruning = [setTimeout(pruneMinutes, 60_000).unref(), setInterval(pruneMinutes, 3_600_000).unref()];
   // A key revoked on any instance stops authenticating here at once (not when the cache
   // expires), and its open sockets and subscriptions here end.

@@ -43,7 +43,8 @@ export const RUNTIME_GRANTS: Record<string, readonly string[]> = {
   memberships: ['SELECT', 'INSERT', 'UPDATE (ends_at)'],
   reservations: ['SELECT', 'INSERT', 'UPDATE (settled_at, released_at, event_id)'],
   quota_alerts: ['SELECT', 'INSERT'],
-  subject_tokens: ['SELECT', 'INSERT'],
+  // a day after expiry the service deletes them (ApiKeysService.pruneTokens)
+  subject_tokens: ['SELECT', 'INSERT', 'DELETE'],
   // Slices of headroom (quota.leases.ts): the owner resizes its own, anyone deletes expired or reclaimed ones.
   quota_leases: ['SELECT', 'INSERT', 'UPDATE (amount, expires_at)', 'DELETE'],
   operator_key: ['SELECT'],

@@ -116,6 +116,17 @@ export class ApiKeysService {
   }
 
   /**
+   * Deletes subject tokens a day past their expiry, in batches; how many went. For that day an
+   * expired token is still told "expired" rather than "unknown".
+   */
+  async pruneTokens(batch = 5000): Promise<number> {
+    const before = new Date(this.now().getTime() - 86_400_000);
+    let total = 0;
+    for (let n = batch; n === batch; total += n) n = await store.pruneTokens(this.db, before, batch);
+    return total;
+  }
+
+  /**
    * Drops a revoked key, and the subject tokens it minted, from the authentication cache (this
    * instance's own revocations, and other instances' via pub/sub).
    */

@@ -136,3 +136,13 @@ export async function insertToken(
   );
   return rows.length > 0;
 }
+
+/** Deletes up to `limit` tokens that expired before `before`; how many went. */
+export async function pruneTokens(sql: Sql, before: Date, limit: number): Promise<number> {
+  const rows = await sql.query(
+    'subjectTokens:prune',
+    `DELETE FROM subject_tokens WHERE id IN (SELECT id FROM subject_tokens WHERE expires_at < $1 LIMIT $2) RETURNING id`,
+    [before, limit],
+  );
+  return rows.length;
+}
