@@ -7,7 +7,9 @@
 // - webhook_deliveries is the outbox: one row per event per endpoint, inserted in the
 //   transaction that made the event. The unique (endpoint_id, event_type, event_key) makes a
 //   second emit of one fact a no-op. event_id (the webhook-id header) is fixed at insert, so
-//   every retry carries the same one. A worker claims a due row by moving next_attempt_at past
+//   every retry carries the same one. Due rows are found per endpoint (the partial index on
+//   (endpoint_id, next_attempt_at) of PENDING rows), so one endpoint's backlog is never scanned
+//   to reach another's. A worker claims a due row by moving next_attempt_at past
 //   the attempt's deadline with a fresh claim token (FOR UPDATE SKIP LOCKED picks the rows),
 //   so one instance sends each attempt and a crashed sender's row comes due again.
 // - webhook_attempts is append-only, enforced here like usage_events: the history of what was
@@ -55,7 +57,7 @@ export class Webhooks1764440000000 implements MigrationInterface {
         CONSTRAINT webhook_deliveries_pending_due CHECK ((status = 'PENDING') = (next_attempt_at IS NOT NULL))
       )`);
     await q.query(
-      `CREATE INDEX webhook_deliveries_due_idx ON webhook_deliveries (next_attempt_at) WHERE status = 'PENDING'`,
+      `CREATE INDEX webhook_deliveries_due_idx ON webhook_deliveries (endpoint_id, next_attempt_at) WHERE status = 'PENDING'`,
     );
     await q.query(
       'CREATE INDEX webhook_deliveries_endpoint_idx ON webhook_deliveries (endpoint_id, created_at DESC, id DESC)',

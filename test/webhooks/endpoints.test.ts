@@ -3,7 +3,14 @@
 import { describe, expect, it } from 'vitest';
 import { OPERATOR_KEY } from '../support/harness';
 import { World } from '../support/world';
-import { CREATE_ENDPOINT, DELETE_ENDPOINT, LIST_ENDPOINTS, ROTATE_SECRET, UPDATE_ENDPOINT } from './receiver';
+import {
+  CREATE_ENDPOINT,
+  DELETE_ENDPOINT,
+  DELIVERIES,
+  LIST_ENDPOINTS,
+  ROTATE_SECRET,
+  UPDATE_ENDPOINT,
+} from './receiver';
 
 const world = await World.forFile('webhook-endpoints');
 const { h } = world;
@@ -140,5 +147,50 @@ describe('webhook endpoints', () => {
     );
     expect((await h.ok(acme.admin.secret, LIST_ENDPOINTS)).webhookEndpoints).toEqual([]);
     expect(codeOf(await h.gql(acme.admin.secret, DELETE_ENDPOINT, { id: first.endpoint.id })).code).toBe('NOT_FOUND');
+  });
+
+  it('a page of deliveries with every attempt log costs the same statements for 1 delivery as for 5 (no N+1)', async () => {
+    const acme = await world.tenant('acme').withKey('INGEST');
+    const { endpoint } = (await create(acme.admin.secret, { url: 'https://a.example/h' })).data.createWebhookEndpoint;
+    const emit = (n: number, from: number) =>
+      h.db.transaction('test:emit', (tx) =>
+        h.app.services.webhooks.outbox.emit(
+          tx,
+          Array.from({ length: n }, (_, i) => ({
+            tenantId: acme.id,
+            type: 'usage.reversed' as const,
+            key: `n1-${from + i}`,
+            at: new Date(),
+            data: {},
+          })),
+        ),
+      );
+    // attempts logged as the worker would (the worker is off in this file)
+    const attempts = () =>
+      h.sql(
+        `INSERT INTO webhook_attempts (tenant_id, delivery_id, attempt, at, duration_ms, outcome, response_status)
+         SELECT tenant_id, id, 1, now(), 3, 'HTTP_ERROR', 500 FROM webhook_deliveries d
+          WHERE endpoint_id = $1 AND NOT EXISTS (SELECT 1 FROM webhook_attempts a WHERE a.delivery_id = d.id)`,
+        [endpoint.id],
+      );
+    const statements = async () => {
+      await h.gql(acme.admin.secret, DELIVERIES, { endpointId: endpoint.id }); // warm the key cache
+      const before = h.db.queryCount();
+      const r = await h.ok(acme.admin.secret, DELIVERIES, { endpointId: endpoint.id });
+      return {
+        n: h.db.queryCount() - before,
+        logs: r.webhookDeliveries.edges.map((e: any) => e.node.attemptLog.length),
+      };
+    };
+    await emit(1, 0);
+    await attempts();
+    const one = await statements();
+    await emit(4, 1);
+    await attempts();
+    const five = await statements();
+    expect(one.logs).toEqual([1]);
+    expect(five.logs).toEqual([1, 1, 1, 1, 1]);
+    expect(five.n).toBe(one.n);
+    expect(one.n).toBeLessThanOrEqual(3);
   });
 });

@@ -1,11 +1,9 @@
 // GraphQL for webhook endpoints and their deliveries. Every field is tenant ADMIN or operator;
 // a signing secret appears only in CreateWebhookEndpointPayload, once per creation or rotation.
 import { scopeOf } from '../../auth/scope';
-import { builder, deny } from '../../graphql/builder';
+import { builder } from '../../graphql/builder';
 import type { DeliveryView } from './webhooks.service';
 import type { AttemptRow, EndpointRow } from './webhooks.types';
-
-const ADMIN_ONLY = 'webhooks need an ADMIN key';
 
 const WebhookEndpointRef = builder.objectRef<EndpointRow>('WebhookEndpoint').implement({
   fields: (t) => ({
@@ -124,7 +122,6 @@ builder.queryFields((t) => ({
     description: 'Tenant ADMIN or operator.',
     args: { tenantId: t.arg.id() },
     authScopes: { admin: true },
-    ...deny(ADMIN_ONLY),
     resolve: (_, args, ctx) => ctx.services.webhooks.endpoints(scopeOf(ctx.principal), args.tenantId),
   }),
   webhookDeliveries: t.field({
@@ -137,7 +134,6 @@ builder.queryFields((t) => ({
     },
     complexity: (args) => ({ field: 1, multiplier: Math.max(1, Math.min(args.first ?? 50, 500)) }),
     authScopes: { admin: true },
-    ...deny(ADMIN_ONLY),
     resolve: (_, args, ctx) => ctx.services.webhooks.deliveries(scopeOf(ctx.principal), args),
   }),
 }));
@@ -148,20 +144,17 @@ builder.mutationFields((t) => ({
     description: 'Tenant ADMIN, or operator with tenantId. The signing secret is returned once.',
     args: { input: t.arg({ type: CreateWebhookEndpointInput, required: true }) },
     authScopes: { admin: true },
-    ...deny(ADMIN_ONLY),
     resolve: (_, { input }, ctx) => ctx.services.webhooks.create(scopeOf(ctx.principal), input),
   }),
   updateWebhookEndpoint: t.field({
     type: WebhookEndpointRef,
     args: { input: t.arg({ type: UpdateWebhookEndpointInput, required: true }) },
     authScopes: { admin: true },
-    ...deny(ADMIN_ONLY),
     resolve: (_, { input }, ctx) => ctx.services.webhooks.update(scopeOf(ctx.principal), input),
   }),
   deleteWebhookEndpoint: t.boolean({
     args: { id: t.arg.id({ required: true }) },
     authScopes: { admin: true },
-    ...deny(ADMIN_ONLY),
     resolve: (_, { id }, ctx) => ctx.services.webhooks.remove(scopeOf(ctx.principal), id),
   }),
   rotateWebhookSecret: t.field({
@@ -169,7 +162,6 @@ builder.mutationFields((t) => ({
     description: 'A new secret, returned once; the old one stops signing at once.',
     args: { id: t.arg.id({ required: true }) },
     authScopes: { admin: true },
-    ...deny(ADMIN_ONLY),
     resolve: (_, { id }, ctx) => ctx.services.webhooks.rotate(scopeOf(ctx.principal), id),
   }),
   redeliverWebhook: t.field({
@@ -177,7 +169,6 @@ builder.mutationFields((t) => ({
     description: "Sends the delivery's event again, as a new attempt with the same webhook-id.",
     args: { deliveryId: t.arg.id({ required: true }) },
     authScopes: { admin: true },
-    ...deny(ADMIN_ONLY),
     resolve: (_, { deliveryId }, ctx) => ctx.services.webhooks.redeliver(scopeOf(ctx.principal), deliveryId),
   }),
 }));

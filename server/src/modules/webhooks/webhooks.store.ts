@@ -116,11 +116,12 @@ export async function emit(tx: Sql, events: WebhookEvent[]): Promise<number> {
 }
 
 /**
- * Claims up to `limit` due deliveries of enabled endpoints (SKIP LOCKED: rows another
- * instance is claiming are passed over), at most `perEndpoint` minus what is already in
- * flight here per endpoint: a claim moves next_attempt_at past the attempt's deadline
- * (`leaseMs`), so no other instance takes it while it is sent, and a crashed sender's row comes
- * due again.
+ * Claims up to `limit` due deliveries (SKIP LOCKED: rows another instance is claiming are
+ * passed over), endpoint by endpoint: from each enabled endpoint with fewer than `perEndpoint`
+ * attempts in flight here, its most overdue rows up to what it has left (an index probe per
+ * endpoint, so a backlog of one endpoint is never scanned and never crowds out the others). A
+ * claim moves next_attempt_at past the attempt's deadline (`leaseMs`), so no other instance
+ * takes it while it is sent, and a crashed sender's row comes due again.
  */
 export function claimDue(
   sql: Sql,
@@ -131,18 +132,18 @@ export function claimDue(
 ): Promise<ClaimedDelivery[]> {
   return sql.query<ClaimedDelivery>(
     'webhooks:claim',
-    `WITH ranked AS (
-       SELECT d.id, d.next_attempt_at,
-              row_number() OVER (PARTITION BY d.endpoint_id ORDER BY d.next_attempt_at, d.id) + coalesce(b.n, 0) AS n
-         FROM webhook_deliveries d
-         JOIN webhook_endpoints ep ON ep.id = d.endpoint_id AND ep.enabled AND ep.deleted_at IS NULL
-         LEFT JOIN unnest($4::uuid[], $5::int[]) AS b(endpoint_id, n) ON b.endpoint_id = d.endpoint_id
-        WHERE d.status = 'PENDING' AND d.next_attempt_at <= now()
+    `WITH room AS (
+       SELECT ep.id, $3 - coalesce(b.n, 0) AS n
+         FROM webhook_endpoints ep
+         LEFT JOIN unnest($4::uuid[], $5::int[]) AS b(endpoint_id, n) ON b.endpoint_id = ep.id
+        WHERE ep.enabled AND ep.deleted_at IS NULL AND coalesce(b.n, 0) < $3
      ), picked AS (
-       SELECT d.id FROM webhook_deliveries d JOIN ranked r ON r.id = d.id
-        WHERE r.n <= $3 AND d.status = 'PENDING' AND d.next_attempt_at <= now()
-        ORDER BY r.next_attempt_at LIMIT $1
-        FOR UPDATE OF d SKIP LOCKED
+       SELECT d.id, d.next_attempt_at FROM room CROSS JOIN LATERAL (
+         SELECT d.id, d.next_attempt_at FROM webhook_deliveries d
+          WHERE d.endpoint_id = room.id AND d.status = 'PENDING' AND d.next_attempt_at <= now()
+          ORDER BY d.next_attempt_at LIMIT room.n
+          FOR UPDATE SKIP LOCKED) d
+        ORDER BY d.next_attempt_at LIMIT $1
      )
      UPDATE webhook_deliveries d
         SET claim = gen_random_uuid(), next_attempt_at = now() + $2 * interval '1 millisecond'
