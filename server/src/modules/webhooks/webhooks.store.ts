@@ -155,29 +155,49 @@ export function claimDue(
   );
 }
 
+/** One attempt's outcome, and the delivery's state after it (webhooks.worker.ts decides it). */
+export interface AttemptRecord {
+  d: { id: string; claim: string };
+  result: AttemptResult;
+  at: Date;
+  next: { status: DeliveryStatus; nextAttemptAt: Date | null };
+}
+
 /**
- * One attempt's outcome: logged, and counted on its delivery. The state moves only while the
- * claim is still the sender's (a redeliver in between took it back: the attempt is logged
- * and counted, and the redelivery stands).
+ * Attempts' outcomes, in one statement (each delivery at most once): each logged, and counted
+ * on its delivery. A delivery's state moves only while the claim is still the sender's (a
+ * redeliver in between took it back: the attempt is logged and counted, and the redelivery
+ * stands).
  */
-export async function recordAttempt(
-  tx: Sql,
-  d: { id: string; claim: string },
-  r: AttemptResult,
-  at: Date,
-  next: { status: DeliveryStatus; nextAttemptAt: Date | null },
-): Promise<void> {
-  await tx.query(
-    'webhooks:recordAttempt',
-    `WITH d AS (
-       UPDATE webhook_deliveries SET attempts = attempts + 1, last_attempt_at = $3, last_response_status = $4,
-              status = CASE WHEN claim = $2 THEN $5 ELSE status END,
-              next_attempt_at = CASE WHEN claim = $2 THEN $6::timestamptz ELSE next_attempt_at END,
-              claim = CASE WHEN claim = $2 THEN NULL ELSE claim END
-        WHERE id = $1 RETURNING id, tenant_id, attempts)
+export async function recordAttempts(sql: Sql, records: AttemptRecord[]): Promise<void> {
+  await sql.query(
+    'webhooks:recordAttempts',
+    `WITH v AS (
+       SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::int[], $5::text[], $6::timestamptz[],
+                            $7::int[], $8::text[], $9::text[])
+         AS v(id, claim, at, response_status, next_status, next_at, duration_ms, outcome, error)
+     ), d AS (
+       UPDATE webhook_deliveries w
+          SET attempts = w.attempts + 1, last_attempt_at = v.at, last_response_status = v.response_status,
+              status = CASE WHEN w.claim = v.claim THEN v.next_status ELSE w.status END,
+              next_attempt_at = CASE WHEN w.claim = v.claim THEN v.next_at ELSE w.next_attempt_at END,
+              claim = CASE WHEN w.claim = v.claim THEN NULL ELSE w.claim END
+         FROM v WHERE w.id = v.id
+        RETURNING w.id, w.tenant_id, w.attempts, v.at, v.duration_ms, v.outcome, v.response_status, v.error
+     )
      INSERT INTO webhook_attempts (tenant_id, delivery_id, attempt, at, duration_ms, outcome, response_status, error)
-     SELECT tenant_id, id, attempts, $3, $7, $8, $4, $9 FROM d`,
-    [d.id, d.claim, at, r.status, next.status, next.nextAttemptAt, r.durationMs, r.outcome, r.error],
+     SELECT tenant_id, id, attempts, at, duration_ms, outcome, response_status, error FROM d`,
+    [
+      records.map((r) => r.d.id),
+      records.map((r) => r.d.claim),
+      records.map((r) => r.at),
+      records.map((r) => r.result.status),
+      records.map((r) => r.next.status),
+      records.map((r) => r.next.nextAttemptAt),
+      records.map((r) => r.result.durationMs),
+      records.map((r) => r.result.outcome),
+      records.map((r) => r.result.error),
+    ],
   );
 }
 

@@ -4,15 +4,21 @@
 // one endpoint (a slow endpoint never holds every slot), and records each outcome with the
 // next attempt's time from the retry schedule. It looks when woken (after a commit that
 // emitted, after an attempt frees a slot) and every `pollMs` (what other instances committed,
-// retries coming due, claims of a crashed instance expiring).
+// retries coming due, claims of a crashed instance expiring). Outcomes are recorded in batches
+// (one statement per RECORD_DELAY_MS or RECORD_BATCH outcomes), and a freed slot claims again
+// only once a quarter of the slots are free (or none is busy): the worker's statements stay
+// few while it sends hundreds of attempts a second beside ingest.
 import type { Database } from '../../db/database';
 import { retryDelay, type WebhookOptions } from './webhooks.options';
 import { type AttemptResult, send } from './webhooks.send';
+import type { AttemptRecord } from './webhooks.store';
 import * as store from './webhooks.store';
 import type { ClaimedDelivery, DeliveryStatus } from './webhooks.types';
 
 /** Beyond the attempt's own timeout, how long a claim holds before another instance may retry it. */
 const CLAIM_SLACK_MS = 30_000;
+const RECORD_DELAY_MS = 5;
+const RECORD_BATCH = 64;
 
 export interface WorkerStats {
   attempts: number;
@@ -36,6 +42,9 @@ export class DeliveryWorker {
   private again = false;
   private poll: NodeJS.Timeout | null = null;
   private closed = false;
+  private records: AttemptRecord[] = [];
+  private recordTimer: NodeJS.Timeout | null = null;
+  private recording: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly db: Database,
@@ -97,7 +106,7 @@ export class DeliveryWorker {
       if (n > 0) this.inFlight.set(d.endpointId, n);
       else this.inFlight.delete(d.endpointId);
       this.attemptsInFlight.delete(p);
-      this.wake();
+      if (this.opts.concurrency - this.running >= this.perEndpoint || this.running === 0) this.wake();
     });
     this.attemptsInFlight.add(p);
   }
@@ -111,12 +120,29 @@ export class DeliveryWorker {
     this.stats.attempts++;
     if (result.outcome === 'SUCCESS') this.stats.delivered++;
     else this.stats.failedAttempts++;
-    try {
-      await store.recordAttempt(this.db, d, result, at, this.next(d, result));
-    } catch (err) {
-      // The claim expires and the delivery is attempted again (receivers dedupe on webhook-id).
-      this.onError(err, 'recording a webhook attempt failed');
-    }
+    this.record({ d, result, at, next: this.next(d, result) });
+  }
+
+  /** Queues an outcome for the next batch (a delivery already queued flushes the batch first). */
+  private record(r: AttemptRecord): void {
+    if (this.records.some((x) => x.d.id === r.d.id)) this.flush();
+    this.records.push(r);
+    if (this.records.length >= RECORD_BATCH) this.flush();
+    else this.recordTimer ??= setTimeout(() => this.flush(), RECORD_DELAY_MS);
+  }
+
+  private flush(): void {
+    if (this.recordTimer) clearTimeout(this.recordTimer);
+    this.recordTimer = null;
+    const batch = this.records.splice(0);
+    if (!batch.length) return;
+    // One batch at a time, in order.
+    this.recording = this.recording.then(() =>
+      store.recordAttempts(this.db, batch).catch((err) => {
+        // The claims expire and the deliveries are attempted again (receivers dedupe on webhook-id).
+        this.onError(err, 'recording webhook attempts failed');
+      }),
+    );
   }
 
   /** The delivery's state after this attempt: delivered, retried after the schedule's next delay, or given up. */
@@ -136,5 +162,7 @@ export class DeliveryWorker {
     this.poll = null;
     await this.pumping;
     await Promise.allSettled([...this.attemptsInFlight]);
+    this.flush();
+    await this.recording;
   }
 }
