@@ -48,7 +48,25 @@ export function signedHeaders(m: SignedMessage, at = new Date()): Record<string,
   };
 }
 
-export function send(m: SignedMessage, opts: { timeoutMs: number; allowPrivate: boolean }): Promise<AttemptResult> {
+/**
+ * Keep-alive connections of one worker (never shared between workers, whose address rules may
+ * differ): a socket is made through the pinned lookup and stays connected to the address that
+ * was checked; one whose answer was cut short is destroyed, not reused.
+ */
+export interface Agents {
+  http: http.Agent;
+  https: https.Agent;
+}
+
+export function createAgents(): Agents {
+  const o = { keepAlive: true, maxSockets: 64, maxFreeSockets: 32, timeout: 30_000 };
+  return { http: new http.Agent(o), https: new https.Agent(o) };
+}
+
+export function send(
+  m: SignedMessage,
+  opts: { timeoutMs: number; allowPrivate: boolean; agents?: Agents },
+): Promise<AttemptResult> {
   const started = performance.now();
   const done = (outcome: AttemptOutcome, status: number | null, error: string | null): AttemptResult => ({
     outcome,
@@ -65,21 +83,23 @@ export function send(m: SignedMessage, opts: { timeoutMs: number; allowPrivate: 
   const refused = literalRefusal(url.hostname, opts.allowPrivate);
   if (refused) return Promise.resolve(done('ADDRESS_NOT_ALLOWED', null, refused.message));
   const body = Buffer.from(m.body);
-  const client = url.protocol === 'https:' ? https : http;
+  const secure = url.protocol === 'https:';
+  const client = secure ? https : http;
   return new Promise<AttemptResult>((resolve) => {
     let settled = false;
-    const finish = (r: AttemptResult) => {
+    /** `complete`: the answer was read to its end, so its socket may serve the next attempt. */
+    const finish = (r: AttemptResult, complete = false) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      req.destroy();
+      if (!complete) req.destroy();
       resolve(r);
     };
     const req = client.request(url, {
       method: 'POST',
       headers: { ...signedHeaders(m), 'content-length': String(body.length) },
       lookup: pinnedLookup(opts.allowPrivate),
-      agent: false,
+      agent: opts.agents ? (secure ? opts.agents.https : opts.agents.http) : false,
     });
     const timer = setTimeout(
       () => finish(done('TIMEOUT', null, `no complete answer within ${opts.timeoutMs} ms`)),
@@ -88,20 +108,21 @@ export function send(m: SignedMessage, opts: { timeoutMs: number; allowPrivate: 
     req.on('response', (res) => {
       const status = res.statusCode ?? 0;
       let read = 0;
-      const end = () =>
+      const end = (complete: boolean) =>
         finish(
           status >= 200 && status < 300
             ? done('SUCCESS', status, null)
             : status >= 300 && status < 400
               ? done('REDIRECT', status, 'redirects are not followed')
               : done('HTTP_ERROR', status, null),
+          complete,
         );
       res.on('data', (chunk: Buffer) => {
         read += chunk.length;
-        if (read >= MAX_RESPONSE_BYTES) end();
+        if (read >= MAX_RESPONSE_BYTES) end(false);
       });
-      res.on('end', end);
-      res.on('error', end);
+      res.on('end', () => end(true));
+      res.on('error', () => end(false));
     });
     req.on('error', (err: NodeJS.ErrnoException) => {
       if (err instanceof AddressNotAllowed) return finish(done('ADDRESS_NOT_ALLOWED', null, err.message));

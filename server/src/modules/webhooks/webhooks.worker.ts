@@ -10,7 +10,7 @@
 // few while it sends hundreds of attempts a second beside ingest.
 import type { Database } from '../../db/database';
 import { retryDelay, type WebhookOptions } from './webhooks.options';
-import { type AttemptResult, send } from './webhooks.send';
+import { type AttemptResult, createAgents, send } from './webhooks.send';
 import type { AttemptRecord } from './webhooks.store';
 import * as store from './webhooks.store';
 import type { ClaimedDelivery, DeliveryStatus } from './webhooks.types';
@@ -45,6 +45,7 @@ export class DeliveryWorker {
   private records: AttemptRecord[] = [];
   private recordTimer: NodeJS.Timeout | null = null;
   private recording: Promise<void> = Promise.resolve();
+  private readonly agents = createAgents();
 
   constructor(
     private readonly db: Database,
@@ -115,7 +116,7 @@ export class DeliveryWorker {
     const at = new Date();
     const result = await send(
       { url: d.url, secret: d.secret, eventId: d.eventId, body: bodyOf(d) },
-      { timeoutMs: this.opts.timeoutMs, allowPrivate: this.opts.allowPrivateAddresses },
+      { timeoutMs: this.opts.timeoutMs, allowPrivate: this.opts.allowPrivateAddresses, agents: this.agents },
     );
     this.stats.attempts++;
     if (result.outcome === 'SUCCESS') this.stats.delivered++;
@@ -164,5 +165,7 @@ export class DeliveryWorker {
     await Promise.allSettled([...this.attemptsInFlight]);
     this.flush();
     await this.recording;
+    this.agents.http.destroy();
+    this.agents.https.destroy();
   }
 }
