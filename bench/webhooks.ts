@@ -145,14 +145,16 @@ export async function webhooksTest(c: Ctx): Promise<WebhookRow[]> {
     const baseline = Math.max(without.rps, after.rps);
     const total = (await settled()).reduce((s, r) => s + r.done, 0);
     const fails = receivers[1]?.count() ?? 0;
+    // Deliveries begin with the first reversal; what is left to send after the last one is the backlog.
+    const drain = (at: number) => c.fmt(Math.max(0, at - reversedIn) / 1000, 1);
     c.log(
-      `   ${total} of ${events * ENDPOINTS} delivered or scheduled; answering endpoints done in ${c.fmt(healthyAt / 1000, 1)} s, the slow one in ${c.fmt(allAt / 1000, 1)} s; failing endpoint hit ${fails} times`,
+      `   ${total} of ${events * ENDPOINTS} delivered or scheduled; ${c.fmt(events)} reversals took ${c.fmt(reversedIn / 1000, 1)} s; after the last, the answering endpoints were done in ${drain(healthyAt)} s, the slow one in ${drain(allAt)} s; failing endpoint hit ${fails} times`,
     );
     return [
       {
         test: `9. webhooks: ${c.fmt(events)} reversals x ${ENDPOINTS} endpoints (1 answers in ${SLOW_MS} ms, 1 always 500)`,
-        figure: `${c.fmt(total)} of ${c.fmt(events * ENDPOINTS)} delivered or scheduled in ${c.fmt(allAt / 1000, 1)} s (the 9 others done in ${c.fmt(healthyAt / 1000, 1)} s); ${c.fmt(events)} reversals took ${c.fmt(reversedIn / 1000, 1)} s`,
-        baseline: `${c.fmt((events * (ENDPOINTS - 1)) / (healthyAt / 1000))} deliveries/s to the 9`,
+        figure: `${c.fmt(total)} of ${c.fmt(events * ENDPOINTS)} delivered or scheduled ${c.fmt(allAt / 1000, 1)} s after the first reversal, ${drain(allAt)} s after the last (the 9 others: ${drain(healthyAt)} s); the ${c.fmt(events)} reversals took ${c.fmt(reversedIn / 1000, 1)} s`,
+        baseline: `${c.fmt((events * (ENDPOINTS - 1)) / (healthyAt / 1000))} deliveries/s to the 9 over the whole run`,
         ratio: (total / (events * ENDPOINTS)).toFixed(2),
         target: '1.00 (all)',
       },

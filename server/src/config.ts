@@ -37,7 +37,7 @@ const Env = z.object({
   WEBHOOK_ALLOW_PRIVATE_ADDRESSES: z.enum(['true', 'false']).default('false'),
   WEBHOOK_RETRY_SCHEDULE: z
     .string()
-    .regex(/^\d+(,\d+)*$/, 'a comma-separated list of milliseconds, e.g. 100,200')
+    .regex(/^(\d+(,\d+)*)?$/, 'a comma-separated list of milliseconds, e.g. 100,200')
     .optional(),
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(10).max(60_000).default(10_000),
   WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),

@@ -4,6 +4,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../server/src/config';
 import { pinnedLookup, refusedRange } from '../../server/src/modules/webhooks/webhooks.address';
+import { DEFAULT_RETRY_SCHEDULE_MS, retryDelay } from '../../server/src/modules/webhooks/webhooks.options';
 import { until } from '../support/wait';
 import { NOON, World } from '../support/world';
 import { CREATE_ENDPOINT, DELIVERIES, Receiver } from './receiver';
@@ -101,5 +102,29 @@ describe('addresses a delivery may reach', () => {
       expect(d.node.lastResponseStatus).toBeNull();
     }
     expect(rx.received).toEqual([]);
+  });
+});
+
+describe('the retry schedule', () => {
+  it('defaults to the Standard Webhooks schedule, at least 24 hours however the jitter falls', () => {
+    const d = loadConfig({}).webhooks;
+    expect(d.retryScheduleMs).toEqual([5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000]);
+    expect(d.timeoutMs).toBe(10_000);
+    const least = DEFAULT_RETRY_SCHEDULE_MS.map(
+      (_, i) => retryDelay(DEFAULT_RETRY_SCHEDULE_MS, i + 1, () => 0) as number,
+    );
+    expect(least.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(24 * 3_600_000);
+    // growing, jittered up to a quarter longer, then given up
+    expect(retryDelay([1000, 2000], 1, () => 0.999)).toBeLessThanOrEqual(1250);
+    expect(retryDelay([1000, 2000], 2, () => 0.5)).toBe(2250);
+    expect(retryDelay([1000, 2000], 3)).toBeNull();
+  });
+
+  it('WEBHOOK_RETRY_SCHEDULE and WEBHOOK_ALLOW_PRIVATE_ADDRESSES are read from the environment', () => {
+    const c = loadConfig({ WEBHOOK_RETRY_SCHEDULE: '100,200', WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'true' }).webhooks;
+    expect(c).toMatchObject({ retryScheduleMs: [100, 200], allowPrivateAddresses: true });
+    expect(loadConfig({ WEBHOOK_RETRY_SCHEDULE: '' }).webhooks.retryScheduleMs).toHaveLength(7);
+    expect(() => loadConfig({ WEBHOOK_RETRY_SCHEDULE: '5s,1m' })).toThrow(/comma-separated list of milliseconds/);
+    expect(() => loadConfig({ WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'yes' })).toThrow();
   });
 });
