@@ -5,7 +5,8 @@
 // - An endpoint is deleted softly (deleted_at): its deliveries and their attempts stay as the
 //   record of what was sent; a deleted or disabled endpoint's pending deliveries are not sent.
 // - webhook_deliveries is the outbox: one row per event per endpoint, inserted in the
-//   transaction that made the event. The unique (endpoint_id, event_type, event_key) makes a
+//   transaction that made the event. The unique (tenant_id, endpoint_id, event_type, event_key)
+//   (tenant first, as every unique key, for distribution by tenant) makes a
 //   second emit of one fact a no-op. event_id (the webhook-id header) is fixed at insert, so
 //   every retry carries the same one. Due rows are found per endpoint (the partial index on
 //   (endpoint_id, next_attempt_at) of PENDING rows), so one endpoint's backlog is never scanned
@@ -53,7 +54,7 @@ export class Webhooks1764440000000 implements MigrationInterface {
         last_attempt_at timestamptz,
         last_response_status int,
         created_at timestamptz NOT NULL DEFAULT now(),
-        CONSTRAINT webhook_deliveries_event_key UNIQUE (endpoint_id, event_type, event_key),
+        CONSTRAINT webhook_deliveries_event_key UNIQUE (tenant_id, endpoint_id, event_type, event_key),
         CONSTRAINT webhook_deliveries_pending_due CHECK ((status = 'PENDING') = (next_attempt_at IS NOT NULL))
       )`);
     await q.query(

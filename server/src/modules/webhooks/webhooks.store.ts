@@ -102,7 +102,7 @@ export async function emit(tx: Sql, events: WebhookEvent[]): Promise<number> {
        FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::jsonb[]) AS e(tenant_id, type, key, at, data)
        JOIN webhook_endpoints ep ON ep.tenant_id = e.tenant_id AND ep.enabled AND ep.deleted_at IS NULL
         AND (cardinality(ep.event_types) = 0 OR e.type = ANY (ep.event_types))
-     ON CONFLICT (endpoint_id, event_type, event_key) DO NOTHING
+     ON CONFLICT (tenant_id, endpoint_id, event_type, event_key) DO NOTHING
      RETURNING id`,
     [
       events.map((e) => e.tenantId),
