@@ -230,6 +230,42 @@ describe('webhook delivery', () => {
     expect(target.received).toEqual([]);
   });
 
+  it('an answer is read to 4 KiB and no further: a 2xx that streams forever is a success, not a timeout', async () => {
+    const acme = await world.tenant('acme').withKey('INGEST');
+    const rx = await receiver();
+    rx.respond = (_r, _n, res) => {
+      res.writeHead(200);
+      const chunk = 'x'.repeat(1024);
+      const t = setInterval(() => (res.destroyed ? clearInterval(t) : res.write(chunk)), 5);
+    };
+    const { endpoint: ep } = await endpoint(acme, rx.url);
+    await emit([event(acme, 'stream-1')]);
+    await until(async () => (await deliveries(acme, ep.id)).edges[0]?.node.status !== 'PENDING', 'an outcome');
+    const [d] = (await deliveries(acme, ep.id)).edges;
+    expect(d.node).toMatchObject({ status: 'DELIVERED', attempts: 1, lastResponseStatus: 200 });
+    expect(d.node.attemptLog[0].outcome).toBe('SUCCESS');
+  });
+
+  it('a slow endpoint never holds up another: its attempts take at most a quarter of the slots', async () => {
+    const acme = await world.tenant('acme').withKey('INGEST');
+    const slow = await receiver();
+    slow.respond = () => {}; // never answers: each attempt waits for the timeout
+    const fast = await receiver();
+    const s = await endpoint(acme, slow.url);
+    await emit(Array.from({ length: 10 }, (_, i) => event(acme, `slow-first-${i}`)));
+    await until(() => slow.received.length >= 2, 'the slow endpoint busy');
+    const f = await endpoint(acme, fast.url);
+    await emit(Array.from({ length: 10 }, (_, i) => event(acme, `then-fast-${i}`)));
+    await until(() => fast.received.length >= 10, "the fast endpoint's 10 deliveries");
+    // meanwhile the slow endpoint had at most 2 (8 / 4) attempts in flight: most of its first attempts wait
+    const slowRows = (await deliveries(acme, s.endpoint.id)).edges.filter(
+      (e: { node: { eventType: string; attempts: number } }) => e.node.attempts === 0,
+    );
+    expect(slowRows.length).toBeGreaterThanOrEqual(6);
+    expect(slow.received.length).toBeLessThanOrEqual(4);
+    expect((await deliveries(acme, f.endpoint.id)).edges).toHaveLength(10);
+  });
+
   it('a refused connection is retried; after rotation only the new secret verifies', async () => {
     const acme = await world.tenant('acme').withKey('INGEST');
     const rx = await receiver();
