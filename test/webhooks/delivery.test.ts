@@ -155,6 +155,11 @@ describe('webhook delivery', () => {
     const rx = await receiver();
     rx.respond = (_r, n, res) => void res.writeHead(n === 1 ? 500 : 204).end();
     const { secret, endpoint: ep } = await endpoint(acme, rx.url);
+    const counted = async () =>
+      Object.fromEntries(
+        (await h.app.metrics.webhookAttempts.get()).values.map((v) => [v.labels.outcome as string, v.value]),
+      );
+    const before = await counted();
     await emit([event(acme, 'retry-1')]);
     await until(async () => (await deliveries(acme, ep.id)).edges[0]?.node.status === 'DELIVERED', 'DELIVERED', 5000);
     expect(rx.received).toHaveLength(2);
@@ -169,6 +174,11 @@ describe('webhook delivery', () => {
       ['HTTP_ERROR', 500],
       ['SUCCESS', 204],
     ]);
+    // tally_webhook_attempts_total counted both
+    const after = await counted();
+    const delta = (o: string) => (after[o] ?? Number.NaN) - (before[o] ?? Number.NaN);
+    expect([delta('HTTP_ERROR'), delta('SUCCESS')]).toEqual([1, 1]);
+    expect(Object.keys(after).sort()).toHaveLength(8);
     // the retry waited at least the schedule's first delay
     expect((rx.received[1]?.at as number) - (rx.received[0]?.at as number)).toBeGreaterThanOrEqual(90);
   });

@@ -7,15 +7,18 @@ import { Webhook } from 'standardwebhooks';
 import { AddressNotAllowed, literalRefusal, pinnedLookup } from './webhooks.address';
 import { MAX_RESPONSE_BYTES } from './webhooks.options';
 
-export type AttemptOutcome =
-  | 'SUCCESS'
-  | 'HTTP_ERROR'
-  | 'REDIRECT'
-  | 'TIMEOUT'
-  | 'CONNECTION_REFUSED'
-  | 'DNS_FAILURE'
-  | 'ADDRESS_NOT_ALLOWED'
-  | 'NETWORK_ERROR';
+/** What an attempt can come to (a fixed set: also the metric's label values). */
+export const ATTEMPT_OUTCOMES = [
+  'SUCCESS',
+  'HTTP_ERROR',
+  'REDIRECT',
+  'TIMEOUT',
+  'CONNECTION_REFUSED',
+  'DNS_FAILURE',
+  'ADDRESS_NOT_ALLOWED',
+  'NETWORK_ERROR',
+] as const;
+export type AttemptOutcome = (typeof ATTEMPT_OUTCOMES)[number];
 
 export interface AttemptResult {
   outcome: AttemptOutcome;

@@ -10,7 +10,7 @@
 // few while it sends hundreds of attempts a second beside ingest.
 import type { Database } from '../../db/database';
 import { retryDelay, type WebhookOptions } from './webhooks.options';
-import { type AttemptResult, createAgents, send } from './webhooks.send';
+import { type AttemptOutcome, type AttemptResult, createAgents, send } from './webhooks.send';
 import type { AttemptRecord } from './webhooks.store';
 import * as store from './webhooks.store';
 import type { ClaimedDelivery, DeliveryStatus } from './webhooks.types';
@@ -35,6 +35,8 @@ export class DeliveryWorker {
   readonly stats: WorkerStats = { attempts: 0, delivered: 0, failedAttempts: 0 };
   /** Told about failures of the worker itself (a claim or a record that did not reach the database). */
   onError: (err: unknown, what: string) => void = () => {};
+  /** Told each attempt's outcome (metrics). */
+  onAttempt: (outcome: AttemptOutcome) => void = () => {};
   private readonly inFlight = new Map<string, number>();
   private readonly attemptsInFlight = new Set<Promise<void>>();
   private running = 0;
@@ -121,6 +123,7 @@ export class DeliveryWorker {
     this.stats.attempts++;
     if (result.outcome === 'SUCCESS') this.stats.delivered++;
     else this.stats.failedAttempts++;
+    this.onAttempt(result.outcome);
     this.record({ d, result, at, next: this.next(d, result) });
   }
 
