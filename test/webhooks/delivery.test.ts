@@ -329,6 +329,37 @@ describe('webhook delivery', () => {
     expect((await h.ok(acme.admin.secret, LIST_ENDPOINTS)).webhookEndpoints).toHaveLength(1);
   });
 
+  it("a claim whose sender died comes due again; the dead sender's late outcome cannot undo the new one", async () => {
+    const acme = await world.tenant('acme').withKey('INGEST');
+    const rx = await receiver();
+    const { secret, endpoint: ep } = await endpoint(acme, rx.url);
+    // As an instance leaves a row it claimed and then died: claimed, due again only when the claim runs out.
+    const stale = '11111111-1111-4111-8111-111111111111';
+    const [row] = await h.sql(
+      `INSERT INTO webhook_deliveries (tenant_id, endpoint_id, event_type, event_key, occurred_at, data, claim, next_attempt_at)
+       VALUES ($1, $2, 'usage.reversed', 'orphan-1', now(), '{"orphan":true}', $3, now() + interval '300 milliseconds')
+       RETURNING id`,
+      [acme.id, ep.id, stale],
+    );
+    await until(() => rx.received.length === 1, 'the orphaned claim delivered once it ran out');
+    expect(verified(rx, secret)).toMatchObject([{ type: 'usage.reversed', data: { orphan: true } }]);
+    await until(async () => (await deliveries(acme, ep.id)).edges[0]?.node.status === 'DELIVERED', 'DELIVERED');
+    // the dead sender's outcome, arriving late: logged and counted, the state stays DELIVERED
+    const { recordAttempts } = await import('../../server/src/modules/webhooks/webhooks.store');
+    await recordAttempts(h.db, [
+      {
+        d: { id: row.id, claim: stale },
+        result: { outcome: 'TIMEOUT', status: null, error: 'late', durationMs: 1 },
+        at: new Date(),
+        next: { status: 'PENDING', nextAttemptAt: new Date() },
+      },
+    ]);
+    const [d] = (await deliveries(acme, ep.id)).edges;
+    expect(d.node).toMatchObject({ status: 'DELIVERED', attempts: 2, nextAttemptAt: null });
+    expect(d.node.attemptLog.map((a: { outcome: string }) => a.outcome)).toEqual(['SUCCESS', 'TIMEOUT']);
+    expect(rx.received).toHaveLength(1);
+  });
+
   it('two instances on one database deliver each event exactly once', async () => {
     const acme = await world.tenant('acme').withKey('INGEST');
     const rx = await receiver();
