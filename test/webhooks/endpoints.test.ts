@@ -193,4 +193,32 @@ describe('webhook endpoints', () => {
     expect(five.n).toBe(one.n);
     expect(one.n).toBeLessThanOrEqual(3);
   });
+
+  it('hostile input is a clear refusal naming its field, never INTERNAL', async () => {
+    const acme = await world.tenant('acme').withKey('INGEST');
+    const { endpoint } = (await create(acme.admin.secret, { url: 'https://a.example/h' })).data.createWebhookEndpoint;
+    const cases: [string, Record<string, unknown>, string, string[]][] = [
+      [
+        CREATE_ENDPOINT,
+        { input: { url: 'https://a.example/', eventTypes: Array(1000).fill('usage.reversed') } },
+        'BAD_USER_INPUT',
+        ['input', 'eventTypes'],
+      ],
+      [
+        CREATE_ENDPOINT,
+        { input: { url: 'https://a.example/', eventTypes: ['x'.repeat(1_000_000)] } },
+        'BAD_USER_INPUT',
+        ['input', 'eventTypes', '0'],
+      ],
+      [CREATE_ENDPOINT, { input: { url: 'https://a.example/\ud83d' } }, 'BAD_USER_INPUT', ['input', 'url']],
+      [DELIVERIES, { endpointId: endpoint.id, first: -1 }, 'BAD_USER_INPUT', ['first']],
+      [DELIVERIES, { endpointId: endpoint.id, after: 'garbage' }, 'BAD_USER_INPUT', ['after']],
+      [DELIVERIES, { endpointId: 'x'.repeat(100_000) }, 'NOT_FOUND', ['endpointId']],
+    ];
+    for (const [query, vars, code, field] of cases) {
+      const r = await h.gql(acme.admin.secret, query, vars);
+      expect(codeOf(r)).toEqual({ code, field });
+      expect(r.errors?.[0]?.message.length).toBeLessThan(700);
+    }
+  });
 });
