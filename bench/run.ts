@@ -17,6 +17,7 @@ import { openDatabase } from '../server/src/db/database';
 import { type EmbeddedDatabase, freePort, startEmbeddedPostgres } from '../server/src/db/embedded';
 import { rebuild } from '../server/src/modules/usage/usage.reconcile';
 import { openLoop } from './open-loop';
+import { webhooksTest } from './webhooks';
 
 const SMOKE = process.env.BENCH_SMOKE === '1';
 const DURATION = Number(process.env.BENCH_DURATION_S ?? (SMOKE ? 1 : 10));
@@ -26,7 +27,7 @@ const SUMMARY_EVENTS = Number(process.env.BENCH_SUMMARY_EVENTS ?? (SMOKE ? 5_000
 const MINUTE_EVENTS = Number(process.env.BENCH_MINUTE_EVENTS ?? (SMOKE ? 5_000 : 1_000_000));
 const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? (SMOKE ? 20 : 5_000));
 const SUB_TENANTS = Math.min(100, SUBSCRIBERS);
-/** BENCH_ONLY=4,6 runs tests 1-3 (always: 7 is measured during them) plus the ones listed (4, 5, 6, 8). */
+/** BENCH_ONLY=4,6 runs tests 1-3 (always: 7 is measured during them) plus the ones listed (4, 5, 6, 8, 9). */
 const ONLY = new Set((process.env.BENCH_ONLY ?? '').split(',').filter(Boolean).map(Number));
 const wanted = (n: number) => ONLY.size === 0 || ONLY.has(n);
 const OPERATOR = `tly_op_bench_${randomBytes(16).toString('hex')}`;
@@ -84,6 +85,8 @@ async function startServer(
       LOG_LEVEL: 'warn',
       TALLY_DATA_DIR: `.data/bench-${process.pid}`,
       DB_POOL_SIZE: '20',
+      // Test 9's webhook receivers listen on 127.0.0.1 in this process.
+      WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'true',
     },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -286,6 +289,24 @@ async function main() {
     if (wanted(6)) await subscriptionTest(base);
     // 8. usageSummary by MINUTE over the last 24 hours of a tenant with MINUTE_EVENTS that day
     if (wanted(8)) await minuteTest(base);
+    // 9. webhooks: 1,000 events to 10 endpoints (one slow, one failing), and ingest meanwhile
+    if (wanted(9))
+      rows.push(
+        ...(await webhooksTest({
+          base,
+          raw,
+          run,
+          smoke: SMOKE,
+          log,
+          fmt,
+          gql,
+          tenant,
+          ingest: (key, tag) =>
+            load(base, key, (i) =>
+              JSON.stringify({ query: RECORD, variables: { i: event(`wh-${tag}-${run}-${i}`, i) } }),
+            ),
+        })),
+      );
 
     // 7. peak RSS during 1 to 3
     rows.push({

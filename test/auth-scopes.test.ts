@@ -138,6 +138,43 @@ const REFUSED: [string, keyof typeof keys, string, () => Record<string, unknown>
     'only the operator creates tenants',
   ],
   ['tenants', 'ADMIN', '{ tenants { edges { cursor } } }', () => ({}), 'only the operator lists tenants'],
+  ['webhookEndpoints', 'READ', '{ webhookEndpoints { id } }', () => ({}), needs('ADMIN')],
+  [
+    'webhookDeliveries',
+    'READ',
+    `{ webhookDeliveries(endpointId: "${ID}") { edges { cursor } } }`,
+    () => ({}),
+    needs('ADMIN'),
+  ],
+  [
+    'createWebhookEndpoint',
+    'READ',
+    'mutation { createWebhookEndpoint(input: { url: "https://example.com/h" }) { secret } }',
+    () => ({}),
+    needs('ADMIN'),
+  ],
+  [
+    'updateWebhookEndpoint',
+    'INGEST',
+    `mutation { updateWebhookEndpoint(input: { id: "${ID}", enabled: false }) { id } }`,
+    () => ({}),
+    needs('ADMIN'),
+  ],
+  ['deleteWebhookEndpoint', 'READ', `mutation { deleteWebhookEndpoint(id: "${ID}") }`, () => ({}), needs('ADMIN')],
+  [
+    'rotateWebhookSecret',
+    'READ',
+    `mutation { rotateWebhookSecret(id: "${ID}") { secret } }`,
+    () => ({}),
+    needs('ADMIN'),
+  ],
+  [
+    'redeliverWebhook',
+    'INGEST',
+    `mutation { redeliverWebhook(deliveryId: "${ID}") { id } }`,
+    () => ({}),
+    needs('ADMIN'),
+  ],
 ];
 
 describe('authorization in one place', () => {

@@ -25,13 +25,15 @@ it('the benchmark harness runs every scenario end to end (smoke)', async () => {
   });
   const lines = stdout.split('\n').filter((l) => l.startsWith('| '));
   expect(lines[0]).toBe('| test | Tally | baseline (same run) | ratio | target |');
-  for (const n of [1, 2, 3, 4, 5, 6, 7, 8])
+  for (const n of [1, 2, 3, 4, 5, 6, 7, 8, 9])
     expect(
       lines.some((l) => l.startsWith(`| ${n}. `)),
       `scenario ${n}`,
     ).toBe(true);
   expect(stdout).toMatch(/\| 1\. recordUsage, 1 event\/request \| [\d,]+ events\/s/);
   expect(stdout).toMatch(/\| 2\. recordUsageBatch of 500 \| [\d,]+ events\/s \| raw pg [\d,]+ rows\/s \| \d+\.\d\d/);
+  // every webhook delivery of the smoke run delivered or scheduled
+  expect(stdout).toMatch(/\| 9\. webhooks: .* \| ([\d,]+) of \1 delivered or scheduled/);
   const after = (() => {
     try {
       return statSync(results).mtimeMs;

@@ -81,6 +81,9 @@ describe('migrations', () => {
       'usage_rollups_hourly',
       'usage_rollups_hourly_keys',
       'usage_rollups_minute_keys',
+      'webhook_attempts',
+      'webhook_deliveries',
+      'webhook_endpoints',
     ]);
     const pending = await db.dataSource.driver.createSchemaBuilder().log();
     expect(pending.upQueries.map((q) => q.query)).toEqual([]);

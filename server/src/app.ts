@@ -61,6 +61,8 @@ export function createApp(opts: AppOptions) {
     close: closePubSub,
   } = createTallyPubSub<Topics>(config.redisUrl, logger, pubSubHooks(metrics));
   const services = createServices(db, config, publisher, opts.now);
+  services.webhooks.worker.onError = (err, what) => logger.warn({ err }, what);
+  if (config.webhooks.worker) services.webhooks.startWorker();
   instrument(metrics, services);
   const feed = new QuotaFeed(pubsub);
   const revocations = new Revocations();
@@ -162,6 +164,8 @@ export function createApp(opts: AppOptions) {
       await services.quota.authorizer.close();
       await services.quota.leases.close();
       await services.apiKeys.close();
+      // Attempts in flight are recorded (each ends by its timeout); what is due stays in the outbox.
+      await services.webhooks.close();
       await anyRevocation.return?.();
       await closePubSub();
     },

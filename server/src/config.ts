@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import type { LeaseOptions } from './modules/quota/quota.leases';
 import type { GroupCommitOptions } from './modules/usage/group-commit';
+import { DEFAULT_RETRY_SCHEDULE_MS, type WebhookOptions } from './modules/webhooks/webhooks.options';
 
 const Env = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(4000),
@@ -33,6 +34,15 @@ const Env = z.object({
   QUOTA_LEASE_HORIZON_MS: z.coerce.number().int().min(10).max(60_000).default(1000),
   QUOTA_LEASE_SHARE: z.coerce.number().gt(0).max(1).default(0.25),
   QUOTA_LEASE_MIN_RATE: z.coerce.number().min(0).default(2),
+  WEBHOOK_ALLOW_PRIVATE_ADDRESSES: z.enum(['true', 'false']).default('false'),
+  WEBHOOK_RETRY_SCHEDULE: z
+    .string()
+    .regex(/^(\d+(,\d+)*)?$/, 'a comma-separated list of milliseconds, e.g. 100,200')
+    .optional(),
+  WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(10).max(60_000).default(10_000),
+  WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
+  WEBHOOK_POLL_MS: z.coerce.number().int().min(10).max(600_000).default(1000),
+  WEBHOOK_WORKER: z.enum(['on', 'off']).default('on'),
 });
 
 export interface Config {
@@ -58,6 +68,8 @@ export interface Config {
   groupCommit: GroupCommitOptions;
   /** authorizeUsage on leases of headroom (docs/authorize-leases.md, modules/quota/quota.leases.ts). */
   leases: LeaseOptions;
+  /** Webhook delivery (modules/webhooks/README.md). */
+  webhooks: WebhookOptions;
   /** Abuse limits; pinned here and asserted in tests. */
   limits: { maxDepth: number; maxAliases: number; maxTokens: number; maxCost: number; maxDirectives: number };
 }
@@ -92,6 +104,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       horizonMs: e.QUOTA_LEASE_HORIZON_MS,
       share: e.QUOTA_LEASE_SHARE,
       minRate: e.QUOTA_LEASE_MIN_RATE,
+    },
+    webhooks: {
+      allowPrivateAddresses: e.WEBHOOK_ALLOW_PRIVATE_ADDRESSES === 'true',
+      retryScheduleMs: e.WEBHOOK_RETRY_SCHEDULE
+        ? e.WEBHOOK_RETRY_SCHEDULE.split(',').map(Number)
+        : [...DEFAULT_RETRY_SCHEDULE_MS],
+      timeoutMs: e.WEBHOOK_TIMEOUT_MS,
+      concurrency: e.WEBHOOK_CONCURRENCY,
+      pollMs: e.WEBHOOK_POLL_MS,
+      worker: e.WEBHOOK_WORKER === 'on',
     },
     limits: { ...ABUSE_LIMITS },
   };

@@ -7,6 +7,7 @@ import { priceLoader } from './modules/pricing/pricing.loaders';
 import { limitLoader, limitsOfLoader, planLoader } from './modules/quota/quota.loaders';
 import { tenantLoader } from './modules/tenants/tenants.loaders';
 import { eventLoader, keyUsageLoader } from './modules/usage/usage.loaders';
+import { webhookAttemptsLoader } from './modules/webhooks/webhooks.loaders';
 import type { Services } from './services';
 
 export class Loaders extends MadeOnFirstUse<Services> {
@@ -35,6 +36,10 @@ export class Loaders extends MadeOnFirstUse<Services> {
   /** Key usage over one range: all keys asked in one tick cost one statement per (tenant, range). */
   get keyUsage() {
     return this.once('keyUsage', (s) => keyUsageLoader(s.usage, this.tenant));
+  }
+  /** Each delivery's attempt log: a page of deliveries costs one statement. */
+  get webhookAttempts() {
+    return this.once('webhookAttempts', (s) => webhookAttemptsLoader(s.webhooks));
   }
 }
 

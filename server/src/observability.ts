@@ -14,6 +14,7 @@ import type { PoolStats } from './db/database';
 import { ERROR_CODES } from './lib/error-codes';
 import { contractCode } from './lib/errors';
 import { clip, clipMessage } from './lib/input';
+import { ATTEMPT_OUTCOMES } from './modules/webhooks/webhooks.send';
 import type { PubSubHooks } from './pubsub';
 
 export type Logger = pino.Logger;
@@ -123,7 +124,14 @@ export function createMetrics() {
     labelNames: ['client'] as const,
     registers,
   });
+  const webhookAttempts = new Counter({
+    name: 'tally_webhook_attempts_total',
+    help: 'Webhook delivery attempts sent by this instance, by outcome',
+    labelNames: ['outcome'] as const,
+    registers,
+  });
   // Every series a board plots exists from the start (at 0), so rate() and alerts see it.
+  for (const outcome of ATTEMPT_OUTCOMES) webhookAttempts.inc({ outcome }, 0);
   for (const code of ERROR_CODES) errors.inc({ code }, 0);
   for (const outcome of INGEST_OUTCOMES) ingest.inc({ outcome }, 0);
   for (const decision of ['allowed', 'denied']) decisions.inc({ decision }, 0);
@@ -158,6 +166,7 @@ export function createMetrics() {
     }),
     reconnects,
     reconnectAttempts,
+    webhookAttempts,
     commitWait: new Histogram({
       name: 'tally_group_commit_wait_seconds',
       help: "Time a call's entries wait in a group-commit queue until their flush starts",
@@ -253,6 +262,7 @@ export interface Instrumented {
     emitter: Observed<{ decision: [allowed: boolean]; alerts: [alerts: unknown[]] }>;
     authorizer: ObservableQueue;
   };
+  webhooks: { worker: { onAttempt: (outcome: (typeof ATTEMPT_OUTCOMES)[number]) => void } };
 }
 
 /** Connects the metrics to the services: their events, queues and the database pool. */
@@ -274,6 +284,7 @@ export function instrument(metrics: Metrics, s: Instrumented): void {
   // Alerts are emitted only after their transaction committed, and each is published.
   s.quota.emitter.on('alerts', (alerts) => metrics.alertsPublished.inc(alerts.length));
   s.quota.emitter.on('decision', (allowed) => metrics.decisions.inc({ decision: allowed ? 'allowed' : 'denied' }));
+  s.webhooks.worker.onAttempt = (outcome) => metrics.webhookAttempts.inc({ outcome });
 }
 
 /** The pub/sub port's Redis events, counted (never fired with in-process pub/sub). */

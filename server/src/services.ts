@@ -7,6 +7,8 @@ import { QuotaService } from './modules/quota/quota.service';
 import { TenantsService } from './modules/tenants/tenants.service';
 import { pricedEntries, usageReader } from './modules/usage/usage.reader';
 import { UsageService } from './modules/usage/usage.service';
+import { DEFAULT_WEBHOOKS } from './modules/webhooks/webhooks.options';
+import { WebhooksService } from './modules/webhooks/webhooks.service';
 import type { Publisher } from './pubsub';
 import type { Topics } from './topics';
 
@@ -17,13 +19,14 @@ export interface Services {
   pricing: PricingService;
   quota: QuotaService;
   usage: UsageService;
+  webhooks: WebhooksService;
   now: () => Date;
 }
 
 export function createServices(
   db: Database,
   config: Pick<Config, 'operatorKey' | 'authCacheMs' | 'lastUsedFlushMs'> &
-    Partial<Pick<Config, 'groupCommit' | 'operatorKeyHash' | 'leases'>>,
+    Partial<Pick<Config, 'groupCommit' | 'operatorKeyHash' | 'leases' | 'webhooks'>>,
   /** Where each module publishes its topics after commit. */
   publisher: Publisher<Topics>,
   now: () => Date = () => new Date(),
@@ -51,8 +54,28 @@ export function createServices(
   // entries a price version priced through its own port.
   const pricing = new PricingService(db, tenants, pricedEntries, now);
   // Quota reads usage through usage's reader and checks key ids through api-keys.
-  const quota: QuotaService = new QuotaService(db, tenants, apiKeys, usageReader, publisher, now, config.leases);
+  // Webhooks' outbox is handed to the modules that emit (quota's alerts, usage's reversals through
+  // webhooks' own ledger participant); its worker is started by the app.
+  const webhooks = new WebhooksService(db, tenants, config.webhooks ?? DEFAULT_WEBHOOKS);
+  const quota: QuotaService = new QuotaService(
+    db,
+    tenants,
+    apiKeys,
+    usageReader,
+    publisher,
+    now,
+    config.leases,
+    webhooks.port,
+  );
   // The ledger participants, registered once: every recording and reversal reaches each.
-  const usage = new UsageService(db, tenants, pricing, [quota.ledgerParticipant], publisher, now, config.groupCommit);
-  return { db, apiKeys, tenants, pricing, quota, usage, now };
+  const usage = new UsageService(
+    db,
+    tenants,
+    pricing,
+    [quota.ledgerParticipant, webhooks.ledgerParticipant],
+    publisher,
+    now,
+    config.groupCommit,
+  );
+  return { db, apiKeys, tenants, pricing, quota, usage, webhooks, now };
 }

@@ -85,7 +85,15 @@ export async function createHarness(
   // The app runs as the runtime role; migrations and its grants run as the owner (url).
   const db = await openDatabase(url, { poolSize: opts.poolSize ?? 10, appUrl: appUrlFor(url) });
   const clock = new Clock();
-  const config = { ...loadConfig({}), operatorKey: OPERATOR_KEY, lastUsedFlushMs: 3_600_000, ...opts.config };
+  const defaults = loadConfig({});
+  // The webhook worker polls the database: off unless a test turns it on (statement counts stay exact).
+  const config = {
+    ...defaults,
+    operatorKey: OPERATOR_KEY,
+    lastUsedFlushMs: 3_600_000,
+    webhooks: { ...defaults.webhooks, worker: false },
+    ...opts.config,
+  };
   const app = createApp({
     db,
     config,

@@ -351,7 +351,14 @@ export class World {
     const db: Database = await openDatabase(this.h.url, { poolSize: 10, appUrl: appUrlFor(this.h.url) });
     const app = createApp({
       db,
-      config: { ...loadConfig({}), operatorKey: OPERATOR_KEY, lastUsedFlushMs: 3_600_000, ...this.config },
+      config: {
+        ...loadConfig({}),
+        operatorKey: OPERATOR_KEY,
+        lastUsedFlushMs: 3_600_000,
+        // as createHarness: the webhook worker only where a test turns it on
+        webhooks: { ...loadConfig({}).webhooks, worker: false },
+        ...this.config,
+      },
       logger: createLogger(process.env.TEST_LOG ?? 'silent'),
       now: this.h.clock.now,
     });

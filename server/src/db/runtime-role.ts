@@ -47,6 +47,15 @@ export const RUNTIME_GRANTS: Record<string, readonly string[]> = {
   subject_tokens: ['SELECT', 'INSERT', 'DELETE'],
   // Slices of headroom (quota.leases.ts): the owner resizes its own, anyone deletes expired or reclaimed ones.
   quota_leases: ['SELECT', 'INSERT', 'UPDATE (amount, expires_at)', 'DELETE'],
+  // Webhooks: endpoints are edited and soft-deleted; the outbox's rows move through their
+  // states; the attempts log is append-only (also enforced by a trigger).
+  webhook_endpoints: ['SELECT', 'INSERT', 'UPDATE (url, event_types, enabled, secret, updated_at, deleted_at)'],
+  webhook_deliveries: [
+    'SELECT',
+    'INSERT',
+    'UPDATE (status, attempts, round_start, claim, next_attempt_at, last_attempt_at, last_response_status)',
+  ],
+  webhook_attempts: ['SELECT', 'INSERT'],
   operator_key: ['SELECT'],
   typeorm_migrations: ['SELECT'],
   runtime_role_secret: [],

@@ -11,6 +11,7 @@ import type { TenantRow } from '../../db/entities';
 import { connection, keyset } from '../../lib/keyset';
 import { Dec, fmt } from '../../lib/money';
 import type { EventRow, Totals } from '../usage/usage.types';
+import type { WebhookOutbox } from '../webhooks/ports';
 import { metricOf, type QuotaStatuses, type Window } from './quota.status';
 import * as store from './quota.store';
 import type { AlertRow, LimitMetric, LimitRow, NewAlert, ScopeIds } from './quota.types';
@@ -54,10 +55,37 @@ function countsFor(l: LimitRow, e: EventRow, ownPlan: boolean): ScopeIds | null 
   return e.subject ? { subject: e.subject } : null;
 }
 
+const iso = (d: Date | string | null) => (d == null ? null : new Date(d).toISOString());
+
+/** A quota.threshold_crossed webhook's data: the QuotaAlert's contract fields (its limit in brief), money as decimal text. */
+function alertData(a: AlertRow, l: LimitRow | undefined): Record<string, unknown> {
+  return {
+    id: a.id,
+    tenantId: a.tenantId,
+    apiKeyId: a.apiKeyId,
+    subject: a.subject,
+    limit: l
+      ? {
+          id: l.id,
+          metric: l.metric,
+          period: l.period,
+          scope: l.scope,
+          amount: fmt(new Dec(l.amount)),
+          action: l.action,
+        }
+      : { id: a.limitId },
+    threshold: a.threshold,
+    used: fmt(new Dec(a.used)),
+    periodStart: iso(a.periodStart),
+    crossedAt: iso(a.crossedAt),
+  };
+}
+
 export class QuotaAlerts {
   constructor(
     private readonly db: Database,
     private readonly statuses: QuotaStatuses,
+    private readonly outbox?: WebhookOutbox,
   ) {}
 
   /**
@@ -100,6 +128,7 @@ export class QuotaAlerts {
    */
   async recordAlerts(tx: Sql, plan: WritePlan, created: EventRow[]): Promise<AlertRow[]> {
     const candidates: NewAlert[] = [];
+    const crossed = new Map<string, LimitRow>();
     const ownPlans = await this.ownPlans(tx, plan, created);
     for (const [tenantId, { tenant, limits }] of plan.limits) {
       const events = created.filter((e) => e.tenantId === tenantId);
@@ -136,7 +165,7 @@ export class QuotaAlerts {
         const amount = new Dec(g.limit.amount);
         for (const t of g.limit.thresholds) {
           const level = amount.times(t).div(100);
-          if (before.lt(level) && after.gte(level))
+          if (before.lt(level) && after.gte(level) && crossed.set(g.limit.id, g.limit))
             candidates.push({
               tenantId,
               limitId: g.limit.id,
@@ -155,7 +184,19 @@ export class QuotaAlerts {
       }
     }
     if (!candidates.length) return [];
-    return store.insertAlerts(tx, candidates, plan.at);
+    const stored = await store.insertAlerts(tx, candidates, plan.at);
+    // Only the alerts this transaction stored (the unique key kept out any stored before).
+    await this.outbox?.emit(
+      tx,
+      stored.map((a) => ({
+        tenantId: a.tenantId,
+        type: 'quota.threshold_crossed',
+        key: a.id,
+        at: new Date(a.crossedAt),
+        data: alertData(a, crossed.get(a.limitId)),
+      })),
+    );
+    return stored;
   }
 
   /** The tenant's stored alerts; a subject token's, only its subject's (READ: the field's authScopes). */

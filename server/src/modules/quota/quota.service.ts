@@ -21,6 +21,7 @@ import { LocalEvents } from '../../lib/events';
 import type { Publisher } from '../../pubsub';
 import type { TenantsService } from '../tenants/tenants.service';
 import type { LedgerParticipant, UsageReader } from '../usage/ports';
+import type { WebhookOutbox } from '../webhooks/ports';
 import { QuotaAlerts } from './quota.alerts';
 import { QuotaAuthorizer } from './quota.authorizer';
 import { DEFAULT_LEASES, type LeaseOptions } from './quota.leases';
@@ -48,12 +49,14 @@ export class QuotaService {
     publisher: Publisher<QuotaTopics>,
     now: () => Date,
     leases: LeaseOptions = DEFAULT_LEASES,
+    /** Where a new alert's quota.threshold_crossed goes, in the transaction that stores the alert. */
+    outbox?: WebhookOutbox,
   ) {
     const news = new QuotaNews(publisher, this.emitter);
     this.plan = new QuotaPlans(db, tenants, keys, now);
     this.statuses = new QuotaStatuses(db, tenants, keys, usage, now);
     this.authorization = new QuotaAuthorizer(db, tenants, this.statuses, keys, news, now, leases);
-    this.alerting = new QuotaAlerts(db, this.statuses);
+    this.alerting = new QuotaAlerts(db, this.statuses, outbox);
     this.ledgerParticipant = quotaLedgerParticipant(this.alerting, this.authorization, news);
   }
 
