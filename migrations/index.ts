@@ -13,6 +13,7 @@ import { PriceTiers1764400000000 } from './1764400000000-PriceTiers';
 import { SubjectPlans1764410000000 } from './1764410000000-SubjectPlans';
 import { RollupStatusAndMinutes1764420000000 } from './1764420000000-RollupStatusAndMinutes';
 import { QuotaLeases1764430000000 } from './1764430000000-QuotaLeases';
+import { Credits1764450000000 } from './1764450000000-Credits';
 
 export const migrations = [
   Init1763769600000,
@@ -28,4 +29,5 @@ export const migrations = [
   SubjectPlans1764410000000,
   RollupStatusAndMinutes1764420000000,
   QuotaLeases1764430000000,
+  Credits1764450000000,
 ];

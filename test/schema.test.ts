@@ -42,7 +42,10 @@ describe('schema', () => {
   });
 
   it('catches a rename: a schema without a contract name has a gap', () => {
-    const renamed = readFileSync(PRINTED, 'utf8').replace('idempotencyKey: String!', 'requestKey: String!');
+    const renamed = readFileSync(PRINTED, 'utf8').replace(
+      /(input RecordUsageInput \{[^}]*?)idempotencyKey: String!/,
+      '$1requestKey: String!',
+    );
     expect(contractGaps(readFileSync(CONTRACT, 'utf8'), buildSchema(renamed))).toContain(
       'missing input field RecordUsageInput.idempotencyKey',
     );
@@ -63,6 +66,7 @@ describe('migrations', () => {
     );
     expect(tables.map((r) => r.t)).toEqual([
       'api_keys',
+      'credit_grants',
       'limits',
       'memberships',
       'operator_key',
@@ -81,6 +85,9 @@ describe('migrations', () => {
       'usage_rollups_hourly',
       'usage_rollups_hourly_keys',
       'usage_rollups_minute_keys',
+      'wallet_holds',
+      'wallet_movements',
+      'wallets',
     ]);
     const pending = await db.dataSource.driver.createSchemaBuilder().log();
     expect(pending.upQueries.map((q) => q.query)).toEqual([]);

@@ -2,6 +2,7 @@
 import type { Config } from './config';
 import type { Database } from './db/database';
 import { ApiKeysService } from './modules/api-keys/api-keys.service';
+import { CreditsService } from './modules/credits/credits.service';
 import { PricingService } from './modules/pricing/pricing.service';
 import { QuotaService } from './modules/quota/quota.service';
 import { TenantsService } from './modules/tenants/tenants.service';
@@ -16,6 +17,7 @@ export interface Services {
   tenants: TenantsService;
   pricing: PricingService;
   quota: QuotaService;
+  credits: CreditsService;
   usage: UsageService;
   now: () => Date;
 }
@@ -52,7 +54,21 @@ export function createServices(
   const pricing = new PricingService(db, tenants, pricedEntries, now);
   // Quota reads usage through usage's reader and checks key ids through api-keys.
   const quota: QuotaService = new QuotaService(db, tenants, apiKeys, usageReader, publisher, now, config.leases);
+  // Credits prices authorization estimates through pricing; its webhook events go to the
+  // outbox (null until the webhooks module is wired here).
+  const credits = new CreditsService(db, tenants, pricing, publisher, now, null);
+  // Authorizations are gated by money too when a wallet pays (quota's WalletGate port).
+  quota.authorization.wallets = credits.gate;
   // The ledger participants, registered once: every recording and reversal reaches each.
-  const usage = new UsageService(db, tenants, pricing, [quota.ledgerParticipant], publisher, now, config.groupCommit);
-  return { db, apiKeys, tenants, pricing, quota, usage, now };
+  // Quota's first: its tenant locks come before credits' wallet locks in every transaction.
+  const usage = new UsageService(
+    db,
+    tenants,
+    pricing,
+    [quota.ledgerParticipant, credits.ledgerParticipant],
+    publisher,
+    now,
+    config.groupCommit,
+  );
+  return { db, apiKeys, tenants, pricing, quota, credits, usage, now };
 }

@@ -46,6 +46,15 @@ export const RUNTIME_GRANTS: Record<string, readonly string[]> = {
   subject_tokens: ['SELECT', 'INSERT'],
   // Slices of headroom (quota.leases.ts): the owner resizes its own, anyone deletes expired or reclaimed ones.
   quota_leases: ['SELECT', 'INSERT', 'UPDATE (amount, expires_at)', 'DELETE'],
+  // Prepaid credits (modules/credits): balances and remainders are caches of the append-only movements.
+  wallets: [
+    'SELECT',
+    'INSERT',
+    'UPDATE (balance, low_balance_threshold, low_balance_since, depleted_since, updated_at)',
+  ],
+  credit_grants: ['SELECT', 'INSERT', 'UPDATE (remaining, voided_at, expired_at)'],
+  wallet_movements: ['SELECT', 'INSERT'],
+  wallet_holds: ['SELECT', 'INSERT', 'DELETE'],
   operator_key: ['SELECT'],
   typeorm_migrations: ['SELECT'],
   runtime_role_secret: [],
