@@ -17,7 +17,10 @@ import type { WalletView } from './credits.types';
 
 export function creditsGate(
   db: Database,
-  tenants: WalletTenants & { read(tenantId: string, subject: string | null): Promise<WalletView | null> },
+  tenants: WalletTenants & {
+    hasWallet(tenantId: string): Promise<boolean>;
+    read(tenantId: string, subject: string | null): Promise<WalletView | null>;
+  },
   pricing: PricingService,
   news: CreditsNews,
   now: () => Date,
@@ -47,7 +50,7 @@ export function creditsGate(
       decide: () => Promise<D>,
       undo: (reservationId: string) => Promise<void>,
     ): Promise<D & { wallet: unknown }> {
-      if (!(await tenants.withWallets([call.tenantId])).length) return { ...(await decide()), wallet: null };
+      if (!(await tenants.hasWallet(call.tenantId))) return { ...(await decide()), wallet: null };
       const cost = await costOf(call);
       const decision = await decide();
       if (!decision.allowed) {
@@ -87,7 +90,7 @@ export function creditsGate(
     },
 
     async released(tenantId, reservationId) {
-      if (!(await tenants.withWallets([tenantId])).length) return;
+      if (!(await tenants.hasWallet(tenantId))) return;
       if ((await deleteHolds(db, [reservationId])).length) news.changed([tenantId]);
     },
   };

@@ -25,9 +25,14 @@ import * as store from './credits.store';
 import { CreditsNews, type CreditsTopics } from './credits.topics';
 import type { GrantRow, WalletView } from './credits.types';
 
+/** How long authorizations trust that a tenant has no wallet (see hasWallet). */
+export const NO_WALLET_MS = 1000;
+
 export class CreditsService {
   /** Tenants known to have a wallet (wallets are never deleted, so this never goes stale). */
   private readonly known = new Set<string>();
+  /** Tenants seen without a wallet, until when (performance.now()) that answer is used. */
+  private readonly without = new Map<string, number>();
   readonly news: CreditsNews;
   readonly ledgerParticipant: LedgerParticipant<unknown>;
   readonly gate: WalletGate;
@@ -51,6 +56,24 @@ export class CreditsService {
     const unknown = tenantIds.filter((t) => !this.known.has(t));
     if (unknown.length) for (const t of await store.tenantsWithWallets(this.db, unknown)) this.known.add(t);
     return tenantIds.filter((t) => this.known.has(t));
+  }
+
+  /**
+   * Whether a tenant has a wallet, for authorizations: a "no" is remembered for NO_WALLET_MS,
+   * so a tenant without credits pays no statement per authorization. A grant is seen at once
+   * by authorizations on the instance that made it, and within NO_WALLET_MS on the others
+   * (ledger debits never use this: they ask before every write).
+   */
+  async hasWallet(tenantId: string): Promise<boolean> {
+    if (this.known.has(tenantId)) return true;
+    const until = this.without.get(tenantId);
+    if (until !== undefined && until > performance.now()) return false;
+    const has = (await this.withWallets([tenantId])).length > 0;
+    if (!has) {
+      if (this.without.size >= 10_000) this.without.clear();
+      this.without.set(tenantId, performance.now() + NO_WALLET_MS);
+    }
+    return has;
   }
 
   /** Operator, a tenant's READ key (its tenant), a subject token (its subject). */
@@ -127,6 +150,7 @@ export class CreditsService {
       return row;
     });
     this.known.add(tenant.id);
+    this.without.delete(tenant.id);
     if (!made) return judge((await store.grantByKey(this.db, tenant.id, g.idempotencyKey)) as GrantRow);
     this.news.changed([tenant.id]);
     return made;
