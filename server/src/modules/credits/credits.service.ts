@@ -43,8 +43,11 @@ export class CreditsService {
     pricing: PricingService,
     publisher: Publisher<CreditsTopics>,
     private readonly now: () => Date,
-    /** Where crossings are emitted (the webhooks module's outbox); null: nowhere yet. */
-    private readonly outbox: WebhookOutbox | null = null,
+    /**
+     * Where crossings are emitted, in the transaction that decided them (the webhooks module's
+     * outbox); null: nowhere yet. Settable, so the composition root can wire it after building.
+     */
+    public outbox: WebhookOutbox | null = null,
   ) {
     this.news = new CreditsNews(publisher);
     this.ledgerParticipant = creditsLedgerParticipant(this, this.news, () => this.outbox) as LedgerParticipant<unknown>;
