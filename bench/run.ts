@@ -17,6 +17,7 @@ import { openDatabase } from '../server/src/db/database';
 import { type EmbeddedDatabase, freePort, startEmbeddedPostgres } from '../server/src/db/embedded';
 import { rebuild } from '../server/src/modules/usage/usage.reconcile';
 import { openLoop } from './open-loop';
+import { walletTest } from './wallet';
 
 const SMOKE = process.env.BENCH_SMOKE === '1';
 const DURATION = Number(process.env.BENCH_DURATION_S ?? (SMOKE ? 1 : 10));
@@ -26,7 +27,7 @@ const SUMMARY_EVENTS = Number(process.env.BENCH_SUMMARY_EVENTS ?? (SMOKE ? 5_000
 const MINUTE_EVENTS = Number(process.env.BENCH_MINUTE_EVENTS ?? (SMOKE ? 5_000 : 1_000_000));
 const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? (SMOKE ? 20 : 5_000));
 const SUB_TENANTS = Math.min(100, SUBSCRIBERS);
-/** BENCH_ONLY=4,6 runs tests 1-3 (always: 7 is measured during them) plus the ones listed (4, 5, 6, 8). */
+/** BENCH_ONLY=4,6 runs tests 1-3 (always: 7 is measured during them) plus the ones listed (4, 5, 6, 8, 9). */
 const ONLY = new Set((process.env.BENCH_ONLY ?? '').split(',').filter(Boolean).map(Number));
 const wanted = (n: number) => ONLY.size === 0 || ONLY.has(n);
 const OPERATOR = `tly_op_bench_${randomBytes(16).toString('hex')}`;
@@ -286,6 +287,9 @@ async function main() {
     if (wanted(6)) await subscriptionTest(base);
     // 8. usageSummary by MINUTE over the last 24 hours of a tenant with MINUTE_EVENTS that day
     if (wanted(8)) await minuteTest(base);
+    // 9. the hot tenant of test 3 with a funded wallet vs without (bench/wallet.ts)
+    if (wanted(9))
+      rows.push(...(await walletTest({ base, operator: OPERATOR, raw, run, tenant, gql, load, event, log, fmt })));
 
     // 7. peak RSS during 1 to 3
     rows.push({

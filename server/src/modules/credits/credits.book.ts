@@ -2,13 +2,13 @@
 // opened on wallet rows already locked (FOR UPDATE, in id order), reads their holds and live
 // grants in further statements (so it sees every commit before the lock), writes the EXPIRY of
 // grants found expired, then takes debits, credit-backs, grants, voids and holds in memory
-// (decimal.js, exact) and writes them in three statements: one multi-row INSERT of movements,
-// one UPDATE of the grants touched, one UPDATE of the wallet rows (each once, however many
-// entries moved it). The low-balance / depleted state is decided here too, under the lock.
+// (decimal.js, exact) and writes them in one statement: a multi-row INSERT of movements, an
+// UPDATE of the grants touched and one of the wallet rows (each once, however many entries
+// moved it). The low-balance / depleted state is decided here too, under the lock.
 import type { Sql } from '../../db/database';
 import { Dec, fmt, ZERO } from '../../lib/money';
 import type { WebhookEvent, WebhookOutbox } from '../webhooks/ports';
-import { insertMovements, liveGrants, reservedOf, updateGrants, updateWallets } from './credits.store';
+import { lockedState, writeMoves } from './credits.store';
 import type { GrantRow, MovementKind, NewMovement, WalletRow, WalletView } from './credits.types';
 
 interface GrantState {
@@ -52,7 +52,7 @@ export class WalletBook {
     const book = new WalletBook(now);
     if (!rows.length) return book;
     const ids = rows.map((r) => r.id);
-    const [reserved, grants] = [await reservedOf(tx, ids, now), await liveGrants(tx, ids, also)];
+    const { reserved, grants } = await lockedState(tx, ids, now, also);
     for (const row of rows)
       book.wallets.set(row.id, {
         row,
@@ -277,19 +277,16 @@ export class WalletBook {
     }
   }
 
-  /** Writes what moved (three statements at most) and emits the crossings; answers the wallets written. */
+  /** Writes what moved (one statement) and emits the crossings; answers the wallets written. */
   async write(tx: Sql, outbox: WebhookOutbox | null): Promise<HeldWallet[]> {
     this.crossings();
-    await insertMovements(tx, this.movements);
-    await updateGrants(
+    const dirty = [...this.wallets.values()].filter((w) => w.dirty);
+    await writeMoves(
       tx,
+      this.movements,
       [...this.grants.values()]
         .filter((g) => g.dirty)
         .map((g) => ({ id: g.row.id, remaining: fmt(g.remaining), voidedAt: g.voidedAt, expiredAt: g.expiredAt })),
-    );
-    const dirty = [...this.wallets.values()].filter((w) => w.dirty);
-    await updateWallets(
-      tx,
       dirty.map((w) => ({
         id: w.row.id,
         balance: fmt(w.balance),

@@ -96,63 +96,44 @@ export async function insertWallet(tx: Sql, tenantId: string, subject: string | 
   );
 }
 
-/** Unexpired holds per wallet. */
-export async function reservedOf(tx: Sql, walletIds: string[], now: Date): Promise<Map<string, string>> {
-  const rows = await tx.query<{ w: string; s: string }>(
-    'credits:reservedOf',
-    `SELECT wallet_id AS w, sum(amount)::text AS s FROM wallet_holds
-      WHERE wallet_id = ANY($1::uuid[]) AND expires_at > $2 GROUP BY wallet_id`,
-    [walletIds, now],
-  );
-  return new Map(rows.map((r) => [r.w, r.s]));
-}
-
-/** The grants of locked wallets that may still move: unvoided, unexpired, with a remainder; and `also`. */
-export async function liveGrants(tx: Sql, walletIds: string[], also: string[] = []): Promise<GrantRow[]> {
-  return tx.query<GrantRow>(
-    'credits:liveGrants',
-    `SELECT ${GRANT} FROM credit_grants g
-      WHERE (g.wallet_id = ANY($1::uuid[]) AND g.voided_at IS NULL AND g.expired_at IS NULL AND g.remaining > 0)
-         OR g.id = ANY($2::uuid[])
-      ORDER BY g.wallet_id, ${BURN_ORDER}`,
-    [walletIds, also],
-  );
-}
-
-export async function insertMovements(tx: Sql, ms: NewMovement[]): Promise<void> {
-  if (!ms.length) return;
-  await tx.query(
-    'credits:insertMovements',
-    `INSERT INTO wallet_movements (tenant_id, wallet_id, grant_id, event_id, kind, amount, at)
-     SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::numeric[], $7::timestamptz[])`,
-    [
-      ms.map((m) => m.tenantId),
-      ms.map((m) => m.walletId),
-      ms.map((m) => m.grantId),
-      ms.map((m) => m.eventId),
-      ms.map((m) => m.kind),
-      ms.map((m) => m.amount),
-      ms.map((m) => m.at),
-    ],
-  );
-}
-
-export async function updateGrants(
+/**
+ * After the lock, in one statement: each locked wallet's unexpired holds, and its grants that
+ * may still move (unvoided, unexpired, with a remainder) plus `also` (whatever their state).
+ */
+export async function lockedState(
   tx: Sql,
+  walletIds: string[],
+  now: Date,
+  also: string[] = [],
+): Promise<{ reserved: Map<string, string>; grants: GrantRow[] }> {
+  const rows = await tx.query<GrantRow & { wallet: string; reserved: string | null }>(
+    'credits:lockedState',
+    `SELECT w.id AS wallet, r.s AS reserved, ${GRANT}
+       FROM unnest($1::uuid[]) w(id)
+       LEFT JOIN LATERAL (SELECT sum(h.amount)::text AS s FROM wallet_holds h
+                           WHERE h.wallet_id = w.id AND h.expires_at > $2) r ON true
+       LEFT JOIN credit_grants g ON g.wallet_id = w.id
+            AND ((g.voided_at IS NULL AND g.expired_at IS NULL AND g.remaining > 0) OR g.id = ANY($3::uuid[]))
+      ORDER BY w.id, ${BURN_ORDER}`,
+    [walletIds, now, also],
+  );
+  const reserved = new Map<string, string>();
+  const grants: GrantRow[] = [];
+  for (const { wallet, reserved: r, ...g } of rows) {
+    if (r != null) reserved.set(wallet, r);
+    if (g.id != null) grants.push(g);
+  }
+  return { reserved, grants };
+}
+
+/**
+ * One statement for everything a WalletBook moved: the movements (one multi-row INSERT), the
+ * grants touched and the wallet rows (each once), as data-modifying CTEs of one UPDATE.
+ */
+export async function writeMoves(
+  tx: Sql,
+  ms: NewMovement[],
   gs: { id: string; remaining: string; voidedAt: Date | null; expiredAt: Date | null }[],
-): Promise<void> {
-  if (!gs.length) return;
-  await tx.query(
-    'credits:updateGrants',
-    `UPDATE credit_grants g SET remaining = v.remaining, voided_at = v.voided_at, expired_at = v.expired_at
-       FROM unnest($1::uuid[], $2::numeric[], $3::timestamptz[], $4::timestamptz[]) v(id, remaining, voided_at, expired_at)
-      WHERE g.id = v.id`,
-    [gs.map((g) => g.id), gs.map((g) => g.remaining), gs.map((g) => g.voidedAt), gs.map((g) => g.expiredAt)],
-  );
-}
-
-export async function updateWallets(
-  tx: Sql,
   ws: {
     id: string;
     balance: string;
@@ -162,15 +143,34 @@ export async function updateWallets(
   }[],
   now: Date,
 ): Promise<void> {
-  if (!ws.length) return;
+  if (!ms.length && !gs.length && !ws.length) return;
   await tx.query(
-    'credits:updateWallets',
-    `UPDATE wallets w SET balance = v.balance, low_balance_threshold = v.threshold, low_balance_since = v.low,
-            depleted_since = v.depleted, updated_at = $6
-       FROM unnest($1::uuid[], $2::numeric[], $3::numeric[], $4::timestamptz[], $5::timestamptz[])
+    'credits:writeMoves',
+    `WITH m AS (
+       INSERT INTO wallet_movements (tenant_id, wallet_id, grant_id, event_id, kind, amount, at)
+       SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::numeric[], $7::timestamptz[])
+     ), g AS (
+       UPDATE credit_grants g SET remaining = v.remaining, voided_at = v.voided_at, expired_at = v.expired_at
+         FROM unnest($8::uuid[], $9::numeric[], $10::timestamptz[], $11::timestamptz[]) v(id, remaining, voided_at, expired_at)
+        WHERE g.id = v.id
+     )
+     UPDATE wallets w SET balance = v.balance, low_balance_threshold = v.threshold, low_balance_since = v.low,
+            depleted_since = v.depleted, updated_at = $17
+       FROM unnest($12::uuid[], $13::numeric[], $14::numeric[], $15::timestamptz[], $16::timestamptz[])
             v(id, balance, threshold, low, depleted)
       WHERE w.id = v.id`,
     [
+      ms.map((m) => m.tenantId),
+      ms.map((m) => m.walletId),
+      ms.map((m) => m.grantId),
+      ms.map((m) => m.eventId),
+      ms.map((m) => m.kind),
+      ms.map((m) => m.amount),
+      ms.map((m) => m.at),
+      gs.map((g) => g.id),
+      gs.map((g) => g.remaining),
+      gs.map((g) => g.voidedAt),
+      gs.map((g) => g.expiredAt),
       ws.map((w) => w.id),
       ws.map((w) => w.balance),
       ws.map((w) => w.lowBalanceThreshold),
