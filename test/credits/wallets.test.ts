@@ -1,6 +1,8 @@
 // Prepaid credits: grants (idempotent, validated), the wallet as read, debits in the ledger's
 // transaction in burn order, below zero exactly, subject wallets before the tenant's,
 // reversals credited back, voids, expiry, the append-only movements and reconcile.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { rebuildCredits, reconcileCredits } from '../../server/src/modules/credits/credits.reconcile';
 import { OPERATOR_KEY } from '../support/harness';
@@ -8,6 +10,19 @@ import { dec, NOON, World } from '../support/world';
 import { credits, GRANT, key, refusal, VOID, WALLET } from './kit';
 
 const world = await World.forFile('credits-wallets');
+const run = promisify(execFile);
+
+async function reconcileCli(args: string[]): Promise<{ code: number; out: string }> {
+  try {
+    const { stdout } = await run('npx', ['tsx', 'server/src/scripts/reconcile.ts', ...args], {
+      env: { ...process.env, DATABASE_URL: world.h.url },
+    });
+    return { code: 0, out: stdout };
+  } catch (e) {
+    const err = e as { code: number; stdout: string };
+    return { code: err.code, out: err.stdout };
+  }
+}
 const c = credits(world);
 
 describe('grantCredits and the wallet', () => {
@@ -72,6 +87,12 @@ describe('grantCredits and the wallet', () => {
     expect((await c.grantRaw(acme.id, { amount: '1' }, acme.admin.secret)).errors?.[0]?.extensions?.code).toBe(
       'FORBIDDEN',
     );
+    // Hostile arguments of the wallet query: a 1 MB subject, another tenant's id.
+    const huge = await world.h.gql(OPERATOR_KEY, WALLET, { tenantId: acme.id, subject: 'x'.repeat(1_000_000) });
+    expect(refusal(huge)).toEqual({ code: 'BAD_USER_INPUT', field: 'subject' });
+    const other = await world.tenant('grants-other').withKey('READ');
+    expect(refusal(await world.h.gql(other.secret, WALLET, { tenantId: acme.id })).code).toBe('FORBIDDEN');
+    expect(refusal(await world.h.gql(OPERATOR_KEY, WALLET, { tenantId: 'nope' })).code).toBe('NOT_FOUND');
     // Nothing half-written: still the two grants.
     expect(await world.count('credit_grants', acme.id)).toBe(2);
   });
@@ -221,8 +242,18 @@ describe('grantCredits and the wallet', () => {
       ['credit_grants', ['6.750000000000', '1.000000000000']],
       ['wallets', ['6.750000000000', '6.750000000001']],
     ]);
-    expect(await rebuildCredits(await world.h.ownerDb(), acme.id)).toBe(2);
+    // The operator's command finds them (exit 1) and --rebuild restores them from the movements.
+    const found = await reconcileCli(['--tenant', acme.id]);
+    expect(found.code).toBe(1);
+    expect(found.out).toContain(
+      `DIFF credit_grants tenant=${acme.id} id=${g.id}: movements 6.750000000000 cached 1.000000000000`,
+    );
+    expect(found.out).toContain('reconcile: 2 difference(s)');
+    const fixed = await reconcileCli(['--tenant', acme.id, '--rebuild']);
+    expect(fixed.out).toContain('reconcile: rebuilt 2 wallet and grant row(s) from their movements');
+    expect(fixed.code).toBe(0);
     expect(await reconcileCredits(world.h.db, acme.id)).toEqual([]);
+    expect(await rebuildCredits(await world.h.ownerDb(), acme.id)).toBe(0);
     expect((await c.wallet(acme.id)).balance).toBe(dec('6.75'));
   });
 });
