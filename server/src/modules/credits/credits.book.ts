@@ -8,7 +8,7 @@
 import type { Sql } from '../../db/database';
 import { Dec, fmt, ZERO } from '../../lib/money';
 import type { WebhookEvent, WebhookOutbox } from '../webhooks/ports';
-import { lockedState, writeMoves } from './credits.store';
+import { type LockedState, lockedState, writeMoves } from './credits.store';
 import type { GrantRow, MovementKind, NewMovement, WalletRow, WalletView } from './credits.types';
 
 interface GrantState {
@@ -49,10 +49,19 @@ export class WalletBook {
 
   /** On wallets locked by the caller; `also`: grants to load whatever their state (credit-backs). */
   static async open(tx: Sql, rows: WalletRow[], now: Date, also: string[] = []): Promise<WalletBook> {
+    if (!rows.length) return new WalletBook(now);
+    const { reserved, grants } = await lockedState(
+      tx,
+      rows.map((r) => r.id),
+      now,
+      also,
+    );
+    return WalletBook.on({ rows, reserved, grants }, now);
+  }
+
+  /** On a state read after the lock (LockedState: the wallet rows, their holds and movable grants). */
+  static on({ rows, reserved, grants }: LockedState, now: Date): WalletBook {
     const book = new WalletBook(now);
-    if (!rows.length) return book;
-    const ids = rows.map((r) => r.id);
-    const { reserved, grants } = await lockedState(tx, ids, now, also);
     for (const row of rows)
       book.wallets.set(row.id, {
         row,

@@ -9,7 +9,7 @@ import type { LedgerParticipant } from '../usage/ports';
 import type { EventRow } from '../usage/usage.types';
 import type { WebhookOutbox } from '../webhooks/ports';
 import { WalletBook } from './credits.book';
-import { debitsOf, deleteHolds, lockWalletsOf } from './credits.store';
+import { debitsOf, deleteHolds, lockFlush } from './credits.store';
 import type { CreditsNews } from './credits.topics';
 
 interface CreditsWrite {
@@ -64,17 +64,16 @@ async function debit(tx: Sql, s: CreditsWrite, rows: EventRow[], outbox: Webhook
       )
     : [];
   if (!forward.length && !debits.length) return;
-  const locked = await lockWalletsOf(
-    tx,
-    [...new Set(forward.map((r) => r.tenantId))],
-    [...new Set(forward.flatMap((r) => (r.subject == null ? [] : [r.subject])))],
-    [...new Set(debits.map((d) => d.walletId))],
-  );
-  const book = await WalletBook.open(
-    tx,
-    locked,
+  const book = WalletBook.on(
+    await lockFlush(
+      tx,
+      [...new Set(forward.map((r) => r.tenantId))],
+      [...new Set(forward.flatMap((r) => (r.subject == null ? [] : [r.subject])))],
+      [...new Set(debits.map((d) => d.walletId))],
+      s.at,
+      debits.flatMap((d) => (d.grantId ? [d.grantId] : [])),
+    ),
     s.at,
-    debits.flatMap((d) => (d.grantId ? [d.grantId] : [])),
   );
   for (const r of forward) {
     const w = book.payer(r.tenantId, r.subject);

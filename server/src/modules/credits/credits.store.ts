@@ -68,6 +68,90 @@ export async function lockWalletsOf(
   );
 }
 
+/** The state a WalletBook opens on, read after its wallets were locked. */
+export interface LockedState {
+  rows: WalletRow[];
+  reserved: Map<string, string>;
+  grants: GrantRow[];
+}
+
+/**
+ * lockWalletsOf and lockedState in one round trip (the credits_lock_flush function: the locks,
+ * then a fresh snapshot for the reads), for the ledger's flushes.
+ */
+export async function lockFlush(
+  tx: Sql,
+  tenantIds: string[],
+  subjects: string[],
+  ids: string[],
+  now: Date,
+  also: string[],
+): Promise<LockedState> {
+  const rows = await tx.query<{
+    w_id: string;
+    w_tenant: string;
+    w_subject: string | null;
+    w_currency: string;
+    w_balance: string;
+    w_threshold: string | null;
+    w_low: Date | null;
+    w_depleted: Date | null;
+    w_reserved: string | null;
+    g_id: string | null;
+    g_key: string;
+    g_fingerprint: string;
+    g_amount: string;
+    g_remaining: string;
+    g_priority: number;
+    g_effective: Date;
+    g_expires: Date | null;
+    g_reason: string | null;
+    g_created: Date;
+    g_voided: Date | null;
+    g_expired: Date | null;
+  }>('credits:lockFlush', 'SELECT * FROM credits_lock_flush($1::uuid[], $2::text[], $3::uuid[], $4, $5::uuid[])', [
+    tenantIds,
+    subjects,
+    ids,
+    now,
+    also,
+  ]);
+  const out: LockedState = { rows: [], reserved: new Map(), grants: [] };
+  for (const r of rows) {
+    if (out.rows.at(-1)?.id !== r.w_id) {
+      out.rows.push({
+        id: r.w_id,
+        tenantId: r.w_tenant,
+        subject: r.w_subject,
+        currency: r.w_currency,
+        balance: r.w_balance,
+        lowBalanceThreshold: r.w_threshold,
+        lowBalanceSince: r.w_low,
+        depletedSince: r.w_depleted,
+      });
+      if (r.w_reserved != null) out.reserved.set(r.w_id, r.w_reserved);
+    }
+    if (r.g_id != null)
+      out.grants.push({
+        id: r.g_id,
+        tenantId: r.w_tenant,
+        walletId: r.w_id,
+        idempotencyKey: r.g_key,
+        fingerprint: r.g_fingerprint,
+        amount: r.g_amount,
+        remaining: r.g_remaining,
+        priority: r.g_priority,
+        effectiveAt: r.g_effective,
+        expiresAt: r.g_expires,
+        reason: r.g_reason,
+        createdAt: r.g_created,
+        voidedAt: r.g_voided,
+        expiredAt: r.g_expired,
+      });
+  }
+  return out;
+}
+
 /** Wallets by id, locked in id order. */
 export async function lockWalletsById(tx: Sql, ids: string[]): Promise<WalletRow[]> {
   return tx.query<WalletRow>(
