@@ -10,6 +10,8 @@ export class CreditsNews {
   constructor(private readonly publisher: Publisher<CreditsTopics>) {}
 
   changed(tenantIds: Iterable<string>): void {
-    for (const t of new Set(tenantIds)) this.publisher.publish('credits:changed', t, { tenantId: t });
+    // Only where someone may listen (in-process: a walletUpdated watcher of the tenant here).
+    for (const t of new Set(tenantIds))
+      if (this.publisher.listens('credits:changed', t)) this.publisher.publish('credits:changed', t, { tenantId: t });
   }
 }
