@@ -1,8 +1,10 @@
 // Reconcile for credits: each wallet's cached balance and each grant's cached remaining must
 // equal the sum of their movements, to the last decimal. rebuild() rewrites the caches from
 // the movements, under the wallets' row locks (taken in id order, as every writer takes them),
-// so a debit committed meanwhile is neither lost nor counted twice.
+// so a debit committed meanwhile is neither lost nor counted twice. The statements are in
+// credits.reconcile-store.ts.
 import type { Database, Sql } from '../../db/database';
+import { cacheDifferences, rebuildCaches } from './credits.reconcile-store';
 
 export interface CreditDifference {
   table: 'wallets' | 'credit_grants';
@@ -12,56 +14,12 @@ export interface CreditDifference {
   value: [string, string];
 }
 
-const WALLET_DIFFS = `
-  SELECT 'wallets' AS "table", w.id, w.tenant_id AS "tenantId", coalesce(m.s, 0)::text AS movements, w.balance::text AS cached
-    FROM wallets w
-    LEFT JOIN (SELECT wallet_id, sum(amount) AS s FROM wallet_movements GROUP BY wallet_id) m ON m.wallet_id = w.id
-   WHERE ($1::uuid IS NULL OR w.tenant_id = $1) AND w.balance <> coalesce(m.s, 0)`;
-const GRANT_DIFFS = `
-  SELECT 'credit_grants' AS "table", g.id, g.tenant_id AS "tenantId", coalesce(m.s, 0)::text AS movements, g.remaining::text AS cached
-    FROM credit_grants g
-    LEFT JOIN (SELECT grant_id, sum(amount) AS s FROM wallet_movements WHERE grant_id IS NOT NULL GROUP BY grant_id) m
-      ON m.grant_id = g.id
-   WHERE ($1::uuid IS NULL OR g.tenant_id = $1) AND g.remaining <> coalesce(m.s, 0)`;
-
 export async function reconcileCredits(sql: Sql, tenantId: string | null): Promise<CreditDifference[]> {
-  const rows = await sql.query<{
-    table: 'wallets' | 'credit_grants';
-    id: string;
-    tenantId: string;
-    movements: string;
-    cached: string;
-  }>('reconcile:credits', `${WALLET_DIFFS} UNION ALL ${GRANT_DIFFS} ORDER BY 1, 2`, [tenantId]);
+  const rows = await cacheDifferences(sql, tenantId);
   return rows.map((r) => ({ table: r.table, id: r.id, tenantId: r.tenantId, value: [r.movements, r.cached] }));
 }
 
 /** Rewrites every cached balance and remaining from the movements; answers how many rows changed. */
-export async function rebuildCredits(db: Database, tenantId: string | null): Promise<number> {
-  return db.transaction('reconcile:rebuildCredits', async (tx) => {
-    await tx.query(
-      'reconcile:lockWallets',
-      'SELECT id FROM wallets WHERE ($1::uuid IS NULL OR tenant_id = $1) ORDER BY id FOR UPDATE',
-      [tenantId],
-    );
-    const grants = await tx.query(
-      'reconcile:rebuildGrants',
-      `UPDATE credit_grants g SET remaining = coalesce(m.s, 0)
-         FROM credit_grants g2
-         LEFT JOIN (SELECT grant_id, sum(amount) AS s FROM wallet_movements WHERE grant_id IS NOT NULL GROUP BY grant_id) m
-           ON m.grant_id = g2.id
-        WHERE g.id = g2.id AND ($1::uuid IS NULL OR g.tenant_id = $1) AND g.remaining <> coalesce(m.s, 0)
-        RETURNING g.id`,
-      [tenantId],
-    );
-    const wallets = await tx.query(
-      'reconcile:rebuildWallets',
-      `UPDATE wallets w SET balance = coalesce(m.s, 0)
-         FROM wallets w2
-         LEFT JOIN (SELECT wallet_id, sum(amount) AS s FROM wallet_movements GROUP BY wallet_id) m ON m.wallet_id = w2.id
-        WHERE w.id = w2.id AND ($1::uuid IS NULL OR w.tenant_id = $1) AND w.balance <> coalesce(m.s, 0)
-        RETURNING w.id`,
-      [tenantId],
-    );
-    return grants.length + wallets.length;
-  });
+export function rebuildCredits(db: Database, tenantId: string | null): Promise<number> {
+  return db.transaction('reconcile:rebuildCredits', (tx) => rebuildCaches(tx, tenantId));
 }
