@@ -2,8 +2,10 @@
 //   credits.book.ts     the locked wallets of one transaction and every movement of money
 //   credits.ledger.ts   its part in ledger writes (debits, credit-backs, holds settled)
 //   credits.gate.ts     its part in authorizations (quota's WalletGate port)
+//   credits.feed.ts     walletUpdated: one recomputation per watched wallet per 250 ms
 //   credits.reconcile.ts balances and remainders against their movements
-//   credits.store.ts    every statement, named
+//   credits.input.ts    its input checks; credits.schema.ts its GraphQL
+//   credits.store.ts    every statement, named (credits.reconcile-store.ts: reconcile's)
 // See README.md for the model and its invariants.
 import { randomUUID } from 'node:crypto';
 import { subjectIn, type TenantScope, tenantIn } from '../../auth/scope';
