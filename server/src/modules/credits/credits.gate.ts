@@ -61,7 +61,7 @@ export function creditsGate(
       }
       const at = now();
       const r = decision.reservation;
-      const judged = await db.transaction('authorizeUsage:wallet', async (tx) => {
+      const judging = db.transaction('authorizeUsage:wallet', async (tx) => {
         const locked =
           (call.subject === null ? null : await lockWallet(tx, call.tenantId, call.subject)) ??
           (await lockWallet(tx, call.tenantId, null));
@@ -81,6 +81,11 @@ export function creditsGate(
         }
         await book.write(tx, outbox());
         return { fits, wallet: book.view(w) };
+      });
+      // A failure here leaves no reservation behind for a call that is not answered.
+      const judged = await judging.catch(async (err) => {
+        if (r) await undo(r.id).catch(() => {});
+        throw err;
       });
       if (!judged) return { ...decision, wallet: null };
       if (r) news.changed([call.tenantId]);
