@@ -51,23 +51,6 @@ export async function readWallet(
   return row ?? null;
 }
 
-/** The wallets of the tenants' subjects among `subjects`, the tenants' own, and `ids`, locked in id order. */
-export async function lockWalletsOf(
-  tx: Sql,
-  tenantIds: string[],
-  subjects: string[],
-  ids: string[] = [],
-): Promise<WalletRow[]> {
-  return tx.query<WalletRow>(
-    'credits:lockWalletsOf',
-    `SELECT ${WALLET} FROM wallets w
-      WHERE (w.tenant_id = ANY($1::uuid[]) AND (w.subject IS NULL OR w.subject = ANY($2::text[])))
-         OR w.id = ANY($3::uuid[])
-      ORDER BY w.id FOR UPDATE`,
-    [tenantIds, subjects, ids],
-  );
-}
-
 /** The state a WalletBook opens on, read after its wallets were locked. */
 export interface LockedState {
   rows: WalletRow[];
@@ -76,8 +59,9 @@ export interface LockedState {
 }
 
 /**
- * lockWalletsOf and lockedState in one round trip (the credits_lock_flush function: the locks,
- * then a fresh snapshot for the reads), for the ledger's flushes.
+ * For a ledger flush, in one round trip (the credits_lock_flush function): the wallets of the
+ * tenants' subjects among `subjects`, the tenants' own, and `ids`, locked in id order; then, in
+ * a fresh snapshot, what lockedState reads of them.
  */
 export async function lockFlush(
   tx: Sql,
