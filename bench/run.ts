@@ -17,6 +17,7 @@ import { openDatabase } from '../server/src/db/database';
 import { type EmbeddedDatabase, freePort, startEmbeddedPostgres } from '../server/src/db/embedded';
 import { rebuild } from '../server/src/modules/usage/usage.reconcile';
 import { openLoop } from './open-loop';
+import { walletTest } from './wallet';
 import { webhooksTest } from './webhooks';
 
 const SMOKE = process.env.BENCH_SMOKE === '1';
@@ -27,7 +28,7 @@ const SUMMARY_EVENTS = Number(process.env.BENCH_SUMMARY_EVENTS ?? (SMOKE ? 5_000
 const MINUTE_EVENTS = Number(process.env.BENCH_MINUTE_EVENTS ?? (SMOKE ? 5_000 : 1_000_000));
 const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? (SMOKE ? 20 : 5_000));
 const SUB_TENANTS = Math.min(100, SUBSCRIBERS);
-/** BENCH_ONLY=4,6 runs tests 1-3 (always: 7 is measured during them) plus the ones listed (4, 5, 6, 8, 9). */
+/** BENCH_ONLY=4,6 runs tests 1-3 (always: 7 is measured during them) plus the ones listed (4, 5, 6, 8, 9, 10). */
 const ONLY = new Set((process.env.BENCH_ONLY ?? '').split(',').filter(Boolean).map(Number));
 const wanted = (n: number) => ONLY.size === 0 || ONLY.has(n);
 const OPERATOR = `tly_op_bench_${randomBytes(16).toString('hex')}`;
@@ -228,7 +229,7 @@ async function main() {
     const run = randomBytes(4).toString('hex');
 
     // 1. recordUsage vs a trivial authenticated query, same concurrency
-    log('1/8 trivial query and recordUsage ...');
+    log('1/10 trivial query and recordUsage ...');
     const trivial = await load(base, spread.key, () => JSON.stringify({ query: '{ viewer { isOperator } }' }));
     const single = await load(base, spread.key, (i) =>
       JSON.stringify({ query: RECORD, variables: { i: event(`s-${run}-${i}`, i) } }),
@@ -244,7 +245,7 @@ async function main() {
     // 2. recordUsageBatch of 500 vs raw pg INSERT ... ON CONFLICT + rollup upsert in batches of 500
     const mb = (n: number) => `${fmt(n / 1024 / 1024)} MB`;
     log(`   server RSS ${mb(server.rss())}, peak so far ${mb(server.hwm())}`);
-    log('2/8 recordUsageBatch and the raw pg baseline ...');
+    log('2/10 recordUsageBatch and the raw pg baseline ...');
     const batchLoad = await load(
       base,
       spread.key,
@@ -267,7 +268,7 @@ async function main() {
 
     // 3. hot tenant: one tenant, one key, one model
     log(`   server RSS ${mb(server.rss())}, peak so far ${mb(server.hwm())}`);
-    log('3/8 hot tenant ...');
+    log('3/10 hot tenant ...');
     const hotLoad = await load(base, hot.key, (i) =>
       JSON.stringify({ query: RECORD, variables: { i: event(`h-${run}-${i}`, i, false) } }),
     );
@@ -307,6 +308,9 @@ async function main() {
             ),
         })),
       );
+    // 10. the hot tenant of test 3 with a funded wallet vs without (bench/wallet.ts)
+    if (wanted(10))
+      rows.push(...(await walletTest({ base, operator: OPERATOR, raw, run, tenant, gql, load, event, log, fmt })));
 
     // 7. peak RSS during 1 to 3
     rows.push({
@@ -337,7 +341,7 @@ async function main() {
   }
 
   async function summaryTest(base: string) {
-    log(`4/8 loading ${fmt(SUMMARY_EVENTS)} events for the summary test ...`);
+    log(`4/10 loading ${fmt(SUMMARY_EVENTS)} events for the summary test ...`);
     const big = await tenant(base, 'bench-summary');
     await loadEvents(raw, db.url, big.id, big.keyId, SUMMARY_EVENTS);
     const to = new Date();
@@ -372,7 +376,7 @@ async function main() {
   }
 
   async function minuteTest(base: string) {
-    log(`8/8 loading ${fmt(MINUTE_EVENTS)} events of the last 24 hours for the MINUTE summary ...`);
+    log(`8/10 loading ${fmt(MINUTE_EVENTS)} events of the last 24 hours for the MINUTE summary ...`);
     const busy = await tenant(base, 'bench-minutes');
     const to = new Date(Math.floor(Date.now() / 60_000) * 60_000);
     const from = new Date(to.getTime() - 86_400_000);
@@ -417,7 +421,7 @@ async function main() {
    * over both instances.
    */
   async function authorizeTest(base: string, trivialRps: number) {
-    log('5/8 authorizeUsage ...');
+    log('5/10 authorizeUsage ...');
     await gql(
       base,
       OPERATOR,
@@ -533,7 +537,7 @@ async function main() {
   }
 
   async function subscriptionTest(base: string) {
-    log(`6/8 ${fmt(SUBSCRIBERS)} subscribers ...`);
+    log(`6/10 ${fmt(SUBSCRIBERS)} subscribers ...`);
     const subResult = await subscriptions(base);
     rows.push({
       test: `6. ${fmt(SUBSCRIBERS)} subscribers, ${SUB_TENANTS} tenants`,

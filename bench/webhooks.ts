@@ -51,7 +51,7 @@ async function receiver(
 
 export async function webhooksTest(c: Ctx): Promise<WebhookRow[]> {
   const events = c.smoke ? 50 : EVENTS;
-  c.log(`9/9 webhooks: ${events} events x ${ENDPOINTS} endpoints (1 slow, 1 failing) while ingesting ...`);
+  c.log(`9/10 webhooks: ${events} events x ${ENDPOINTS} endpoints (1 slow, 1 failing) while ingesting ...`);
   const receivers = await Promise.all(
     Array.from({ length: ENDPOINTS }, (_, i) =>
       receiver((res) => {

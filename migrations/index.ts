@@ -14,6 +14,7 @@ import { SubjectPlans1764410000000 } from './1764410000000-SubjectPlans';
 import { RollupStatusAndMinutes1764420000000 } from './1764420000000-RollupStatusAndMinutes';
 import { QuotaLeases1764430000000 } from './1764430000000-QuotaLeases';
 import { Webhooks1764440000000 } from './1764440000000-Webhooks';
+import { Credits1764450000000 } from './1764450000000-Credits';
 
 export const migrations = [
   Init1763769600000,
@@ -30,4 +31,5 @@ export const migrations = [
   RollupStatusAndMinutes1764420000000,
   QuotaLeases1764430000000,
   Webhooks1764440000000,
+  Credits1764450000000,
 ];

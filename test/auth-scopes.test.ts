@@ -146,6 +146,14 @@ const REFUSED: [string, keyof typeof keys, string, () => Record<string, unknown>
     () => ({}),
     needs('ADMIN'),
   ],
+  ['wallet', 'INGEST', '{ wallet { balance } }', () => ({}), needs('READ')],
+  [
+    'setWalletThreshold',
+    'READ',
+    'mutation { setWalletThreshold(input: { lowBalanceThreshold: "1" }) { balance } }',
+    () => ({}),
+    needs('ADMIN'),
+  ],
   [
     'createWebhookEndpoint',
     'READ',
@@ -175,6 +183,20 @@ const REFUSED: [string, keyof typeof keys, string, () => Record<string, unknown>
     () => ({}),
     needs('ADMIN'),
   ],
+  [
+    'grantCredits',
+    'ADMIN',
+    `mutation { grantCredits(input: { tenantId: "${ID}", amount: "1", idempotencyKey: "k" }) { id } }`,
+    () => ({}),
+    'only the operator grants credits',
+  ],
+  [
+    'voidCreditGrant',
+    'ADMIN',
+    `mutation { voidCreditGrant(id: "${ID}") { id } }`,
+    () => ({}),
+    'only the operator voids credit grants',
+  ],
 ];
 
 describe('authorization in one place', () => {
@@ -196,6 +218,7 @@ describe('authorization in one place', () => {
     ['usageRecorded', 'subscription { usageRecorded { id } }'],
     ['quotaAlerts', 'subscription { quotaAlerts { id } }'],
     ['quotaUpdated', 'subscription { quotaUpdated { blocked } }'],
+    ['walletUpdated', 'subscription { walletUpdated { balance } }'],
   ])('the %s subscription refuses an INGEST key on subscribe, with the READ message', async (_, query) => {
     const res = await h.app.yoga.fetch('http://tally.test/graphql', {
       method: 'POST',
@@ -225,7 +248,8 @@ describe('authorization in one place', () => {
     for (const [field, scopes] of Object.entries(all))
       if (!REFUSED.some(([f]) => f === field)) expect(scopes, field).toEqual({ anyKey: true });
     const subs = declared('Subscription');
-    for (const f of ['usageRecorded', 'quotaAlerts', 'quotaUpdated']) expect(subs[f], f).toEqual({ read: true });
+    for (const f of ['usageRecorded', 'quotaAlerts', 'quotaUpdated', 'walletUpdated'])
+      expect(subs[f], f).toEqual({ read: true });
   });
 });
 

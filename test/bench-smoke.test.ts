@@ -25,7 +25,7 @@ it('the benchmark harness runs every scenario end to end (smoke)', async () => {
   });
   const lines = stdout.split('\n').filter((l) => l.startsWith('| '));
   expect(lines[0]).toBe('| test | Tally | baseline (same run) | ratio | target |');
-  for (const n of [1, 2, 3, 4, 5, 6, 7, 8, 9])
+  for (const n of [1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
     expect(
       lines.some((l) => l.startsWith(`| ${n}. `)),
       `scenario ${n}`,

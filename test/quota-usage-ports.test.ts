@@ -35,7 +35,10 @@ describe('typed topics, published by the module that owns the fact', () => {
     expect(declared('usage', 'usage.topics.ts')).toEqual(['usage:recorded']);
     expect(declared('quota', 'quota.topics.ts')).toEqual(['quota:alert', 'quota:changed']);
     expect(declared('api-keys', 'api-keys.topics.ts')).toEqual(['keys:revoked']);
-    expect(read('topics.ts')).toMatch(/export type Topics = UsageTopics & QuotaTopics & ApiKeysTopics;/);
+    expect(declared('credits', 'credits.topics.ts')).toEqual(['credits:changed']);
+    expect(read('topics.ts')).toMatch(
+      /export type Topics = UsageTopics & QuotaTopics & ApiKeysTopics & CreditsTopics;/,
+    );
   });
 
   it('app.ts publishes nothing itself: no service emitter is relayed to pub/sub there', () => {

@@ -1,5 +1,6 @@
 // Two server processes (npm start's main.ts) on one database and one Redis: a subscriber on
-// instance B sees what instance A committed (usage events, quota alerts exactly once), and a
+// instance B sees what instance A committed (usage events, quota alerts exactly once, the
+// wallet A debited), and a
 // key revoked on A ends B's open subscriptions for that key.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -160,6 +161,27 @@ describe('two instances over one Redis', () => {
     await sleep(1_000);
     expect(alerts.data.map((d) => d.quotaAlerts.threshold)).toEqual([80, 100]);
     expect(alerts.completed || usage.completed).toBe(false);
+  });
+
+  it.skipIf(!redisUp)("B's walletUpdated watchers see the wallet after A's debits", async () => {
+    const t = await plannedTenant('fanout-wallet');
+    await okOver(A, OPERATOR_KEY, 'mutation($input: GrantCreditsInput!) { grantCredits(input: $input) { id } }', {
+      input: { tenantId: t.id, amount: '5', idempotencyKey: 'fan-grant' },
+    });
+    const wallet = new WsSub(wsClient(B, t.reader.secret), 'subscription { walletUpdated { balance } }');
+    await until(() => wallet.data.length >= 1, 'the initial wallet');
+    expect(wallet.data[0].walletUpdated.balance).toBe('5.000000000000');
+    // Until B's pub/sub subscription is live, a change may pass unseen: debit until one is pushed.
+    let debits = 0;
+    const deadline = Date.now() + 10_000;
+    while (wallet.data.length < 2) {
+      if (Date.now() > deadline) throw new Error("B never pushed the wallet after A's debit");
+      await record(A, t.adminKey, '0.25');
+      debits++;
+      await until(() => wallet.data.length >= 2, 'a push', 500).catch(() => {});
+    }
+    const expected = new Decimal(5).minus(new Decimal('0.25').times(debits)).toFixed(12);
+    await until(() => wallet.data.at(-1).walletUpdated.balance === expected, "the wallet after A's last debit");
   });
 
   it.skipIf(!redisUp)(

@@ -1,6 +1,6 @@
 // tally: the command line for operators and for checking things by hand, built on the typed
 // client. Connection: --url / --api-key, or TALLY_URL / TALLY_API_KEY. Each command group has
-// its file (tenants.ts, plans.ts, usage.ts, export.ts, tokens.ts); output fitting is format.ts,
+// its file (tenants.ts, plans.ts, usage.ts, export.ts, tokens.ts, credits.ts); output fitting is format.ts,
 // failures failure.ts.
 import { readFileSync } from 'node:fs';
 import { SingleBar } from 'cli-progress';
@@ -13,6 +13,7 @@ import './plans';
 import './usage';
 import './export';
 import './tokens';
+import './credits';
 import { planImport } from './litellm';
 import { RATES } from './price-diff';
 import { diffPlan, reportJson, reportText, type Sent, sendPlan } from './price-import';

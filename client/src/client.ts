@@ -70,6 +70,9 @@ export function createTallyClient(options: TallyClientOptions) {
     quote: async (input: In<typeof D.QuoteQuery>, call?: CallOptions) =>
       (await run(D.QuoteQuery, { input }, call)).quote,
     plans: async (call?: CallOptions) => (await run(D.PlansQuery, undefined, call)).plans,
+    /** A tenant's wallet (subject: one subject's); NOT_FOUND when no credits were ever granted to it. */
+    wallet: async (v: Vars<typeof D.WalletQuery> = {}, call?: CallOptions) =>
+      (await run(D.WalletQuery, v, call)).wallet,
     /** Stored threshold crossings (the history; `quotaAlerts()` is the live feed). */
     quotaAlertHistory: async (v: Vars<typeof D.QuotaAlertHistoryQuery> = {}, call?: CallOptions) =>
       (await run(D.QuotaAlertHistoryQuery, v, call)).quotaAlerts,
@@ -85,6 +88,13 @@ export function createTallyClient(options: TallyClientOptions) {
       (await run(D.ReverseUsageMutation, { input }, call)).reverseUsage,
     authorizeUsage: async (input: In<typeof D.AuthorizeUsageMutation>, call?: CallOptions) =>
       (await run(D.AuthorizeUsageMutation, { input }, call)).authorizeUsage,
+    /** Operator only; idempotent by input.idempotencyKey, so it is retried with the same body. */
+    grantCredits: async (input: In<typeof D.GrantCreditsMutation>, call?: CallOptions) =>
+      (await run(D.GrantCreditsMutation, { input }, call, true)).grantCredits,
+    voidCreditGrant: async (id: string, call?: CallOptions) =>
+      (await run(D.VoidCreditGrantMutation, { id }, call)).voidCreditGrant,
+    setWalletThreshold: async (input: In<typeof D.SetWalletThresholdMutation>, call?: CallOptions) =>
+      (await run(D.SetWalletThresholdMutation, { input }, call)).setWalletThreshold,
     releaseReservation: async (id: string, call?: CallOptions) =>
       (await run(D.ReleaseReservationMutation, { id }, call)).releaseReservation,
     createTenant: async (input: In<typeof D.CreateTenantMutation>, call?: CallOptions) =>
@@ -118,6 +128,8 @@ export function createTallyClient(options: TallyClientOptions) {
       map(subs.iterate(D.QuotaAlertsSubscription, v, opts), (r) => r.quotaAlerts),
     usageRecorded: (v: Vars<typeof D.UsageRecordedSubscription> = {}, opts?: SubscribeOptions) =>
       map(subs.iterate(D.UsageRecordedSubscription, v, opts), (r) => r.usageRecorded),
+    walletUpdated: (v: Vars<typeof D.WalletUpdatedSubscription> = {}, opts?: SubscribeOptions) =>
+      map(subs.iterate(D.WalletUpdatedSubscription, v, opts), (r) => r.walletUpdated),
 
     /** Gathers record() calls into recordUsageBatch calls; see UsageBufferOptions. */
     usageBuffer: (opts?: UsageBufferOptions) =>
@@ -138,6 +150,8 @@ export type UsageEvent = ResultOf<typeof D.RecordUsageMutation>['recordUsage']['
 export type QuotaStatus = ResultOf<typeof D.QuotaStatusQuery>['quotaStatus'];
 export type QuotaAlert = ResultOf<typeof D.QuotaAlertsSubscription>['quotaAlerts'];
 export type UsageSummary = ResultOf<typeof D.UsageSummaryQuery>['usageSummary'];
+export type Wallet = ResultOf<typeof D.WalletQuery>['wallet'];
+export type CreditGrant = ResultOf<typeof D.GrantCreditsMutation>['grantCredits'];
 
 function map<A, B>(it: AsyncIterableIterator<A>, f: (a: A) => B): AsyncIterableIterator<B> {
   return {

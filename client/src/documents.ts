@@ -56,6 +56,18 @@ export const AlertFields = graphql(
   [LimitFields],
 );
 
+export const WalletFields = graphql(`
+  fragment WalletFields on Wallet @_unmask {
+    tenantId subject currency balance reserved available lowBalanceThreshold lowBalanceSince depletedSince asOf
+  }
+`);
+
+export const CreditGrantFields = graphql(`
+  fragment CreditGrantFields on CreditGrant @_unmask {
+    id amount remaining priority effectiveAt expiresAt reason createdAt voidedAt
+  }
+`);
+
 export const PlanFields = graphql(
   `
   fragment PlanFields on Plan @_unmask { id code name limits { ...LimitFields } }
@@ -212,10 +224,41 @@ export const AuthorizeUsageMutation = graphql(
       deniedBy { scopeId periodStart periodEnd used reserved remaining exceeded limit { ...LimitFields } }
       reservation { id expiresAt estimate { ...TotalsFields } }
       quota { ...QuotaFields }
+      wallet { ...WalletFields }
     }
   }
 `,
-  [LimitFields, TotalsFields, QuotaFields],
+  [LimitFields, TotalsFields, QuotaFields, WalletFields],
+);
+
+export const WalletQuery = graphql(
+  `
+  query Wallet($tenantId: ID, $subject: String, $includeSpent: Boolean = false) {
+    wallet(tenantId: $tenantId, subject: $subject) { ...WalletFields grants(includeSpent: $includeSpent) { ...CreditGrantFields } }
+  }
+`,
+  [WalletFields, CreditGrantFields],
+);
+
+export const GrantCreditsMutation = graphql(
+  `
+  mutation GrantCredits($input: GrantCreditsInput!) { grantCredits(input: $input) { ...CreditGrantFields } }
+`,
+  [CreditGrantFields],
+);
+
+export const VoidCreditGrantMutation = graphql(
+  `
+  mutation VoidCreditGrant($id: ID!) { voidCreditGrant(id: $id) { ...CreditGrantFields } }
+`,
+  [CreditGrantFields],
+);
+
+export const SetWalletThresholdMutation = graphql(
+  `
+  mutation SetWalletThreshold($input: SetWalletThresholdInput!) { setWalletThreshold(input: $input) { ...WalletFields } }
+`,
+  [WalletFields],
 );
 
 export const ReleaseReservationMutation = graphql(`
@@ -314,4 +357,11 @@ export const UsageRecordedSubscription = graphql(
   subscription UsageRecorded($tenantId: ID, $apiKeyId: ID) { usageRecorded(tenantId: $tenantId, apiKeyId: $apiKeyId) { ...EventFields } }
 `,
   [EventFields],
+);
+
+export const WalletUpdatedSubscription = graphql(
+  `
+  subscription WalletUpdated($tenantId: ID, $subject: String) { walletUpdated(tenantId: $tenantId, subject: $subject) { ...WalletFields } }
+`,
+  [WalletFields],
 );

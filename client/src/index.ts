@@ -3,6 +3,7 @@
 // string unions; every error is a TallyError with a contract code (or TIMEOUT / ABORTED).
 export { type BatchResult, createUsageBuffer, type UsageBuffer, type UsageBufferOptions } from './buffer';
 export {
+  type CreditGrant,
   createTallyClient,
   type QuotaAlert,
   type QuotaStatus,
@@ -11,6 +12,7 @@ export {
   type TallyClientOptions,
   type UsageEvent,
   type UsageSummary,
+  type Wallet,
 } from './client';
 export type { ClientErrorCode, ErrorCode } from './codes';
 export * as documents from './documents';

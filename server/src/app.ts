@@ -82,7 +82,15 @@ export function createApp(opts: AppOptions) {
     void services.usage.pruneMinutes().catch((err) => logger.warn({ err }, 'pruning minute rollups failed'));
     void services.apiKeys.pruneTokens().catch((err) => logger.warn({ err }, 'pruning expired subject tokens failed'));
   };
-  const pruning = [setTimeout(pruneMinutes, 60_000).unref(), setInterval(pruneMinutes, 3_600_000).unref()];
+  // Expired credit grants leave their wallets' balances by an EXPIRY movement (reads never
+  // count them anyway; modules/credits): any instance sweeps, every minute.
+  const sweepCredits = () =>
+    void services.credits.sweepExpired().catch((err) => logger.warn({ err }, 'sweeping expired credits failed'));
+  const pruning = [
+    setTimeout(pruneMinutes, 60_000).unref(),
+    setInterval(pruneMinutes, 3_600_000).unref(),
+    setInterval(sweepCredits, 60_000).unref(),
+  ];
   // A key revoked on any instance stops authenticating here at once (not when the cache
   // expires), and its open sockets and subscriptions here end.
   const anyRevocation = pubsub.subscribe('keys:revoked')[Symbol.asyncIterator]();

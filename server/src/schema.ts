@@ -11,6 +11,7 @@ import './modules/pricing/pricing.schema';
 import './modules/usage/usage.schema';
 import './modules/quota/quota.schema';
 import './modules/webhooks/webhooks.schema';
+import './modules/credits/credits.schema';
 
 /** Every argument is checked once, before any resolver (graphql/input-guard.ts). */
 export const schema = guardInputs(builder.toSchema());

@@ -2,6 +2,7 @@
 import type { Config } from './config';
 import type { Database } from './db/database';
 import { ApiKeysService } from './modules/api-keys/api-keys.service';
+import { CreditsService } from './modules/credits/credits.service';
 import { PricingService } from './modules/pricing/pricing.service';
 import { QuotaService } from './modules/quota/quota.service';
 import { TenantsService } from './modules/tenants/tenants.service';
@@ -18,6 +19,7 @@ export interface Services {
   tenants: TenantsService;
   pricing: PricingService;
   quota: QuotaService;
+  credits: CreditsService;
   usage: UsageService;
   webhooks: WebhooksService;
   now: () => Date;
@@ -54,8 +56,9 @@ export function createServices(
   // entries a price version priced through its own port.
   const pricing = new PricingService(db, tenants, pricedEntries, now);
   // Quota reads usage through usage's reader and checks key ids through api-keys.
-  // Webhooks' outbox is handed to the modules that emit (quota's alerts, usage's reversals through
-  // webhooks' own ledger participant); its worker is started by the app.
+  // Webhooks' outbox is handed to the modules that emit (quota's alerts, credits' wallet
+  // crossings, usage's reversals through webhooks' own ledger participant); its worker is
+  // started by the app.
   const webhooks = new WebhooksService(db, tenants, config.webhooks ?? DEFAULT_WEBHOOKS);
   const quota: QuotaService = new QuotaService(
     db,
@@ -67,15 +70,20 @@ export function createServices(
     config.leases,
     webhooks.port,
   );
+  // Credits prices authorization estimates through pricing.
+  const credits = new CreditsService(db, tenants, pricing, publisher, now, webhooks.port);
+  // Authorizations are gated by money too when a wallet pays (quota's WalletGate port).
+  quota.authorization.wallets = credits.gate;
   // The ledger participants, registered once: every recording and reversal reaches each.
+  // Quota's first: its tenant locks come before credits' wallet locks in every transaction.
   const usage = new UsageService(
     db,
     tenants,
     pricing,
-    [quota.ledgerParticipant, webhooks.ledgerParticipant],
+    [quota.ledgerParticipant, credits.ledgerParticipant, webhooks.ledgerParticipant],
     publisher,
     now,
     config.groupCommit,
   );
-  return { db, apiKeys, tenants, pricing, quota, usage, webhooks, now };
+  return { db, apiKeys, tenants, pricing, quota, credits, usage, webhooks, now };
 }

@@ -280,6 +280,50 @@ describe('every contract operation, with its default selection', () => {
     expect(history.pageInfo.hasNextPage).toBe(false);
   });
 
+  it('credits: grantCredits, wallet, voidCreditGrant, setWalletThreshold, and the wallet on authorizeUsage', async () => {
+    const t = await op.createTenant({ name: 'credits-acme' });
+    const tenantId = t.apiKey.tenant.id;
+    const tally = client(t.secret);
+    expect((await rejection(tally.wallet())).code).toBe('NOT_FOUND');
+    const input = {
+      tenantId,
+      amount: '12.5',
+      idempotencyKey: 'welcome',
+      reason: 'trial',
+      expiresAt: '2099-01-01T00:00:00.000Z',
+    };
+    const g = await op.grantCredits(input);
+    expect(g).toMatchObject({
+      amount: '12.500000000000',
+      remaining: '12.500000000000',
+      priority: 0,
+      reason: 'trial',
+      voidedAt: null,
+    });
+    expect(isIso(g.createdAt) && isIso(g.effectiveAt)).toBe(true);
+    expect((await op.grantCredits(input)).id).toBe(g.id);
+    expect((await rejection(op.grantCredits({ ...input, amount: '13' }))).code).toBe('IDEMPOTENCY_CONFLICT');
+    const w = await tally.wallet();
+    expect(w).toMatchObject({
+      tenantId,
+      subject: null,
+      currency: 'USD',
+      balance: '12.500000000000',
+      available: '12.500000000000',
+    });
+    expect(isIso(w.asOf)).toBe(true);
+    expect(w.grants.map((x) => x.id)).toEqual([g.id]);
+    const auth = await tally.authorizeUsage({ estimate: { cost: '20' } });
+    expect(auth).toMatchObject({ allowed: false, deniedBy: null, wallet: { available: '12.500000000000' } });
+    const set = await tally.setWalletThreshold({ lowBalanceThreshold: '5' });
+    expect(set).toMatchObject({ lowBalanceThreshold: '5.000000000000', lowBalanceSince: null });
+    const voided = await op.voidCreditGrant(g.id);
+    expect(voided).toMatchObject({ id: g.id, remaining: '0.000000000000' });
+    expect(isIso(voided.voidedAt)).toBe(true);
+    expect((await tally.wallet({ includeSpent: true })).grants).toHaveLength(1);
+    expect((await tally.wallet()).grants).toHaveLength(0);
+  });
+
   it('request() runs any typed document, with variables', async () => {
     const created = await op.createTenant({ name: 'custom-acme' });
     const tally = client(created.secret);

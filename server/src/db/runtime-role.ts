@@ -56,6 +56,15 @@ export const RUNTIME_GRANTS: Record<string, readonly string[]> = {
     'UPDATE (status, attempts, round_start, claim, next_attempt_at, last_attempt_at, last_response_status)',
   ],
   webhook_attempts: ['SELECT', 'INSERT'],
+  // Prepaid credits (modules/credits): balances and remainders are caches of the append-only movements.
+  wallets: [
+    'SELECT',
+    'INSERT',
+    'UPDATE (balance, low_balance_threshold, low_balance_since, depleted_since, updated_at)',
+  ],
+  credit_grants: ['SELECT', 'INSERT', 'UPDATE (remaining, voided_at, expired_at)'],
+  wallet_movements: ['SELECT', 'INSERT'],
+  wallet_holds: ['SELECT', 'INSERT', 'DELETE'],
   operator_key: ['SELECT'],
   typeorm_migrations: ['SELECT'],
   runtime_role_secret: [],

@@ -1,11 +1,13 @@
 // npm run reconcile [-- --tenant <id>] [--rebuild]
-// Compares the hourly rollups with the ledger and prints every difference (exit 1 when
-// any); --rebuild recomputes the rollups from the ledger.
+// Compares the hourly rollups with the ledger, and wallet balances and grant remainders with
+// their movements, and prints every difference (exit 1 when any); --rebuild recomputes the
+// rollups from the ledger and the balances and remainders from the movements.
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config';
 import { locateDatabase } from '../db/connect';
 import { migrateAsOwner, openDatabase } from '../db/database';
 import { exitOnStartupError } from '../lib/startup-error';
+import { rebuildCredits, reconcileCredits } from '../modules/credits/credits.reconcile';
 import { rebuild, reconcile } from '../modules/usage/usage.reconcile';
 
 const { values } = parseArgs({ options: { tenant: { type: 'string' }, rebuild: { type: 'boolean', default: false } } });
@@ -31,14 +33,19 @@ try {
       `DIFF ${d.table} tenant=${k.tenant_id} hour=${k.hour} kind=${k.kind} key=${k.api_key_id ?? '-'} model=${k.model ?? '-'} subject=${k.subject ?? '-'}: ${what}`,
     );
   }
-  console.log(`reconcile: ${diffs.length} difference(s)${tenant ? ` for tenant ${tenant}` : ''}`);
+  const credits = await reconcileCredits(db, tenant);
+  for (const d of credits)
+    console.log(`DIFF ${d.table} tenant=${d.tenantId} id=${d.id}: movements ${d.value[0]} cached ${d.value[1]}`);
+  console.log(`reconcile: ${diffs.length + credits.length} difference(s)${tenant ? ` for tenant ${tenant}` : ''}`);
   if (values.rebuild) {
     const n = await rebuild(db, tenant);
     console.log(`reconcile: rebuilt ${n} rollup row(s) from the ledger`);
-    const after = await reconcile(db, tenant);
-    console.log(`reconcile: ${after.length} difference(s) after rebuild`);
-    code = after.length ? 1 : 0;
-  } else code = diffs.length ? 1 : 0;
+    const m = await rebuildCredits(db, tenant);
+    console.log(`reconcile: rebuilt ${m} wallet and grant row(s) from their movements`);
+    const after = (await reconcile(db, tenant)).length + (await reconcileCredits(db, tenant)).length;
+    console.log(`reconcile: ${after} difference(s) after rebuild`);
+    code = after ? 1 : 0;
+  } else code = diffs.length + credits.length ? 1 : 0;
 } finally {
   await db.close();
   await location.stop();

@@ -15,6 +15,7 @@ import { Dec, fmt, ZERO } from '../../lib/money';
 import type { TenantsService } from '../tenants/tenants.service';
 import { DEFAULT_GROUP_COMMIT, GroupCommitter } from '../usage/group-commit';
 import type { ReservationState } from '../usage/ports';
+import type { WalletGate } from './ports';
 import * as check from './quota.input';
 import { judge, LeaseRound } from './quota.lease-round';
 import { DEFAULT_LEASES, type LeaseCall, type LeaseOptions, QuotaLeases } from './quota.leases';
@@ -50,6 +51,9 @@ function withReservation(status: QuotaStatus, r: AuthorizeCall): QuotaStatus {
   return { ...status, items };
 }
 
+/** The model an estimate's tokens are priced at for a wallet (none: its cost as given). */
+const modelOf = (e: Estimate) => (e.model ? { provider: e.provider ?? null, model: e.model.slice(0, 200) } : null);
+
 export class QuotaAuthorizer {
   /**
    * Concurrent authorizations are decided in shared transactions (as recordUsage calls are
@@ -59,6 +63,8 @@ export class QuotaAuthorizer {
   readonly committer: GroupCommitter<AuthorizeCall, AuthorizeDecision>;
   /** This instance's leases of headroom: the fast path. */
   readonly leases: QuotaLeases;
+  /** The money gate (credits), set once by the composition root; null: none. */
+  wallets: WalletGate | null = null;
 
   constructor(
     private readonly db: Database,
@@ -94,9 +100,21 @@ export class QuotaAuthorizer {
     const seconds = check.reserveSeconds(input.reserveSeconds, ['input', 'reserveSeconds']);
     const est = check.estimate(input.estimate, ['input', 'estimate']);
 
-    const quick = await this.leases.admit({ tenantId, apiKeyId, subject, est, seconds });
-    const decision =
-      quick ?? ((await this.committer.submit([{ tenant, apiKeyId, subject, est, seconds }]))[0] as AuthorizeDecision);
+    const decideQuota = async () =>
+      (await this.leases.admit({ tenantId, apiKeyId, subject, est, seconds })) ??
+      ((await this.committer.submit([{ tenant, apiKeyId, subject, est, seconds }]))[0] as AuthorizeDecision);
+    // Money gates too when a wallet pays (credits, through quota's WalletGate port): it runs
+    // this decision, then checks and holds the estimate against the wallet, undoing the
+    // reservation of a call the wallet denies.
+    const decision: AuthorizeDecision & { wallet?: unknown } = this.wallets
+      ? await this.wallets.authorize(
+          { tenantId, subject, est, model: modelOf(input.estimate) },
+          decideQuota,
+          async (id) => {
+            await store.releaseReservation(this.db, id, tenantId, this.now());
+          },
+        )
+      : await decideQuota();
     this.news.decision(decision.allowed);
     if (decision.reservation) this.news.changed([tenantId]);
     return decision;
@@ -206,6 +224,7 @@ export class QuotaAuthorizer {
     if (!isUuid(id)) throw invalid();
     const r = await store.releaseReservation(this.db, id, ownerOf(p), this.now());
     if (!r) throw invalid();
+    await this.wallets?.released(r.tenantId, id);
     this.news.changed([r.tenantId]);
     return { tenantId: r.tenantId, apiKeyId: r.apiKeyId, subject: r.subject };
   }

@@ -43,6 +43,12 @@ const UsageEstimateInput = builder.inputType('UsageEstimateInput', {
     outputTokens: t.int(),
     asrSeconds: t.field({ type: 'Decimal' }),
     requests: t.int({ defaultValue: 1 }),
+    provider: t.string({
+      description: 'With model: the price a wallet checks the token estimate at, when cost is not given.',
+    }),
+    model: t.string({
+      description: "When cost is not given and a wallet pays: the tokens are priced like quote at this model's price.",
+    }),
   }),
 });
 

@@ -109,6 +109,9 @@ export interface Estimate {
   outputTokens?: number | null;
   asrSeconds?: string | null;
   requests?: number | null;
+  /** With model (and provider): a wallet prices the token estimate like quote when no cost is given. */
+  provider?: string | null;
+  model?: string | null;
 }
 
 /** A scope inside one tenant: the whole tenant, one key, or one subject. */

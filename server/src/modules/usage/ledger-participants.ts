@@ -34,7 +34,10 @@ export class LedgerParticipants {
         ...(claims
           ? {
               lockReservations: (tx: Sql, ids: string[]) => claims.lock(tx, ids, at),
-              settle: (tx: Sql, pairs: { reservationId: string; eventId: string }[]) => claims.settle(tx, pairs, at),
+              settle: async (tx: Sql, pairs: { reservationId: string; eventId: string }[]) => {
+                await claims.settle(tx, pairs, at);
+                for (const { p, s } of active) await p.settled?.(tx, s, pairs);
+              },
             }
           : {}),
         ...(active.some(({ p }) => p.lock)

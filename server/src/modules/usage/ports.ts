@@ -42,6 +42,11 @@ export interface LedgerParticipant<S> {
   prepare(write: LedgerWrite): Promise<S | null>;
   /** First in the transaction, when prepared: the locks its decisions need. */
   lock?(tx: Sql, state: S): Promise<void>;
+  /**
+   * In the transaction, when prepared: the open reservations this write settled (each by the
+   * first created entry naming it), before created() (credits releases its holds on them).
+   */
+  settled?(tx: Sql, state: S, pairs: { reservationId: string; eventId: string }[]): Promise<void>;
   /** In the transaction after the entries are in, when prepared and some were created. */
   created?(tx: Sql, state: S, rows: EventRow[]): Promise<void>;
   /** After commit, always: publish the facts it owns. */
