@@ -5,6 +5,7 @@
 import { Webhook } from 'standardwebhooks';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { WebhookEvent } from '../../server/src/modules/webhooks/ports';
+import { credits } from '../credits/kit';
 import { sleep, until } from '../support/wait';
 import { NOON, World, type WorldTenant } from '../support/world';
 import {
@@ -97,6 +98,39 @@ describe('webhook delivery', () => {
     await until(() => rx.received.length === 2, 'the 100% alert delivered');
     await sleep(150);
     expect(rx.events().map((e) => e.data.threshold)).toEqual([50, 100]);
+  });
+
+  it('wallet crossings are delivered once each: low_balance then depleted, re-armed by a grant', async () => {
+    world.clock.set(NOON);
+    const acme = await world.tenant('acme').withKey('INGEST');
+    const c = credits(world);
+    const rx = await receiver();
+    const { secret } = await endpoint(acme, rx.url, ['wallet.low_balance', 'wallet.depleted']);
+    await c.grant(acme.id, { amount: '1' });
+    await h.ok(acme.admin.secret, 'mutation { setWalletThreshold(input: { lowBalanceThreshold: "0.5" }) { balance } }');
+    await acme.record({ cost: '0.3' }); // available 0.7: nothing yet
+    await acme.record({ cost: '0.3' }); // 0.4 < 0.5: low_balance
+    await acme.record({ cost: '0.1' }); // still low: nothing more
+    await acme.record({ cost: '0.5' }); // -0.2: depleted
+    await until(() => rx.received.length === 2, 'both crossings delivered');
+    const payloads = verified(rx, secret) as { type: string; data: Record<string, unknown> }[];
+    expect(payloads.map((p) => [p.type, p.data.available])).toEqual([
+      ['wallet.low_balance', '0.400000000000'],
+      ['wallet.depleted', '-0.200000000000'],
+    ]);
+    expect(payloads[0]?.data).toMatchObject({
+      tenantId: acme.id,
+      subject: null,
+      currency: 'USD',
+      lowBalanceThreshold: '0.500000000000',
+    });
+    // a grant lifts it above the threshold: both re-arm, and the next fall is told again
+    await c.grant(acme.id, { amount: '2' }); // available 1.8
+    await sleep(200);
+    expect(rx.received.length).toBe(2);
+    await acme.record({ cost: '1.5' }); // 0.3 < 0.5
+    await until(() => rx.received.length === 3, 'the re-armed crossing delivered');
+    expect(rx.events()[2]).toMatchObject({ type: 'wallet.low_balance', data: { available: '0.300000000000' } });
   });
 
   it('a reversal is delivered as usage.reversed, money as decimal text; an endpoint gets only the types it asked for', async () => {

@@ -5,6 +5,7 @@
 // (decimal.js, exact) and writes them in one statement: a multi-row INSERT of movements, an
 // UPDATE of the grants touched and one of the wallet rows (each once, however many entries
 // moved it). The low-balance / depleted state is decided here too, under the lock.
+import { randomUUID } from 'node:crypto';
 import type { Sql } from '../../db/database';
 import { Dec, fmt, ZERO } from '../../lib/money';
 import type { WebhookEvent, WebhookOutbox } from '../webhooks/ports';
@@ -250,7 +251,10 @@ export class WalletBook {
         this.events.push({
           tenantId: w.row.tenantId,
           type,
-          key: `${w.row.id}:${type}:${this.now.toISOString()}`,
+          // Each crossing is decided once, under the wallet's lock, and its outbox row commits or
+          // rolls back with that decision, so a fresh id per crossing is its stable key (the
+          // clock is not: two crossings can share a millisecond).
+          key: `${w.row.id}:${type}:${randomUUID()}`,
           at: this.now,
           data: {
             tenantId: v.tenantId,
