@@ -111,6 +111,12 @@ export function createMetrics() {
     labelNames: ['decision'] as const,
     registers,
   });
+  const decisionPaths = new Counter({
+    name: 'tally_authorize_path_total',
+    help: "authorizeUsage decisions by path: 'lease' (this instance's slice, no lock) or 'locked' (the tenant's lock)",
+    labelNames: ['path'] as const,
+    registers,
+  });
   const reconnects = new Counter({
     name: 'tally_pubsub_reconnects_total',
     help: 'Redis pub/sub connections re-established after a loss (0 with in-process pub/sub)',
@@ -127,6 +133,7 @@ export function createMetrics() {
   for (const code of ERROR_CODES) errors.inc({ code }, 0);
   for (const outcome of INGEST_OUTCOMES) ingest.inc({ outcome }, 0);
   for (const decision of ['allowed', 'denied']) decisions.inc({ decision }, 0);
+  for (const path of ['lease', 'locked']) decisionPaths.inc({ path }, 0);
   for (const client of ['publish', 'subscribe']) {
     reconnects.inc({ client }, 0);
     reconnectAttempts.inc({ client }, 0);
@@ -151,6 +158,13 @@ export function createMetrics() {
     errors,
     ingest,
     decisions,
+    decisionPaths,
+    leaseRenewal: new Histogram({
+      name: 'tally_lease_renewal_seconds',
+      help: "Time a lease renewal (a scope's slices resized on the locked path) takes from its request to its commit",
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    }),
     alertsPublished: new Counter({
       name: 'tally_alerts_published_total',
       help: 'Quota threshold alerts committed and published to subscribers',
@@ -250,7 +264,11 @@ export interface Instrumented {
   db: { poolStats(): PoolStats };
   usage: { emitter: Observed<{ outcomes: [outcomes: string[]] }>; committer: ObservableQueue };
   quota: {
-    emitter: Observed<{ decision: [allowed: boolean]; alerts: [alerts: unknown[]] }>;
+    emitter: Observed<{
+      decision: [allowed: boolean, path: 'lease' | 'locked'];
+      renewal: [seconds: number];
+      alerts: [alerts: unknown[]];
+    }>;
     authorizer: ObservableQueue;
   };
 }
@@ -273,7 +291,11 @@ export function instrument(metrics: Metrics, s: Instrumented): void {
   });
   // Alerts are emitted only after their transaction committed, and each is published.
   s.quota.emitter.on('alerts', (alerts) => metrics.alertsPublished.inc(alerts.length));
-  s.quota.emitter.on('decision', (allowed) => metrics.decisions.inc({ decision: allowed ? 'allowed' : 'denied' }));
+  s.quota.emitter.on('decision', (allowed, path) => {
+    metrics.decisions.inc({ decision: allowed ? 'allowed' : 'denied' });
+    metrics.decisionPaths.inc({ path });
+  });
+  s.quota.emitter.on('renewal', (seconds) => metrics.leaseRenewal.observe(seconds));
 }
 
 /** The pub/sub port's Redis events, counted (never fired with in-process pub/sub). */

@@ -70,7 +70,11 @@ export class QuotaAuthorizer {
     leaseOptions: LeaseOptions = DEFAULT_LEASES,
   ) {
     this.committer = new GroupCommitter((calls) => this.decide(calls), { ...DEFAULT_GROUP_COMMIT, maxItems: 500 });
-    this.leases = new QuotaLeases(db, leaseOptions, now, (c) => this.committer.submit([c]));
+    this.leases = new QuotaLeases(db, leaseOptions, now, async (c) => {
+      const t = performance.now();
+      await this.committer.submit([c]);
+      news.renewal((performance.now() - t) / 1000);
+    });
   }
 
   /** INGEST (the field's authScopes). */
@@ -97,7 +101,7 @@ export class QuotaAuthorizer {
     const quick = await this.leases.admit({ tenantId, apiKeyId, subject, est, seconds });
     const decision =
       quick ?? ((await this.committer.submit([{ tenant, apiKeyId, subject, est, seconds }]))[0] as AuthorizeDecision);
-    this.news.decision(decision.allowed);
+    this.news.decision(decision.allowed, quick ? 'lease' : 'locked');
     if (decision.reservation) this.news.changed([tenantId]);
     return decision;
   }

@@ -12,8 +12,10 @@ export type QuotaTopics = {
 };
 
 export type QuotaEvents = {
-  /** One authorization decided. */
-  decision: [allowed: boolean];
+  /** One authorization decided, on this instance's lease (no lock) or on the locked path. */
+  decision: [allowed: boolean, path: 'lease' | 'locked'];
+  /** One lease renewal committed (seconds from its request). */
+  renewal: [seconds: number];
   /** Alerts stored by one committed write (each is also published). */
   alerts: [alerts: AlertRow[]];
 };
@@ -34,7 +36,11 @@ export class QuotaNews {
     for (const a of alerts) this.publisher.publish('quota:alert', a.tenantId, a);
   }
 
-  decision(allowed: boolean): void {
-    this.events.emit('decision', allowed);
+  decision(allowed: boolean, path: 'lease' | 'locked'): void {
+    this.events.emit('decision', allowed, path);
+  }
+
+  renewal(seconds: number): void {
+    this.events.emit('renewal', seconds);
   }
 }
