@@ -209,8 +209,11 @@ export class LeaseRound {
           .minus(i.used)
           .minus(i.reserved)
           .minus((this.held.get(k) ?? ZERO).minus(t?.base ?? ZERO));
+        // A slice covers a whole lifetime of the item's recent rate: at a steady rate it is half
+        // used when its half-life renewal is due, so one renewal per half lifetime serves it, and
+        // the half left covers the calls made while the renewal is out.
         const d = book.demandOf(k);
-        const want = Dec.max(Dec.max(d.cur, d.prev).times(2), d.peak.times(4));
+        const want = Dec.max(book.demandRate(k).times(o.lifetimeMs / 1000), d.peak.times(4));
         let size = Dec.min(want, free.times(o.share)).toDecimalPlaces(12, Dec.ROUND_DOWN);
         if (!hotItems.has(k) || i.exceeded || this.reclaimed.has(k) || size.lt(d.peak) || size.lte(0)) size = ZERO;
         sizes.set(k, { size, tenantId: call.tenant.id, item: i });

@@ -11,7 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Database } from '../../db/database';
 import type { TenantRow } from '../../db/entities';
-import { type Dec, ZERO } from '../../lib/money';
+import { Dec, ZERO } from '../../lib/money';
 import { GroupCommitter } from '../usage/group-commit';
 import { anySubjectKeyOf, scopeKeyOf, sentinelKeyOf } from './quota.lease-keys';
 import * as leaseStore from './quota.leases-store';
@@ -30,7 +30,7 @@ export interface LeaseOptions {
   enabled: boolean;
   /** A slice counts this long after its last renewal; a dead instance's slices come back after it. */
   lifetimeMs: number;
-  /** Demand is measured over windows this long; a slice covers twice the last window's (renewed at half left). */
+  /** Demand is measured over windows this long (a slice covers a lifetime of the rate measured, renewed at half left). */
   horizonMs: number;
   /** A slice takes at most this fraction of the item's free headroom. */
   share: number;
@@ -184,6 +184,18 @@ export class QuotaLeases {
       d.cur = d.cur.plus(u.x);
       if (u.x.gt(d.peak)) d.peak = u.x;
     }
+  }
+
+  /**
+   * What an item was asked per second lately on this instance: the last whole window's rate,
+   * or the current window's so far if higher (extrapolated over at least a tenth of a window,
+   * so a scope that just got busy is sized for the rate it has, not for the few calls it made).
+   */
+  demandRate(key: string): Dec {
+    const d = this.demandOf(key);
+    const h = this.o.horizonMs;
+    const elapsed = Math.max(performance.now() - d.since, h / 10);
+    return Dec.max(d.prev.times(1000 / h), d.cur.times(1000 / elapsed));
   }
 
   /** Calls per second the scope saw lately on this instance. */
