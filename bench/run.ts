@@ -424,7 +424,7 @@ async function main() {
     };
     /** The lease/locked decision counts and renewals so far, summed over the instances' /metrics. */
     const paths = async (bases: string[]) => {
-      const sum = { lease: 0, locked: 0, renewals: 0, renewalSeconds: 0 };
+      const sum = { lease: 0, locked: 0, renewals: 0, renewalSeconds: 0, waits: 0, waitSeconds: 0 };
       for (const b of bases) {
         const text = await (await fetch(`${b}/metrics`)).text();
         const num = (re: RegExp) => Number(re.exec(text)?.[1] ?? 0);
@@ -432,6 +432,8 @@ async function main() {
         sum.locked += num(/^tally_authorize_path_total\{path="locked"\} (\S+)$/m);
         sum.renewals += num(/^tally_lease_renewal_seconds_count (\S+)$/m);
         sum.renewalSeconds += num(/^tally_lease_renewal_seconds_sum (\S+)$/m);
+        sum.waits += num(/^tally_group_commit_wait_seconds_count\{queue="authorize"\} (\S+)$/m);
+        sum.waitSeconds += num(/^tally_group_commit_wait_seconds_sum\{queue="authorize"\} (\S+)$/m);
       }
       return sum;
     };
@@ -441,7 +443,9 @@ async function main() {
       const locked = b.locked - a.locked;
       const renewals = b.renewals - a.renewals;
       const mean = renewals ? ((b.renewalSeconds - a.renewalSeconds) / renewals) * 1000 : 0;
-      return `; ${((100 * lease) / Math.max(1, lease + locked)).toFixed(1)}% on leases (${fmt(locked)} locked), ${fmt(renewals)} renewals, mean ${ms(mean)} ms`;
+      const waits = b.waits - a.waits;
+      const wait = waits ? ((b.waitSeconds - a.waitSeconds) / waits) * 1000 : 0;
+      return `; ${((100 * lease) / Math.max(1, lease + locked)).toFixed(1)}% on leases (${fmt(locked)} locked), ${fmt(renewals)} renewals, mean ${ms(mean)} ms (${ms(wait)} ms queued for the locked path)`;
     };
     const measure = async (instances: string, bases: string[], baseline: number) => {
       for (const [label, keys] of [

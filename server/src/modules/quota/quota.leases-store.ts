@@ -213,7 +213,7 @@ export function reserveFromLeases(
      INSERT INTO reservations (id, tenant_id, api_key_id, subject, cost, tokens, input_tokens, output_tokens, asr_seconds, requests, expires_at)
      SELECT id, tenant_id, api_key_id, subject, cost, tokens, input_tokens, output_tokens, asr_seconds, requests, expires_at
        FROM res
-      WHERE NOT EXISTS (SELECT 1 FROM takes t WHERE t.r = res.r AND t.lease NOT IN (SELECT id FROM given))
+      WHERE res.r NOT IN (SELECT t.r FROM takes t LEFT JOIN given g ON g.id = t.lease WHERE g.id IS NULL)
      RETURNING ${RESERVATION_COLUMNS}`,
     [
       takes.map((t) => t.r),

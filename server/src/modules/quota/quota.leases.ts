@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import type { Database } from '../../db/database';
 import type { TenantRow } from '../../db/entities';
 import { Dec, ZERO } from '../../lib/money';
-import { GroupCommitter } from '../usage/group-commit';
+import { LeaseBatcher } from './quota.lease-batch';
 import { anySubjectKeyOf, scopeKeyOf, sentinelKeyOf } from './quota.lease-keys';
 import * as leaseStore from './quota.leases-store';
 import { reservedOf } from './quota.status';
@@ -131,7 +131,7 @@ export class QuotaLeases {
   /** The last locked round of each tenant on this instance: rounds of one tenant run one after another. */
   readonly rounds = new Map<string, Promise<void>>();
   /** Admissions on the fast path, written in shared statements (no tenant lock). */
-  readonly fast: GroupCommitter<FastCall, FastResult>;
+  readonly fast: LeaseBatcher<FastCall, FastResult>;
   private readonly tick: NodeJS.Timeout | null;
 
   constructor(
@@ -142,13 +142,7 @@ export class QuotaLeases {
     private readonly renew: (c: LeaseCall) => Promise<unknown>,
   ) {
     // No wait for company: calls arriving while a statement is out form the next batch.
-    this.fast = new GroupCommitter((calls) => this.write(calls), {
-      maxItems: 1000,
-      maxDelayMs: 0,
-      maxConcurrent: 2,
-      maxQueued: 50_000,
-      queueTimeoutMs: 10_000,
-    });
+    this.fast = new LeaseBatcher((calls) => this.write(calls), { maxItems: 1000, maxConcurrent: 2, maxQueued: 50_000 });
     this.tick = o.enabled ? setInterval(() => void this.housekeep(), Math.min(250, o.horizonMs / 2)) : null;
     this.tick?.unref();
   }
@@ -250,7 +244,9 @@ export class QuotaLeases {
         : null;
     let result: FastResult;
     try {
-      [result] = (await this.fast.submit([{ view, takes, sentinel, reservation }])) as [FastResult];
+      const written = this.fast.submit({ view, takes, sentinel, reservation });
+      if (!written) throw new Error('the fast path is full');
+      result = await written;
     } catch {
       // Nothing was written (or nobody knows): give the slices back and let the locked path answer.
       for (const t of takes) {
@@ -388,7 +384,7 @@ export class QuotaLeases {
   /** Writes what is queued and gives every slice back. */
   async close(): Promise<void> {
     if (this.tick) clearInterval(this.tick);
-    await this.fast.close();
+    await this.fast.drain();
     this.views.clear();
     this.leases.clear();
     if (this.o.enabled) await leaseStore.dropInstance(this.db, this.instanceId).catch(() => {});
