@@ -186,12 +186,13 @@ export class LeaseRound {
     // The locked calls count as demand too (a scope's first calls are all locked).
     for (const { call, status } of scopes)
       if (!call.refresh)
-        book.note(
+        book.demand.note(
           viewKeyOf(call, status, this.subjectPlans.has(call.tenant.id)),
           block(status).map((i) => ({ key: itemKeyOf(call.tenant.id, i), x: reservedOf(call.est, i.limit.metric) })),
         );
     const hot = scopes.filter(
-      ({ call, status }) => book.rate(viewKeyOf(call, status, this.subjectPlans.has(call.tenant.id))) >= o.minRate,
+      ({ call, status }) =>
+        book.demand.calls(viewKeyOf(call, status, this.subjectPlans.has(call.tenant.id))) >= o.minRate,
     );
     // Items of this flush's busy scopes, and of the busy views this instance has (a quiet
     // scope sharing a tenant item with a busy one must not shrink the busy one's slice).
@@ -212,10 +213,10 @@ export class LeaseRound {
         // A slice covers a whole lifetime of the item's recent rate: at a steady rate it is half
         // used when its half-life renewal is due, so one renewal per half lifetime serves it, and
         // the half left covers the calls made while the renewal is out.
-        const d = book.demandOf(k);
-        const want = Dec.max(book.demandRate(k).times(o.lifetimeMs / 1000), d.peak.times(4));
+        const peak = book.demand.of(k).peak;
+        const want = Dec.max(book.demand.rateOf(k).times(o.lifetimeMs / 1000), peak.times(4));
         let size = Dec.min(want, free.times(o.share)).toDecimalPlaces(12, Dec.ROUND_DOWN);
-        if (!hotItems.has(k) || i.exceeded || this.reclaimed.has(k) || size.lt(d.peak) || size.lte(0)) size = ZERO;
+        if (!hotItems.has(k) || i.exceeded || this.reclaimed.has(k) || size.lt(peak) || size.lte(0)) size = ZERO;
         sizes.set(k, { size, tenantId: call.tenant.id, item: i });
       }
     const change: leaseStore.LeaseChange[] = [];

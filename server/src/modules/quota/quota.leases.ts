@@ -11,8 +11,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Database } from '../../db/database';
 import type { TenantRow } from '../../db/entities';
-import { Dec, ZERO } from '../../lib/money';
+import { type Dec, ZERO } from '../../lib/money';
 import { LeaseBatcher } from './quota.lease-batch';
+import { DemandMeter, spread } from './quota.lease-demand';
 import { anySubjectKeyOf, scopeKeyOf, sentinelKeyOf } from './quota.lease-keys';
 import * as leaseStore from './quota.leases-store';
 import { reservedOf } from './quota.status';
@@ -101,16 +102,6 @@ export interface View {
   refreshing: boolean;
 }
 
-/** Demand in the current and the previous window (horizonMs long), for sizing and heat. */
-export interface Demand {
-  cur: Dec;
-  prev: Dec;
-  peak: Dec;
-  calls: number;
-  prevCalls: number;
-  since: number;
-}
-
 interface FastCall {
   view: View;
   takes: { lease: Lease; x: Dec }[];
@@ -125,7 +116,8 @@ export class QuotaLeases {
   /** The tenants of the views. */
   readonly tenants = new Map<string, TenantRow>();
   readonly leases = new Map<string, Lease>();
-  readonly demand = new Map<string, Demand>();
+  /** Demand per scope (calls) and per item (amounts), for heat and sizing. */
+  readonly demand: DemandMeter;
   /** Own leases this instance stopped using that may still have a row: deleted once nothing is in flight. */
   readonly lost = new Map<string, Lease>();
   /** The last locked round of each tenant on this instance: rounds of one tenant run one after another. */
@@ -133,6 +125,9 @@ export class QuotaLeases {
   /** Admissions on the fast path, written in shared statements (no tenant lock). */
   readonly fast: LeaseBatcher<FastCall, FastResult>;
   private readonly tick: NodeJS.Timeout | null;
+  /** Renewals asked for and not answered yet (close() waits for them). */
+  private readonly renewing = new Set<Promise<unknown>>();
+  private closing = false;
 
   constructor(
     readonly db: Database,
@@ -143,6 +138,7 @@ export class QuotaLeases {
   ) {
     // No wait for company: calls arriving while a statement is out form the next batch.
     this.fast = new LeaseBatcher((calls) => this.write(calls), { maxItems: 1000, maxConcurrent: 2, maxQueued: 50_000 });
+    this.demand = new DemandMeter(o.horizonMs);
     this.tick = o.enabled ? setInterval(() => void this.housekeep(), Math.min(250, o.horizonMs / 2)) : null;
     this.tick?.unref();
   }
@@ -150,52 +146,6 @@ export class QuotaLeases {
   /** The tenant row of a scope this instance has a view of (saves the lookup; a tenant never changes once it has usage). */
   tenant(tenantId: string): TenantRow | null {
     return this.tenants.get(tenantId) ?? null;
-  }
-
-  demandOf(key: string): Demand {
-    const t = performance.now();
-    let d = this.demand.get(key);
-    if (!d) {
-      d = { cur: ZERO, prev: ZERO, peak: ZERO, calls: 0, prevCalls: 0, since: t };
-      this.demand.set(key, d);
-    } else if (t - d.since >= this.o.horizonMs) {
-      const adjacent = t - d.since < 2 * this.o.horizonMs;
-      d.prev = adjacent ? d.cur : ZERO;
-      d.prevCalls = adjacent ? d.calls : 0;
-      if (!adjacent) d.peak = ZERO;
-      d.cur = ZERO;
-      d.calls = 0;
-      d.since = t;
-    }
-    return d;
-  }
-
-  /** Counts a call of a scope and what it asks of each item. */
-  note(scopeKey: string, uses: { key: string; x: Dec }[]) {
-    this.demandOf(scopeKey).calls++;
-    for (const u of uses) {
-      const d = this.demandOf(u.key);
-      d.cur = d.cur.plus(u.x);
-      if (u.x.gt(d.peak)) d.peak = u.x;
-    }
-  }
-
-  /**
-   * What an item was asked per second lately on this instance: the last whole window's rate,
-   * or the current window's so far if higher (extrapolated over at least a tenth of a window,
-   * so a scope that just got busy is sized for the rate it has, not for the few calls it made).
-   */
-  demandRate(key: string): Dec {
-    const d = this.demandOf(key);
-    const h = this.o.horizonMs;
-    const elapsed = Math.max(performance.now() - d.since, h / 10);
-    return Dec.max(d.prev.times(1000 / h), d.cur.times(1000 / elapsed));
-  }
-
-  /** Calls per second the scope saw lately on this instance. */
-  rate(scopeKey: string): number {
-    const d = this.demandOf(scopeKey);
-    return (Math.max(d.calls, d.prevCalls) * 1000) / this.o.horizonMs;
   }
 
   /**
@@ -226,7 +176,7 @@ export class QuotaLeases {
       else t.lease.unsynced = t.lease.unsynced.plus(t.x);
     }
     view.lastUse = performance.now();
-    this.note(
+    this.demand.note(
       view.key,
       takes.map((t) => ({ key: t.lease.key, x: t.x })),
     );
@@ -319,7 +269,7 @@ export class QuotaLeases {
 
   /** Asks the locked path to renew a scope's view and slices (once at a time). */
   refresh(view: View) {
-    if (view.refreshing) return;
+    if (view.refreshing || this.closing) return;
     view.refreshing = true;
     const call: LeaseCall = {
       tenant: view.tenant,
@@ -329,11 +279,13 @@ export class QuotaLeases {
       seconds: 0,
       refresh: true,
     };
-    this.renew(call)
+    const p = this.renew(call)
       .catch(() => {})
       .finally(() => {
         view.refreshing = false;
+        this.renewing.delete(p);
       });
+    this.renewing.add(p);
   }
 
   /**
@@ -354,9 +306,12 @@ export class QuotaLeases {
       for (const i of v.items) used.add(i.key);
       used.add(sentinelKeyOf(v.tenant.id));
       tenants.add(v.tenant.id);
-      // Renewed at half its life (a view ending with its window or a membership just ends).
+      // Renewed at half its life or a little before (a view ending with its window or a
+      // membership just ends). The point is spread per view over a fifth of a lifetime, so the
+      // many scopes that got busy together do not all renew in the same flush ever after.
       const sentinel = this.leases.get(sentinelKeyOf(v.tenant.id));
-      if (!sentinel || sentinel.expiresAt.getTime() - now < this.o.lifetimeMs / 2) this.refresh(v);
+      if (!sentinel || sentinel.expiresAt.getTime() - now < this.o.lifetimeMs * (0.5 + 0.2 * spread(v.key)))
+        this.refresh(v);
     }
     for (const id of this.tenants.keys()) if (!tenants.has(id)) this.tenants.delete(id);
     const change: leaseStore.LeaseChange[] = [];
@@ -376,14 +331,16 @@ export class QuotaLeases {
         drop.push(l.id);
         this.lost.delete(l.id);
       }
-    for (const [k, d] of this.demand) if (t - d.since > 2 * idle) this.demand.delete(k);
+    this.demand.forget(2 * idle);
     if (change.length || drop.length)
       await leaseStore.writeLeases(this.db, this.instanceId, change, drop, []).catch(() => {});
   }
 
   /** Writes what is queued and gives every slice back. */
   async close(): Promise<void> {
+    this.closing = true;
     if (this.tick) clearInterval(this.tick);
+    await Promise.all(this.renewing);
     await this.fast.drain();
     this.views.clear();
     this.leases.clear();
