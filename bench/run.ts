@@ -448,6 +448,23 @@ async function main() {
       return `; ${((100 * lease) / Math.max(1, lease + locked)).toFixed(1)}% on leases (${fmt(locked)} locked), ${fmt(renewals)} renewals, mean ${ms(mean)} ms (${ms(wait)} ms queued for the locked path)`;
     };
     const measure = async (instances: string, bases: string[], baseline: number) => {
+      // The same open loop on the trivial query: what HTTP and GraphQL alone cost at this rate,
+      // on this machine, now (the part of an answer's latency no decision path can remove).
+      const rate0 = Math.round(baseline / 2);
+      const trivialOpen = await openLoop({
+        bases,
+        keys: [hotKey],
+        body: () => TRIVIAL,
+        rate: rate0,
+        seconds: DURATION,
+      });
+      rows.push({
+        test: `5. open loop at half the trivial rate, trivial query, ${instances}`,
+        figure: `p50 ${ms(trivialOpen.p50)} ms, p90 ${ms(trivialOpen.p90)} ms, p99 ${ms(trivialOpen.p99)} ms (${fmt(trivialOpen.achieved)}/s answered)`,
+        baseline: `${fmt(rate0)} req/s offered`,
+        ratio: '',
+        target: '(the floor under the rows below)',
+      });
       for (const [label, keys] of [
         ['1 tenant', [hotKey]],
         [`${MANY} tenants`, manyKeys],

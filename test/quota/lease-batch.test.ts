@@ -53,7 +53,12 @@ describe('LeaseBatcher', () => {
     const b = new LeaseBatcher(write, { maxItems: 2, maxConcurrent: 1, maxQueued: 3 });
     const calls = [1, 2, 3].map((e) => b.submit(e));
     expect(b.submit(4)).toBeNull();
-    const outcomes = calls.map((p) => p?.then((o) => o, (e: Error) => e.message));
+    const outcomes = calls.map((p) =>
+      p?.then(
+        (o) => o,
+        (e: Error) => e.message,
+      ),
+    );
     await turn();
     // maxItems 2: the first write holds two entries; the third waits for it.
     expect(writes.map((w) => w.entries)).toEqual([[1, 2]]);

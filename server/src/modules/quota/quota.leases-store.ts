@@ -235,6 +235,32 @@ export function reserveFromLeases(
   );
 }
 
+/**
+ * Extends own leases without the tenant's lock (their amounts do not move, so the invariant
+ * does not either): only rows still live until `guard`, so no locked round that could have
+ * counted one of them as expired (clocks apart by less than `guard - now`) sees it come back.
+ * Answers the ids extended (a missing one was deleted or is about to expire: lost).
+ */
+export async function extendLeases(
+  sql: Sql,
+  instanceId: string,
+  ids: string[],
+  expiresAt: Date,
+  guard: Date,
+): Promise<Set<string>> {
+  const rows = await sql.query<{ id: string }>(
+    'quotaLeases:extend',
+    `WITH locked AS MATERIALIZED (
+       SELECT id FROM quota_leases WHERE id = ANY($1::uuid[]) AND instance_id = $2 AND expires_at > $4
+        ORDER BY id FOR UPDATE
+     )
+     UPDATE quota_leases q SET expires_at = $3 FROM locked WHERE q.id = locked.id AND q.expires_at > $4
+     RETURNING q.id`,
+    [ids, instanceId, expiresAt, guard],
+  );
+  return new Set(rows.map((r) => r.id));
+}
+
 /** The leases among `ids` that exist (a check-only decision on the fast path asks this). */
 export async function liveLeases(sql: Sql, ids: string[]): Promise<Set<string>> {
   const rows = await sql.query<{ id: string }>(

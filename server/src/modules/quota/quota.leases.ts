@@ -98,6 +98,8 @@ export interface View {
   /** The tenant's sentinel when the view was made: a limit change deletes it, and the view with it. */
   sentinelId: string;
   validUntil: Date;
+  /** What ends the view whatever its slices (a membership change, a window's end). */
+  endsBy: Date | null;
   lastUse: number;
   refreshing: boolean;
 }
@@ -298,6 +300,7 @@ export class QuotaLeases {
     const idle = 2 * this.o.horizonMs;
     const used = new Set<string>();
     const tenants = new Set<string>();
+    const extend: View[] = [];
     for (const v of this.views.values()) {
       if (t - v.lastUse > idle) {
         this.views.delete(v.key);
@@ -311,8 +314,12 @@ export class QuotaLeases {
       // many scopes that got busy together do not all renew in the same flush ever after.
       const sentinel = this.leases.get(sentinelKeyOf(v.tenant.id));
       if (!sentinel || sentinel.expiresAt.getTime() - now < this.o.lifetimeMs * (0.5 + 0.2 * spread(v.key)))
-        this.refresh(v);
+        // A renewal already out and late: the slices are kept alive meanwhile (not lost to
+        // expiry because the database is slow, which would send every call to the lock).
+        if (sentinel && (v.refreshing || this.extensible(v, now))) extend.push(v);
+        else this.refresh(v);
     }
+    if (extend.length) await this.extend(extend);
     for (const id of this.tenants.keys()) if (!tenants.has(id)) this.tenants.delete(id);
     const change: leaseStore.LeaseChange[] = [];
     const drop: string[] = [];
@@ -334,6 +341,43 @@ export class QuotaLeases {
     this.demand.forget(2 * idle);
     if (change.length || drop.length)
       await leaseStore.writeLeases(this.db, this.instanceId, change, drop, []).catch(() => {});
+  }
+
+  /**
+   * A view due for its half-life renewal may instead have its slices extended, without the
+   * lock, once: when its status is less than 0.6 of a lifetime old and every slice still has at
+   * least half its size. The next time it is due it is renewed (so what a view answers with,
+   * and what it knows of usage recorded beyond reservations, is at most about a lifetime old,
+   * or as old as a renewal that is late: its slices are extended until it comes back).
+   */
+  private extensible(v: View, now: number): boolean {
+    if (now - v.at.getTime() >= this.o.lifetimeMs * 0.6) return false;
+    return v.items.every((i) => {
+      const l = this.leases.get(i.key);
+      return !!l && l.available.gte(l.granted.div(2));
+    });
+  }
+
+  /** Extends the views' slices (one statement); a view whose slice could not be extended is renewed. */
+  private async extend(views: View[]): Promise<void> {
+    const now = this.now().getTime();
+    const expiresAt = new Date(now + this.o.lifetimeMs);
+    const leases = new Map<string, Lease>();
+    for (const v of views)
+      for (const k of [sentinelKeyOf(v.tenant.id), ...v.items.map((i) => i.key)]) {
+        const l = this.leases.get(k);
+        if (l) leases.set(l.id, l);
+      }
+    const done = await leaseStore
+      .extendLeases(this.db, this.instanceId, [...leases.keys()], expiresAt, new Date(now + this.o.lifetimeMs / 4))
+      .catch(() => new Set<string>());
+    for (const l of leases.values()) if (done.has(l.id) && l.expiresAt < expiresAt) l.expiresAt = expiresAt;
+    for (const v of views) {
+      const mine = [sentinelKeyOf(v.tenant.id), ...v.items.map((i) => i.key)].map((k) => this.leases.get(k));
+      if (mine.every((l) => l && done.has(l.id))) {
+        v.validUntil = v.endsBy && v.endsBy < expiresAt ? v.endsBy : expiresAt;
+      } else this.refresh(v);
+    }
   }
 
   /** Writes what is queued and gives every slice back. */
