@@ -424,7 +424,17 @@ async function main() {
     };
     /** The lease/locked decision counts and renewals so far, summed over the instances' /metrics. */
     const paths = async (bases: string[]) => {
-      const sum = { lease: 0, locked: 0, renewals: 0, renewalSeconds: 0, waits: 0, waitSeconds: 0 };
+      const sum = {
+        lease: 0,
+        locked: 0,
+        renewals: 0,
+        renewalSeconds: 0,
+        waits: 0,
+        waitSeconds: 0,
+        writes: 0,
+        writeSeconds: 0,
+        written: 0,
+      };
       for (const b of bases) {
         const text = await (await fetch(`${b}/metrics`)).text();
         const num = (re: RegExp) => Number(re.exec(text)?.[1] ?? 0);
@@ -432,6 +442,9 @@ async function main() {
         sum.locked += num(/^tally_authorize_path_total\{path="locked"\} (\S+)$/m);
         sum.renewals += num(/^tally_lease_renewal_seconds_count (\S+)$/m);
         sum.renewalSeconds += num(/^tally_lease_renewal_seconds_sum (\S+)$/m);
+        sum.writes += num(/^tally_lease_write_seconds_count (\S+)$/m);
+        sum.writeSeconds += num(/^tally_lease_write_seconds_sum (\S+)$/m);
+        sum.written += num(/^tally_lease_write_decisions_total (\S+)$/m);
         sum.waits += num(/^tally_group_commit_wait_seconds_count\{queue="authorize"\} (\S+)$/m);
         sum.waitSeconds += num(/^tally_group_commit_wait_seconds_sum\{queue="authorize"\} (\S+)$/m);
       }
@@ -445,7 +458,10 @@ async function main() {
       const mean = renewals ? ((b.renewalSeconds - a.renewalSeconds) / renewals) * 1000 : 0;
       const waits = b.waits - a.waits;
       const wait = waits ? ((b.waitSeconds - a.waitSeconds) / waits) * 1000 : 0;
-      return `; ${((100 * lease) / Math.max(1, lease + locked)).toFixed(1)}% on leases (${fmt(locked)} locked), ${fmt(renewals)} renewals, mean ${ms(mean)} ms (${ms(wait)} ms queued for the locked path)`;
+      const writes = b.writes - a.writes;
+      const write = writes ? ((b.writeSeconds - a.writeSeconds) / writes) * 1000 : 0;
+      const per = writes ? (b.written - a.written) / writes : 0;
+      return `; ${((100 * lease) / Math.max(1, lease + locked)).toFixed(1)}% on leases (${fmt(locked)} locked), ${fmt(renewals)} renewals, mean ${ms(mean)} ms (${ms(wait)} ms queued for the locked path); lease statements mean ${ms(write)} ms, ${fmt(per, 1)} decisions each`;
     };
     const measure = async (instances: string, bases: string[], baseline: number) => {
       // The same open loop on the trivial query: what HTTP and GraphQL alone cost at this rate,

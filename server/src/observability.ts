@@ -165,6 +165,17 @@ export function createMetrics() {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers,
     }),
+    leaseWrite: new Histogram({
+      name: 'tally_lease_write_seconds',
+      help: "One statement of authorizeUsage's lease path (reservations moved out of slices), from its start to its commit",
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers,
+    }),
+    leaseWriteDecisions: new Counter({
+      name: 'tally_lease_write_decisions_total',
+      help: "Decisions written by the lease path's statements (divided by tally_lease_write_seconds_count: decisions per statement)",
+      registers,
+    }),
     alertsPublished: new Counter({
       name: 'tally_alerts_published_total',
       help: 'Quota threshold alerts committed and published to subscribers',
@@ -267,6 +278,7 @@ export interface Instrumented {
     emitter: Observed<{
       decision: [allowed: boolean, path: 'lease' | 'locked'];
       renewal: [seconds: number];
+      leaseWrite: [seconds: number, decisions: number];
       alerts: [alerts: unknown[]];
     }>;
     authorizer: ObservableQueue;
@@ -296,6 +308,10 @@ export function instrument(metrics: Metrics, s: Instrumented): void {
     metrics.decisionPaths.inc({ path });
   });
   s.quota.emitter.on('renewal', (seconds) => metrics.leaseRenewal.observe(seconds));
+  s.quota.emitter.on('leaseWrite', (seconds, decisions) => {
+    metrics.leaseWrite.observe(seconds);
+    metrics.leaseWriteDecisions.inc(decisions);
+  });
 }
 
 /** The pub/sub port's Redis events, counted (never fired with in-process pub/sub). */

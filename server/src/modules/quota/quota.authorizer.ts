@@ -86,6 +86,7 @@ export class QuotaAuthorizer {
       await this.renewals.submit([c]);
       news.renewal((performance.now() - t) / 1000);
     });
+    this.leases.fast.onWrite = (seconds, n) => news.leaseWrite(seconds, n);
   }
 
   /** INGEST (the field's authScopes). */

@@ -29,6 +29,8 @@ export class LeaseBatcher<E, O> {
   private idle: (() => void)[] = [];
   /** Statements written and entries they held (for tests and the bench's reading of batch sizes). */
   readonly stats = { flushes: 0, calls: 0 };
+  /** Told after each write, how long it took (seconds) and how many entries it held (metrics). */
+  onWrite: ((seconds: number, entries: number) => void) | null = null;
 
   constructor(
     /** Writes the entries in one statement; outcomes in entry order. */
@@ -60,6 +62,7 @@ export class LeaseBatcher<E, O> {
     this.inflight++;
     this.stats.flushes++;
     this.stats.calls += batch.length;
+    const t0 = performance.now();
     this.write(batch.map((w) => w.entry))
       .then(
         (out) => {
@@ -70,6 +73,7 @@ export class LeaseBatcher<E, O> {
         },
       )
       .finally(() => {
+        this.onWrite?.((performance.now() - t0) / 1000, batch.length);
         this.inflight--;
         if (this.queue.length) this.flush();
         else if (this.inflight === 0) for (const f of this.idle.splice(0)) f();

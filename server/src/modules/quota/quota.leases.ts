@@ -314,9 +314,10 @@ export class QuotaLeases {
       // many scopes that got busy together do not all renew in the same flush ever after.
       const sentinel = this.leases.get(sentinelKeyOf(v.tenant.id));
       if (!sentinel || sentinel.expiresAt.getTime() - now < this.o.lifetimeMs * (0.5 + 0.2 * spread(v.key)))
-        // A renewal already out and late: the slices are kept alive meanwhile (not lost to
-        // expiry because the database is slow, which would send every call to the lock).
-        if (sentinel && (v.refreshing || this.extensible(v, now))) extend.push(v);
+        if (sentinel && (v.refreshing || this.extensible(v, now)))
+          // A renewal already out and late: the slices are kept alive meanwhile (not lost to
+          // expiry because the database is slow, which would send every call to the lock).
+          extend.push(v);
         else this.refresh(v);
     }
     if (extend.length) await this.extend(extend);

@@ -16,6 +16,8 @@ export type QuotaEvents = {
   decision: [allowed: boolean, path: 'lease' | 'locked'];
   /** One lease renewal committed (seconds from its request). */
   renewal: [seconds: number];
+  /** One statement of the fast path committed: how long it took, how many decisions it held. */
+  leaseWrite: [seconds: number, decisions: number];
   /** Alerts stored by one committed write (each is also published). */
   alerts: [alerts: AlertRow[]];
 };
@@ -42,5 +44,9 @@ export class QuotaNews {
 
   renewal(seconds: number): void {
     this.events.emit('renewal', seconds);
+  }
+
+  leaseWrite(seconds: number, decisions: number): void {
+    this.events.emit('leaseWrite', seconds, decisions);
   }
 }
