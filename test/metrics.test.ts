@@ -236,10 +236,13 @@ describe('events', () => {
         denied: sample(text, 'tally_authorize_decisions_total', { decision: 'denied' }),
         alerts: sample(text, 'tally_alerts_published_total'),
         waits: sample(text, 'tally_group_commit_wait_seconds_count', { queue: 'authorize' }),
+        lease: sample(text, 'tally_authorize_path_total', { path: 'lease' }),
+        locked: sample(text, 'tally_authorize_path_total', { path: 'locked' }),
       };
     };
     const before = await decisions();
-    expect(before).toEqual({ allowed: before.allowed, denied: before.denied, alerts: 0, waits: before.waits });
+    expect(before).toEqual({ ...before, alerts: 0 });
+    expect(before.lease).not.toBeNaN();
 
     const yes = await h.ok(key, AUTHORIZE, { input: { estimate: { cost: '1' } } });
     const no = await h.ok(key, AUTHORIZE, { input: { estimate: { cost: '11' } } });
@@ -254,6 +257,8 @@ describe('events', () => {
     expect(after.allowed - before.allowed).toBe(2);
     expect(after.denied - before.denied).toBe(1);
     expect(after.waits - before.waits).toBe(3);
+    // A scope's first calls take the tenant's lock (leases come once it is busy).
+    expect([after.locked - before.locked, after.lease - before.lease]).toEqual([3, 0]);
     expect(after.alerts).toBe(0);
 
     await h.ok(key, RECORD, { input: { idempotencyKey: 'm-alert-2', kind: 'CALL', cost: '5' } }); // 90%: 50 and 80

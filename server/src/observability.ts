@@ -112,6 +112,12 @@ export function createMetrics() {
     labelNames: ['decision'] as const,
     registers,
   });
+  const decisionPaths = new Counter({
+    name: 'tally_authorize_path_total',
+    help: "authorizeUsage decisions by path: 'lease' (this instance's slice, no lock) or 'locked' (the tenant's lock)",
+    labelNames: ['path'] as const,
+    registers,
+  });
   const reconnects = new Counter({
     name: 'tally_pubsub_reconnects_total',
     help: 'Redis pub/sub connections re-established after a loss (0 with in-process pub/sub)',
@@ -135,6 +141,7 @@ export function createMetrics() {
   for (const code of ERROR_CODES) errors.inc({ code }, 0);
   for (const outcome of INGEST_OUTCOMES) ingest.inc({ outcome }, 0);
   for (const decision of ['allowed', 'denied']) decisions.inc({ decision }, 0);
+  for (const path of ['lease', 'locked']) decisionPaths.inc({ path }, 0);
   for (const client of ['publish', 'subscribe']) {
     reconnects.inc({ client }, 0);
     reconnectAttempts.inc({ client }, 0);
@@ -159,6 +166,24 @@ export function createMetrics() {
     errors,
     ingest,
     decisions,
+    decisionPaths,
+    leaseRenewal: new Histogram({
+      name: 'tally_lease_renewal_seconds',
+      help: "Time a lease renewal (a scope's slices resized on the locked path) takes from its request to its commit",
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    }),
+    leaseWrite: new Histogram({
+      name: 'tally_lease_write_seconds',
+      help: "One statement of authorizeUsage's lease path (reservations moved out of slices), from its start to its commit",
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers,
+    }),
+    leaseWriteDecisions: new Counter({
+      name: 'tally_lease_write_decisions_total',
+      help: "Decisions written by the lease path's statements (divided by tally_lease_write_seconds_count: decisions per statement)",
+      registers,
+    }),
     alertsPublished: new Counter({
       name: 'tally_alerts_published_total',
       help: 'Quota threshold alerts committed and published to subscribers',
@@ -259,7 +284,12 @@ export interface Instrumented {
   db: { poolStats(): PoolStats };
   usage: { emitter: Observed<{ outcomes: [outcomes: string[]] }>; committer: ObservableQueue };
   quota: {
-    emitter: Observed<{ decision: [allowed: boolean]; alerts: [alerts: unknown[]] }>;
+    emitter: Observed<{
+      decision: [allowed: boolean, path: 'lease' | 'locked'];
+      renewal: [seconds: number];
+      leaseWrite: [seconds: number, decisions: number];
+      alerts: [alerts: unknown[]];
+    }>;
     authorizer: ObservableQueue;
   };
   webhooks: { worker: { onAttempt: (outcome: (typeof ATTEMPT_OUTCOMES)[number]) => void } };
@@ -283,7 +313,15 @@ export function instrument(metrics: Metrics, s: Instrumented): void {
   });
   // Alerts are emitted only after their transaction committed, and each is published.
   s.quota.emitter.on('alerts', (alerts) => metrics.alertsPublished.inc(alerts.length));
-  s.quota.emitter.on('decision', (allowed) => metrics.decisions.inc({ decision: allowed ? 'allowed' : 'denied' }));
+  s.quota.emitter.on('decision', (allowed, path) => {
+    metrics.decisions.inc({ decision: allowed ? 'allowed' : 'denied' });
+    metrics.decisionPaths.inc({ path });
+  });
+  s.quota.emitter.on('renewal', (seconds) => metrics.leaseRenewal.observe(seconds));
+  s.quota.emitter.on('leaseWrite', (seconds, decisions) => {
+    metrics.leaseWrite.observe(seconds);
+    metrics.leaseWriteDecisions.inc(decisions);
+  });
   s.webhooks.worker.onAttempt = (outcome) => metrics.webhookAttempts.inc({ outcome });
 }
 

@@ -4,7 +4,7 @@
 // the fast path at once; the bound that remains (usage recorded beyond what was held) is
 // measured. The kill -9 of a real server process mid-race is in leases-kill.test.ts.
 import { describe, expect, it } from 'vitest';
-import { sleep } from '../support/wait';
+import { sleep, until } from '../support/wait';
 import type { Instance, WorldTenant } from '../support/world';
 import { dec, NOON, World } from '../support/world';
 
@@ -261,5 +261,46 @@ describe('authorizeUsage on leases', () => {
     // Everyone else still fits.
     for (const p of await Promise.all(Array.from({ length: 20 }, () => acme.authorize(user()))))
       expect(p.allowed).toBe(true);
+  });
+
+  it('a busy view due at half life is extended without the lock once (its slices still half full), then renewed under the lock', async () => {
+    world.clock.set(NOON);
+    const acme = await world
+      .tenant('extended')
+      .onPlan([{ metric: 'COST', period: 'DAY', amount: '1000', action: 'BLOCK' }])
+      .withKey('INGEST');
+    const input = { estimate: { cost: '0.1' }, reserveSeconds: 600 };
+    await waves(acme, 20, 5, input);
+    const services = world.h.app.services.quota;
+    const expiries = async () =>
+      (
+        await world.h.sql('SELECT DISTINCT expires_at FROM quota_leases WHERE tenant_id = $1 AND instance_id = $2', [
+          acme.id,
+          services.leases.instanceId,
+        ])
+      ).map((r) => new Date(r.expires_at as string).getTime());
+    expect(await expiries()).toEqual([Date.parse(NOON) + LEASES.lifetimeMs]);
+    // When the tenant's view was last decided under the lock (a renewal makes it anew).
+    const viewAt = () => [...services.leases.views.values()].find((v) => v.tenant.id === acme.id)?.at.getTime();
+    expect(viewAt()).toBe(Date.parse(NOON));
+    // 5.5 s on, 4.5 s left: due (renewed with at most 0.5-0.7 of a lifetime left); the view is
+    // 5.5 s old (< 0.6 of a lifetime) and its slices are nearly full: extended, no lock.
+    const t1 = Date.parse(NOON) + 5500;
+    world.clock.set(new Date(t1));
+    await services.leases.housekeep();
+    expect(await expiries()).toEqual([t1 + LEASES.lifetimeMs]);
+    expect(viewAt()).toBe(Date.parse(NOON));
+    // Still decided on the slice after the old expiry would have passed.
+    const t2 = Date.parse(NOON) + 11_000;
+    world.clock.set(new Date(t2));
+    const fast0 = fastCalls(world.h.app);
+    expect((await acme.authorize(input)).allowed).toBe(true);
+    expect(fastCalls(world.h.app) - fast0).toBe(1);
+    // Due again, the view 11 s old: renewed under the lock (used and reserved read again).
+    await services.leases.housekeep();
+    await until(async () => (await expiries()).includes(t2 + LEASES.lifetimeMs), 'the renewal');
+    expect(viewAt()).toBe(t2);
+    const l = await ledger(acme.id, acme.limit(0));
+    expect(Number(l.reserved) + Number(l.leased)).toBeLessThanOrEqual(1000);
   });
 });

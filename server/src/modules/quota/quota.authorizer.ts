@@ -61,6 +61,12 @@ export class QuotaAuthorizer {
    * flush, admitted one after another in memory, and their reservations go in as one INSERT.
    */
   readonly committer: GroupCommitter<AuthorizeCall, AuthorizeDecision>;
+  /**
+   * Lease renewals, decided like calls but in transactions of their own: a few scopes each,
+   * several at once, so a wave of renewals of many tenants runs over several connections
+   * instead of queueing behind (and delaying) the calls' flushes.
+   */
+  readonly renewals: GroupCommitter<AuthorizeCall, AuthorizeDecision>;
   /** This instance's leases of headroom: the fast path. */
   readonly leases: QuotaLeases;
   /** The money gate (credits), set once by the composition root; null: none. */
@@ -76,7 +82,17 @@ export class QuotaAuthorizer {
     leaseOptions: LeaseOptions = DEFAULT_LEASES,
   ) {
     this.committer = new GroupCommitter((calls) => this.decide(calls), { ...DEFAULT_GROUP_COMMIT, maxItems: 500 });
-    this.leases = new QuotaLeases(db, leaseOptions, now, (c) => this.committer.submit([c]));
+    this.renewals = new GroupCommitter((calls) => this.decide(calls), {
+      ...DEFAULT_GROUP_COMMIT,
+      maxItems: 8,
+      maxConcurrent: 4,
+    });
+    this.leases = new QuotaLeases(db, leaseOptions, now, async (c) => {
+      const t = performance.now();
+      await this.renewals.submit([c]);
+      news.renewal((performance.now() - t) / 1000);
+    });
+    this.leases.fast.onWrite = (seconds, n) => news.leaseWrite(seconds, n);
   }
 
   /** INGEST (the field's authScopes). */
@@ -100,9 +116,15 @@ export class QuotaAuthorizer {
     const seconds = check.reserveSeconds(input.reserveSeconds, ['input', 'reserveSeconds']);
     const est = check.estimate(input.estimate, ['input', 'estimate']);
 
-    const decideQuota = async () =>
-      (await this.leases.admit({ tenantId, apiKeyId, subject, est, seconds })) ??
-      ((await this.committer.submit([{ tenant, apiKeyId, subject, est, seconds }]))[0] as AuthorizeDecision);
+    // Which path decided the quota part: a lease of this instance, or the tenant's lock.
+    let path: 'lease' | 'locked' = 'locked';
+    const decideQuota = async () => {
+      const quick = await this.leases.admit({ tenantId, apiKeyId, subject, est, seconds });
+      if (quick) path = 'lease';
+      return (
+        quick ?? ((await this.committer.submit([{ tenant, apiKeyId, subject, est, seconds }]))[0] as AuthorizeDecision)
+      );
+    };
     // Money gates too when a wallet pays (credits, through quota's WalletGate port): it runs
     // this decision, then checks and holds the estimate against the wallet, undoing the
     // reservation of a call the wallet denies.
@@ -115,7 +137,7 @@ export class QuotaAuthorizer {
           },
         )
       : await decideQuota();
-    this.news.decision(decision.allowed);
+    this.news.decision(decision.allowed, path);
     if (decision.reservation) this.news.changed([tenantId]);
     return decision;
   }

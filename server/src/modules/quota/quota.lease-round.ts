@@ -186,12 +186,13 @@ export class LeaseRound {
     // The locked calls count as demand too (a scope's first calls are all locked).
     for (const { call, status } of scopes)
       if (!call.refresh)
-        book.note(
+        book.demand.note(
           viewKeyOf(call, status, this.subjectPlans.has(call.tenant.id)),
           block(status).map((i) => ({ key: itemKeyOf(call.tenant.id, i), x: reservedOf(call.est, i.limit.metric) })),
         );
     const hot = scopes.filter(
-      ({ call, status }) => book.rate(viewKeyOf(call, status, this.subjectPlans.has(call.tenant.id))) >= o.minRate,
+      ({ call, status }) =>
+        book.demand.calls(viewKeyOf(call, status, this.subjectPlans.has(call.tenant.id))) >= o.minRate,
     );
     // Items of this flush's busy scopes, and of the busy views this instance has (a quiet
     // scope sharing a tenant item with a busy one must not shrink the busy one's slice).
@@ -209,10 +210,14 @@ export class LeaseRound {
           .minus(i.used)
           .minus(i.reserved)
           .minus((this.held.get(k) ?? ZERO).minus(t?.base ?? ZERO));
-        const d = book.demandOf(k);
-        const want = Dec.max(Dec.max(d.cur, d.prev).times(2), d.peak.times(4));
+        // A slice covers two lifetimes of the item's recent rate: at a steady rate a quarter of it
+        // is used when its half-life renewal is due, so one renewal per half lifetime serves it,
+        // and what is left covers the calls made while the renewal is out even when the rate
+        // triples meanwhile (a slice runs out only if a renewal takes longer than that).
+        const peak = book.demand.of(k).peak;
+        const want = Dec.max(book.demand.rateOf(k).times((2 * o.lifetimeMs) / 1000), peak.times(4));
         let size = Dec.min(want, free.times(o.share)).toDecimalPlaces(12, Dec.ROUND_DOWN);
-        if (!hotItems.has(k) || i.exceeded || this.reclaimed.has(k) || size.lt(d.peak) || size.lte(0)) size = ZERO;
+        if (!hotItems.has(k) || i.exceeded || this.reclaimed.has(k) || size.lt(peak) || size.lte(0)) size = ZERO;
         sizes.set(k, { size, tenantId: call.tenant.id, item: i });
       }
     const change: leaseStore.LeaseChange[] = [];
@@ -309,10 +314,10 @@ export class LeaseRound {
   private view(call: LeaseCall, status: QuotaStatus, expiresAt: Date, sentinelId: string) {
     const key = viewKeyOf(call, status, this.subjectPlans.has(call.tenant.id));
     const items = block(status);
-    let validUntil = expiresAt;
-    const next = this.next.get(call.tenant.id);
-    if (next && next < validUntil) validUntil = next;
-    for (const i of items) if (i.periodEnd && i.periodEnd < validUntil) validUntil = new Date(i.periodEnd);
+    // The view ends with its slices, or before: when a membership starts or ends, or a window.
+    let endsBy: Date | null = this.next.get(call.tenant.id) ?? null;
+    for (const i of items) if (i.periodEnd && (!endsBy || i.periodEnd < endsBy)) endsBy = new Date(i.periodEnd);
+    const validUntil = endsBy && endsBy < expiresAt ? endsBy : expiresAt;
     const old = this.book.views.get(key);
     const v: View = {
       key,
@@ -325,6 +330,7 @@ export class LeaseRound {
       blocked: status.blocked,
       sentinelId,
       validUntil,
+      endsBy,
       lastUse: old?.lastUse ?? performance.now(),
       refreshing: old?.refreshing ?? false,
     };

@@ -99,11 +99,13 @@ export function reclaimLeases(
     'authorizeUsage:reclaim',
     `WITH items AS (
        SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[]) AS i(tenant_id, limit_id, scope_key, period_start)
-     ), gone AS (
-       DELETE FROM quota_leases q USING items i
+     ), locked AS MATERIALIZED (
+       SELECT q.id FROM quota_leases q, items i
         WHERE q.tenant_id = i.tenant_id AND q.limit_id = i.limit_id AND q.scope_key = i.scope_key
           AND q.period_start IS NOT DISTINCT FROM i.period_start AND q.instance_id <> $5
-       RETURNING q.id
+        ORDER BY q.id FOR UPDATE OF q
+     ), gone AS (
+       DELETE FROM quota_leases WHERE id IN (SELECT id FROM locked) RETURNING id
      )
      SELECT tenant_id AS "tenantId", limit_id AS "limitId", scope_key AS "scopeKey", period_start AS "periodStart",
             sum(amount)::text AS amount
@@ -137,13 +139,16 @@ export async function writeLeases(
   if (!change.length && !drop.length && !add.length) return new Set();
   const rows = await sql.query<{ id: string }>(
     'quotaLeases:write',
-    `WITH changed AS (
+    `WITH locked AS MATERIALIZED (
+       SELECT id FROM quota_leases WHERE (id = ANY($1::uuid[]) OR id = ANY($5::uuid[])) AND instance_id = $4
+        ORDER BY id FOR UPDATE
+     ), changed AS (
        UPDATE quota_leases q SET amount = greatest(0, q.amount + v.d), expires_at = coalesce(v.e, q.expires_at)
-         FROM unnest($1::uuid[], $2::numeric[], $3::timestamptz[]) AS v(id, d, e)
-        WHERE q.id = v.id AND q.instance_id = $4
+         FROM unnest($1::uuid[], $2::numeric[], $3::timestamptz[]) AS v(id, d, e), locked
+        WHERE q.id = v.id AND locked.id = q.id
        RETURNING q.id
      ), dropped AS (
-       DELETE FROM quota_leases WHERE id = ANY($5::uuid[]) AND instance_id = $4 RETURNING id
+       DELETE FROM quota_leases WHERE id = ANY($5::uuid[]) AND id IN (SELECT id FROM locked) RETURNING id
      ), added AS (
        INSERT INTO quota_leases (id, tenant_id, limit_id, scope_key, period_start, instance_id, amount, expires_at)
        SELECT id, t, l, s, p, $4, a, e
@@ -171,6 +176,11 @@ export async function writeLeases(
 }
 
 /**
+ * Statements that change several lease rows lock them first, in id order (a MATERIALIZED CTE
+ * with ORDER BY ... FOR UPDATE: rows are locked after the sort), so two concurrent statements
+ * (two flushes of the fast path, a flush and a renewal, a reclaim) can wait for each other but
+ * never deadlock (PostgreSQL would abort one after deadlock_timeout, a second late).
+ *
  * The fast path's reservations, without the tenant's lock: in one statement, each lease gives
  * what the reservations admitted against it hold, and a reservation is inserted only when every
  * lease it names gave its part (a lease deleted or short gives nothing: none of its
@@ -189,8 +199,11 @@ export function reserveFromLeases(
        SELECT * FROM unnest($1::int[], $2::uuid[], $3::numeric[]) AS t(r, lease, x)
      ), need AS (
        SELECT lease, sum(x) AS x FROM takes GROUP BY lease
+     ), locked AS MATERIALIZED (
+       SELECT q.id FROM quota_leases q WHERE q.id IN (SELECT lease FROM need) ORDER BY q.id FOR UPDATE
      ), given AS (
-       UPDATE quota_leases q SET amount = q.amount - need.x FROM need WHERE q.id = need.lease AND q.amount >= need.x
+       UPDATE quota_leases q SET amount = q.amount - need.x FROM need, locked
+        WHERE q.id = need.lease AND locked.id = q.id AND q.amount >= need.x
        RETURNING q.id
      ), res AS (
        SELECT * FROM unnest($4::int[], $5::uuid[], $6::uuid[], $7::uuid[], $8::text[], $9::numeric[], $10::bigint[],
@@ -200,7 +213,7 @@ export function reserveFromLeases(
      INSERT INTO reservations (id, tenant_id, api_key_id, subject, cost, tokens, input_tokens, output_tokens, asr_seconds, requests, expires_at)
      SELECT id, tenant_id, api_key_id, subject, cost, tokens, input_tokens, output_tokens, asr_seconds, requests, expires_at
        FROM res
-      WHERE NOT EXISTS (SELECT 1 FROM takes t WHERE t.r = res.r AND t.lease NOT IN (SELECT id FROM given))
+      WHERE res.r NOT IN (SELECT t.r FROM takes t LEFT JOIN given g ON g.id = t.lease WHERE g.id IS NULL)
      RETURNING ${RESERVATION_COLUMNS}`,
     [
       takes.map((t) => t.r),
@@ -220,6 +233,32 @@ export function reserveFromLeases(
       col((r) => r.expiresAt.toISOString()),
     ],
   );
+}
+
+/**
+ * Extends own leases without the tenant's lock (their amounts do not move, so the invariant
+ * does not either): only rows still live until `guard`, so no locked round that could have
+ * counted one of them as expired (clocks apart by less than `guard - now`) sees it come back.
+ * Answers the ids extended (a missing one was deleted or is about to expire: lost).
+ */
+export async function extendLeases(
+  sql: Sql,
+  instanceId: string,
+  ids: string[],
+  expiresAt: Date,
+  guard: Date,
+): Promise<Set<string>> {
+  const rows = await sql.query<{ id: string }>(
+    'quotaLeases:extend',
+    `WITH locked AS MATERIALIZED (
+       SELECT id FROM quota_leases WHERE id = ANY($1::uuid[]) AND instance_id = $2 AND expires_at > $4
+        ORDER BY id FOR UPDATE
+     )
+     UPDATE quota_leases q SET expires_at = $3 FROM locked WHERE q.id = locked.id AND q.expires_at > $4
+     RETURNING q.id`,
+    [ids, instanceId, expiresAt, guard],
+  );
+  return new Set(rows.map((r) => r.id));
 }
 
 /** The leases among `ids` that exist (a check-only decision on the fast path asks this). */

@@ -12,7 +12,8 @@ import { randomUUID } from 'node:crypto';
 import type { Database } from '../../db/database';
 import type { TenantRow } from '../../db/entities';
 import { type Dec, ZERO } from '../../lib/money';
-import { GroupCommitter } from '../usage/group-commit';
+import { LeaseBatcher } from './quota.lease-batch';
+import { DemandMeter, spread } from './quota.lease-demand';
 import { anySubjectKeyOf, scopeKeyOf, sentinelKeyOf } from './quota.lease-keys';
 import * as leaseStore from './quota.leases-store';
 import { reservedOf } from './quota.status';
@@ -30,7 +31,7 @@ export interface LeaseOptions {
   enabled: boolean;
   /** A slice counts this long after its last renewal; a dead instance's slices come back after it. */
   lifetimeMs: number;
-  /** Demand is measured over windows this long; a slice covers twice the last window's (renewed at half left). */
+  /** Demand is measured over windows this long (a slice covers a lifetime of the rate measured, renewed at half left). */
   horizonMs: number;
   /** A slice takes at most this fraction of the item's free headroom. */
   share: number;
@@ -97,18 +98,10 @@ export interface View {
   /** The tenant's sentinel when the view was made: a limit change deletes it, and the view with it. */
   sentinelId: string;
   validUntil: Date;
+  /** What ends the view whatever its slices (a membership change, a window's end). */
+  endsBy: Date | null;
   lastUse: number;
   refreshing: boolean;
-}
-
-/** Demand in the current and the previous window (horizonMs long), for sizing and heat. */
-export interface Demand {
-  cur: Dec;
-  prev: Dec;
-  peak: Dec;
-  calls: number;
-  prevCalls: number;
-  since: number;
 }
 
 interface FastCall {
@@ -125,14 +118,18 @@ export class QuotaLeases {
   /** The tenants of the views. */
   readonly tenants = new Map<string, TenantRow>();
   readonly leases = new Map<string, Lease>();
-  readonly demand = new Map<string, Demand>();
+  /** Demand per scope (calls) and per item (amounts), for heat and sizing. */
+  readonly demand: DemandMeter;
   /** Own leases this instance stopped using that may still have a row: deleted once nothing is in flight. */
   readonly lost = new Map<string, Lease>();
   /** The last locked round of each tenant on this instance: rounds of one tenant run one after another. */
   readonly rounds = new Map<string, Promise<void>>();
   /** Admissions on the fast path, written in shared statements (no tenant lock). */
-  readonly fast: GroupCommitter<FastCall, FastResult>;
+  readonly fast: LeaseBatcher<FastCall, FastResult>;
   private readonly tick: NodeJS.Timeout | null;
+  /** Renewals asked for and not answered yet (close() waits for them). */
+  private readonly renewing = new Set<Promise<unknown>>();
+  private closing = false;
 
   constructor(
     readonly db: Database,
@@ -142,13 +139,8 @@ export class QuotaLeases {
     private readonly renew: (c: LeaseCall) => Promise<unknown>,
   ) {
     // No wait for company: calls arriving while a statement is out form the next batch.
-    this.fast = new GroupCommitter((calls) => this.write(calls), {
-      maxItems: 1000,
-      maxDelayMs: 0,
-      maxConcurrent: 2,
-      maxQueued: 50_000,
-      queueTimeoutMs: 10_000,
-    });
+    this.fast = new LeaseBatcher((calls) => this.write(calls), { maxItems: 1000, maxConcurrent: 2, maxQueued: 50_000 });
+    this.demand = new DemandMeter(o.horizonMs);
     this.tick = o.enabled ? setInterval(() => void this.housekeep(), Math.min(250, o.horizonMs / 2)) : null;
     this.tick?.unref();
   }
@@ -156,40 +148,6 @@ export class QuotaLeases {
   /** The tenant row of a scope this instance has a view of (saves the lookup; a tenant never changes once it has usage). */
   tenant(tenantId: string): TenantRow | null {
     return this.tenants.get(tenantId) ?? null;
-  }
-
-  demandOf(key: string): Demand {
-    const t = performance.now();
-    let d = this.demand.get(key);
-    if (!d) {
-      d = { cur: ZERO, prev: ZERO, peak: ZERO, calls: 0, prevCalls: 0, since: t };
-      this.demand.set(key, d);
-    } else if (t - d.since >= this.o.horizonMs) {
-      const adjacent = t - d.since < 2 * this.o.horizonMs;
-      d.prev = adjacent ? d.cur : ZERO;
-      d.prevCalls = adjacent ? d.calls : 0;
-      if (!adjacent) d.peak = ZERO;
-      d.cur = ZERO;
-      d.calls = 0;
-      d.since = t;
-    }
-    return d;
-  }
-
-  /** Counts a call of a scope and what it asks of each item. */
-  note(scopeKey: string, uses: { key: string; x: Dec }[]) {
-    this.demandOf(scopeKey).calls++;
-    for (const u of uses) {
-      const d = this.demandOf(u.key);
-      d.cur = d.cur.plus(u.x);
-      if (u.x.gt(d.peak)) d.peak = u.x;
-    }
-  }
-
-  /** Calls per second the scope saw lately on this instance. */
-  rate(scopeKey: string): number {
-    const d = this.demandOf(scopeKey);
-    return (Math.max(d.calls, d.prevCalls) * 1000) / this.o.horizonMs;
   }
 
   /**
@@ -220,7 +178,7 @@ export class QuotaLeases {
       else t.lease.unsynced = t.lease.unsynced.plus(t.x);
     }
     view.lastUse = performance.now();
-    this.note(
+    this.demand.note(
       view.key,
       takes.map((t) => ({ key: t.lease.key, x: t.x })),
     );
@@ -238,7 +196,9 @@ export class QuotaLeases {
         : null;
     let result: FastResult;
     try {
-      [result] = (await this.fast.submit([{ view, takes, sentinel, reservation }])) as [FastResult];
+      const written = this.fast.submit({ view, takes, sentinel, reservation });
+      if (!written) throw new Error('the fast path is full');
+      result = await written;
     } catch {
       // Nothing was written (or nobody knows): give the slices back and let the locked path answer.
       for (const t of takes) {
@@ -311,7 +271,7 @@ export class QuotaLeases {
 
   /** Asks the locked path to renew a scope's view and slices (once at a time). */
   refresh(view: View) {
-    if (view.refreshing) return;
+    if (view.refreshing || this.closing) return;
     view.refreshing = true;
     const call: LeaseCall = {
       tenant: view.tenant,
@@ -321,11 +281,13 @@ export class QuotaLeases {
       seconds: 0,
       refresh: true,
     };
-    this.renew(call)
+    const p = this.renew(call)
       .catch(() => {})
       .finally(() => {
         view.refreshing = false;
+        this.renewing.delete(p);
       });
+    this.renewing.add(p);
   }
 
   /**
@@ -338,6 +300,7 @@ export class QuotaLeases {
     const idle = 2 * this.o.horizonMs;
     const used = new Set<string>();
     const tenants = new Set<string>();
+    const extend: View[] = [];
     for (const v of this.views.values()) {
       if (t - v.lastUse > idle) {
         this.views.delete(v.key);
@@ -346,10 +309,18 @@ export class QuotaLeases {
       for (const i of v.items) used.add(i.key);
       used.add(sentinelKeyOf(v.tenant.id));
       tenants.add(v.tenant.id);
-      // Renewed at half its life (a view ending with its window or a membership just ends).
+      // Renewed at half its life or a little before (a view ending with its window or a
+      // membership just ends). The point is spread per view over a fifth of a lifetime, so the
+      // many scopes that got busy together do not all renew in the same flush ever after.
       const sentinel = this.leases.get(sentinelKeyOf(v.tenant.id));
-      if (!sentinel || sentinel.expiresAt.getTime() - now < this.o.lifetimeMs / 2) this.refresh(v);
+      if (!sentinel || sentinel.expiresAt.getTime() - now < this.o.lifetimeMs * (0.5 + 0.2 * spread(v.key)))
+        if (sentinel && (v.refreshing || this.extensible(v, now)))
+          // A renewal already out and late: the slices are kept alive meanwhile (not lost to
+          // expiry because the database is slow, which would send every call to the lock).
+          extend.push(v);
+        else this.refresh(v);
     }
+    if (extend.length) await this.extend(extend);
     for (const id of this.tenants.keys()) if (!tenants.has(id)) this.tenants.delete(id);
     const change: leaseStore.LeaseChange[] = [];
     const drop: string[] = [];
@@ -368,15 +339,54 @@ export class QuotaLeases {
         drop.push(l.id);
         this.lost.delete(l.id);
       }
-    for (const [k, d] of this.demand) if (t - d.since > 2 * idle) this.demand.delete(k);
+    this.demand.forget(2 * idle);
     if (change.length || drop.length)
       await leaseStore.writeLeases(this.db, this.instanceId, change, drop, []).catch(() => {});
   }
 
+  /**
+   * A view due for its half-life renewal may instead have its slices extended, without the
+   * lock, once: when its status is less than 0.6 of a lifetime old and every slice still has at
+   * least half its size. The next time it is due it is renewed (so what a view answers with,
+   * and what it knows of usage recorded beyond reservations, is at most about a lifetime old,
+   * or as old as a renewal that is late: its slices are extended until it comes back).
+   */
+  private extensible(v: View, now: number): boolean {
+    if (now - v.at.getTime() >= this.o.lifetimeMs * 0.6) return false;
+    return v.items.every((i) => {
+      const l = this.leases.get(i.key);
+      return !!l && l.available.gte(l.granted.div(2));
+    });
+  }
+
+  /** Extends the views' slices (one statement); a view whose slice could not be extended is renewed. */
+  private async extend(views: View[]): Promise<void> {
+    const now = this.now().getTime();
+    const expiresAt = new Date(now + this.o.lifetimeMs);
+    const leases = new Map<string, Lease>();
+    for (const v of views)
+      for (const k of [sentinelKeyOf(v.tenant.id), ...v.items.map((i) => i.key)]) {
+        const l = this.leases.get(k);
+        if (l) leases.set(l.id, l);
+      }
+    const done = await leaseStore
+      .extendLeases(this.db, this.instanceId, [...leases.keys()], expiresAt, new Date(now + this.o.lifetimeMs / 4))
+      .catch(() => new Set<string>());
+    for (const l of leases.values()) if (done.has(l.id) && l.expiresAt < expiresAt) l.expiresAt = expiresAt;
+    for (const v of views) {
+      const mine = [sentinelKeyOf(v.tenant.id), ...v.items.map((i) => i.key)].map((k) => this.leases.get(k));
+      if (mine.every((l) => l && done.has(l.id))) {
+        v.validUntil = v.endsBy && v.endsBy < expiresAt ? v.endsBy : expiresAt;
+      } else this.refresh(v);
+    }
+  }
+
   /** Writes what is queued and gives every slice back. */
   async close(): Promise<void> {
+    this.closing = true;
     if (this.tick) clearInterval(this.tick);
-    await this.fast.close();
+    await Promise.all(this.renewing);
+    await this.fast.drain();
     this.views.clear();
     this.leases.clear();
     if (this.o.enabled) await leaseStore.dropInstance(this.db, this.instanceId).catch(() => {});

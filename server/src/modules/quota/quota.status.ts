@@ -182,14 +182,15 @@ export class QuotaStatuses {
       applicable(rows, apiKeyId, subject).map(async ({ limit, counts }): Promise<QuotaItem> => {
         const w = windows[limit.period];
         const who = [t, counts.apiKeyId ?? null, counts.subject ?? null];
-        const used = metricOf(
-          await once(memo.used, JSON.stringify([...who, limit.period]), () => this.used(sql, tenant, counts, w)),
-          limit.metric,
+        // Reserved is read before used (statements of one transaction run in order, each on a
+        // fresh snapshot): a reservation settled in between is then counted twice (in reserved
+        // and in used), never in neither, so a decision can only err on the safe side.
+        const reservedAmounts = once(memo.reserved, JSON.stringify(who), () => store.reservedIn(sql, t, counts, now));
+        const usedTotals = once(memo.used, JSON.stringify([...who, limit.period]), () =>
+          this.used(sql, tenant, counts, w),
         );
-        const reserved = reservedOf(
-          await once(memo.reserved, JSON.stringify(who), () => store.reservedIn(sql, t, counts, now)),
-          limit.metric,
-        );
+        const reserved = reservedOf(await reservedAmounts, limit.metric);
+        const used = metricOf(await usedTotals, limit.metric);
         const amount = new Dec(limit.amount);
         const remaining = Dec.max(ZERO, amount.minus(used).minus(reserved));
         return {

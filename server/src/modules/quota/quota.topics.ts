@@ -12,8 +12,12 @@ export type QuotaTopics = {
 };
 
 export type QuotaEvents = {
-  /** One authorization decided. */
-  decision: [allowed: boolean];
+  /** One authorization decided, on this instance's lease (no lock) or on the locked path. */
+  decision: [allowed: boolean, path: 'lease' | 'locked'];
+  /** One lease renewal committed (seconds from its request). */
+  renewal: [seconds: number];
+  /** One statement of the fast path committed: how long it took, how many decisions it held. */
+  leaseWrite: [seconds: number, decisions: number];
   /** Alerts stored by one committed write (each is also published). */
   alerts: [alerts: AlertRow[]];
 };
@@ -34,7 +38,15 @@ export class QuotaNews {
     for (const a of alerts) this.publisher.publish('quota:alert', a.tenantId, a);
   }
 
-  decision(allowed: boolean): void {
-    this.events.emit('decision', allowed);
+  decision(allowed: boolean, path: 'lease' | 'locked'): void {
+    this.events.emit('decision', allowed, path);
+  }
+
+  renewal(seconds: number): void {
+    this.events.emit('renewal', seconds);
+  }
+
+  leaseWrite(seconds: number, decisions: number): void {
+    this.events.emit('leaseWrite', seconds, decisions);
   }
 }
