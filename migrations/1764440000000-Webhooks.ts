@@ -53,7 +53,9 @@ export class Webhooks1764440000000 implements MigrationInterface {
         next_attempt_at timestamptz,
         last_attempt_at timestamptz,
         last_response_status int,
-        created_at timestamptz NOT NULL DEFAULT now(),
+        -- milliseconds, as the page cursors carry them: a cursor cut to the millisecond must
+        -- not fall between two rows of one millisecond (a page would skip them)
+        created_at timestamptz NOT NULL DEFAULT date_trunc('milliseconds', now()),
         CONSTRAINT webhook_deliveries_event_key UNIQUE (tenant_id, endpoint_id, event_type, event_key),
         CONSTRAINT webhook_deliveries_pending_due CHECK ((status = 'PENDING') = (next_attempt_at IS NOT NULL))
       )`);

@@ -350,6 +350,12 @@ describe('webhook delivery', () => {
     const ids = [...p1.edges, ...p2.edges, ...p3.edges].map((e: { node: { id: string } }) => e.node.id);
     expect(new Set(ids).size).toBe(5);
     expect(p3.pageInfo.hasNextPage).toBe(false);
+    // stored to the millisecond, as cursors carry it: two rows of one millisecond can't straddle a cursor
+    const [{ whole }] = await h.sql(
+      `SELECT bool_and(created_at = date_trunc('milliseconds', created_at)) AS whole FROM webhook_deliveries WHERE endpoint_id = $1`,
+      [ep.id],
+    );
+    expect(whole).toBe(true);
     const created = [...p1.edges, ...p2.edges, ...p3.edges].map(
       (e: { node: { createdAt: string } }) => e.node.createdAt,
     );
