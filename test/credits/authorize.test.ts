@@ -149,7 +149,7 @@ describe('authorizeUsage with a wallet', () => {
     expect(no).toMatchObject({ allowed: false, deniedBy: null });
     expect(
       (await world.h.gql(OPERATOR_KEY, AUTHORIZE, { input: { tenantId: acme.id, estimate: { model: 'nope' } } }))
-        .errors?.[0]?.extensions?.code,
-    ).toBe('PRICE_NOT_FOUND');
+        .errors?.[0]?.extensions,
+    ).toMatchObject({ code: 'PRICE_NOT_FOUND', field: ['input', 'estimate', 'model'] });
   });
 });

@@ -5,6 +5,7 @@
 // check and the hold exact across instances. A call the wallet denies gives its quota
 // reservation back at once, so no reservation remains for it; a call quota denied made no hold.
 import type { Database } from '../../db/database';
+import { AppError } from '../../lib/errors';
 import { Dec, fmt } from '../../lib/money';
 import type { PricingService } from '../pricing/pricing.service';
 import type { GatedDecision, WalletCall, WalletGate } from '../quota/ports';
@@ -30,18 +31,25 @@ export function creditsGate(
   async function costOf(call: WalletCall): Promise<Dec> {
     const given = new Dec(call.est.cost);
     if (!given.isZero() || !call.model) return given;
-    const q = await pricing.quote(
-      { operator: true, tenantId: null, keyId: null, subject: null, maxRangeDays: null },
-      {
-        tenantId: call.tenantId,
-        kind: 'LLM',
-        provider: call.model.provider,
-        model: call.model.model,
-        inputTokens: Number(call.est.inputTokens),
-        outputTokens: Number(call.est.outputTokens),
-      },
-    );
-    return new Dec(q.cost);
+    try {
+      const q = await pricing.quote(
+        { operator: true, tenantId: null, keyId: null, subject: null, maxRangeDays: null },
+        {
+          tenantId: call.tenantId,
+          kind: 'LLM',
+          provider: call.model.provider,
+          model: call.model.model,
+          inputTokens: Number(call.est.inputTokens),
+          outputTokens: Number(call.est.outputTokens),
+        },
+      );
+      return new Dec(q.cost);
+    } catch (err) {
+      // quote names its own input's fields; here they are the estimate's
+      if (!(err instanceof AppError) || !err.field) throw err;
+      const field = ['input', 'estimate', ...(err.field[0] === 'input' ? err.field.slice(1) : err.field)];
+      throw new AppError(err.code, err.message, field);
+    }
   }
 
   return {
