@@ -8,7 +8,7 @@ import type { Page } from 'playwright-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { planImport } from '../../client/cli/litellm';
 import { diffPlan } from '../../client/cli/price-diff';
-import { zonedRanges } from '../../dashboard/src/format';
+import { money, zonedRanges } from '../../dashboard/src/format';
 import { client, key, plannedTenant, server, useClientServer } from '../client/kit';
 import { useBrowser } from '../support/browser';
 import { OPERATOR_KEY } from '../support/harness';
@@ -372,5 +372,52 @@ describe('dashboard', () => {
       skipped: plan.skipped.length,
     });
     expect(await page.locator('[data-testid=price-import-apply]').isDisabled()).toBe(true);
+  });
+
+  it('shows a wallet card: a quiet empty state, then the granted balance and available live, with no reload', async () => {
+    const w = await plannedTenant('dash-wallet', '100');
+    const rec = (cost: string) => w.admin.recordUsage({ idempotencyKey: key('wallet'), kind: 'CALL', cost });
+    await page.locator('[data-testid=sign-out]').click();
+    await signIn(w.adminKey, '[data-testid=wallet][data-state=none]');
+    expect(await page.locator('[data-testid=wallet]').textContent()).toMatch(/No prepaid credits/);
+    expect(await page.locator('[data-testid=wallet-error], .error').count()).toBe(0);
+    await page.evaluate(() => {
+      (window as unknown as { marker: number }).marker = 7;
+    });
+
+    await client(OPERATOR_KEY).grantCredits({
+      tenantId: w.id,
+      amount: '20',
+      priority: 2,
+      reason: 'welcome credit',
+      idempotencyKey: key('grant'),
+    });
+    // walletUpdated cannot be opened before a wallet exists: the empty card asks again on the
+    // overview's next push (a free call here; repeated only until the overview's feed is live).
+    const card = page.locator('[data-testid=wallet][data-state=ok]');
+    const deadline = Date.now() + 20_000;
+    while (!(await card.count())) {
+      if (Date.now() > deadline) throw new Error('the wallet card never appeared');
+      await rec('0');
+      await page.waitForTimeout(300);
+    }
+    const granted = await w.admin.wallet();
+    expect(granted.balance).toBe('20.000000000000');
+    expect(await attr('[data-testid=wallet-balance]', 'data-value')).toBe(granted.balance);
+    expect(await attr('[data-testid=wallet-available]', 'data-value')).toBe(granted.available);
+    expect(await page.locator('[data-testid=wallet-balance]').textContent()).toBe(money('20', granted.currency));
+    const grant = page.locator('[data-testid=wallet-grant]');
+    expect(await grant.count()).toBe(1);
+    expect(await grant.textContent()).toContain('welcome credit');
+
+    // Usage debits the wallet: available follows through walletUpdated.
+    await rec('1.255');
+    const spent = await w.admin.wallet();
+    expect(spent.available).toBe('18.745000000000');
+    await page.locator(`[data-testid=wallet-available][data-value="${spent.available}"]`).waitFor({ timeout: 3_000 });
+    expect(await page.locator('[data-testid=wallet-available]').textContent()).toBe(money('18.745', spent.currency));
+    await page.locator('[data-testid=wallet-grant][data-remaining="18.745000000000"]').waitFor({ timeout: 3_000 });
+    expect(await page.evaluate(() => (window as unknown as { marker: number }).marker)).toBe(7);
+    await kit.screenshot(page, 'overview-wallet');
   });
 });

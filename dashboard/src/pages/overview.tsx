@@ -1,10 +1,12 @@
 // Overview: today's and this month's cost in the tenant's zone, each quota item, and threshold
-// alerts, all live: quotaUpdated and usageRecorded pushes re-read the summary (no polling).
+// alerts, all live: quotaUpdated and usageRecorded pushes re-read the summary (no polling);
+// the wallet card (wallet.tsx) is live through walletUpdated.
 import type { QuotaAlert, QuotaStatus } from '@tally/client';
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { formatDate, formatDecimal, money, zonedRanges } from '../format';
 import { coalesce, useSubscription } from '../live';
 import type { Session } from '../session';
+import { WalletCard } from './wallet';
 
 type Totals = { cost: string; requests: number; totalTokens: number; currency: string };
 
@@ -97,6 +99,8 @@ export function OverviewPage({ s }: { s: Session }) {
           <div class="muted small">{month ? `${month.requests} requests · ${month.totalTokens} tokens` : ''}</div>
         </div>
       </div>
+      <h2>Prepaid credits</h2>
+      <WalletCard s={s} pokes={pushes} />
       <h2>Limits</h2>
       {quota?.blocked && <p class="error">Blocked: a BLOCK limit is exhausted.</p>}
       {!quota?.items.length && <p class="muted">No limits apply.</p>}
