@@ -374,7 +374,7 @@ describe('dashboard', () => {
     expect(await page.locator('[data-testid=price-import-apply]').isDisabled()).toBe(true);
   });
 
-  it('shows a wallet card: a quiet empty state, then the granted balance and available live, with no reload', async () => {
+  it('shows a wallet card: a quiet empty state, then the granted balance, available and the low state live, with no reload', async () => {
     const w = await plannedTenant('dash-wallet', '100');
     const rec = (cost: string) => w.admin.recordUsage({ idempotencyKey: key('wallet'), kind: 'CALL', cost });
     await page.locator('[data-testid=sign-out]').click();
@@ -417,6 +417,13 @@ describe('dashboard', () => {
     await page.locator(`[data-testid=wallet-available][data-value="${spent.available}"]`).waitFor({ timeout: 3_000 });
     expect(await page.locator('[data-testid=wallet-available]').textContent()).toBe(money('18.745', spent.currency));
     await page.locator('[data-testid=wallet-grant][data-remaining="18.745000000000"]').waitFor({ timeout: 3_000 });
+    // A threshold above available: the next debit crosses it and the card says low, live.
+    await w.admin.setWalletThreshold({ lowBalanceThreshold: '50' });
+    await page.locator('[data-testid=wallet-status][data-threshold="50.000000000000"]').waitFor({ timeout: 3_000 });
+    await rec('0.001');
+    expect((await w.admin.wallet()).lowBalanceSince).not.toBeNull();
+    await page.locator('[data-testid=wallet][data-state=low]').waitFor({ timeout: 3_000 });
+    expect(await page.locator('[data-testid=wallet-status]').textContent()).toMatch(/Low since/);
     expect(await page.evaluate(() => (window as unknown as { marker: number }).marker)).toBe(7);
     await kit.screenshot(page, 'overview-wallet');
   });
