@@ -1,5 +1,6 @@
 // Display formatting. Money stays a decimal string from the wire to the screen: it is
 // rounded and grouped as text, never parsed into a float.
+import { dayStart, monthStart } from '../../client/cli/time';
 
 /** "1234.567890000000" → "1,234.57" (half-up at `places`), exactly, from the string itself. */
 export function formatDecimal(value: string, places = 2): string {
@@ -46,46 +47,12 @@ export function formatDate(iso: string, timeZone: string, withSeconds = false): 
   }).format(new Date(iso));
 }
 
-/** The wall clock of `t` in `timeZone`, as if it were UTC (for offsets). */
-function wall(t: number, timeZone: string): number {
-  const p = Object.fromEntries(
-    new Intl.DateTimeFormat('en-US', {
-      timeZone,
-      hourCycle: 'h23',
-      year: 'numeric',
-      month: 'numeric',
-      day: 'numeric',
-      hour: 'numeric',
-      minute: 'numeric',
-      second: 'numeric',
-    })
-      .formatToParts(new Date(t))
-      .map((x) => [x.type, Number(x.value)]),
-  ) as Record<string, number>;
-  return Date.UTC(p.year ?? 0, (p.month ?? 1) - 1, p.day ?? 1, p.hour ?? 0, p.minute ?? 0, p.second ?? 0);
-}
-
-/** The instant the wall-clock date (y, m, d at midnight) begins in `timeZone`. */
-function zonedMidnight(y: number, m: number, d: number, timeZone: string): Date {
-  const target = Date.UTC(y, m, d);
-  let t = target;
-  for (let i = 0; i < 3; i++) t = target - (wall(t, timeZone) - t);
-  return new Date(t);
-}
-
-/** Today's and this month's [start, end) in the tenant's zone. */
+/** Today's and this month's [start, end) in the tenant's zone, as Tally computes DAY and MONTH windows (the CLI's calendar). */
 export function zonedRanges(timeZone: string, now = Date.now()) {
-  const w = new Date(wall(now, timeZone));
-  const [y, m, d] = [w.getUTCFullYear(), w.getUTCMonth(), w.getUTCDate()];
+  const iso = (ms: number) => new Date(ms).toISOString();
   return {
-    day: {
-      from: zonedMidnight(y, m, d, timeZone).toISOString(),
-      to: zonedMidnight(y, m, d + 1, timeZone).toISOString(),
-    },
-    month: {
-      from: zonedMidnight(y, m, 1, timeZone).toISOString(),
-      to: zonedMidnight(y, m + 1, 1, timeZone).toISOString(),
-    },
+    day: { from: iso(dayStart(now, timeZone)), to: iso(dayStart(now, timeZone, 1)) },
+    month: { from: iso(monthStart(now, timeZone)), to: iso(monthStart(now, timeZone, 1)) },
   };
 }
 
