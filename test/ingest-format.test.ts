@@ -7,10 +7,11 @@ import { parse } from 'graphql';
 import { describe, expect, it } from 'vitest';
 import { isHot } from '../server/src/graphql/jit';
 import { isUuid, uuidV7Ids } from '../server/src/lib/ids';
-import { Dec, MAX_AMOUNT, toScale } from '../server/src/lib/money';
+import { Dec, MAX_AMOUNT } from '../server/src/lib/money';
 import { costText, type Metered } from '../server/src/modules/pricing/cost';
 import { INSERT_COLUMNS as COLUMNS, type NewEntry, wireRow } from '../server/src/modules/usage/usage.columns';
 import { canonicalJson, fingerprintText, type NormalizedUsage } from '../server/src/modules/usage/usage.validation';
+import { referenceCost } from './support/reference-cost';
 
 /** The fingerprint text as first written: canonicalJson over the whole field list. */
 function referenceText(u: NormalizedUsage, tenantId: string, apiKeyId: string | null): string {
@@ -169,28 +170,6 @@ describe('compiled execution (graphql-jit) for the hot operations', () => {
     expect(hot(doc)).toBe(false);
   });
 });
-
-/** The cost as defined (pricing/cost.ts), in decimal.js: the reference for the integer version. */
-function referenceCost(u: Metered, p: Record<string, string | null>): string {
-  const rate = (v: string | null) => new Dec(v ?? 0);
-  const input = rate(p.inputPerMillion ?? null);
-  const cached = p.cachedInputPerMillion == null ? input : rate(p.cachedInputPerMillion);
-  const write = p.cacheWriteInputPerMillion == null ? input : rate(p.cacheWriteInputPerMillion);
-  const tokens = new Dec(u.inputTokens - u.cachedInputTokens - u.cacheWriteInputTokens)
-    .times(input)
-    .plus(new Dec(u.cachedInputTokens).times(cached))
-    .plus(new Dec(u.cacheWriteInputTokens).times(write))
-    .plus(new Dec(u.outputTokens).times(rate(p.outputPerMillion ?? null)))
-    .div(1_000_000);
-  const seconds = u.durationMs == null ? new Dec(0) : new Dec(u.durationMs).div(1000).times(rate(p.perSecond ?? null));
-  const units = u.quantity == null ? new Dec(0) : u.quantity.times(rate(p.perUnit ?? null));
-  return toScale(
-    tokens
-      .plus(rate(p.perRequest ?? null))
-      .plus(seconds)
-      .plus(units),
-  ).toFixed(12);
-}
 
 describe('cost', () => {
   // Rates and quantities as PostgreSQL prints numeric(38,12): up to 26 integer digits, 12 decimals.

@@ -4,10 +4,11 @@
 // call, and carried by the entry's price snapshot so that reversals and reconcile stay exact.
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Dec, MAX_AMOUNT, toScale } from '../../server/src/lib/money';
+import { Dec, MAX_AMOUNT } from '../../server/src/lib/money';
 import { costText, type Metered } from '../../server/src/modules/pricing/cost';
 import { reconcile } from '../../server/src/modules/usage/usage.reconcile';
 import { createHarness, type Harness, OPERATOR_KEY } from '../support/harness';
+import { referenceCost } from '../support/reference-cost';
 
 let h: Harness;
 beforeAll(async () => {
@@ -221,34 +222,6 @@ describe('a tiered price charges the whole call at the highest tier it exceeds',
     expect(await reconcile(h.db, tenant.id)).toEqual([]);
   });
 });
-
-/** The cost as defined (cost.ts), tiers included, in decimal.js. */
-function referenceCost(u: Metered, p: Record<string, unknown>): string {
-  const tiers = ((p.tiers ?? []) as Record<string, string | null>[])
-    .filter((t) => u.inputTokens > Number(t.aboveInputTokens))
-    .sort((a, b) => Number(b.aboveInputTokens) - Number(a.aboveInputTokens));
-  const top = tiers[0] ?? {};
-  const pick = (f: string) => (top[f] ?? p[f] ?? null) as string | null;
-  const rate = (v: string | null) => new Dec(v ?? 0);
-  const input = rate(pick('inputPerMillion'));
-  const cached = pick('cachedInputPerMillion') == null ? input : rate(pick('cachedInputPerMillion'));
-  const write = pick('cacheWriteInputPerMillion') == null ? input : rate(pick('cacheWriteInputPerMillion'));
-  const tokens = new Dec(u.inputTokens - u.cachedInputTokens - u.cacheWriteInputTokens)
-    .times(input)
-    .plus(new Dec(u.cachedInputTokens).times(cached))
-    .plus(new Dec(u.cacheWriteInputTokens).times(write))
-    .plus(new Dec(u.outputTokens).times(rate(pick('outputPerMillion'))))
-    .div(1_000_000);
-  const perSecond = rate(p.perSecond as string | null);
-  const seconds = u.durationMs == null ? new Dec(0) : new Dec(u.durationMs).div(1000).times(perSecond);
-  const units = u.quantity == null ? new Dec(0) : u.quantity.times(rate(p.perUnit as string | null));
-  return toScale(
-    tokens
-      .plus(rate(p.perRequest as string | null))
-      .plus(seconds)
-      .plus(units),
-  ).toFixed(12);
-}
 
 describe('cost with tiers', () => {
   const dec12 = fc
