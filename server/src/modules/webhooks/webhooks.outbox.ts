@@ -10,12 +10,8 @@ export class Outbox implements WebhookOutbox {
   private pending = false;
   private soon: NodeJS.Timeout | null = null;
 
-  /** `wake`: the worker's, set once it exists (it runs after the caller's commit, or finds nothing yet). */
-  constructor(private wake: () => void = () => {}) {}
-
-  setWake(wake: () => void) {
-    this.wake = wake;
-  }
+  /** `wake`: the worker's (it runs after the caller's commit, or finds nothing yet). */
+  constructor(private readonly wake: () => void) {}
 
   async emit(tx: Sql, events: WebhookEvent[]): Promise<void> {
     if (!events.length) return;
