@@ -114,6 +114,9 @@ describe('the retry schedule', () => {
       (_, i) => retryDelay(DEFAULT_RETRY_SCHEDULE_MS, i + 1, () => 0) as number,
     );
     expect(least.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(24 * 3_600_000);
+    // the default's delays grow (never shorter than the one before), and one failure past them is FAILED
+    expect(least.every((ms, i) => i === 0 || ms >= (least[i - 1] as number))).toBe(true);
+    expect(retryDelay(DEFAULT_RETRY_SCHEDULE_MS, DEFAULT_RETRY_SCHEDULE_MS.length + 1)).toBeNull();
     // growing, jittered up to a quarter longer, then given up
     expect(retryDelay([1000, 2000], 1, () => 0.999)).toBeLessThanOrEqual(1250);
     expect(retryDelay([1000, 2000], 2, () => 0.5)).toBe(2250);

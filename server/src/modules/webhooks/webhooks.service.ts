@@ -128,7 +128,11 @@ export class WebhooksService {
   async attemptsOf(deliveryIds: readonly string[]): Promise<AttemptRow[][]> {
     const rows = await store.attemptsOf(this.db, deliveryIds);
     const by = new Map<string, AttemptRow[]>();
-    for (const r of rows) by.set(r.deliveryId, [...(by.get(r.deliveryId) ?? []), r]);
+    for (const r of rows) {
+      const list = by.get(r.deliveryId);
+      if (list) list.push(r);
+      else by.set(r.deliveryId, [r]);
+    }
     return deliveryIds.map((id) => by.get(id) ?? []);
   }
 
