@@ -327,7 +327,6 @@ export class LeaseRound {
       status,
       at: this.now,
       items: items.map((i) => ({ key: itemKeyOf(call.tenant.id, i), metric: i.limit.metric })),
-      blocked: status.blocked,
       sentinelId,
       validUntil,
       endsBy,
