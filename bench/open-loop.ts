@@ -4,6 +4,10 @@
 // omission). Requests go round-robin over the bases (server instances) and the keys.
 import http from 'node:http';
 
+/** The nearest-rank quantile q of xs (NaN when empty); xs is not changed. */
+export const quantile = (xs: number[], q: number): number =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))] ?? Number.NaN;
+
 export interface OpenLoopResult {
   /** Requests due and sent. */
   sent: number;
@@ -93,16 +97,14 @@ export async function openLoop(opts: {
   await Promise.all(inflight);
   const elapsed = (performance.now() - start) / 1000;
   agent.destroy();
-  latencies.sort((a, b) => a - b);
-  const q = (f: number) => latencies[Math.min(latencies.length - 1, Math.floor(f * latencies.length))] ?? Number.NaN;
   return {
     sent,
     ok,
     errors,
     achieved: latencies.length / elapsed,
-    p50: q(0.5),
-    p90: q(0.9),
-    p99: q(0.99),
-    max: latencies[latencies.length - 1] ?? Number.NaN,
+    p50: quantile(latencies, 0.5),
+    p90: quantile(latencies, 0.9),
+    p99: quantile(latencies, 0.99),
+    max: quantile(latencies, 1),
   };
 }

@@ -16,7 +16,7 @@ import { ensureDatabase } from '../server/src/db/connect';
 import { openDatabase } from '../server/src/db/database';
 import { type EmbeddedDatabase, freePort, startEmbeddedPostgres } from '../server/src/db/embedded';
 import { rebuild } from '../server/src/modules/usage/usage.reconcile';
-import { openLoop } from './open-loop';
+import { openLoop, quantile } from './open-loop';
 import { walletTest } from './wallet';
 import { webhooksTest } from './webhooks';
 
@@ -364,8 +364,7 @@ async function main() {
       );
       plain.push(performance.now() - t0);
     }
-    const p = (xs: number[], q: number) =>
-      [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))] as number;
+    const p = quantile;
     rows.push({
       test: `4. usageSummary 30 d, DAY x MODEL, ${fmt(SUMMARY_EVENTS)} events`,
       figure: `p50 ${p(times, 0.5).toFixed(1)} ms, p99 ${p(times, 0.99).toFixed(1)} ms`,
@@ -401,8 +400,7 @@ async function main() {
       );
       plain.push(performance.now() - t0);
     }
-    const p = (xs: number[], q: number) =>
-      [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))] as number;
+    const p = quantile;
     rows.push({
       test: `8. usageSummary 24 h by MINUTE, ${fmt(MINUTE_EVENTS)} events that day`,
       figure: `p50 ${p(times, 0.5).toFixed(1)} ms, p99 ${p(times, 0.99).toFixed(1)} ms (${fmt(buckets)} buckets)`,
@@ -597,8 +595,6 @@ async function main() {
       await new Promise((r) => setTimeout(r, 1));
     }
     await Promise.all(pending);
-    latencies.sort((a, b) => a - b);
-    const q = (f: number) => latencies[Math.min(latencies.length - 1, Math.floor(f * latencies.length))] ?? Number.NaN;
     // One connection, one commit after the other: what one durable commit (its WAL flush) takes.
     const c = await raw.connect();
     const serial: number[] = [];
@@ -612,8 +608,7 @@ async function main() {
     } finally {
       c.release();
     }
-    serial.sort((a, b) => a - b);
-    return { p50: q(0.5), p99: q(0.99), serialP50: serial[Math.floor(serial.length / 2)] ?? Number.NaN };
+    return { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), serialP50: quantile(serial, 0.5) };
   }
 
   async function subscriptionTest(base: string) {
@@ -793,8 +788,7 @@ async function main() {
       (t) => Math.max(...(received.get(t.id) ?? [0])) - (committedAt.get(t.id) as number),
     );
     for (const c of clients) await c.dispose();
-    const q = (xs: number[], f: number) =>
-      [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(f * xs.length))] ?? Number.NaN;
+    const q = quantile;
     if (latencies.length < SUBSCRIBERS)
       log(`warning: ${SUBSCRIBERS - latencies.length} subscribers got no push in 10 s`);
     return { p50: q(lastPerTenant, 0.5), p99: q(latencies, 0.99), perSub, connections: clients.length };

@@ -294,8 +294,13 @@ describe('authorizeUsage on leases', () => {
     const t2 = Date.parse(NOON) + 11_000;
     world.clock.set(new Date(t2));
     const fast0 = fastCalls(world.h.app);
-    expect((await acme.authorize(input)).allowed).toBe(true);
+    const fastAnswer = await acme.authorize(input);
+    expect(fastAnswer.allowed).toBe(true);
     expect(fastCalls(world.h.app) - fast0).toBe(1);
+    // Answered from the view: its quota is the view's, with the view's asOf (older than a read's now).
+    const view = [...services.leases.views.values()].find((v) => v.tenant.id === acme.id);
+    expect(Date.parse(fastAnswer.quota.asOf as string)).toBe(view?.status.asOf.getTime());
+    expect(Date.parse(fastAnswer.quota.asOf as string)).toBeLessThan(Date.parse((await acme.quota()).asOf as string));
     // Due again, the view 11 s old: renewed under the lock (used and reserved read again).
     await services.leases.housekeep();
     await until(async () => (await expiries()).includes(t2 + LEASES.lifetimeMs), 'the renewal');

@@ -8,7 +8,6 @@ import { Repeater } from 'graphql-yoga';
 export const COALESCE_MS = 250;
 
 interface Scope<T> {
-  tenantId: string;
   compute: () => Promise<T>;
   /** The first state being computed for new watchers, shared by all who arrive meanwhile. */
   initial: { changes: number; status: Promise<T> } | null;
@@ -37,7 +36,6 @@ export class LiveFeed<T> {
     const key = `${tenantId}|${scopeKey}`;
     return new Repeater<T>(async (push, stop) => {
       const scope: Scope<T> = this.scopes.get(key) ?? {
-        tenantId,
         compute,
         initial: null,
         listeners: new Set(),

@@ -17,22 +17,19 @@ import { DEFAULT_GROUP_COMMIT, GroupCommitter } from '../usage/group-commit';
 import type { ReservationState } from '../usage/ports';
 import type { WalletGate } from './ports';
 import * as check from './quota.input';
+import { scopeKeyOf } from './quota.lease-keys';
 import { judge, LeaseRound } from './quota.lease-round';
-import { DEFAULT_LEASES, type LeaseCall, type LeaseOptions, QuotaLeases } from './quota.leases';
+import { DEFAULT_LEASES, type Decision, type LeaseCall, type LeaseOptions, QuotaLeases } from './quota.leases';
 import { type KeyOwners, newStatusMemo, type QuotaStatuses, reservedOf } from './quota.status';
 import * as store from './quota.store';
 import type { QuotaNews } from './quota.topics';
-import type { Estimate, QuotaItem, QuotaStatus, ReservationRow } from './quota.types';
+import type { Estimate, QuotaItem, QuotaStatus } from './quota.types';
 
 /** One authorizeUsage call, checked and on its way to the authorizer (or a lease renewal). */
 type AuthorizeCall = LeaseCall;
 
-export interface AuthorizeDecision {
-  allowed: boolean;
-  deniedBy: QuotaItem | null;
-  reservation: ReservationRow | null;
-  quota: QuotaStatus;
-}
+/** A decision, whichever path made it (the fast path's and the locked path's are one shape). */
+export type AuthorizeDecision = Decision;
 
 /**
  * `status` with one more open reservation `r` of the same tenant, added to the items whose
@@ -213,7 +210,7 @@ export class QuotaAuthorizer {
     for (const c of calls)
       if (c.subject !== null) memo.subjects.set(c.tenant.id, [...(memo.subjects.get(c.tenant.id) ?? []), c.subject]);
     for (const [t, subjects] of memo.subjects) memo.subjects.set(t, [...new Set(subjects)].sort());
-    const keyOf = (c: AuthorizeCall) => `${c.tenant.id}|${c.apiKeyId ?? ''}|${c.subject ?? '\u0000'}`;
+    const keyOf = (c: AuthorizeCall) => scopeKeyOf(c.tenant.id, c.apiKeyId, c.subject);
     for (const c of calls)
       if (!statuses.has(keyOf(c)))
         statuses.set(keyOf(c), await this.statuses.computeStatus(tx, c.tenant, c.apiKeyId, c.subject, now, memo));

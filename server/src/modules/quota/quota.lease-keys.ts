@@ -25,6 +25,14 @@ export const viewKeyOf = (
  */
 export const countsKeyOf = (i: Pick<QuotaItem, 'counts'>) =>
   i.counts.apiKeyId || i.counts.subject != null ? `${i.counts.apiKeyId ?? ''}|${i.counts.subject ?? ''}` : '';
+/** The key of a limit item's leases, from a quota_leases row's columns (what the locked path reads back). */
+export const leaseItemKeyOf = (r: {
+  tenantId: string;
+  limitId: string;
+  scopeKey: string;
+  periodStart: Date | string | null;
+}) => `${r.tenantId}|${r.limitId}|${r.scopeKey}|${r.periodStart ? new Date(r.periodStart).toISOString() : ''}`;
+/** The same key from a status's item. */
 export const itemKeyOf = (tenantId: string, i: Pick<QuotaItem, 'limit' | 'counts' | 'periodStart'>) =>
-  `${tenantId}|${i.limit.id}|${countsKeyOf(i)}|${i.periodStart ? new Date(i.periodStart).toISOString() : ''}`;
+  leaseItemKeyOf({ tenantId, limitId: i.limit.id, scopeKey: countsKeyOf(i), periodStart: i.periodStart });
 export const sentinelKeyOf = (tenantId: string) => `${tenantId}|`;

@@ -14,7 +14,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Sql } from '../../db/database';
 import { Dec, ZERO } from '../../lib/money';
-import { countsKeyOf, itemKeyOf, sentinelKeyOf, viewKeyOf } from './quota.lease-keys';
+import { countsKeyOf, itemKeyOf, leaseItemKeyOf, sentinelKeyOf, viewKeyOf } from './quota.lease-keys';
 import type { Lease, LeaseCall, QuotaLeases, View } from './quota.leases';
 import * as leaseStore from './quota.leases-store';
 import { reservedOf } from './quota.status';
@@ -124,13 +124,10 @@ export class LeaseRound {
     return t;
   }
 
-  private keyOfRow = (r: leaseStore.HeldRow) =>
-    `${r.tenantId}|${r.limitId}|${r.scopeKey}|${r.periodStart ? new Date(r.periodStart).toISOString() : ''}`;
-
   async enter(tx: Sql): Promise<void> {
     this.reclaimed.clear();
     const { held, next, subjectPlans } = await leaseStore.enterLeases(tx, this.tenantIds, this.subjects, this.now);
-    this.held = new Map(held.map((r) => [this.keyOfRow(r), new Dec(r.amount)]));
+    this.held = new Map(held.map((r) => [leaseItemKeyOf(r), new Dec(r.amount)]));
     this.next = next;
     this.subjectPlans = subjectPlans;
   }
@@ -170,7 +167,7 @@ export class LeaseRound {
     );
     const tenants = new Set(items.map((x) => x.tenantId));
     for (const k of [...this.held.keys()]) if (tenants.has(k.slice(0, k.indexOf('|')))) this.held.delete(k);
-    for (const r of rows) this.held.set(this.keyOfRow(r), new Dec(r.amount));
+    for (const r of rows) this.held.set(leaseItemKeyOf(r), new Dec(r.amount));
   }
 
   /**
@@ -327,7 +324,6 @@ export class LeaseRound {
       status,
       at: this.now,
       items: items.map((i) => ({ key: itemKeyOf(call.tenant.id, i), metric: i.limit.metric })),
-      blocked: status.blocked,
       sentinelId,
       validUntil,
       endsBy,

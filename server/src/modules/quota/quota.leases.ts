@@ -94,7 +94,6 @@ export interface View {
   /** When `status` was computed (what a QuotaStatus `asOf` of a fast answer is). */
   at: Date;
   items: { key: string; metric: LimitMetric }[];
-  blocked: boolean;
   /** The tenant's sentinel when the view was made: a limit change deletes it, and the view with it. */
   sentinelId: string;
   validUntil: Date;
@@ -161,7 +160,7 @@ export class QuotaLeases {
       this.views.get(anySubjectKeyOf(c.tenantId, c.apiKeyId));
     const sentinel = this.leases.get(sentinelKeyOf(c.tenantId));
     const now = this.now();
-    if (!view || !sentinel || view.sentinelId !== sentinel.id || view.blocked) return null;
+    if (!view || !sentinel || view.sentinelId !== sentinel.id || view.status.blocked) return null;
     if (now >= view.validUntil || now >= sentinel.expiresAt) return null;
     const takes: { lease: Lease; x: Dec }[] = [];
     for (const i of view.items) {
