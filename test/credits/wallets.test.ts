@@ -156,6 +156,35 @@ describe('grantCredits and the wallet', () => {
     expect(await world.count('wallet_movements', plain.id)).toBe(0);
   });
 
+  it('a first grant made on one instance is paid from by the next write on another that wrote without it', async () => {
+    world.clock.set(NOON);
+    const acme = await world.tenant('late-grant').withKey('INGEST');
+    const two = await world.secondInstance();
+    try {
+      const viaTwo = two.as(acme.secret);
+      // Instance two sees this tenant without a wallet first (nothing it may remember).
+      await viaTwo.record({ cost: '1' });
+      await viaTwo.record({ cost: '1', subject: 'alice' });
+      expect(await world.count('wallet_movements', acme.id)).toBe(0);
+      await c.grant(acme.id, { amount: '10' });
+      await viaTwo.record({ cost: '2', subject: 'alice' });
+      expect((await c.wallet(acme.id)).balance).toBe(dec(8));
+      // A subject's first grant too: its next entry is paid by it, no longer by the tenant's.
+      await c.grant(acme.id, { amount: '5', subject: 'alice' });
+      await viaTwo.record({ cost: '3', subject: 'alice' });
+      expect((await c.wallet(acme.id, 'alice')).balance).toBe(dec(2));
+      expect((await c.wallet(acme.id)).balance).toBe(dec(8));
+      expect((await c.movements(acme.id)).map((m) => [m.kind, m.subject, m.amount])).toEqual([
+        ['GRANT', null, dec(10)],
+        ['DEBIT', null, dec(-2)],
+        ['GRANT', 'alice', dec(5)],
+        ['DEBIT', 'alice', dec(-3)],
+      ]);
+    } finally {
+      await two.close();
+    }
+  });
+
   it('a reversal credits back exactly what its entry debited, to the grants that paid it', async () => {
     world.clock.set(NOON);
     const acme = await world.tenant('reversal').withKey('INGEST');
