@@ -12,7 +12,7 @@ import type { GatedDecision, WalletCall, WalletGate } from '../quota/ports';
 import type { WebhookOutbox } from '../webhooks/ports';
 import { WalletBook } from './credits.book';
 import type { WalletTenants } from './credits.ledger';
-import { deleteHolds, insertHold, lockWallet } from './credits.store';
+import { deleteHolds, insertHold, lockPayer } from './credits.store';
 import type { CreditsNews } from './credits.topics';
 import type { WalletView } from './credits.types';
 
@@ -70,9 +70,7 @@ export function creditsGate(
       const at = now();
       const r = decision.reservation;
       const judging = db.transaction('authorizeUsage:wallet', async (tx) => {
-        const locked =
-          (call.subject === null ? null : await lockWallet(tx, call.tenantId, call.subject)) ??
-          (await lockWallet(tx, call.tenantId, null));
+        const locked = await lockPayer(tx, call.tenantId, call.subject);
         if (!locked) return null;
         const book = await WalletBook.open(tx, [locked], at);
         const w = book.wallets.get(locked.id) as NonNullable<ReturnType<typeof book.wallets.get>>;

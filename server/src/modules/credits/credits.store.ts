@@ -155,6 +155,20 @@ export async function lockWallet(tx: Sql, tenantId: string, subject: string | nu
   return row ?? null;
 }
 
+/**
+ * The wallet that pays for (tenant, subject), locked: the subject's when it has one, else the
+ * tenant's; one round trip. Only the row returned is locked (LIMIT sits above the row lock).
+ */
+export async function lockPayer(tx: Sql, tenantId: string, subject: string | null): Promise<WalletRow | null> {
+  const [row] = await tx.query<WalletRow>(
+    'credits:lockPayer',
+    `SELECT ${WALLET} FROM wallets w WHERE w.tenant_id = $1 AND (w.subject IS NULL OR w.subject = $2::text)
+      ORDER BY w.subject NULLS LAST LIMIT 1 FOR UPDATE`,
+    [tenantId, subject],
+  );
+  return row ?? null;
+}
+
 export async function insertWallet(tx: Sql, tenantId: string, subject: string | null, currency: string) {
   await tx.query(
     'credits:insertWallet',
