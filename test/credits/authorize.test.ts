@@ -126,6 +126,16 @@ describe('authorizeUsage with a wallet', () => {
     expect(byQuota.allowed).toBe(false);
     expect(byQuota.deniedBy).not.toBeNull();
     expect((await holds(acme.id)).n).toBe(0);
+    // Denied by quota, the payload still shows the wallet that would pay: the subject's, else the tenant's.
+    await c.grant(acme.id, { amount: '3', subject: 'alice' });
+    const denied = async (input: Record<string, unknown>) =>
+      (await world.h.ok(acme.secret, AUTHORIZE, { input: { estimate: { cost: '2' }, ...input } })).authorizeUsage;
+    expect(await denied({})).toMatchObject({ allowed: false, wallet: { subject: null, available: dec(100) } });
+    expect(await denied({ subject: 'alice' })).toMatchObject({
+      allowed: false,
+      wallet: { subject: 'alice', available: dec(3) },
+    });
+    expect(await denied({ subject: 'bob' })).toMatchObject({ allowed: false, wallet: { subject: null } });
     const poor = await world.tenant('poor').withKey('INGEST');
     await c.grant(poor.id, { amount: '1' });
     const byWallet = await poor.authorize({ estimate: { cost: '2' }, reserveSeconds: 600 });
