@@ -20,7 +20,7 @@ export function creditsGate(
   db: Database,
   tenants: WalletTenants & {
     hasWallet(tenantId: string): Promise<boolean>;
-    read(tenantId: string, subject: string | null): Promise<WalletView | null>;
+    read(tenantId: string, subject: string | null, payer?: boolean): Promise<WalletView | null>;
   },
   pricing: PricingService,
   news: CreditsNews,
@@ -62,10 +62,7 @@ export function creditsGate(
       const cost = await costOf(call);
       const decision = await decide();
       if (!decision.allowed) {
-        const wallet =
-          (call.subject === null ? null : await tenants.read(call.tenantId, call.subject)) ??
-          (await tenants.read(call.tenantId, null));
-        return { ...decision, wallet };
+        return { ...decision, wallet: await tenants.read(call.tenantId, call.subject, true) };
       }
       const at = now();
       const r = decision.reservation;

@@ -90,10 +90,10 @@ export class CreditsService {
     return w;
   }
 
-  /** The wallet of (tenant, subject) as read now, or null. */
-  async read(tenantId: string, subject: string | null): Promise<WalletView | null> {
+  /** The wallet of (tenant, subject) as read now, or null; `payer`: the subject's, else the tenant's. */
+  async read(tenantId: string, subject: string | null, payer = false): Promise<WalletView | null> {
     const now = this.now();
-    const w = await store.readWallet(this.db, tenantId, subject, now);
+    const w = await store.readWallet(this.db, tenantId, subject, now, payer);
     if (!w) return null;
     const balance = new Dec(w.balanceNow);
     const reserved = new Dec(w.reserved);
