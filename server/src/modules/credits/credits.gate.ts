@@ -82,8 +82,9 @@ export function creditsGate(
           });
           book.hold(w, cost);
         }
-        await book.write(tx, outbox());
-        return { fits, wallet: book.view(w) };
+        // An EXPIRY written or a crossing fired under this lock moved the wallet too.
+        const moved = (await book.write(tx, outbox())).length > 0;
+        return { fits, held: fits && r != null, moved, wallet: book.view(w) };
       });
       // A failure here leaves no reservation behind for a call that is not answered.
       const judged = await judging.catch(async (err) => {
@@ -91,7 +92,7 @@ export function creditsGate(
         throw err;
       });
       if (!judged) return { ...decision, wallet: null };
-      if (r) news.changed([call.tenantId]);
+      if (judged.held || judged.moved) news.changed([call.tenantId]);
       if (judged.fits) return { ...decision, wallet: judged.wallet };
       if (r) await undo(r.id);
       return { ...decision, allowed: false, deniedBy: null, reservation: null, wallet: judged.wallet };
