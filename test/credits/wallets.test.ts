@@ -156,6 +156,28 @@ describe('grantCredits and the wallet', () => {
     expect(await world.count('wallet_movements', plain.id)).toBe(0);
   });
 
+  it('a batch of entries paid by one wallet writes its row once, not once per entry', async () => {
+    world.clock.set(NOON);
+    const acme = await world.tenant('one-write').withKey('INGEST');
+    await c.grant(acme.id, { amount: '100' });
+    // Every UPDATE of a wallet row, counted by a trigger of this test's own database.
+    await world.h.sql('CREATE TABLE test_wallet_writes (wallet_id uuid)');
+    await world.h.sql('GRANT SELECT, INSERT ON test_wallet_writes TO PUBLIC');
+    await world.h.sql(`CREATE FUNCTION test_count_wallet_write() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN INSERT INTO test_wallet_writes VALUES (NEW.id); RETURN NEW; END $$`);
+    await world.h.sql(
+      'CREATE TRIGGER test_wallet_writes AFTER UPDATE ON wallets FOR EACH ROW EXECUTE FUNCTION test_count_wallet_write()',
+    );
+    try {
+      await acme.recordBatch(Array.from({ length: 50 }, () => ({ cost: '0.5' })));
+    } finally {
+      await world.h.sql('DROP TRIGGER test_wallet_writes ON wallets');
+    }
+    expect((await c.wallet(acme.id)).balance).toBe(dec(75));
+    expect(await world.count('wallet_movements', acme.id)).toBe(51);
+    expect(await world.h.sql('SELECT count(*)::int AS n FROM test_wallet_writes')).toEqual([{ n: 1 }]);
+  });
+
   it('a first grant made on one instance is paid from by the next write on another that wrote without it', async () => {
     world.clock.set(NOON);
     const acme = await world.tenant('late-grant').withKey('INGEST');
