@@ -94,6 +94,13 @@ export class WalletBook {
     return book;
   }
 
+  /** A wallet this book was opened on (its caller locked it). */
+  wallet(id: string): HeldWallet {
+    const w = this.wallets.get(id);
+    if (!w) throw new Error(`wallet ${id} is not in this book`);
+    return w;
+  }
+
   /** Unvoided and not expired now (its EXPIRY may be unwritten yet). */
   private live(g: GrantState): boolean {
     return !g.voidedAt && !g.expiredAt && (!g.row.expiresAt || g.row.expiresAt > this.now);

@@ -70,7 +70,7 @@ export function creditsGate(
         const locked = await lockPayer(tx, call.tenantId, call.subject);
         if (!locked) return null;
         const book = await WalletBook.open(tx, [locked], at);
-        const w = book.wallets.get(locked.id) as NonNullable<ReturnType<typeof book.wallets.get>>;
+        const w = book.wallet(locked.id);
         const fits = cost.lte(book.available(w));
         if (fits && r) {
           await insertHold(tx, {

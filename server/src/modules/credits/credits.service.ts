@@ -150,7 +150,7 @@ export class CreditsService {
       });
       if (!row) return null; // the same key, committed meanwhile
       const book = await WalletBook.open(tx, [locked], now);
-      book.grant(book.wallets.get(locked.id) as NonNullable<ReturnType<typeof book.wallets.get>>, row);
+      book.grant(book.wallet(locked.id), row);
       await book.write(tx, this.outbox);
       return row;
     });
@@ -193,7 +193,7 @@ export class CreditsService {
       const locked = await store.lockWallet(tx, tenantId, subject);
       if (!locked) return null;
       const book = await WalletBook.open(tx, [locked], now);
-      const w = book.wallets.get(locked.id) as NonNullable<ReturnType<typeof book.wallets.get>>;
+      const w = book.wallet(locked.id);
       book.setThreshold(w, threshold);
       await book.write(tx, this.outbox);
       return book.view(w);
