@@ -95,6 +95,24 @@ describe('grantCredits and the wallet', () => {
     expect(refusal(await world.h.gql(OPERATOR_KEY, WALLET, { tenantId: 'nope' })).code).toBe('NOT_FOUND');
     // Nothing half-written: still the two grants.
     expect(await world.count('credit_grants', acme.id)).toBe(2);
+    // Racing one key with different subjects: one grant, the others IDEMPOTENCY_CONFLICT, and
+    // no wallet left behind for a subject whose grant was refused.
+    const k3 = key();
+    const subjects = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        world.h.gql(OPERATOR_KEY, GRANT, {
+          input: { tenantId: acme.id, amount: '1', subject: `racer-${i}`, idempotencyKey: k3 },
+        }),
+      ),
+    );
+    expect(subjects.filter((r) => r.errors).map((r) => refusal(r).code)).toEqual(
+      Array(19).fill('IDEMPOTENCY_CONFLICT'),
+    );
+    expect(
+      await world.h.sql("SELECT count(*)::int AS n FROM wallets WHERE tenant_id = $1 AND subject LIKE 'racer-%'", [
+        acme.id,
+      ]),
+    ).toEqual([{ n: 1 }]);
   });
 
   it('debits each created entry in burn order, then below zero exactly; the wallet row and caches stay exact', async () => {
