@@ -99,7 +99,8 @@ export function creditsGate(
     },
 
     async released(tenantId, reservationId) {
-      if (!(await tenants.hasWallet(tenantId))) return;
+      // Not hasWallet: its "no" may be up to NO_WALLET_MS stale here while another instance
+      // already granted and held; the delete by key costs what asking would.
       if ((await deleteHolds(db, [reservationId])).length) news.changed([tenantId]);
     },
   };
