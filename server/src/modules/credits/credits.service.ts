@@ -70,7 +70,7 @@ export class CreditsService {
    * Whether a tenant has a wallet, for authorizations: a "no" is remembered for NO_WALLET_MS,
    * so a tenant without credits pays no statement per authorization. A grant is seen at once
    * by authorizations on the instance that made it, and within NO_WALLET_MS on the others
-   * (ledger debits never use this: they ask before every write).
+   * (ledger debits never use this: they ask before every write; nor do releases).
    */
   async hasWallet(tenantId: string): Promise<boolean> {
     if (this.known.has(tenantId)) return true;
