@@ -29,6 +29,8 @@ export interface HeldWallet {
   depletedSince: Date | null;
   /** Live grants in burn order. */
   grants: GrantState[];
+  /** Every grant of it this book loaded or made (what expire() looks through). */
+  loaded: GrantState[];
   dirty: boolean;
   /** A grant lifted it in this transaction: a fired state may re-arm. */
   rearm: boolean;
@@ -72,6 +74,7 @@ export class WalletBook {
         lowSince: row.lowBalanceSince,
         depletedSince: row.depletedSince,
         grants: [],
+        loaded: [],
         dirty: false,
         rearm: false,
       });
@@ -85,6 +88,7 @@ export class WalletBook {
       };
       book.grants.set(g.id, st);
       const w = book.wallets.get(g.walletId);
+      w?.loaded.push(st);
       if (w && book.live(st)) w.grants.push(st);
     }
     for (const w of book.wallets.values()) {
@@ -126,8 +130,8 @@ export class WalletBook {
 
   /** Grants past their expiry leave the balance now (an EXPIRY of what they still held). */
   private expire(w: HeldWallet) {
-    for (const g of [...this.grants.values()]) {
-      if (g.row.walletId !== w.row.id || g.voidedAt || g.expiredAt) continue;
+    for (const g of w.loaded) {
+      if (g.voidedAt || g.expiredAt) continue;
       if (!g.row.expiresAt || g.row.expiresAt > this.now) continue;
       if (g.remaining.gt(0)) this.move(w, g, 'EXPIRY', g.remaining.neg());
       g.expiredAt = this.now;
@@ -177,6 +181,7 @@ export class WalletBook {
   grant(w: HeldWallet, row: GrantRow) {
     const g: GrantState = { row, remaining: ZERO, voidedAt: null, expiredAt: null, dirty: false };
     this.grants.set(row.id, g);
+    w.loaded.push(g);
     this.move(w, g, 'GRANT', new Dec(row.amount));
     g.dirty = false; // inserted with remaining = amount
     if (this.live(g)) w.grants = [...w.grants, g].sort(burnOrder);
