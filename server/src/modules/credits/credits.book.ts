@@ -42,8 +42,12 @@ const burnOrder = (a: GrantState, b: GrantState) =>
   a.row.createdAt.getTime() - b.row.createdAt.getTime() ||
   (a.row.id < b.row.id ? -1 : 1);
 
+const ownerKey = (tenantId: string, subject: string | null) => JSON.stringify([tenantId, subject]);
+
 export class WalletBook {
   readonly wallets = new Map<string, HeldWallet>();
+  /** The same wallets by owner (tenant, subject), for payer(). */
+  private readonly owners = new Map<string, HeldWallet>();
   private readonly grants = new Map<string, GrantState>();
   private readonly movements: NewMovement[] = [];
   readonly events: WebhookEvent[] = [];
@@ -65,7 +69,7 @@ export class WalletBook {
   /** On a state read after the lock (LockedState: the wallet rows, their holds and movable grants). */
   static on({ rows, reserved, grants }: LockedState, now: Date): WalletBook {
     const book = new WalletBook(now);
-    for (const row of rows)
+    for (const row of rows) {
       book.wallets.set(row.id, {
         row,
         balance: new Dec(row.balance),
@@ -78,6 +82,8 @@ export class WalletBook {
         dirty: false,
         rearm: false,
       });
+      book.owners.set(ownerKey(row.tenantId, row.subject), book.wallet(row.id));
+    }
     for (const g of grants) {
       const st: GrantState = {
         row: g,
@@ -142,13 +148,11 @@ export class WalletBook {
 
   /** The wallet that pays an entry of `subject`: the subject's when it has one, else the tenant's. */
   payer(tenantId: string, subject: string | null): HeldWallet | null {
-    let tenant: HeldWallet | null = null;
-    for (const w of this.wallets.values()) {
-      if (w.row.tenantId !== tenantId) continue;
-      if (subject !== null && w.row.subject === subject) return w;
-      if (w.row.subject === null) tenant = w;
-    }
-    return tenant;
+    return (
+      (subject === null ? undefined : this.owners.get(ownerKey(tenantId, subject))) ??
+      this.owners.get(ownerKey(tenantId, null)) ??
+      null
+    );
   }
 
   /** An entry's cost, burnt in order from the grants effective and unexpired at `at`; the rest below zero. */
