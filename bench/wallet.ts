@@ -1,4 +1,4 @@
-// Test 9 of npm run bench: the hot-tenant load of test 3 (one tenant, one key, one model,
+// Test 10 of npm run bench: the hot-tenant load of test 3 (one tenant, one key, one model,
 // single recordUsage calls) on a tenant whose every entry is debited from a funded wallet,
 // against the same load on a tenant without a wallet, measured back to back in the same run.
 // Each flush of the group committer locks and writes the wallet row once, so the ratio says

@@ -115,6 +115,24 @@ describe('authorizeUsage with a wallet', () => {
     expect((await holds(acme.id)).n).toBe(0);
   });
 
+  it('a release on an instance that just saw the tenant without a wallet still ends the hold', async () => {
+    world.clock.set(NOON);
+    const acme = await world.tenant('release-elsewhere').withKey('INGEST');
+    const two = await world.secondInstance();
+    try {
+      const viaTwo = two.as(acme.secret);
+      expect(await viaTwo.authorize({ estimate: { cost: '1' } })).toMatchObject({ allowed: true });
+      await c.grant(acme.id, { amount: '3' });
+      const held = await acme.authorize({ estimate: { cost: '2' }, reserveSeconds: 600 });
+      expect((await holds(acme.id)).n).toBe(1);
+      await viaTwo.release(held.reservation?.id as string);
+      expect(await holds(acme.id)).toEqual({ n: 0, s: '0' });
+      expect(await c.wallet(acme.id)).toMatchObject({ reserved: dec(0), available: dec(3) });
+    } finally {
+      await two.close();
+    }
+  });
+
   it('quota denies: no hold; the wallet denies: no reservation', async () => {
     world.clock.set(NOON);
     const acme = await world
@@ -126,6 +144,16 @@ describe('authorizeUsage with a wallet', () => {
     expect(byQuota.allowed).toBe(false);
     expect(byQuota.deniedBy).not.toBeNull();
     expect((await holds(acme.id)).n).toBe(0);
+    // Denied by quota, the payload still shows the wallet that would pay: the subject's, else the tenant's.
+    await c.grant(acme.id, { amount: '3', subject: 'alice' });
+    const denied = async (input: Record<string, unknown>) =>
+      (await world.h.ok(acme.secret, AUTHORIZE, { input: { estimate: { cost: '2' }, ...input } })).authorizeUsage;
+    expect(await denied({})).toMatchObject({ allowed: false, wallet: { subject: null, available: dec(100) } });
+    expect(await denied({ subject: 'alice' })).toMatchObject({
+      allowed: false,
+      wallet: { subject: 'alice', available: dec(3) },
+    });
+    expect(await denied({ subject: 'bob' })).toMatchObject({ allowed: false, wallet: { subject: null } });
     const poor = await world.tenant('poor').withKey('INGEST');
     await c.grant(poor.id, { amount: '1' });
     const byWallet = await poor.authorize({ estimate: { cost: '2' }, reserveSeconds: 600 });

@@ -88,6 +88,29 @@ describe('walletUpdated', () => {
   });
 });
 
+describe('walletUpdated after an authorization', () => {
+  it('pushes the crossing an authorization decided (a grant found expired under its lock), without a hold', async () => {
+    world.clock.set(NOON);
+    const acme = await world.tenant('live-expiry').withKey('INGEST');
+    await c.grant(acme.id, { amount: '10', expiresAt: '2026-06-15T12:05:00.000Z' });
+    await c.grant(acme.id, { amount: '1' });
+    await h.ok(acme.admin.secret, THRESHOLD, { input: { lowBalanceThreshold: '4' } });
+    const reader = await acme.key(['READ']);
+    const sub = new WsSub(wsClient(port, reader.secret), WALLET_UPDATED);
+    await until(() => sub.data.length >= 1, 'the initial wallet');
+    expect(sub.data[0].walletUpdated).toMatchObject({ balance: dec(11), lowBalanceSince: null });
+    world.clock.set('2026-06-15T12:06:00.000Z');
+    expect(await acme.authorize({ estimate: { cost: '0.5' } })).toMatchObject({ allowed: true, reservation: null });
+    await until(
+      () => sub.data.some((d) => d.walletUpdated.lowBalanceSince === '2026-06-15T12:06:00.000Z'),
+      'the wallet after the crossing',
+    );
+    expect(sub.data.at(-1).walletUpdated).toMatchObject({ balance: dec(1), available: dec(1) });
+    expect((await emitted(acme.id)).map((e) => e.type)).toEqual(['wallet.low_balance']);
+    sub.dispose();
+  });
+});
+
 describe('wallet.low_balance and wallet.depleted', () => {
   it('fire exactly once across two instances under concurrent debits, and re-arm after a grant', async () => {
     world.clock.set(NOON);

@@ -95,6 +95,24 @@ describe('grantCredits and the wallet', () => {
     expect(refusal(await world.h.gql(OPERATOR_KEY, WALLET, { tenantId: 'nope' })).code).toBe('NOT_FOUND');
     // Nothing half-written: still the two grants.
     expect(await world.count('credit_grants', acme.id)).toBe(2);
+    // Racing one key with different subjects: one grant, the others IDEMPOTENCY_CONFLICT, and
+    // no wallet left behind for a subject whose grant was refused.
+    const k3 = key();
+    const subjects = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        world.h.gql(OPERATOR_KEY, GRANT, {
+          input: { tenantId: acme.id, amount: '1', subject: `racer-${i}`, idempotencyKey: k3 },
+        }),
+      ),
+    );
+    expect(subjects.filter((r) => r.errors).map((r) => refusal(r).code)).toEqual(
+      Array(19).fill('IDEMPOTENCY_CONFLICT'),
+    );
+    expect(
+      await world.h.sql("SELECT count(*)::int AS n FROM wallets WHERE tenant_id = $1 AND subject LIKE 'racer-%'", [
+        acme.id,
+      ]),
+    ).toEqual([{ n: 1 }]);
   });
 
   it('debits each created entry in burn order, then below zero exactly; the wallet row and caches stay exact', async () => {
@@ -154,6 +172,57 @@ describe('grantCredits and the wallet', () => {
     const plain = await world.tenant('plain').withKey('INGEST');
     await plain.record({ cost: '5' });
     expect(await world.count('wallet_movements', plain.id)).toBe(0);
+  });
+
+  it('a batch of entries paid by one wallet writes its row once, not once per entry', async () => {
+    world.clock.set(NOON);
+    const acme = await world.tenant('one-write').withKey('INGEST');
+    await c.grant(acme.id, { amount: '100' });
+    // Every UPDATE of a wallet row, counted by a trigger of this test's own database.
+    await world.h.sql('CREATE TABLE test_wallet_writes (wallet_id uuid)');
+    await world.h.sql('GRANT SELECT, INSERT ON test_wallet_writes TO PUBLIC');
+    await world.h.sql(`CREATE FUNCTION test_count_wallet_write() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN INSERT INTO test_wallet_writes VALUES (NEW.id); RETURN NEW; END $$`);
+    await world.h.sql(
+      'CREATE TRIGGER test_wallet_writes AFTER UPDATE ON wallets FOR EACH ROW EXECUTE FUNCTION test_count_wallet_write()',
+    );
+    try {
+      await acme.recordBatch(Array.from({ length: 50 }, () => ({ cost: '0.5' })));
+    } finally {
+      await world.h.sql('DROP TRIGGER test_wallet_writes ON wallets');
+    }
+    expect((await c.wallet(acme.id)).balance).toBe(dec(75));
+    expect(await world.count('wallet_movements', acme.id)).toBe(51);
+    expect(await world.h.sql('SELECT count(*)::int AS n FROM test_wallet_writes')).toEqual([{ n: 1 }]);
+  });
+
+  it('a first grant made on one instance is paid from by the next write on another that wrote without it', async () => {
+    world.clock.set(NOON);
+    const acme = await world.tenant('late-grant').withKey('INGEST');
+    const two = await world.secondInstance();
+    try {
+      const viaTwo = two.as(acme.secret);
+      // Instance two sees this tenant without a wallet first (nothing it may remember).
+      await viaTwo.record({ cost: '1' });
+      await viaTwo.record({ cost: '1', subject: 'alice' });
+      expect(await world.count('wallet_movements', acme.id)).toBe(0);
+      await c.grant(acme.id, { amount: '10' });
+      await viaTwo.record({ cost: '2', subject: 'alice' });
+      expect((await c.wallet(acme.id)).balance).toBe(dec(8));
+      // A subject's first grant too: its next entry is paid by it, no longer by the tenant's.
+      await c.grant(acme.id, { amount: '5', subject: 'alice' });
+      await viaTwo.record({ cost: '3', subject: 'alice' });
+      expect((await c.wallet(acme.id, 'alice')).balance).toBe(dec(2));
+      expect((await c.wallet(acme.id)).balance).toBe(dec(8));
+      expect((await c.movements(acme.id)).map((m) => [m.kind, m.subject, m.amount])).toEqual([
+        ['GRANT', null, dec(10)],
+        ['DEBIT', null, dec(-2)],
+        ['GRANT', 'alice', dec(5)],
+        ['DEBIT', 'alice', dec(-3)],
+      ]);
+    } finally {
+      await two.close();
+    }
   });
 
   it('a reversal credits back exactly what its entry debited, to the grants that paid it', async () => {

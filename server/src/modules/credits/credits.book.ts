@@ -29,6 +29,8 @@ export interface HeldWallet {
   depletedSince: Date | null;
   /** Live grants in burn order. */
   grants: GrantState[];
+  /** Every grant of it this book loaded or made (what expire() looks through). */
+  loaded: GrantState[];
   dirty: boolean;
   /** A grant lifted it in this transaction: a fired state may re-arm. */
   rearm: boolean;
@@ -40,8 +42,12 @@ const burnOrder = (a: GrantState, b: GrantState) =>
   a.row.createdAt.getTime() - b.row.createdAt.getTime() ||
   (a.row.id < b.row.id ? -1 : 1);
 
+const ownerKey = (tenantId: string, subject: string | null) => JSON.stringify([tenantId, subject]);
+
 export class WalletBook {
   readonly wallets = new Map<string, HeldWallet>();
+  /** The same wallets by owner (tenant, subject), for payer(). */
+  private readonly owners = new Map<string, HeldWallet>();
   private readonly grants = new Map<string, GrantState>();
   private readonly movements: NewMovement[] = [];
   readonly events: WebhookEvent[] = [];
@@ -63,7 +69,7 @@ export class WalletBook {
   /** On a state read after the lock (LockedState: the wallet rows, their holds and movable grants). */
   static on({ rows, reserved, grants }: LockedState, now: Date): WalletBook {
     const book = new WalletBook(now);
-    for (const row of rows)
+    for (const row of rows) {
       book.wallets.set(row.id, {
         row,
         balance: new Dec(row.balance),
@@ -72,9 +78,12 @@ export class WalletBook {
         lowSince: row.lowBalanceSince,
         depletedSince: row.depletedSince,
         grants: [],
+        loaded: [],
         dirty: false,
         rearm: false,
       });
+      book.owners.set(ownerKey(row.tenantId, row.subject), book.wallet(row.id));
+    }
     for (const g of grants) {
       const st: GrantState = {
         row: g,
@@ -85,6 +94,7 @@ export class WalletBook {
       };
       book.grants.set(g.id, st);
       const w = book.wallets.get(g.walletId);
+      w?.loaded.push(st);
       if (w && book.live(st)) w.grants.push(st);
     }
     for (const w of book.wallets.values()) {
@@ -92,6 +102,13 @@ export class WalletBook {
       book.expire(w);
     }
     return book;
+  }
+
+  /** A wallet this book was opened on (its caller locked it). */
+  wallet(id: string): HeldWallet {
+    const w = this.wallets.get(id);
+    if (!w) throw new Error(`wallet ${id} is not in this book`);
+    return w;
   }
 
   /** Unvoided and not expired now (its EXPIRY may be unwritten yet). */
@@ -119,8 +136,8 @@ export class WalletBook {
 
   /** Grants past their expiry leave the balance now (an EXPIRY of what they still held). */
   private expire(w: HeldWallet) {
-    for (const g of [...this.grants.values()]) {
-      if (g.row.walletId !== w.row.id || g.voidedAt || g.expiredAt) continue;
+    for (const g of w.loaded) {
+      if (g.voidedAt || g.expiredAt) continue;
       if (!g.row.expiresAt || g.row.expiresAt > this.now) continue;
       if (g.remaining.gt(0)) this.move(w, g, 'EXPIRY', g.remaining.neg());
       g.expiredAt = this.now;
@@ -131,13 +148,11 @@ export class WalletBook {
 
   /** The wallet that pays an entry of `subject`: the subject's when it has one, else the tenant's. */
   payer(tenantId: string, subject: string | null): HeldWallet | null {
-    let tenant: HeldWallet | null = null;
-    for (const w of this.wallets.values()) {
-      if (w.row.tenantId !== tenantId) continue;
-      if (subject !== null && w.row.subject === subject) return w;
-      if (w.row.subject === null) tenant = w;
-    }
-    return tenant;
+    return (
+      (subject === null ? undefined : this.owners.get(ownerKey(tenantId, subject))) ??
+      this.owners.get(ownerKey(tenantId, null)) ??
+      null
+    );
   }
 
   /** An entry's cost, burnt in order from the grants effective and unexpired at `at`; the rest below zero. */
@@ -170,6 +185,7 @@ export class WalletBook {
   grant(w: HeldWallet, row: GrantRow) {
     const g: GrantState = { row, remaining: ZERO, voidedAt: null, expiredAt: null, dirty: false };
     this.grants.set(row.id, g);
+    w.loaded.push(g);
     this.move(w, g, 'GRANT', new Dec(row.amount));
     g.dirty = false; // inserted with remaining = amount
     if (this.live(g)) w.grants = [...w.grants, g].sort(burnOrder);

@@ -12,7 +12,7 @@ import type { GatedDecision, WalletCall, WalletGate } from '../quota/ports';
 import type { WebhookOutbox } from '../webhooks/ports';
 import { WalletBook } from './credits.book';
 import type { WalletTenants } from './credits.ledger';
-import { deleteHolds, insertHold, lockWallet } from './credits.store';
+import { deleteHolds, insertHold, lockPayer } from './credits.store';
 import type { CreditsNews } from './credits.topics';
 import type { WalletView } from './credits.types';
 
@@ -20,7 +20,7 @@ export function creditsGate(
   db: Database,
   tenants: WalletTenants & {
     hasWallet(tenantId: string): Promise<boolean>;
-    read(tenantId: string, subject: string | null): Promise<WalletView | null>;
+    read(tenantId: string, subject: string | null, payer?: boolean): Promise<WalletView | null>;
   },
   pricing: PricingService,
   news: CreditsNews,
@@ -62,20 +62,15 @@ export function creditsGate(
       const cost = await costOf(call);
       const decision = await decide();
       if (!decision.allowed) {
-        const wallet =
-          (call.subject === null ? null : await tenants.read(call.tenantId, call.subject)) ??
-          (await tenants.read(call.tenantId, null));
-        return { ...decision, wallet };
+        return { ...decision, wallet: await tenants.read(call.tenantId, call.subject, true) };
       }
       const at = now();
       const r = decision.reservation;
       const judging = db.transaction('authorizeUsage:wallet', async (tx) => {
-        const locked =
-          (call.subject === null ? null : await lockWallet(tx, call.tenantId, call.subject)) ??
-          (await lockWallet(tx, call.tenantId, null));
+        const locked = await lockPayer(tx, call.tenantId, call.subject);
         if (!locked) return null;
         const book = await WalletBook.open(tx, [locked], at);
-        const w = book.wallets.get(locked.id) as NonNullable<ReturnType<typeof book.wallets.get>>;
+        const w = book.wallet(locked.id);
         const fits = cost.lte(book.available(w));
         if (fits && r) {
           await insertHold(tx, {
@@ -87,8 +82,9 @@ export function creditsGate(
           });
           book.hold(w, cost);
         }
-        await book.write(tx, outbox());
-        return { fits, wallet: book.view(w) };
+        // An EXPIRY written or a crossing fired under this lock moved the wallet too.
+        const moved = (await book.write(tx, outbox())).length > 0;
+        return { fits, held: fits && r != null, moved, wallet: book.view(w) };
       });
       // A failure here leaves no reservation behind for a call that is not answered.
       const judged = await judging.catch(async (err) => {
@@ -96,14 +92,15 @@ export function creditsGate(
         throw err;
       });
       if (!judged) return { ...decision, wallet: null };
-      if (r) news.changed([call.tenantId]);
+      if (judged.held || judged.moved) news.changed([call.tenantId]);
       if (judged.fits) return { ...decision, wallet: judged.wallet };
       if (r) await undo(r.id);
       return { ...decision, allowed: false, deniedBy: null, reservation: null, wallet: judged.wallet };
     },
 
     async released(tenantId, reservationId) {
-      if (!(await tenants.hasWallet(tenantId))) return;
+      // Not hasWallet: its "no" may be up to NO_WALLET_MS stale here while another instance
+      // already granted and held; the delete by key costs what asking would.
       if ((await deleteHolds(db, [reservationId])).length) news.changed([tenantId]);
     },
   };

@@ -30,6 +30,9 @@ import type { GrantRow, WalletView } from './credits.types';
 /** How long authorizations trust that a tenant has no wallet (see hasWallet). */
 export const NO_WALLET_MS = 1000;
 
+/** Thrown to roll back a grant whose key another request committed meanwhile. */
+const KEY_TAKEN = new Error('idempotency key taken meanwhile');
+
 export class CreditsService {
   /** Tenants known to have a wallet (wallets are never deleted, so this never goes stale). */
   private readonly known = new Set<string>();
@@ -67,7 +70,7 @@ export class CreditsService {
    * Whether a tenant has a wallet, for authorizations: a "no" is remembered for NO_WALLET_MS,
    * so a tenant without credits pays no statement per authorization. A grant is seen at once
    * by authorizations on the instance that made it, and within NO_WALLET_MS on the others
-   * (ledger debits never use this: they ask before every write).
+   * (ledger debits never use this: they ask before every write; nor do releases).
    */
   async hasWallet(tenantId: string): Promise<boolean> {
     if (this.known.has(tenantId)) return true;
@@ -90,10 +93,10 @@ export class CreditsService {
     return w;
   }
 
-  /** The wallet of (tenant, subject) as read now, or null. */
-  async read(tenantId: string, subject: string | null): Promise<WalletView | null> {
+  /** The wallet of (tenant, subject) as read now, or null; `payer`: the subject's, else the tenant's. */
+  async read(tenantId: string, subject: string | null, payer = false): Promise<WalletView | null> {
     const now = this.now();
-    const w = await store.readWallet(this.db, tenantId, subject, now);
+    const w = await store.readWallet(this.db, tenantId, subject, now, payer);
     if (!w) return null;
     const balance = new Dec(w.balanceNow);
     const reserved = new Dec(w.reserved);
@@ -131,29 +134,35 @@ export class CreditsService {
     };
     const prior = await store.grantByKey(this.db, tenant.id, g.idempotencyKey);
     if (prior) return judge(prior);
-    const made = await this.db.transaction('grantCredits', async (tx) => {
-      await store.insertWallet(tx, tenant.id, g.subject, tenant.currency);
-      const locked = await store.lockWallet(tx, tenant.id, g.subject);
-      if (!locked) throw new Error('the wallet just made is not there');
-      const row = await store.insertGrant(tx, {
-        id: randomUUID(),
-        tenantId: tenant.id,
-        walletId: locked.id,
-        idempotencyKey: g.idempotencyKey,
-        fingerprint,
-        amount: fmt(g.amount),
-        priority: g.priority,
-        effectiveAt: g.effectiveAt ?? now,
-        expiresAt: g.expiresAt,
-        reason: g.reason,
-        createdAt: now,
+    const made = await this.db
+      .transaction('grantCredits', async (tx) => {
+        await store.insertWallet(tx, tenant.id, g.subject, tenant.currency);
+        const locked = await store.lockWallet(tx, tenant.id, g.subject);
+        if (!locked) throw new Error('the wallet just made is not there');
+        const row = await store.insertGrant(tx, {
+          id: randomUUID(),
+          tenantId: tenant.id,
+          walletId: locked.id,
+          idempotencyKey: g.idempotencyKey,
+          fingerprint,
+          amount: fmt(g.amount),
+          priority: g.priority,
+          effectiveAt: g.effectiveAt ?? now,
+          expiresAt: g.expiresAt,
+          reason: g.reason,
+          createdAt: now,
+        });
+        // The same key, committed meanwhile: roll back, so the wallet made for it does not stay.
+        if (!row) throw KEY_TAKEN;
+        const book = await WalletBook.open(tx, [locked], now);
+        book.grant(book.wallet(locked.id), row);
+        await book.write(tx, this.outbox);
+        return row;
+      })
+      .catch((e) => {
+        if (e === KEY_TAKEN) return null;
+        throw e;
       });
-      if (!row) return null; // the same key, committed meanwhile
-      const book = await WalletBook.open(tx, [locked], now);
-      book.grant(book.wallets.get(locked.id) as NonNullable<ReturnType<typeof book.wallets.get>>, row);
-      await book.write(tx, this.outbox);
-      return row;
-    });
     this.known.add(tenant.id);
     this.without.delete(tenant.id);
     if (!made) return judge((await store.grantByKey(this.db, tenant.id, g.idempotencyKey)) as GrantRow);
@@ -193,7 +202,7 @@ export class CreditsService {
       const locked = await store.lockWallet(tx, tenantId, subject);
       if (!locked) return null;
       const book = await WalletBook.open(tx, [locked], now);
-      const w = book.wallets.get(locked.id) as NonNullable<ReturnType<typeof book.wallets.get>>;
+      const w = book.wallet(locked.id);
       book.setThreshold(w, threshold);
       await book.write(tx, this.outbox);
       return book.view(w);

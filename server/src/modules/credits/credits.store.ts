@@ -30,13 +30,15 @@ const ownerWhere = (subject: string | null, n: number) =>
 
 /**
  * A wallet as read at `now`: the cached balance less the remainders of grants expired (whose
- * EXPIRY is not written yet) or not effective yet; reserved: its unexpired holds.
+ * EXPIRY is not written yet) or not effective yet; reserved: its unexpired holds. `payer`: the
+ * wallet that pays for the subject (its own when it has one, else the tenant's), in one read.
  */
 export async function readWallet(
   sql: Sql,
   tenantId: string,
   subject: string | null,
   now: Date,
+  payer = false,
 ): Promise<(WalletRow & { balanceNow: string; reserved: string }) | null> {
   const [row] = await sql.query<WalletRow & { balanceNow: string; reserved: string }>(
     'credits:readWallet',
@@ -45,7 +47,11 @@ export async function readWallet(
           WHERE g.wallet_id = w.id AND g.voided_at IS NULL AND g.expired_at IS NULL AND g.remaining > 0
             AND (g.expires_at <= $2 OR g.effective_at > $2)), 0))::text AS "balanceNow",
        coalesce((SELECT sum(h.amount) FROM wallet_holds h WHERE h.wallet_id = w.id AND h.expires_at > $2), 0)::text AS reserved
-       FROM wallets w WHERE ${ownerWhere(subject, 3)}`,
+       FROM wallets w WHERE ${
+         payer && subject !== null
+           ? 'w.tenant_id = $1 AND (w.subject IS NULL OR w.subject = $3) ORDER BY w.subject NULLS LAST LIMIT 1'
+           : ownerWhere(subject, 3)
+       }`,
     subject === null ? [tenantId, now] : [tenantId, now, subject],
   );
   return row ?? null;
@@ -151,6 +157,20 @@ export async function lockWallet(tx: Sql, tenantId: string, subject: string | nu
     'credits:lockWallet',
     `SELECT ${WALLET} FROM wallets w WHERE ${ownerWhere(subject, 2)} FOR UPDATE`,
     subject === null ? [tenantId] : [tenantId, subject],
+  );
+  return row ?? null;
+}
+
+/**
+ * The wallet that pays for (tenant, subject), locked: the subject's when it has one, else the
+ * tenant's; one round trip. Only the row returned is locked (LIMIT sits above the row lock).
+ */
+export async function lockPayer(tx: Sql, tenantId: string, subject: string | null): Promise<WalletRow | null> {
+  const [row] = await tx.query<WalletRow>(
+    'credits:lockPayer',
+    `SELECT ${WALLET} FROM wallets w WHERE w.tenant_id = $1 AND (w.subject IS NULL OR w.subject = $2::text)
+      ORDER BY w.subject NULLS LAST LIMIT 1 FOR UPDATE`,
+    [tenantId, subject],
   );
   return row ?? null;
 }
