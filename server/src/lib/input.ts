@@ -3,7 +3,7 @@
 // "\ud83d" and PostgreSQL's json parser refuses), values a scalar refused, and echoes of
 // client values cut short so an error never answers megabytes.
 import { randomUUID } from 'node:crypto';
-import type { AppError } from './errors';
+import { type AppError, badInput, containsNul } from './errors';
 
 /** Why PostgreSQL could not store this text, or null when it can. */
 export function textProblem(s: string): string | null {
@@ -91,4 +91,14 @@ export function clipMessage(message: string): string {
   if (out.length <= MAX_MESSAGE) return out;
   const head = clip(out, MAX_MESSAGE - 200).replace(CLIPPED, '');
   return `${head} ... ${out.slice(-180)}`;
+}
+
+/**
+ * An end user (subject) named on purpose: a plan's or a wallet's owner. 1 to 255 characters
+ * without NUL; null names none (the tenant itself). Filters, which may be empty, check less.
+ */
+export function namedSubject(raw: string | null | undefined, field: string[]): string | null {
+  if (raw == null) return null;
+  if (raw.length < 1 || raw.length > 255 || containsNul(raw)) throw badInput(field, 'must be 1 to 255 characters');
+  return raw;
 }

@@ -1,6 +1,7 @@
 // The credits module's input checks: each bad value is BAD_USER_INPUT naming its field.
 import { createHash } from 'node:crypto';
 import { badInput, containsNul } from '../../lib/errors';
+import { namedSubject } from '../../lib/input';
 import { type Dec, fmt, parseAmount } from '../../lib/money';
 
 export interface GrantInput {
@@ -25,13 +26,6 @@ export interface CheckedGrant {
   idempotencyKey: string;
 }
 
-/** A wallet's subject: 1 to 255 characters (null: the tenant's own wallet). */
-export function subject(raw: string | null | undefined, field: string[]): string | null {
-  if (raw == null) return null;
-  if (raw.length < 1 || raw.length > 255 || containsNul(raw)) throw badInput(field, 'must be 1 to 255 characters');
-  return raw;
-}
-
 export function grant(input: GrantInput, now: Date): CheckedGrant {
   const f = (n: string) => ['input', n];
   const key = input.idempotencyKey;
@@ -51,7 +45,7 @@ export function grant(input: GrantInput, now: Date): CheckedGrant {
   if (reason != null && (reason.length > 1000 || containsNul(reason)))
     throw badInput(f('reason'), 'must be at most 1000 characters, without NUL');
   return {
-    subject: subject(input.subject, f('subject')),
+    subject: namedSubject(input.subject, f('subject')),
     amount,
     priority,
     effectiveAt,

@@ -4,9 +4,9 @@
 import { scopeOf, subjectIn, tenantIn } from '../../auth/scope';
 import { builder, deny } from '../../graphql/builder';
 import { type Live, liveStream, liveValue } from '../../graphql/subscriptions';
+import { namedSubject } from '../../lib/input';
 import { AuthorizeUsagePayloadRef } from '../quota/quota.objects.schema';
 import { WalletFeed } from './credits.feed';
-import * as check from './credits.input';
 import type { GrantRow, WalletView } from './credits.types';
 
 export const CreditGrantRef = builder.objectRef<GrantRow>('CreditGrant').implement({
@@ -155,7 +155,7 @@ builder.subscriptionFields((t) => ({
     subscribe: async (_, args, ctx) => {
       const scope = scopeOf(ctx.principal);
       const tenantId = tenantIn(scope, args.tenantId, ['tenantId']);
-      const subject = check.subject(subjectIn(scope, args.subject, ['subject']), ['subject']);
+      const subject = namedSubject(subjectIn(scope, args.subject, ['subject']), ['subject']);
       // NOT_FOUND at subscribe when there is no wallet yet.
       await ctx.services.credits.wallet(scope, { tenantId, subject });
       let feed = feeds.get(ctx.pubsub);

@@ -12,6 +12,7 @@ import { subjectIn, type TenantScope, tenantIn } from '../../auth/scope';
 import type { Database } from '../../db/database';
 import { badInput, idempotencyConflict, notFound } from '../../lib/errors';
 import { isUuid } from '../../lib/ids';
+import { namedSubject } from '../../lib/input';
 import { Dec, fmt } from '../../lib/money';
 import type { Publisher } from '../../pubsub';
 import type { PricingService } from '../pricing/pricing.service';
@@ -87,7 +88,7 @@ export class CreditsService {
   /** Operator, a tenant's READ key (its tenant), a subject token (its subject). */
   async wallet(scope: TenantScope, args: { tenantId?: string | null; subject?: string | null }): Promise<WalletView> {
     const tenantId = tenantIn(scope, args.tenantId, ['tenantId']);
-    const subject = check.subject(subjectIn(scope, args.subject, ['subject']), ['subject']);
+    const subject = namedSubject(subjectIn(scope, args.subject, ['subject']), ['subject']);
     const w = await this.read(tenantId, subject);
     if (!w) throw notFound('wallet', ['subject']);
     return w;
@@ -195,7 +196,7 @@ export class CreditsService {
     input: { tenantId?: string | null; subject?: string | null; lowBalanceThreshold?: string | null },
   ): Promise<WalletView> {
     const tenantId = tenantIn(scope, input.tenantId, ['input', 'tenantId']);
-    const subject = check.subject(input.subject, ['input', 'subject']);
+    const subject = namedSubject(input.subject, ['input', 'subject']);
     const threshold = check.threshold(input.lowBalanceThreshold, ['input', 'lowBalanceThreshold']);
     const now = this.now();
     const view = await this.db.transaction('setWalletThreshold', async (tx) => {

@@ -59,13 +59,6 @@ export function subject(raw: string | null | undefined, field: string[]): string
   return s;
 }
 
-/** The subject a plan is assigned to: 1 to 255 characters (an empty one names nobody). */
-export function planSubject(raw: string | null | undefined, field: string[]): string | null {
-  if (raw == null) return null;
-  if (raw.length < 1 || raw.length > 255 || containsNul(raw)) throw badInput(field, 'must be 1 to 255 characters');
-  return raw;
-}
-
 /** A key id that can exist (a malformed one is answered like a missing key). */
 export function keyId(raw: string, field: string[]): string {
   if (!isUuid(raw)) throw notFound('API key', field);

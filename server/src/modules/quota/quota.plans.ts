@@ -6,7 +6,7 @@ import { ownerOf, subjectIn, type TenantScope, tenantIn } from '../../auth/scope
 import type { Database, Sql } from '../../db/database';
 import { notFound } from '../../lib/errors';
 import { isUuid } from '../../lib/ids';
-import { clip } from '../../lib/input';
+import { clip, namedSubject } from '../../lib/input';
 import { connection, keyset } from '../../lib/keyset';
 import { Dec } from '../../lib/money';
 import type { TenantsService } from '../tenants/tenants.service';
@@ -99,7 +99,7 @@ export class QuotaPlans {
     startsAt?: Date | null;
     subject?: string | null;
   }): Promise<MembershipRow> {
-    const subject = check.planSubject(input.subject, ['input', 'subject']);
+    const subject = namedSubject(input.subject, ['input', 'subject']);
     const tenant = await this.tenants.get(input.tenantId, ['input', 'tenantId']);
     return this.db.transaction('assignPlan', (tx) =>
       this.assignIn(tx, tenant.id, input.planCode, input.startsAt ?? this.now(), subject),
