@@ -303,7 +303,11 @@ describe('authorizeUsage on leases', () => {
     expect(Date.parse(fastAnswer.quota.asOf as string)).toBeLessThan(Date.parse((await acme.quota()).asOf as string));
     // Due again, the view 11 s old: renewed under the lock (used and reserved read again).
     await services.leases.housekeep();
-    await until(async () => (await expiries()).includes(t2 + LEASES.lifetimeMs), 'the renewal');
+    // The renewal commits, then this instance takes its new view: wait for both.
+    await until(
+      async () => (await expiries()).includes(t2 + LEASES.lifetimeMs) && viewAt() === t2,
+      'the renewal and its view',
+    );
     expect(viewAt()).toBe(t2);
     const l = await ledger(acme.id, acme.limit(0));
     expect(Number(l.reserved) + Number(l.leased)).toBeLessThanOrEqual(1000);

@@ -1,6 +1,7 @@
 // The data layer's port. Services ask for a named unit of work and run SQL through it;
 // only this file knows TypeORM's DataSource and QueryRunner. Every statement is named
 // (`/* recordUsage:insertEvents */ ...`) so logs and pg_stat_statements read well.
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import Cursor from 'pg-cursor';
 import { DataSource, type Logger as OrmLogger, type QueryRunner } from 'typeorm';
@@ -11,7 +12,17 @@ import { checkRuntimeRole, prepareRuntimeRole } from './runtime-role';
 
 export interface Sql {
   /** Runs one named statement and returns its rows. */
-  query<T = Record<string, unknown>>(name: string, text: string, params?: unknown[]): Promise<T[]>;
+  query<T = Record<string, unknown>>(name: string, text: string, params?: unknown[], opts?: QueryOptions): Promise<T[]>;
+}
+
+export interface QueryOptions {
+  /**
+   * A statement of a hot path, with a fixed text: sent as a prepared statement, parsed once
+   * per connection (and planned once, when PostgreSQL settles on a generic plan) instead of
+   * per call. Never for a text that varies with the values (one prepared statement per text
+   * and connection would pile up). See PREPARE_REFUSED for poolers that cannot keep them.
+   */
+  prepare?: boolean;
 }
 
 export interface Database extends Sql {
@@ -31,6 +42,8 @@ export interface Database extends Sql {
    * closed, the transaction ends and the connection goes back to the pool.
    */
   stream<T>(name: string, text: string, params: unknown[], opts?: StreamOptions): Promise<RowStream<T>>;
+  /** Whether `prepare` still prepares (false once a pooler refused a prepared statement). */
+  preparing(): boolean;
   /** Statements sent since start (tests count them to prove there is no N+1). */
   queryCount(): number;
   ping(): Promise<boolean>;
@@ -72,6 +85,7 @@ export interface PoolStats {
 }
 
 interface PgPool {
+  connect(): Promise<pg.PoolClient>;
   totalCount: number;
   idleCount: number;
   waitingCount: number;
@@ -94,14 +108,76 @@ class CountingLogger implements OrmLogger {
 
 const named = (name: string, text: string) => `/* ${name} */ ${text}`;
 
-function runner(qr: QueryRunner): Sql {
+/**
+ * A pooler between Tally and PostgreSQL that cannot keep prepared statements (PgBouncer
+ * before 1.21 in transaction mode, or with max_prepared_statements = 0) hands a statement
+ * parsed on one server connection to another: PostgreSQL then answers 26000 (no such
+ * prepared statement) or 42P05 (the name is taken). Both come before anything executed,
+ * so the call is sent again unnamed, and so is every later one on that pool.
+ */
+const PREPARE_REFUSED = new Set(['26000', '42P05']);
+
+/** Whether this pool still prepares, and its statement count (shared by its runners). */
+interface PoolState {
+  preparing: boolean;
+  logger: CountingLogger;
+}
+
+/**
+ * A named statement on a pg client, prepared when asked and still allowed. Counted as sent
+ * unless a pooler refused it (a refused Parse or Bind executes nothing).
+ */
+async function send<T>(
+  client: pg.ClientBase,
+  state: PoolState,
+  name: string,
+  text: string,
+  params: unknown[],
+  prepare: boolean,
+): Promise<T[]> {
+  const q =
+    prepare && state.preparing
+      ? { name: preparedName(name, text), text: named(name, text), values: params }
+      : { text: named(name, text), values: params };
+  let refused = false;
+  try {
+    return (await client.query(q)).rows as T[];
+  } catch (e) {
+    refused = 'name' in q && PREPARE_REFUSED.has(pgCode(e) ?? '');
+    if (refused) state.preparing = false;
+    throw e;
+  } finally {
+    if (!refused) state.logger.count++;
+  }
+}
+
+/**
+ * A prepared statement's name: the statement's name and a hash of its text, so one name
+ * always means one text (two versions of Tally on one database, or behind one pooler, never
+ * run each other's statement under a shared name). Within PostgreSQL's 63 bytes.
+ */
+const preparedNames = new Map<string, string>();
+function preparedName(name: string, text: string): string {
+  let n = preparedNames.get(text);
+  if (!n) {
+    n = `${name.replace(/[^A-Za-z0-9_:]/g, '').slice(0, 40)}_${createHash('sha256').update(text).digest('hex').slice(0, 16)}`;
+    preparedNames.set(text, n);
+  }
+  return n;
+}
+
+function runner(qr: QueryRunner, state: PoolState): Sql {
   // One connection runs one statement at a time: callers may issue several at once (Promise.all),
   // and they are sent in turn instead of relying on pg's deprecated implicit queue.
   let last: Promise<unknown> = Promise.resolve();
   return {
-    query<T>(name: string, text: string, params: unknown[] = []) {
-      // Structured results: TypeORM otherwise answers UPDATE/DELETE with [rows, count].
-      const exec = async () => (await qr.query(named(name, text), params, true)).records as T[];
+    query<T>(name: string, text: string, params: unknown[] = [], opts: QueryOptions = {}) {
+      const exec = async () => {
+        // Structured results: TypeORM otherwise answers UPDATE/DELETE with [rows, count].
+        if (!opts.prepare || !state.preparing) return (await qr.query(named(name, text), params, true)).records as T[];
+        // A refusal inside a transaction aborts it: transaction() runs it again, unprepared.
+        return send<T>((await qr.connect()) as pg.ClientBase, state, name, text, params, true);
+      };
       const run = last.then(exec, exec);
       last = run.catch(() => {});
       return run;
@@ -219,14 +295,41 @@ export async function migrateAsOwner(url: string, appUrl?: string): Promise<{ ap
 }
 
 function wrap(dataSource: DataSource, logger: CountingLogger): Database {
+  // pg's Pool behind TypeORM's postgres driver (absent once destroyed).
+  const pool = () => (dataSource.driver as unknown as { master?: PgPool }).master;
+  const state: PoolState = { preparing: true, logger };
   return {
     dataSource,
-    async query<T>(name: string, text: string, params: unknown[] = []) {
-      const qr = dataSource.createQueryRunner();
+    preparing: () => state.preparing,
+    async query<T>(name: string, text: string, params: unknown[] = [], opts: QueryOptions = {}) {
+      if (!opts.prepare || !state.preparing) {
+        const qr = dataSource.createQueryRunner();
+        try {
+          return await runner(qr, state).query<T>(name, text, params);
+        } finally {
+          await qr.release();
+        }
+      }
+      // A hot statement alone: straight on a pool connection (TypeORM's query runner costs
+      // more than the statement's execution), and sent again unprepared if a pooler refused
+      // it (a refused Parse or Bind executed nothing).
+      const p = pool();
+      if (!p) throw new Error('the database is closed');
+      const client = await p.connect();
+      let broken: unknown;
       try {
-        return await runner(qr).query<T>(name, text, params);
+        try {
+          return await send<T>(client, state, name, text, params, true);
+        } catch (e) {
+          if (!PREPARE_REFUSED.has(pgCode(e) ?? '')) throw e;
+          return await send<T>(client, state, name, text, params, false);
+        }
+      } catch (e) {
+        // The connection itself failed (no SQLSTATE): the pool must not hand it out again.
+        if (!pgCode(e)) broken = e;
+        throw e;
       } finally {
-        await qr.release();
+        client.release(broken as Error | undefined);
       }
     },
     async transaction<T>(name: string, fn: (tx: Sql) => Promise<T>, opts: TransactionOptions = {}): Promise<T> {
@@ -239,7 +342,7 @@ function wrap(dataSource: DataSource, logger: CountingLogger): Database {
         try {
           await qr.connect();
           await qr.query(`/* ${name}:begin */ ${BEGIN_TX}${locks}`);
-          const out = await fn(runner(qr));
+          const out = await fn(runner(qr, state));
           await qr.query(`/* ${name}:commit */ COMMIT`);
           return out;
         } catch (err) {
@@ -248,6 +351,8 @@ function wrap(dataSource: DataSource, logger: CountingLogger): Database {
             (err as { driverError?: { code?: string }; code?: string }).driverError?.code ??
             (err as { code?: string }).code;
           if (code && RETRYABLE_TX.has(code) && attempt < 5) continue;
+          // A pooler refused a prepared statement: the pool no longer prepares; once more.
+          if (code && PREPARE_REFUSED.has(code) && !state.preparing && attempt < 5) continue;
           throw err;
         } finally {
           await qr.release();
@@ -259,7 +364,7 @@ function wrap(dataSource: DataSource, logger: CountingLogger): Database {
       try {
         await qr.connect();
         await qr.query(`/* ${name}:begin */ ${BEGIN_SNAPSHOT}`);
-        const tx = runner(qr);
+        const tx = runner(qr, state);
         const [{ asOf }] = (await tx.query<{ asOf: Date }>(`${name}:asOf`, AS_OF_SQL)) as [{ asOf: Date }];
         const out = await fn(tx, asOf);
         await qr.query(`/* ${name}:commit */ COMMIT`);
@@ -302,7 +407,9 @@ function wrap(dataSource: DataSource, logger: CountingLogger): Database {
       try {
         const client = (await qr.connect()) as pg.PoolClient;
         await qr.query(`/* ${name}:begin */ ${BEGIN_SNAPSHOT}`);
-        const [{ asOf }] = (await runner(qr).query<{ asOf: Date }>(`${name}:asOf`, AS_OF_SQL)) as [{ asOf: Date }];
+        const [{ asOf }] = (await runner(qr, state).query<{ asOf: Date }>(`${name}:asOf`, AS_OF_SQL)) as [
+          { asOf: Date },
+        ];
         logger.count++;
         cursor = client.query(new Cursor<T>(named(name, text), params, opts.rowMode ? { rowMode: opts.rowMode } : {}));
         let next: T[] | null = await cursor.read(batch);
@@ -341,13 +448,12 @@ function wrap(dataSource: DataSource, logger: CountingLogger): Database {
     },
     queryCount: () => logger.count,
     poolStats() {
-      // pg's Pool behind TypeORM's postgres driver (absent once destroyed).
-      const pool = (dataSource.driver as unknown as { master?: PgPool }).master;
+      const p = pool();
       return {
-        total: pool?.totalCount ?? 0,
-        idle: pool?.idleCount ?? 0,
-        waiting: pool?.waitingCount ?? 0,
-        max: pool?.options.max ?? 0,
+        total: p?.totalCount ?? 0,
+        idle: p?.idleCount ?? 0,
+        waiting: p?.waitingCount ?? 0,
+        max: p?.options.max ?? 0,
       };
     },
     async ping() {

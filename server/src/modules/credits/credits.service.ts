@@ -8,6 +8,7 @@
 //   credits.store.ts    every statement, named (credits.reconcile-store.ts: reconcile's)
 // See README.md for the model and its invariants.
 import { randomUUID } from 'node:crypto';
+import DataLoader from 'dataloader';
 import { subjectIn, type TenantScope, tenantIn } from '../../auth/scope';
 import type { Database } from '../../db/database';
 import { badInput, idempotencyConflict, notFound } from '../../lib/errors';
@@ -37,6 +38,16 @@ const KEY_TAKEN = new Error('idempotency key taken meanwhile');
 export class CreditsService {
   /** Tenants known to have a wallet (wallets are never deleted, so this never goes stale). */
   private readonly known = new Set<string>();
+  /** hasWallet's questions in flight, by tenant. */
+  private readonly asking = new Map<string, Promise<boolean>>();
+  /** hasWallet's questions of one event-loop turn, as one statement (no cache: `without` is the cache). */
+  private readonly walletLookups = new DataLoader<string, boolean>(
+    async (ids) => {
+      const has = new Set(await this.withWallets([...ids]));
+      return ids.map((id) => has.has(id));
+    },
+    { cache: false },
+  );
   /** Tenants seen without a wallet, until when (performance.now()) that answer is used. */
   private readonly without = new Map<string, number>();
   readonly news: CreditsNews;
@@ -77,12 +88,24 @@ export class CreditsService {
     if (this.known.has(tenantId)) return true;
     const until = this.without.get(tenantId);
     if (until !== undefined && until > performance.now()) return false;
-    const has = (await this.withWallets([tenantId])).length > 0;
-    if (!has) {
-      if (this.without.size >= 10_000) this.without.clear();
-      this.without.set(tenantId, performance.now() + NO_WALLET_MS);
+    // Callers that find the answer stale together share one question (under load, a busy
+    // tenant's "no" runs out while many of its calls are in flight), and the questions of
+    // one event-loop turn go as one statement.
+    let asking = this.asking.get(tenantId);
+    if (!asking) {
+      asking = this.walletLookups
+        .load(tenantId)
+        .then((has) => {
+          if (!has) {
+            if (this.without.size >= 10_000) this.without.clear();
+            this.without.set(tenantId, performance.now() + NO_WALLET_MS);
+          }
+          return has;
+        })
+        .finally(() => this.asking.delete(tenantId));
+      this.asking.set(tenantId, asking);
     }
-    return has;
+    return asking;
   }
 
   /** Operator, a tenant's READ key (its tenant), a subject token (its subject). */

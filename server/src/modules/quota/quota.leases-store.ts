@@ -77,6 +77,7 @@ export async function enterLeases(
      UNION ALL
      SELECT 'plans', NULL, NULL, NULL, NULL, n FROM plans`,
     [tenantIds, now, subjects],
+    { prepare: true },
   );
   const next = new Map<string, Date>();
   for (const r of rows) if (r.kind === 'next' && r.periodStart) next.set(r.tenantId, r.periodStart);
@@ -171,6 +172,7 @@ export async function writeLeases(
       add.map((a) => a.amount),
       add.map((a) => a.expiresAt.toISOString()),
     ],
+    { prepare: true },
   );
   return new Set(rows.map((r) => r.id));
 }
@@ -232,6 +234,8 @@ export function reserveFromLeases(
       col((r) => r.est.requests),
       col((r) => r.expiresAt.toISOString()),
     ],
+    // The fast path's one statement per flush: parse and plan were most of its cost.
+    { prepare: true },
   );
 }
 
@@ -257,6 +261,7 @@ export async function extendLeases(
      UPDATE quota_leases q SET expires_at = $3 FROM locked WHERE q.id = locked.id AND q.expires_at > $4
      RETURNING q.id`,
     [ids, instanceId, expiresAt, guard],
+    { prepare: true },
   );
   return new Set(rows.map((r) => r.id));
 }
@@ -267,6 +272,7 @@ export async function liveLeases(sql: Sql, ids: string[]): Promise<Set<string>> 
     'authorizeUsage:liveLeases',
     'SELECT id FROM quota_leases WHERE id = ANY($1::uuid[])',
     [ids],
+    { prepare: true },
   );
   return new Set(rows.map((r) => r.id));
 }

@@ -38,6 +38,7 @@ export async function lockTenants(tx: Sql, tenantIds: readonly string[]): Promis
     'quota:lockTenants',
     `SELECT pg_advisory_xact_lock(hashtextextended('tally:tenant:' || t, 0)) FROM unnest($1::text[]) AS t ORDER BY t`,
     [[...new Set(tenantIds)].sort()],
+    { prepare: true },
   );
 }
 
@@ -146,7 +147,9 @@ export function limitsInForce(
   subjects: readonly string[],
   at: Date,
 ): Promise<LimitInForce[]> {
-  return sql.query<LimitInForce>('quota:limits', LIMITS_IN_FORCE, [tenantId, apiKeyId, subjects, at]);
+  return sql.query<LimitInForce>('quota:limits', LIMITS_IN_FORCE, [tenantId, apiKeyId, subjects, at], {
+    prepare: true,
+  });
 }
 
 /**
@@ -284,6 +287,7 @@ export function windowBounds(
             date_trunc('month', t, $2) AS m0, ((date_trunc('month', t, $2) AT TIME ZONE $2) + interval '1 month') AT TIME ZONE $2 AS m1
        FROM unnest($1::timestamptz[]) AS t`,
     [instants, timezone],
+    { prepare: true },
   );
 }
 
@@ -300,6 +304,7 @@ export async function reservedIn(sql: Sql, tenantId: string, scope: ScopeIds, no
       WHERE tenant_id = $1 AND settled_at IS NULL AND released_at IS NULL AND expires_at > $2
         AND ($3::uuid IS NULL OR api_key_id = $3) AND ($4::text IS NULL OR subject = $4)`,
     [tenantId, now, scope.apiKeyId ?? null, scope.subject ?? null],
+    { prepare: true },
   );
   return r as ReservedAmounts;
 }
@@ -317,6 +322,7 @@ export function insertReservations(tx: Sql, rs: NewReservation[]): Promise<Reser
                           $8::bigint[], $9::numeric[], $10::bigint[], $11::timestamptz[])
      RETURNING ${RESERVATION_COLUMNS}`,
     [...(['id', 'tenantId', 'apiKeyId', 'subject'] as const).map((k) => col((r) => r[k])), ...amounts, expires],
+    { prepare: true },
   );
 }
 

@@ -145,9 +145,10 @@ export function summaryRows(
   f: SummaryFilter,
   groupBy: readonly UsageDimension[],
   granularity: Granularity | null | undefined,
+  prepare = false,
 ): Promise<Record<string, string | Date | null>[]> {
   const st = summaryStatement(f, groupBy, granularity);
-  return sql.query<Record<string, string | Date | null>>(st.name, st.text, st.params);
+  return sql.query<Record<string, string | Date | null>>(st.name, st.text, st.params, { prepare });
 }
 
 /** The summary statement; its rows are ordered by bucket, then the dimensions. */

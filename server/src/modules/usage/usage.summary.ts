@@ -22,8 +22,10 @@ export async function summarize(
   f: SummaryFilter,
   groupBy: readonly UsageDimension[],
   granularity: Granularity | null | undefined,
+  /** Prepared (a hot caller: quota's used, whose few statement shapes repeat per tenant). */
+  prepare = false,
 ): Promise<SummaryRow[]> {
-  const rows = await summaryRows(sql, f, groupBy, granularity);
+  const rows = await summaryRows(sql, f, groupBy, granularity, prepare);
   // One object per row, measures written into it (a MINUTE summary answers 1,440 rows a group).
   return rows.map((r) => {
     const row: Record<string, unknown> = {
