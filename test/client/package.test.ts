@@ -338,7 +338,7 @@ describe('in a browser, through a bundler', () => {
 describe('the tally bin', () => {
   const bin = () => path.join(project, 'node_modules', '.bin', 'tally');
 
-  it('is built JavaScript that runs with plain node: --help takes under 200 ms', async () => {
+  it("is built JavaScript that runs with plain node: --help costs less than node's own start again", async () => {
     const text = await readFile(path.join(pkgDir(), 'dist', 'cli.js'), 'utf8');
     expect(text.startsWith('#!/usr/bin/env node\n')).toBe(true);
     // The process reports its own CPU time (user + system, Node's start included) and wall time
@@ -360,11 +360,15 @@ describe('the tally bin', () => {
     const least = (xs: number[]) => Math.min(...xs);
     const cpu = least(runs.map((r) => r.cpu));
     const wall = least(runs.map((r) => r.wall));
+    const bareCpu = least(bare.map((r) => r.cpu));
     console.log(
       `[package] tally --help: ${cpu.toFixed(0)} ms CPU, ${wall.toFixed(0)} ms wall (fastest of 5); ` +
-        `bare node: ${least(bare.map((r) => r.cpu)).toFixed(0)} ms CPU, ${least(bare.map((r) => r.wall)).toFixed(0)} ms wall`,
+        `bare node: ${bareCpu.toFixed(0)} ms CPU, ${least(bare.map((r) => r.wall)).toFixed(0)} ms wall`,
     );
-    expect(cpu).toBeLessThan(200);
+    // Against node's own start measured here and now (a fixed number of milliseconds failed
+    // on a slower machine: 221 ms against a bare node's 136): loading the CLI may cost at most
+    // as much again as starting node (it measured 1.6 times a bare start in all).
+    expect(cpu).toBeLessThan(2 * bareCpu);
   });
 
   it('talks to a real server from the installed package', async () => {

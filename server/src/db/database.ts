@@ -317,6 +317,12 @@ function wrap(dataSource: DataSource, logger: CountingLogger): Database {
       if (!p) throw new Error('the database is closed');
       const client = await p.connect();
       let broken: unknown;
+      // A connection that fails while checked out (the server restarting) says so with an
+      // 'error' event: heard here (unheard, it would end the process), and never handed out again.
+      const onError = (e: Error) => {
+        broken = e;
+      };
+      client.on('error', onError);
       try {
         try {
           return await send<T>(client, state, name, text, params, true);
@@ -329,6 +335,7 @@ function wrap(dataSource: DataSource, logger: CountingLogger): Database {
         if (!pgCode(e)) broken = e;
         throw e;
       } finally {
+        client.off('error', onError);
         client.release(broken as Error | undefined);
       }
     },

@@ -15,6 +15,8 @@ export async function keyByPrefix(sql: Sql, prefix: string): Promise<ApiKeyRow |
     'auth:keyByPrefix',
     `SELECT ${KEY_COLUMNS} FROM api_keys WHERE prefix = $1`,
     [prefix],
+    // Every request's key, once per AUTH_CACHE_MS.
+    { prepare: true },
   );
   return row ?? null;
 }

@@ -27,9 +27,12 @@ export async function zoneExists(sql: Sql, zone: string): Promise<boolean> {
 }
 
 export function tenantsByIds(sql: Sql, ids: readonly string[]): Promise<TenantRow[]> {
-  return sql.query<TenantRow>('tenants:byIds', `SELECT ${TENANT_COLUMNS} FROM tenants WHERE id = ANY($1::uuid[])`, [
-    ids,
-  ]);
+  return sql.query<TenantRow>(
+    'tenants:byIds',
+    `SELECT ${TENANT_COLUMNS} FROM tenants WHERE id = ANY($1::uuid[])`,
+    [ids],
+    { prepare: true },
+  );
 }
 
 /**
