@@ -338,7 +338,7 @@ describe('in a browser, through a bundler', () => {
 describe('the tally bin', () => {
   const bin = () => path.join(project, 'node_modules', '.bin', 'tally');
 
-  it("is built JavaScript that runs with plain node: --help costs less than node's own start again", async () => {
+  it('is built JavaScript that runs with plain node: --help costs less than three bare node starts', async () => {
     const text = await readFile(path.join(pkgDir(), 'dist', 'cli.js'), 'utf8');
     expect(text.startsWith('#!/usr/bin/env node\n')).toBe(true);
     // The process reports its own CPU time (user + system, Node's start included) and wall time
@@ -354,9 +354,14 @@ describe('the tally bin', () => {
       expect(r.status).toBe(0);
       return { ...(JSON.parse(r.stderr) as { cpu: number; wall: number }), out: r.stdout };
     };
-    const runs = Array.from({ length: 5 }, () => measure([bin(), '--help']));
+    // Interleaved, so both see the same machine (other test files run meanwhile).
+    const runs: ReturnType<typeof measure>[] = [];
+    const bare: ReturnType<typeof measure>[] = [];
+    for (let i = 0; i < 5; i++) {
+      runs.push(measure([bin(), '--help']));
+      bare.push(measure(['-e', '0']));
+    }
     for (const r of runs) expect(r.out).toMatch(/^Usage: tally/);
-    const bare = Array.from({ length: 3 }, () => measure(['-e', '0']));
     const least = (xs: number[]) => Math.min(...xs);
     const cpu = least(runs.map((r) => r.cpu));
     const wall = least(runs.map((r) => r.wall));
@@ -366,9 +371,10 @@ describe('the tally bin', () => {
         `bare node: ${bareCpu.toFixed(0)} ms CPU, ${least(bare.map((r) => r.wall)).toFixed(0)} ms wall`,
     );
     // Against node's own start measured here and now (a fixed number of milliseconds failed
-    // on a slower machine: 221 ms against a bare node's 136): loading the CLI may cost at most
-    // as much again as starting node (it measured 1.6 times a bare start in all).
-    expect(cpu).toBeLessThan(2 * bareCpu);
+    // on a slower machine: 221 ms against a bare node's 136). Alone it measured 1.6 times a
+    // bare start, beside the other test files up to 2.4; run through tsx, or loading the
+    // server, it would be several times more.
+    expect(cpu).toBeLessThan(3 * bareCpu);
   });
 
   it('talks to a real server from the installed package', async () => {
