@@ -1,14 +1,17 @@
 // The data layer's port. Services ask for a named unit of work and run SQL through it;
 // only this file knows TypeORM's DataSource and QueryRunner. Every statement is named
 // (`/* recordUsage:insertEvents */ ...`) so logs and pg_stat_statements read well.
-import { createHash } from 'node:crypto';
 import pg from 'pg';
 import Cursor from 'pg-cursor';
 import { DataSource, type Logger as OrmLogger, type QueryRunner } from 'typeorm';
 import { migrations } from '../../../migrations/index';
 import { StartupError } from '../lib/startup-error';
 import { entities } from './entities';
+import { pgCode } from './pg-errors';
+import { named, type PoolState, PREPARE_REFUSED, send, sendAlone } from './prepared';
 import { checkRuntimeRole, prepareRuntimeRole } from './runtime-role';
+
+export { pgCode, pgConstraint } from './pg-errors';
 
 export interface Sql {
   /** Runs one named statement and returns its rows. */
@@ -20,7 +23,7 @@ export interface QueryOptions {
    * A statement of a hot path, with a fixed text: sent as a prepared statement, parsed once
    * per connection (and planned once, when PostgreSQL settles on a generic plan) instead of
    * per call. Never for a text that varies with the values (one prepared statement per text
-   * and connection would pile up). See PREPARE_REFUSED for poolers that cannot keep them.
+   * and connection would pile up). See prepared.ts for poolers that cannot keep them.
    */
   prepare?: boolean;
 }
@@ -104,66 +107,6 @@ class CountingLogger implements OrmLogger {
   logSchemaBuild() {}
   logMigration() {}
   log() {}
-}
-
-const named = (name: string, text: string) => `/* ${name} */ ${text}`;
-
-/**
- * A pooler between Tally and PostgreSQL that cannot keep prepared statements (PgBouncer
- * before 1.21 in transaction mode, or with max_prepared_statements = 0) hands a statement
- * parsed on one server connection to another: PostgreSQL then answers 26000 (no such
- * prepared statement) or 42P05 (the name is taken). Both come before anything executed,
- * so the call is sent again unnamed, and so is every later one on that pool.
- */
-const PREPARE_REFUSED = new Set(['26000', '42P05']);
-
-/** Whether this pool still prepares, and its statement count (shared by its runners). */
-interface PoolState {
-  preparing: boolean;
-  logger: CountingLogger;
-}
-
-/**
- * A named statement on a pg client, prepared when asked and still allowed. Counted as sent
- * unless a pooler refused it (a refused Parse or Bind executes nothing).
- */
-async function send<T>(
-  client: pg.ClientBase,
-  state: PoolState,
-  name: string,
-  text: string,
-  params: unknown[],
-  prepare: boolean,
-): Promise<T[]> {
-  const q =
-    prepare && state.preparing
-      ? { name: preparedName(name, text), text: named(name, text), values: params }
-      : { text: named(name, text), values: params };
-  let refused = false;
-  try {
-    return (await client.query(q)).rows as T[];
-  } catch (e) {
-    refused = 'name' in q && PREPARE_REFUSED.has(pgCode(e) ?? '');
-    if (refused) state.preparing = false;
-    throw e;
-  } finally {
-    if (!refused) state.logger.count++;
-  }
-}
-
-/**
- * A prepared statement's name: the statement's name and a hash of its text, so one name
- * always means one text (two versions of Tally on one database, or behind one pooler, never
- * run each other's statement under a shared name). Within PostgreSQL's 63 bytes.
- */
-const preparedNames = new Map<string, string>();
-function preparedName(name: string, text: string): string {
-  let n = preparedNames.get(text);
-  if (!n) {
-    n = `${name.replace(/[^A-Za-z0-9_:]/g, '').slice(0, 40)}_${createHash('sha256').update(text).digest('hex').slice(0, 16)}`;
-    preparedNames.set(text, n);
-  }
-  return n;
 }
 
 function runner(qr: QueryRunner, state: PoolState): Sql {
@@ -297,7 +240,7 @@ export async function migrateAsOwner(url: string, appUrl?: string): Promise<{ ap
 function wrap(dataSource: DataSource, logger: CountingLogger): Database {
   // pg's Pool behind TypeORM's postgres driver (absent once destroyed).
   const pool = () => (dataSource.driver as unknown as { master?: PgPool }).master;
-  const state: PoolState = { preparing: true, logger };
+  const state: PoolState = { preparing: true, sent: () => logger.count++ };
   return {
     dataSource,
     preparing: () => state.preparing,
@@ -310,34 +253,9 @@ function wrap(dataSource: DataSource, logger: CountingLogger): Database {
           await qr.release();
         }
       }
-      // A hot statement alone: straight on a pool connection (TypeORM's query runner costs
-      // more than the statement's execution), and sent again unprepared if a pooler refused
-      // it (a refused Parse or Bind executed nothing).
       const p = pool();
       if (!p) throw new Error('the database is closed');
-      const client = await p.connect();
-      let broken: unknown;
-      // A connection that fails while checked out (the server restarting) says so with an
-      // 'error' event: heard here (unheard, it would end the process), and never handed out again.
-      const onError = (e: Error) => {
-        broken = e;
-      };
-      client.on('error', onError);
-      try {
-        try {
-          return await send<T>(client, state, name, text, params, true);
-        } catch (e) {
-          if (!PREPARE_REFUSED.has(pgCode(e) ?? '')) throw e;
-          return await send<T>(client, state, name, text, params, false);
-        }
-      } catch (e) {
-        // The connection itself failed (no SQLSTATE): the pool must not hand it out again.
-        if (!pgCode(e)) broken = e;
-        throw e;
-      } finally {
-        client.off('error', onError);
-        client.release(broken as Error | undefined);
-      }
+      return sendAlone<T>(p, state, name, text, params);
     },
     async transaction<T>(name: string, fn: (tx: Sql) => Promise<T>, opts: TransactionOptions = {}): Promise<T> {
       // bigint values only, so the keys can travel inline in the one simple-protocol query.
@@ -487,11 +405,3 @@ export async function clockIn(sql: Sql, name: string): Promise<Date> {
 }
 
 /** The PostgreSQL error code behind a TypeORM/pg error, if any. */
-export function pgCode(err: unknown): string | undefined {
-  const e = err as { driverError?: { code?: string; constraint?: string }; code?: string };
-  return e?.driverError?.code ?? e?.code;
-}
-export function pgConstraint(err: unknown): string | undefined {
-  const e = err as { driverError?: { constraint?: string }; constraint?: string };
-  return e?.driverError?.constraint ?? e?.constraint;
-}
