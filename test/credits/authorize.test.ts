@@ -180,4 +180,25 @@ describe('authorizeUsage with a wallet', () => {
         .errors?.[0]?.extensions,
     ).toMatchObject({ code: 'PRICE_NOT_FOUND', field: ['input', 'estimate', 'model'] });
   });
+
+  it("tenants without credits: concurrent authorizations ask whether a wallet exists once, then trust the 'no' for a second", async () => {
+    world.clock.set(NOON);
+    const plain = [
+      await world.tenant('no-wallet-1').withKey('INGEST'),
+      await world.tenant('no-wallet-2').withKey('INGEST'),
+    ];
+    const funded = await world.tenant('funded').withKey('INGEST');
+    await c.grant(funded.id, { amount: '5' });
+    const count = () => world.h.db.queryCount();
+    const gate = world.h.app.services.credits;
+    const ids = [...plain, funded].map((t) => t.id);
+    const before = count();
+    const answers = await Promise.all(Array.from({ length: 30 }, (_, i) => gate.hasWallet(ids[i % 3] as string)));
+    expect(answers).toEqual(Array.from({ length: 30 }, (_, i) => i % 3 === 2));
+    // One statement for both unknown tenants and all their callers (the funded one is known
+    // from its grant on this instance).
+    expect(count() - before).toBe(1);
+    expect(await Promise.all(plain.map((t) => gate.hasWallet(t.id)))).toEqual([false, false]);
+    expect(count() - before).toBe(1);
+  });
 });

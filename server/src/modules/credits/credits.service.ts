@@ -38,16 +38,19 @@ const KEY_TAKEN = new Error('idempotency key taken meanwhile');
 export class CreditsService {
   /** Tenants known to have a wallet (wallets are never deleted, so this never goes stale). */
   private readonly known = new Set<string>();
-  /** hasWallet's questions in flight, by tenant. */
-  private readonly asking = new Map<string, Promise<boolean>>();
-  /** hasWallet's questions of one event-loop turn, as one statement (no cache: `without` is the cache). */
-  private readonly walletLookups = new DataLoader<string, boolean>(
-    async (ids) => {
+  /**
+   * hasWallet's questions: those of one event-loop turn go as one statement, and a tenant's
+   * question in flight is shared by every caller meanwhile (the loader's cache, emptied as
+   * each answer comes: `without` is the cache of answers).
+   */
+  private readonly walletLookups: DataLoader<string, boolean> = new DataLoader(async (ids) => {
+    try {
       const has = new Set(await this.withWallets([...ids]));
       return ids.map((id) => has.has(id));
-    },
-    { cache: false },
-  );
+    } finally {
+      for (const id of ids) this.walletLookups.clear(id);
+    }
+  });
   /** Tenants seen without a wallet, until when (performance.now()) that answer is used. */
   private readonly without = new Map<string, number>();
   readonly news: CreditsNews;
@@ -88,24 +91,14 @@ export class CreditsService {
     if (this.known.has(tenantId)) return true;
     const until = this.without.get(tenantId);
     if (until !== undefined && until > performance.now()) return false;
-    // Callers that find the answer stale together share one question (under load, a busy
-    // tenant's "no" runs out while many of its calls are in flight), and the questions of
-    // one event-loop turn go as one statement.
-    let asking = this.asking.get(tenantId);
-    if (!asking) {
-      asking = this.walletLookups
-        .load(tenantId)
-        .then((has) => {
-          if (!has) {
-            if (this.without.size >= 10_000) this.without.clear();
-            this.without.set(tenantId, performance.now() + NO_WALLET_MS);
-          }
-          return has;
-        })
-        .finally(() => this.asking.delete(tenantId));
-      this.asking.set(tenantId, asking);
+    // Under load a busy tenant's "no" runs out while many of its calls are in flight: they
+    // share one question (walletLookups).
+    const has = await this.walletLookups.load(tenantId);
+    if (!has) {
+      if (this.without.size >= 10_000) this.without.clear();
+      this.without.set(tenantId, performance.now() + NO_WALLET_MS);
     }
-    return asking;
+    return has;
   }
 
   /** Operator, a tenant's READ key (its tenant), a subject token (its subject). */
