@@ -9,26 +9,37 @@ import { freshDatabase } from './support/harness';
 
 const TEXT = 'SELECT $1::int + 1 AS n';
 
-describe('prepared statements', () => {
+/** A fresh database behind a pool of one connection (every call lands where the previous one parsed), for a describe block. */
+function oneConnection(label: string, setUp?: (db: Database) => Promise<unknown>): () => Database {
   let db: Database;
   beforeAll(async () => {
-    // One connection, so every call lands where the previous one parsed.
-    db = await openDatabase(await freshDatabase('prepared'), { poolSize: 1, migrate: false });
+    db = await openDatabase(await freshDatabase(label), { poolSize: 1, migrate: false });
+    await setUp?.(db);
   });
   afterAll(() => db.close());
+  return () => db;
+}
 
-  const preparedOnServer = async () =>
-    (
-      await db.query<{ name: string; calls: string }>(
-        'test:prepared',
-        'SELECT name, generic_plans + custom_plans AS calls FROM pg_prepared_statements',
-      )
-    ).filter((r) => r.name.startsWith('test:add_'));
+/** TEXT's prepared statements on that connection, and how often each ran. */
+const preparedOnServer = async (db: Database) =>
+  (
+    await db.query<{ name: string; calls: string }>(
+      'test:prepared',
+      'SELECT name, generic_plans + custom_plans AS calls FROM pg_prepared_statements',
+    )
+  ).filter((r) => r.name.startsWith('test:add_'));
+
+describe('prepared statements', () => {
+  const connection = oneConnection('prepared');
+  let db: Database;
+  beforeAll(() => {
+    db = connection();
+  });
 
   it('parses once per connection and answers each call with its own parameters', async () => {
     for (let i = 0; i < 7; i++)
       expect(await db.query('test:add', TEXT, [i], { prepare: true })).toEqual([{ n: i + 1 }]);
-    const on = await preparedOnServer();
+    const on = await preparedOnServer(db);
     expect(on).toHaveLength(1);
     // The name says which text it is (a hash of it), so another text never runs under it.
     expect(on[0]?.name).toMatch(/^test:add_[0-9a-f]{16}$/);
@@ -54,25 +65,19 @@ describe('prepared statements', () => {
     expect(await db.query('test:add', TEXT, [2], { prepare: true })).toEqual([{ n: 3 }]);
     // Counted: the two answered (the refused one executed nothing).
     expect(db.queryCount() - before).toBe(2);
-    expect(await preparedOnServer()).toHaveLength(0);
+    expect(await preparedOnServer(db)).toHaveLength(0);
   });
 });
 
 describe('prepared statements, a name already taken on the connection (42P05)', () => {
-  let db: Database;
-  beforeAll(async () => {
-    db = await openDatabase(await freshDatabase('prepared-taken'), { poolSize: 1, migrate: false });
-  });
-  afterAll(() => db.close());
+  const connection = oneConnection('prepared-taken');
 
   it('falls back to unnamed statements and answers', async () => {
+    const db = connection();
     // What the client will name TEXT, learnt from a first call, then taken behind its back
     // the way another client's Parse through a pooler takes it.
     expect(await db.query('test:add', TEXT, [1], { prepare: true })).toEqual([{ n: 2 }]);
-    const [{ name }] = (await db.query<{ name: string }>(
-      'test:names',
-      `SELECT name FROM pg_prepared_statements WHERE name LIKE 'test:add_%'`,
-    )) as [{ name: string }];
+    const [{ name }] = (await preparedOnServer(db)) as [{ name: string; calls: string }];
     await db.query('test:deallocate', 'DEALLOCATE ALL');
     await db.query('test:take', `PREPARE "${name}" AS SELECT 1`);
     // pg remembers per connection what it parsed there; a client new to this server
@@ -88,14 +93,10 @@ describe('prepared statements, a name already taken on the connection (42P05)', 
 });
 
 describe('prepared statements in a transaction', () => {
-  let db: Database;
-  beforeAll(async () => {
-    db = await openDatabase(await freshDatabase('prepared-tx'), { poolSize: 1, migrate: false });
-    await db.query('test:table', 'CREATE TABLE written (n int)');
-  });
-  afterAll(() => db.close());
+  const connection = oneConnection('prepared-tx', (db) => db.query('test:table', 'CREATE TABLE written (n int)'));
 
   it('prepares there too, and a refusal runs the whole transaction again, unprepared, writing once', async () => {
+    const db = connection();
     const write = (tag: number) =>
       db.transaction('test:tx', async (tx) => {
         runs++;

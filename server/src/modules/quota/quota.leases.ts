@@ -103,6 +103,9 @@ export interface View {
   refreshing: boolean;
 }
 
+/** The leases a view is decided on: its tenant's sentinel, then one per BLOCK item. */
+const leaseKeysOf = (v: View): string[] => [sentinelKeyOf(v.tenant.id), ...v.items.map((i) => i.key)];
+
 interface FastCall {
   view: View;
   takes: { lease: Lease; x: Dec }[];
@@ -305,8 +308,7 @@ export class QuotaLeases {
         this.views.delete(v.key);
         continue;
       }
-      for (const i of v.items) used.add(i.key);
-      used.add(sentinelKeyOf(v.tenant.id));
+      for (const k of leaseKeysOf(v)) used.add(k);
       tenants.add(v.tenant.id);
       // Renewed at half its life or a little before (a view ending with its window or a
       // membership just ends). The point is spread per view over a fifth of a lifetime, so the
@@ -364,7 +366,7 @@ export class QuotaLeases {
     const expiresAt = new Date(now + this.o.lifetimeMs);
     const leases = new Map<string, Lease>();
     for (const v of views)
-      for (const k of [sentinelKeyOf(v.tenant.id), ...v.items.map((i) => i.key)]) {
+      for (const k of leaseKeysOf(v)) {
         const l = this.leases.get(k);
         if (l) leases.set(l.id, l);
       }
@@ -373,7 +375,7 @@ export class QuotaLeases {
       .catch(() => new Set<string>());
     for (const l of leases.values()) if (done.has(l.id) && l.expiresAt < expiresAt) l.expiresAt = expiresAt;
     for (const v of views) {
-      const mine = [sentinelKeyOf(v.tenant.id), ...v.items.map((i) => i.key)].map((k) => this.leases.get(k));
+      const mine = leaseKeysOf(v).map((k) => this.leases.get(k));
       if (mine.every((l) => l && done.has(l.id))) {
         v.validUntil = v.endsBy && v.endsBy < expiresAt ? v.endsBy : expiresAt;
       } else this.refresh(v);
