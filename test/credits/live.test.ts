@@ -184,3 +184,26 @@ describe('wallet.low_balance and wallet.depleted', () => {
     expect(cleared.setWalletThreshold).toMatchObject({ lowBalanceThreshold: null, lowBalanceSince: null });
   });
 });
+
+describe('a grant effective later', () => {
+  it('is not money yet: no crossing fires when it is granted, it pays nothing, and it counts once it starts', async () => {
+    world.clock.set(NOON);
+    const acme = await world.tenant('future-grant').withKey('INGEST');
+    await c.grant(acme.id, { amount: '50' });
+    await h.ok(acme.admin.secret, THRESHOLD, { input: { lowBalanceThreshold: '10' } });
+    await c.grant(acme.id, { amount: '100', effectiveAt: '2026-06-16T00:00:00.000Z' });
+    expect(await c.wallet(acme.id)).toMatchObject({
+      balance: dec(50),
+      available: dec(50),
+      lowBalanceSince: null,
+      depletedSince: null,
+    });
+    expect(await emitted(acme.id)).toEqual([]);
+    // Spending 45 crosses the threshold once, paid from the grant in force only.
+    await acme.record({ cost: '45' });
+    expect(await c.wallet(acme.id)).toMatchObject({ balance: dec(5), lowBalanceSince: NOON, depletedSince: null });
+    expect((await emitted(acme.id)).map((e) => e.type)).toEqual(['wallet.low_balance']);
+    world.clock.set('2026-06-16T00:00:00.000Z');
+    expect((await c.wallet(acme.id)).balance).toBe(dec(105));
+  });
+});

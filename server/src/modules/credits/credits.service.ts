@@ -156,6 +156,9 @@ export class CreditsService {
         await store.insertWallet(tx, tenant.id, g.subject, tenant.currency);
         const locked = await store.lockWallet(tx, tenant.id, g.subject);
         if (!locked) throw new Error('the wallet just made is not there');
+        // Read before the grant is inserted: the book adds it itself (read after, it held the
+        // grant twice, and a grant effective later counted twice against the balance).
+        const book = await WalletBook.open(tx, [locked], now);
         const row = await store.insertGrant(tx, {
           id: randomUUID(),
           tenantId: tenant.id,
@@ -171,7 +174,6 @@ export class CreditsService {
         });
         // The same key, committed meanwhile: roll back, so the wallet made for it does not stay.
         if (!row) throw KEY_TAKEN;
-        const book = await WalletBook.open(tx, [locked], now);
         book.grant(book.wallet(locked.id), row);
         await book.write(tx, this.outbox);
         return row;
