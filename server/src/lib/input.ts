@@ -93,6 +93,20 @@ export function clipMessage(message: string): string {
   return `${head} ... ${out.slice(-180)}`;
 }
 
+/** A caller's idempotency key (a reversal's, a grant's): 1 to 255 printable characters. */
+export function idempotencyKey(raw: string, field: string[]): string {
+  if (raw.length < 1 || raw.length > 255 || /\p{C}/u.test(raw))
+    throw badInput(field, 'must be 1 to 255 printable characters');
+  return raw;
+}
+
+/** Why money moved, in a person's words (a reversal's, a grant's): at most 1000 characters, no NUL; null: none. */
+export function reasonText(raw: string | null | undefined, field: string[]): string | null {
+  if (raw != null && (raw.length > 1000 || containsNul(raw)))
+    throw badInput(field, 'must be at most 1000 characters, without NUL');
+  return raw ?? null;
+}
+
 /**
  * An end user (subject) named on purpose: a plan's or a wallet's owner. 1 to 255 characters
  * without NUL; null names none (the tenant itself). Filters, which may be empty, check less.

@@ -4,6 +4,7 @@
 // held (wallet_holds, keyed by the reservation's id, expiring with it). The lock makes the
 // check and the hold exact across instances. A call the wallet denies gives its quota
 // reservation back at once, so no reservation remains for it; a call quota denied made no hold.
+import { OPERATOR } from '../../auth/scope';
 import type { Database } from '../../db/database';
 import { AppError } from '../../lib/errors';
 import { Dec, fmt } from '../../lib/money';
@@ -32,17 +33,14 @@ export function creditsGate(
     const given = new Dec(call.est.cost);
     if (!given.isZero() || !call.model) return given;
     try {
-      const q = await pricing.quote(
-        { operator: true, tenantId: null, keyId: null, subject: null, maxRangeDays: null },
-        {
-          tenantId: call.tenantId,
-          kind: 'LLM',
-          provider: call.model.provider,
-          model: call.model.model,
-          inputTokens: Number(call.est.inputTokens),
-          outputTokens: Number(call.est.outputTokens),
-        },
-      );
+      const q = await pricing.quote(OPERATOR, {
+        tenantId: call.tenantId,
+        kind: 'LLM',
+        provider: call.model.provider,
+        model: call.model.model,
+        inputTokens: Number(call.est.inputTokens),
+        outputTokens: Number(call.est.outputTokens),
+      });
       return new Dec(q.cost);
     } catch (err) {
       // quote names its own input's fields; here they are the estimate's

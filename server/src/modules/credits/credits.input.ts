@@ -1,7 +1,7 @@
 // The credits module's input checks: each bad value is BAD_USER_INPUT naming its field.
 import { createHash } from 'node:crypto';
-import { badInput, containsNul } from '../../lib/errors';
-import { namedSubject } from '../../lib/input';
+import { badInput } from '../../lib/errors';
+import { idempotencyKey, namedSubject, reasonText } from '../../lib/input';
 import { type Dec, fmt, parseAmount } from '../../lib/money';
 
 export interface GrantInput {
@@ -28,9 +28,7 @@ export interface CheckedGrant {
 
 export function grant(input: GrantInput, now: Date): CheckedGrant {
   const f = (n: string) => ['input', n];
-  const key = input.idempotencyKey;
-  if (key.length < 1 || key.length > 255 || /\p{C}/u.test(key))
-    throw badInput(f('idempotencyKey'), 'must be 1 to 255 printable characters');
+  const key = idempotencyKey(input.idempotencyKey, f('idempotencyKey'));
   const amount = parseAmount(input.amount, f('amount'), 'positive');
   const priority = input.priority ?? 0;
   if (!Number.isInteger(priority) || Math.abs(priority) > 1_000_000)
@@ -41,9 +39,7 @@ export function grant(input: GrantInput, now: Date): CheckedGrant {
     if (expiresAt <= (effectiveAt ?? now)) throw badInput(f('expiresAt'), 'must be after effectiveAt');
     if (expiresAt <= now) throw badInput(f('expiresAt'), 'must be in the future');
   }
-  const reason = input.reason ?? null;
-  if (reason != null && (reason.length > 1000 || containsNul(reason)))
-    throw badInput(f('reason'), 'must be at most 1000 characters, without NUL');
+  const reason = reasonText(input.reason, f('reason'));
   return {
     subject: namedSubject(input.subject, f('subject')),
     amount,

@@ -5,10 +5,10 @@
 
 import { ownerOf, type TenantScope, tenantIn } from '../../auth/scope';
 import type { Database } from '../../db/database';
-import { AppError, badInput, containsNul, idempotencyConflict, notFound } from '../../lib/errors';
+import { AppError, badInput, idempotencyConflict, notFound } from '../../lib/errors';
 import { LocalEvents } from '../../lib/events';
 import { isUuid } from '../../lib/ids';
-import { RefusedItem } from '../../lib/input';
+import { idempotencyKey, RefusedItem, reasonText } from '../../lib/input';
 import { fmt, ZERO } from '../../lib/money';
 import type { Publisher } from '../../pubsub';
 import { costText } from '../pricing/cost';
@@ -317,12 +317,8 @@ export class UsageService extends UsageQueries {
     scope: TenantScope,
     input: { eventId: string; idempotencyKey: string; reason?: string | null },
   ): Promise<{ outcome: RecordOutcome; event: EventRow }> {
-    const key = input.idempotencyKey;
-    if (key.length < 1 || key.length > 255 || /\p{C}/u.test(key))
-      throw badInput(['input', 'idempotencyKey'], 'must be 1 to 255 printable characters');
-    const reason = input.reason ?? null;
-    if (reason != null && (reason.length > 1000 || containsNul(reason)))
-      throw badInput(['input', 'reason'], 'must be at most 1000 characters, without NUL');
+    const key = idempotencyKey(input.idempotencyKey, ['input', 'idempotencyKey']);
+    const reason = reasonText(input.reason, ['input', 'reason']);
     if (!isUuid(input.eventId)) throw notFound('usage event', ['input', 'eventId']);
     const original = await store.eventToReverse(this.db, input.eventId, ownerOf(scope));
     if (!original) throw notFound('usage event', ['input', 'eventId']);
