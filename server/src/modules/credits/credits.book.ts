@@ -193,16 +193,14 @@ export class WalletBook {
     w.rearm = true;
   }
 
-  /** A grant's remainder leaves the balance; what it paid stays paid. False: it was voided already. */
-  void(w: HeldWallet, row: GrantRow): GrantRow {
-    const g = this.grants.get(row.id) ?? {
-      row,
-      remaining: new Dec(row.remaining),
-      voidedAt: row.voidedAt,
-      expiredAt: row.expiredAt,
-      dirty: false,
-    };
-    this.grants.set(row.id, g);
+  /**
+   * A grant's remainder leaves the balance; what it paid stays paid. The grant as it is
+   * afterwards (one voided already is answered unchanged). It must have been opened with the
+   * book (WalletBook.open's `also`).
+   */
+  void(w: HeldWallet, grantId: string): GrantRow {
+    const g = this.grants.get(grantId);
+    if (!g) throw new Error('void: the grant was not opened with the book');
     if (g.voidedAt) return this.rowOf(g);
     if (g.remaining.gt(0)) this.move(w, g, 'VOID', g.remaining.neg());
     g.voidedAt = this.now;
@@ -213,11 +211,6 @@ export class WalletBook {
 
   rowOf(g: GrantState): GrantRow {
     return { ...g.row, remaining: fmt(g.remaining), voidedAt: g.voidedAt, expiredAt: g.expiredAt };
-  }
-
-  grantRow(id: string): GrantRow | null {
-    const g = this.grants.get(id);
-    return g ? this.rowOf(g) : null;
   }
 
   /** The balance as read: without grants not effective yet. */

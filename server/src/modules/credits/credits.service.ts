@@ -198,9 +198,8 @@ export class CreditsService {
       const locked = await store.lockWalletsById(tx, [g.walletId]);
       const book = await WalletBook.open(tx, locked, now, [g.id]);
       const w = book.wallets.get(g.walletId);
-      const fresh = book.grantRow(g.id);
-      if (!w || !fresh) throw new Error('a grant without its wallet');
-      const out = book.void(w, fresh);
+      if (!w) throw new Error('a grant without its wallet');
+      const out = book.void(w, g.id);
       await book.write(tx, this.outbox);
       return out;
     });
