@@ -283,14 +283,31 @@ describe('grantCredits and the wallet', () => {
     expect(refusal(await world.h.gql(acme.admin.secret, VOID, { id: keep.id }))).toMatchObject({ code: 'FORBIDDEN' });
   });
 
-  it('the sweep writes the EXPIRY of wallets nobody touched', async () => {
+  it('the sweep writes the EXPIRY of wallets nobody touched, several in one transaction', async () => {
     world.clock.set(NOON);
-    const acme = await world.tenant('sweep').withKey('INGEST');
-    await c.grant(acme.id, { amount: '4', expiresAt: '2026-06-15T12:30:00Z' });
+    const tenants = [await world.tenant('sweep').withKey('INGEST'), await world.tenant('sweep-2').withKey('INGEST')];
+    for (const t of tenants) {
+      await c.grant(t.id, { amount: '4', expiresAt: '2026-06-15T12:30:00Z' });
+      await c.grant(t.id, { subject: 'ann', amount: '2', expiresAt: '2026-06-15T12:30:00Z' });
+    }
     world.clock.set('2026-06-15T12:31:00Z');
-    expect(await world.h.app.services.credits.sweepExpired()).toBeGreaterThanOrEqual(1);
-    expect((await c.movements(acme.id)).map((m) => m.kind)).toEqual(['GRANT', 'EXPIRY']);
-    expect(await reconcileCredits(world.h.db, acme.id)).toEqual([]);
+    expect(await world.h.app.services.credits.sweepExpired()).toBeGreaterThanOrEqual(4);
+    for (const t of tenants) {
+      const moves = await c.movements(t.id);
+      expect(moves.map((m) => [m.subject, m.kind, m.amount]).sort()).toEqual(
+        [
+          [null, 'GRANT', '4.000000000000'],
+          [null, 'EXPIRY', '-4.000000000000'],
+          ['ann', 'GRANT', '2.000000000000'],
+          ['ann', 'EXPIRY', '-2.000000000000'],
+        ].sort(),
+      );
+      expect(await reconcileCredits(world.h.db, t.id)).toEqual([]);
+    }
+    // Swept once: nothing is left to expire.
+    const before = (await c.movements(tenants[0]?.id as string)).length;
+    await world.h.app.services.credits.sweepExpired();
+    expect(await c.movements(tenants[0]?.id as string)).toHaveLength(before);
   });
 
   it('movements are append-only in the database; reconcile finds a corrupted cache and rebuild restores it', async () => {

@@ -32,6 +32,9 @@ import type { GrantRow, WalletView } from './credits.types';
 /** How long authorizations trust that a tenant has no wallet (see hasWallet). */
 export const NO_WALLET_MS = 1000;
 
+/** Wallets swept per transaction. */
+const SWEEP_CHUNK = 50;
+
 /** Thrown to roll back a grant whose key another request committed meanwhile. */
 const KEY_TAKEN = new Error('idempotency key taken meanwhile');
 
@@ -238,9 +241,11 @@ export class CreditsService {
     const now = this.now();
     const ids = await store.walletsToExpire(this.db, now, limit);
     const tenants = new Set<string>();
-    for (const id of ids)
+    // A few wallets per transaction (locked in id order, as every writer locks them): few
+    // statements for many wallets, and no wallet held long from the ledger's flushes.
+    for (let i = 0; i < ids.length; i += SWEEP_CHUNK)
       await this.db.transaction('credits:sweep', async (tx) => {
-        const book = await WalletBook.open(tx, await store.lockWalletsById(tx, [id]), now);
+        const book = await WalletBook.open(tx, await store.lockWalletsById(tx, ids.slice(i, i + SWEEP_CHUNK)), now);
         for (const w of await book.write(tx, this.outbox)) tenants.add(w.row.tenantId);
       });
     await store.pruneHolds(this.db, now);
