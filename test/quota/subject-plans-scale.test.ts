@@ -84,9 +84,9 @@ describe(`a tenant with ${SUBJECTS.toLocaleString('en')} subject plans`, () => {
 
   it("reads the subject's membership by index, never by walking the tenant's memberships", async () => {
     const plan = await world.h.sql(`EXPLAIN (FORMAT JSON) ${LIMITS_IN_FORCE}`, [
-      large.id,
-      null,
-      ['dev-77777'],
+      [large.id, small.id],
+      [null, null],
+      ['dev-77777', 'dev-3'],
       new Date(NOON),
     ]);
     // Every node of the plan that reads memberships, and how.

@@ -12,7 +12,7 @@ import { connection, keyset } from '../../lib/keyset';
 import { Dec, fmt } from '../../lib/money';
 import type { EventRow, Totals } from '../usage/usage.types';
 import type { WebhookOutbox } from '../webhooks/ports';
-import { metricOf, type QuotaStatuses, type Window } from './quota.status';
+import { metricOf, type QuotaStatuses, type Window, windowKey } from './quota.status';
 import * as store from './quota.store';
 import type { AlertRow, LimitMetric, LimitRow, NewAlert, ScopeIds } from './quota.types';
 
@@ -130,15 +130,25 @@ export class QuotaAlerts {
     const candidates: NewAlert[] = [];
     const crossed = new Map<string, LimitRow>();
     const ownPlans = await this.ownPlans(tx, plan, created);
-    for (const [tenantId, { tenant, limits }] of plan.limits) {
-      const events = created.filter((e) => e.tenantId === tenantId);
-      if (!events.length) continue;
-      const windows = await this.statuses.windows(
-        tx,
-        tenant.timezone,
-        events.map((e) => e.occurredAt),
-      );
-      const groups = new Map<string, { limit: LimitRow; scope: ScopeIds; w: Window; delta: EventRow[] }>();
+    const written = [...plan.limits]
+      .map(([tenantId, { tenant, limits }]) => ({
+        tenantId,
+        tenant,
+        limits,
+        events: created.filter((e) => e.tenantId === tenantId),
+      }))
+      .filter((x) => x.events.length);
+    if (!written.length) return [];
+    // One statement for the windows of every entry, one round for the used sums of every
+    // (limit, scope, window) the entries moved, whatever the number of tenants.
+    const windows = await this.statuses.windows(
+      tx,
+      written.flatMap((x) => x.events.map((e) => ({ timezone: x.tenant.timezone, at: e.occurredAt }))),
+    );
+    type Group = { tenantId: string; limit: LimitRow; scope: ScopeIds; w: Window; delta: EventRow[]; uk: string };
+    const groups = new Map<string, Group>();
+    const asks = new Map<string, { tenant: TenantRow; scope: ScopeIds; w: Window }>();
+    for (const { tenantId, tenant, limits, events } of written)
       for (const e of events) {
         const own = e.subject ? ownPlans.get(JSON.stringify([tenantId, e.subject])) : undefined;
         // A subject's own plan replaces the SUBJECT limits of the tenant's plan for it.
@@ -149,38 +159,40 @@ export class QuotaAlerts {
         for (const { l, ownPlan } of judged) {
           const scope = countsFor(l, e, ownPlan);
           if (!scope) continue;
-          const w = windows.get(e.occurredAt.toISOString())?.[l.period] as Window;
-          const key = JSON.stringify([l.id, scope.apiKeyId ?? '', scope.subject ?? '', w.start?.toISOString() ?? '']);
-          const g = groups.get(key) ?? { limit: l, scope, w, delta: [] };
+          const w = windows.get(windowKey(tenant.timezone, e.occurredAt))?.[l.period] as Window;
+          const who = [tenantId, scope.apiKeyId ?? '', scope.subject ?? '', w.start?.toISOString() ?? 'total'];
+          const key = JSON.stringify([l.id, ...who]);
+          const uk = JSON.stringify(who);
+          const g = groups.get(key) ?? { tenantId, limit: l, scope, w, delta: [], uk };
           g.delta.push(e);
           groups.set(key, g);
+          asks.set(uk, { tenant, scope, w });
         }
       }
-      const usedCache = new Map<string, Promise<Totals>>();
-      for (const g of groups.values()) {
-        const uk = JSON.stringify([g.scope.apiKeyId ?? '', g.scope.subject ?? '', g.w.start?.toISOString() ?? 'total']);
-        if (!usedCache.has(uk)) usedCache.set(uk, this.statuses.used(tx, tenant, g.scope, g.w));
-        const after = metricOf(await (usedCache.get(uk) as Promise<Totals>), g.limit.metric);
-        const before = g.delta.reduce((b, e) => b.minus(entryMetric(e, g.limit.metric)), after);
-        const amount = new Dec(g.limit.amount);
-        for (const t of g.limit.thresholds) {
-          const level = amount.times(t).div(100);
-          if (before.lt(level) && after.gte(level) && crossed.set(g.limit.id, g.limit))
-            candidates.push({
-              tenantId,
-              limitId: g.limit.id,
-              // One subject through one key (an own plan's API_KEY limit): both, unambiguous (a key id is a UUID).
-              scopeKey:
-                g.scope.apiKeyId && g.scope.subject
-                  ? `${g.scope.apiKeyId}/${g.scope.subject}`
-                  : (g.scope.apiKeyId ?? g.scope.subject ?? ''),
-              apiKeyId: g.scope.apiKeyId ?? null,
-              subject: g.scope.subject ?? null,
-              periodStart: g.w.start,
-              threshold: t,
-              used: fmt(after),
-            });
-        }
+    const sums = await this.statuses.usedMany(tx, [...asks.values()]);
+    const usedBy = new Map([...asks.keys()].map((k, i) => [k, sums[i] as Totals]));
+    for (const g of groups.values()) {
+      const tenantId = g.tenantId;
+      const after = metricOf(usedBy.get(g.uk) as Totals, g.limit.metric);
+      const before = g.delta.reduce((b, e) => b.minus(entryMetric(e, g.limit.metric)), after);
+      const amount = new Dec(g.limit.amount);
+      for (const t of g.limit.thresholds) {
+        const level = amount.times(t).div(100);
+        if (before.lt(level) && after.gte(level) && crossed.set(g.limit.id, g.limit))
+          candidates.push({
+            tenantId,
+            limitId: g.limit.id,
+            // One subject through one key (an own plan's API_KEY limit): both, unambiguous (a key id is a UUID).
+            scopeKey:
+              g.scope.apiKeyId && g.scope.subject
+                ? `${g.scope.apiKeyId}/${g.scope.subject}`
+                : (g.scope.apiKeyId ?? g.scope.subject ?? ''),
+            apiKeyId: g.scope.apiKeyId ?? null,
+            subject: g.scope.subject ?? null,
+            periodStart: g.w.start,
+            threshold: t,
+            used: fmt(after),
+          });
       }
     }
     if (!candidates.length) return [];

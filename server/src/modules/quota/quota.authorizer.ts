@@ -20,7 +20,7 @@ import * as check from './quota.input';
 import { scopeKeyOf } from './quota.lease-keys';
 import { judge, LeaseRound } from './quota.lease-round';
 import { DEFAULT_LEASES, type Decision, type LeaseCall, type LeaseOptions, QuotaLeases } from './quota.leases';
-import { type KeyOwners, newStatusMemo, type QuotaStatuses, reservedOf } from './quota.status';
+import { type KeyOwners, type QuotaStatuses, reservedOf } from './quota.status';
 import * as store from './quota.store';
 import type { QuotaNews } from './quota.topics';
 import type { Estimate, QuotaItem, QuotaStatus } from './quota.types';
@@ -202,18 +202,12 @@ export class QuotaAuthorizer {
    * Besides used and reserved, a decision counts what live leases hold (round.heldFor).
    */
   private async pass(tx: Sql, calls: AuthorizeCall[], now: Date, round: LeaseRound) {
-    const statuses = new Map<string, QuotaStatus>();
-    // Every status of the flush is computed before any call is admitted, so the shared
-    // reserved sums are all from before the flush; admissions are added by withReservation.
-    const memo = newStatusMemo();
-    // One statement per tenant and key reads the own plans of every subject of the flush.
-    for (const c of calls)
-      if (c.subject !== null) memo.subjects.set(c.tenant.id, [...(memo.subjects.get(c.tenant.id) ?? []), c.subject]);
-    for (const [t, subjects] of memo.subjects) memo.subjects.set(t, [...new Set(subjects)].sort());
+    // Every status of the flush is computed (in one round of statements) before any call is
+    // admitted, so the shared reserved sums are all from before the flush; admissions are
+    // added by withReservation.
     const keyOf = (c: AuthorizeCall) => scopeKeyOf(c.tenant.id, c.apiKeyId, c.subject);
-    for (const c of calls)
-      if (!statuses.has(keyOf(c)))
-        statuses.set(keyOf(c), await this.statuses.computeStatus(tx, c.tenant, c.apiKeyId, c.subject, now, memo));
+    const computed = await this.statuses.computeStatuses(tx, calls, now);
+    const statuses = new Map(calls.map((c, i) => [keyOf(c), computed[i] as QuotaStatus]));
 
     const reserve: { call: AuthorizeCall; id: string }[] = [];
     const reclaim = new Map<string, { tenantId: string; item: QuotaItem }>();

@@ -1,6 +1,6 @@
 // Quota: the module's face to the rest of the server, one job per file behind it:
 //   quota.plans.ts      plans and their limits, memberships (a tenant's, a subject's), per-key limits
-//   quota.status.ts     windows, used, reserved, computeStatus, who may see which scope
+//   quota.status.ts     windows, used, reserved, computeStatuses, who may see which scope
 //   quota.authorizer.ts authorizeUsage and releaseReservation, reservations
 //   quota.leases.ts     this instance's leases of headroom: the fast path (quota.lease-round.ts:
 //                       their part in the locked path; quota.leases-store.ts: their SQL)

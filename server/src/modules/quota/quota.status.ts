@@ -66,29 +66,6 @@ export function reservedOf(r: ReservedAmounts, m: LimitMetric): Dec {
   }
 }
 
-/** Answers computeStatus's queries gave, by what each depends on (see computeStatus). */
-export interface StatusMemo {
-  /** The subjects a flush asks about, per tenant: one statement reads all their own plans. */
-  subjects: Map<string, string[]>;
-  limits: Map<string, Promise<LimitInForce[]>>;
-  windows: Map<string, Promise<Map<string, Windows>>>;
-  used: Map<string, Promise<Totals>>;
-  reserved: Map<string, Promise<ReservedAmounts>>;
-  /**
-   * What the statuses are exact as of: a snapshot's asOf (status()), or else the database's
-   * clock read before the first of their reads (the authorizer, under the tenant lock).
-   */
-  asOf?: Promise<Date>;
-}
-export const newStatusMemo = (asOf?: Date): StatusMemo => ({
-  subjects: new Map(),
-  limits: new Map(),
-  windows: new Map(),
-  used: new Map(),
-  reserved: new Map(),
-  ...(asOf ? { asOf: Promise.resolve(asOf) } : {}),
-});
-
 /** A status asked for: the tenant, a key of it and a subject; a subject token sees only its subject's items. */
 export interface StatusScope {
   tenant: TenantRow;
@@ -118,6 +95,9 @@ export function applicable(rows: LimitInForce[], apiKeyId: string | null, subjec
   return out;
 }
 
+/** How windows() names the windows of one zone and instant. */
+export const windowKey = (timezone: string, at: Date) => `${timezone}|${at.toISOString()}`;
+
 export class QuotaStatuses {
   constructor(
     private readonly db: Database,
@@ -127,93 +107,113 @@ export class QuotaStatuses {
     private readonly now: () => Date,
   ) {}
 
-  /** DAY and MONTH windows (in the tenant's zone) holding each instant; TOTAL has none. */
-  async windows(sql: Sql, timezone: string, instants: Date[]): Promise<Map<string, Windows>> {
-    const unique = [...new Set(instants.map((d) => d.toISOString()))];
-    const rows = await store.windowBounds(sql, timezone, unique);
+  /** DAY and MONTH windows (in each zone) holding each instant, by zone and instant; TOTAL has none. */
+  async windows(sql: Sql, pairs: readonly { timezone: string; at: Date }[]): Promise<Map<string, Windows>> {
+    const unique = [...new Map(pairs.map((p) => [windowKey(p.timezone, p.at), p])).values()];
+    const rows = await store.windowBounds(
+      sql,
+      unique.map((p) => ({ timezone: p.timezone, at: p.at.toISOString() })),
+    );
     return new Map(
-      rows.map((r) => [
-        r.t.toISOString(),
-        { DAY: { start: r.d0, end: r.d1 }, MONTH: { start: r.m0, end: r.m1 }, TOTAL: { start: null, end: null } },
-      ]),
+      rows.map((r, i) => {
+        const p = unique[i] as { timezone: string; at: Date };
+        return [
+          windowKey(p.timezone, p.at),
+          { DAY: { start: r.d0, end: r.d1 }, MONTH: { start: r.m0, end: r.m1 }, TOTAL: { start: null, end: null } },
+        ];
+      }),
     );
   }
 
-  /** What the ledger says for one scope and window, from the usage module's reader. */
-  used(sql: Sql, tenant: TenantRow, scope: ScopeIds, w: Window): Promise<Totals> {
-    return this.usage.used(sql, { tenantId: tenant.id, timezone: tenant.timezone, ...scope }, w);
+  /** What the ledger says for each (tenant, scope, window), from the usage module's reader, in one round. */
+  usedMany(sql: Sql, asks: readonly { tenant: TenantRow; scope: ScopeIds; w: Window }[]): Promise<Totals[]> {
+    return this.usage.usedMany(
+      sql,
+      asks.map((a) => ({ scope: { tenantId: a.tenant.id, timezone: a.tenant.timezone, ...a.scope }, window: a.w })),
+    );
   }
 
   /**
-   * One scope's quota. `memo` holds the queries' answers by what they depend on, so the calls
-   * of one authorization flush share the tenant's limits (one statement for the tenant's plan,
-   * the key's and every subject of the flush's own plan), windows, used and reserved sums
-   * wherever their scopes agree (each call alone gets a fresh one).
+   * The quota of each scope, with one statement per kind of read for all of them (limits,
+   * windows, reserved, used; see the top of this file), so a flush of the authorizer's locked
+   * path costs the same round trips for one scope as for a hundred tenants. Scopes asked twice
+   * are read once. `asOf`: what the statuses are exact as of when the caller knows (a
+   * snapshot's); otherwise the database's clock read before the first of their reads (the
+   * authorizer, under the tenant lock).
    */
-  async computeStatus(
+  async computeStatuses(
     sql: Sql,
-    tenant: TenantRow,
-    apiKeyId: string | null,
-    subject: string | null,
+    scopes: readonly { tenant: TenantRow; apiKeyId: string | null; subject: string | null }[],
     now: Date,
-    memo: StatusMemo = newStatusMemo(),
-  ): Promise<QuotaStatus> {
-    const once = <T>(m: Map<string, Promise<T>>, k: string, f: () => Promise<T>): Promise<T> => {
-      const known = m.get(k);
-      if (known) return known;
-      const p = f();
-      m.set(k, p);
-      return p;
-    };
-    // Asked before any read of this status (statements of one transaction run in order).
-    memo.asOf ??= clockIn(sql, 'quotaStatus:asOf');
-    const t = tenant.id;
-    let subjects = memo.subjects.get(t) ?? (subject === null ? [] : [subject]);
-    if (subject !== null && !subjects.includes(subject)) subjects = [...subjects, subject];
-    const rows = await once(memo.limits, JSON.stringify([t, apiKeyId, subjects]), () =>
-      store.limitsInForce(sql, t, apiKeyId, subjects, now),
-    );
-    const windows = (
-      await once(memo.windows, `${tenant.timezone}|${now.toISOString()}`, () =>
-        this.windows(sql, tenant.timezone, [now]),
-      )
-    ).get(now.toISOString()) as Windows;
-    const items = await Promise.all(
-      applicable(rows, apiKeyId, subject).map(async ({ limit, counts }): Promise<QuotaItem> => {
-        const w = windows[limit.period];
-        const who = [t, counts.apiKeyId ?? null, counts.subject ?? null];
-        // Reserved is read before used (statements of one transaction run in order, each on a
-        // fresh snapshot): a reservation settled in between is then counted twice (in reserved
-        // and in used), never in neither, so a decision can only err on the safe side.
-        const reservedAmounts = once(memo.reserved, JSON.stringify(who), () => store.reservedIn(sql, t, counts, now));
-        const usedTotals = once(memo.used, JSON.stringify([...who, limit.period]), () =>
-          this.used(sql, tenant, counts, w),
-        );
-        const reserved = reservedOf(await reservedAmounts, limit.metric);
-        const used = metricOf(await usedTotals, limit.metric);
-        const amount = new Dec(limit.amount);
-        const remaining = Dec.max(ZERO, amount.minus(used).minus(reserved));
-        return {
-          limit,
-          counts,
-          scopeId: counts.apiKeyId ?? counts.subject ?? null,
-          periodStart: w.start,
-          periodEnd: w.end,
-          used: fmt(used),
-          reserved: fmt(reserved),
-          remaining: fmt(remaining),
-          exceeded: used.gte(amount),
-        };
+    asOf?: Date,
+  ): Promise<QuotaStatus[]> {
+    // Sent before any read of these statuses: one connection runs a transaction's statements in turn.
+    const clock = asOf ? Promise.resolve(asOf) : clockIn(sql, 'quotaStatus:asOf');
+    const unique = [...new Map(scopes.map((s) => [JSON.stringify([s.tenant.id, s.apiKeyId, s.subject]), s])).values()];
+    const [limits, windows] = await Promise.all([
+      store.limitsInForce(
+        sql,
+        unique.map((s) => ({ tenantId: s.tenant.id, apiKeyId: s.apiKeyId, subject: s.subject })),
+        now,
+      ),
+      this.windows(
+        sql,
+        unique.map((s) => ({ timezone: s.tenant.timezone, at: now })),
+      ),
+    ]);
+    // Every item of every scope, and the reserved and used sums they count, each asked once.
+    const reservedAsks = new Map<string, { tenantId: string } & ScopeIds>();
+    const usedAsks = new Map<string, { tenant: TenantRow; scope: ScopeIds; w: Window }>();
+    const plans = unique.map((s, n) =>
+      applicable(limits[n] ?? [], s.apiKeyId, s.subject).map(({ limit, counts }) => {
+        const w = (windows.get(windowKey(s.tenant.timezone, now)) as Windows)[limit.period];
+        const who = JSON.stringify([s.tenant.id, counts.apiKeyId ?? null, counts.subject ?? null]);
+        const period = JSON.stringify([who, w.start?.toISOString() ?? null, w.end?.toISOString() ?? null]);
+        reservedAsks.set(who, { tenantId: s.tenant.id, ...counts });
+        usedAsks.set(period, { tenant: s.tenant, scope: counts, w });
+        return { limit, counts, w, who, period };
       }),
     );
-    return {
-      tenantId: tenant.id,
-      apiKeyId,
-      subject,
-      blocked: items.some((i) => i.limit.action === 'BLOCK' && i.exceeded),
-      items,
-      asOf: await memo.asOf,
-    };
+    // Reserved is read before used (the connection runs them in the order sent, each on a fresh
+    // snapshot): a reservation settled in between is then counted twice (in reserved and in
+    // used), never in neither, so a decision can only err on the safe side.
+    const reservedP = store.reservedIn(sql, [...reservedAsks.values()], now);
+    const usedP = this.usedMany(sql, [...usedAsks.values()]);
+    const [reservedRows, usedRows] = await Promise.all([reservedP, usedP]);
+    const reservedBy = new Map([...reservedAsks.keys()].map((k, i) => [k, reservedRows[i] as ReservedAmounts]));
+    const usedBy = new Map([...usedAsks.keys()].map((k, i) => [k, usedRows[i] as Totals]));
+    const at = await clock;
+    const byScope = new Map(
+      unique.map((s, n) => {
+        const items = (plans[n] ?? []).map(({ limit, counts, w, who, period }): QuotaItem => {
+          const reserved = reservedOf(reservedBy.get(who) as ReservedAmounts, limit.metric);
+          const used = metricOf(usedBy.get(period) as Totals, limit.metric);
+          const amount = new Dec(limit.amount);
+          const remaining = Dec.max(ZERO, amount.minus(used).minus(reserved));
+          return {
+            limit,
+            counts,
+            scopeId: counts.apiKeyId ?? counts.subject ?? null,
+            periodStart: w.start,
+            periodEnd: w.end,
+            used: fmt(used),
+            reserved: fmt(reserved),
+            remaining: fmt(remaining),
+            exceeded: used.gte(amount),
+          };
+        });
+        const status: QuotaStatus = {
+          tenantId: s.tenant.id,
+          apiKeyId: s.apiKeyId,
+          subject: s.subject,
+          blocked: items.some((i) => i.limit.action === 'BLOCK' && i.exceeded),
+          items,
+          asOf: at,
+        };
+        return [JSON.stringify([s.tenant.id, s.apiKeyId, s.subject]), status];
+      }),
+    );
+    return scopes.map((s) => byScope.get(JSON.stringify([s.tenant.id, s.apiKeyId, s.subject])) as QuotaStatus);
   }
 
   /** The quota scope a caller asks for: its tenant (the operator names one), a key of it, a subject it may see. */
@@ -238,9 +238,9 @@ export class QuotaStatuses {
 
   async status(s: StatusScope): Promise<QuotaStatus> {
     // Read in one snapshot: exact as of its asOf (db/database.ts says how).
-    const status = await this.db.snapshot('quotaStatus', (tx, asOf) =>
-      this.computeStatus(tx, s.tenant, s.apiKeyId, s.subject, this.now(), newStatusMemo(asOf)),
-    );
+    const status = (
+      await this.db.snapshot('quotaStatus', (tx, asOf) => this.computeStatuses(tx, [s], this.now(), asOf))
+    )[0] as QuotaStatus;
     if (!s.subjectOnly) return status;
     // What counts other subjects (the tenant's, a key's) is not shown; whether it blocks is.
     return { ...status, items: status.items.filter((i) => i.counts.subject === s.subject) };

@@ -125,31 +125,41 @@ const planAt = (tenant: string, at: string) =>
      AND (m.ends_at IS NULL OR m.ends_at > ${at}) ORDER BY m.starts_at DESC LIMIT 1)`;
 
 /**
- * What a status is made of: the active limits of the tenant's plan at $4 and of key $2, then of the own plans
- * of subjects $3 only (memberships_subject_idx; a plan without limits answers a row of NULLs, so it shows).
+ * What statuses are made of, for many scopes (tenant $1, key $2, subject $3, element by
+ * element) at $4 in one statement, each row tagged with its scope's position (`ord`, from 1):
+ * the active limits of the tenant's plan at $4 and of the key, then of the subject's own plan
+ * only (memberships_subject_idx; a plan without limits answers a row of NULLs, so it shows).
  */
 export const LIMITS_IN_FORCE = `
-  SELECT ${LIMIT_COLUMNS}, NULL::text AS "forSubject" FROM limits
-   WHERE active AND (plan_id = ${planAt('$1', '$4')} OR api_key_id = $2)
-  UNION ALL
-  SELECT l.id, l.plan_id, l.tenant_id, l.api_key_id, l.metric, l.period, l.scope, l.amount::text, l.action, l.thresholds,
-         l.position, s.subject
-    FROM (SELECT DISTINCT ON (m.subject) m.subject, m.plan_id FROM memberships m
-           WHERE m.tenant_id = $1 AND m.subject = ANY($3::text[]) AND m.starts_at <= $4 AND (m.ends_at IS NULL OR m.ends_at > $4)
-           ORDER BY m.subject, m.starts_at DESC) s
-    LEFT JOIN limits l ON l.plan_id = s.plan_id AND l.active
-  ORDER BY "forSubject" NULLS FIRST, "apiKeyId" NULLS FIRST, position`;
+  SELECT q.u_ord::int AS ord, x.* FROM unnest($1::uuid[], $2::uuid[], $3::text[]) WITH ORDINALITY AS q(u_tenant, u_key, u_subject, u_ord)
+   CROSS JOIN LATERAL (
+    SELECT ${LIMIT_COLUMNS}, NULL::text AS "forSubject" FROM limits
+     WHERE active AND (plan_id = ${planAt('q.u_tenant', '$4')} OR api_key_id = q.u_key)
+    UNION ALL
+    SELECT l.id, l.plan_id, l.tenant_id, l.api_key_id, l.metric, l.period, l.scope, l.amount::text, l.action, l.thresholds,
+           l.position, s.subject
+      FROM (SELECT m.subject, m.plan_id FROM memberships m
+             WHERE m.tenant_id = q.u_tenant AND m.subject = q.u_subject AND m.starts_at <= $4
+               AND (m.ends_at IS NULL OR m.ends_at > $4)
+             ORDER BY m.starts_at DESC LIMIT 1) s
+      LEFT JOIN limits l ON l.plan_id = s.plan_id AND l.active) x
+  ORDER BY ord, x."forSubject" NULLS FIRST, x."apiKeyId" NULLS FIRST, x.position`;
 
-export function limitsInForce(
+/** The limits in force of each scope, in order (see LIMITS_IN_FORCE). */
+export async function limitsInForce(
   sql: Sql,
-  tenantId: string,
-  apiKeyId: string | null,
-  subjects: readonly string[],
+  scopes: readonly { tenantId: string; apiKeyId: string | null; subject: string | null }[],
   at: Date,
-): Promise<LimitInForce[]> {
-  return sql.query<LimitInForce>('quota:limits', LIMITS_IN_FORCE, [tenantId, apiKeyId, subjects, at], {
-    prepare: true,
-  });
+): Promise<LimitInForce[][]> {
+  const rows = await sql.query<LimitInForce & { ord: number }>(
+    'quota:limits',
+    LIMITS_IN_FORCE,
+    [scopes.map((s) => s.tenantId), scopes.map((s) => s.apiKeyId), scopes.map((s) => s.subject), at],
+    { prepare: true },
+  );
+  const out: LimitInForce[][] = scopes.map(() => []);
+  for (const { ord, ...r } of rows) out[ord - 1]?.push(r);
+  return out;
 }
 
 /**
@@ -275,38 +285,44 @@ export function subjectMembershipsPage(
 
 // ------------------------------------------------------------------ windows
 
-/** DAY and MONTH bounds in `timezone` of each instant (ISO string -> bounds). */
+/** DAY and MONTH bounds of each (zone, instant) pair, in order. */
 export function windowBounds(
   sql: Sql,
-  timezone: string,
-  instants: string[],
-): Promise<{ t: Date; d0: Date; d1: Date; m0: Date; m1: Date }[]> {
-  return sql.query<{ t: Date; d0: Date; d1: Date; m0: Date; m1: Date }>(
+  pairs: readonly { timezone: string; at: string }[],
+): Promise<{ d0: Date; d1: Date; m0: Date; m1: Date }[]> {
+  return sql.query<{ d0: Date; d1: Date; m0: Date; m1: Date }>(
     'quota:windows',
-    `SELECT t, date_trunc('day', t, $2) AS d0, ((date_trunc('day', t, $2) AT TIME ZONE $2) + interval '1 day') AT TIME ZONE $2 AS d1,
-            date_trunc('month', t, $2) AS m0, ((date_trunc('month', t, $2) AT TIME ZONE $2) + interval '1 month') AT TIME ZONE $2 AS m1
-       FROM unnest($1::timestamptz[]) AS t`,
-    [instants, timezone],
+    `SELECT date_trunc('day', t, z) AS d0, ((date_trunc('day', t, z) AT TIME ZONE z) + interval '1 day') AT TIME ZONE z AS d1,
+            date_trunc('month', t, z) AS m0, ((date_trunc('month', t, z) AT TIME ZONE z) + interval '1 month') AT TIME ZONE z AS m1
+       FROM unnest($1::text[], $2::timestamptz[]) WITH ORDINALITY AS q(z, t, ord)
+      ORDER BY ord`,
+    [pairs.map((p) => p.timezone), pairs.map((p) => p.at)],
     { prepare: true },
   );
 }
 
 // ------------------------------------------------------------------ reservations
 
-/** What the open reservations of one scope hold, summed. */
-export async function reservedIn(sql: Sql, tenantId: string, scope: ScopeIds, now: Date): Promise<ReservedAmounts> {
-  const [r] = await sql.query<ReservedAmounts>(
+/** What the open reservations of each scope (a tenant, optionally a key and a subject) hold, summed, in order. */
+export function reservedIn(
+  sql: Sql,
+  scopes: readonly ({ tenantId: string } & ScopeIds)[],
+  now: Date,
+): Promise<ReservedAmounts[]> {
+  return sql.query<ReservedAmounts>(
     'quota:reserved',
-    `SELECT coalesce(sum(cost), 0)::text AS cost, coalesce(sum(tokens), 0)::text AS tokens,
-            coalesce(sum(input_tokens), 0)::text AS "inputTokens", coalesce(sum(output_tokens), 0)::text AS "outputTokens",
-            coalesce(sum(asr_seconds), 0)::text AS "asrSeconds", coalesce(sum(requests), 0)::text AS requests
-       FROM reservations
-      WHERE tenant_id = $1 AND settled_at IS NULL AND released_at IS NULL AND expires_at > $2
-        AND ($3::uuid IS NULL OR api_key_id = $3) AND ($4::text IS NULL OR subject = $4)`,
-    [tenantId, now, scope.apiKeyId ?? null, scope.subject ?? null],
+    `SELECT x.* FROM unnest($1::uuid[], $2::uuid[], $3::text[]) WITH ORDINALITY AS q(u_tenant, u_key, u_subject, u_ord)
+      CROSS JOIN LATERAL (
+        SELECT coalesce(sum(cost), 0)::text AS cost, coalesce(sum(tokens), 0)::text AS tokens,
+               coalesce(sum(input_tokens), 0)::text AS "inputTokens", coalesce(sum(output_tokens), 0)::text AS "outputTokens",
+               coalesce(sum(asr_seconds), 0)::text AS "asrSeconds", coalesce(sum(requests), 0)::text AS requests
+          FROM reservations
+         WHERE tenant_id = q.u_tenant AND settled_at IS NULL AND released_at IS NULL AND expires_at > $4
+           AND (q.u_key IS NULL OR api_key_id = q.u_key) AND (q.u_subject IS NULL OR subject = q.u_subject)) x
+      ORDER BY q.u_ord`,
+    [scopes.map((s) => s.tenantId), scopes.map((s) => s.apiKeyId ?? null), scopes.map((s) => s.subject ?? null), now],
     { prepare: true },
   );
-  return r as ReservedAmounts;
 }
 
 const AMOUNTS = ['cost', 'tokens', 'inputTokens', 'outputTokens', 'asrSeconds', 'requests'] as const;

@@ -83,4 +83,10 @@ export interface UsageReader {
    * caller holding a lock reads in its own transaction.
    */
   used(sql: Sql, scope: UsageScope, window: UsageWindow): Promise<Totals>;
+  /**
+   * The same for many (scope, window) pairs, in order, with a statement or two for all of
+   * them (one per kind of read) instead of one per pair: quota's locked path asks for every
+   * scope of a flush at once, under the tenants' lock.
+   */
+  usedMany(sql: Sql, asks: readonly { scope: UsageScope; window: UsageWindow }[]): Promise<Totals[]>;
 }

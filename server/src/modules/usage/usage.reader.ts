@@ -9,42 +9,80 @@ import type { PricedEntries, PricedEntriesCheck } from '../pricing/ports';
 import type { UsageReader, UsageScope, UsageWindow } from './ports';
 import * as pricingStore from './usage.pricing-store';
 import * as store from './usage.store';
-import { addTotals, emptyTotals, summarize } from './usage.summary';
+import { addTotals, emptyTotals, summaryTotals } from './usage.summary';
+import { summaryManyRows } from './usage.summary-store';
 import type { Totals } from './usage.types';
 
-export const usageReader: UsageReader = { used };
+export const usageReader: UsageReader = {
+  async used(sql, scope, w) {
+    return (await usedMany(sql, [{ scope, window: w }]))[0] as Totals;
+  },
+  usedMany,
+};
 
-async function used(sql: Sql, scope: UsageScope, w: UsageWindow): Promise<Totals> {
-  if (w.start && w.end) {
-    const rows = await summarize(
-      sql,
-      {
-        tenantId: scope.tenantId,
-        timezone: scope.timezone,
-        from: w.start,
-        to: w.end,
-        apiKeyIds: scope.apiKeyId ? [scope.apiKeyId] : null,
-        subject: scope.subject ?? null,
-      },
-      [],
-      null,
-      // Quota's status reads (every locked authorization, every lease renewal): planning the
-      // summary cost far more than running it.
-      true,
-    );
-    return addTotals(rows);
-  }
-  // TOTAL: every rollup row of the scope (whole hours or days, so no ledger edges are needed);
-  // the daily level has a row per day instead of per hour, but no subject.
-  const r = await store.usedTotal(sql, scope);
-  const t = emptyTotals();
-  t.requests = BigInt(r?.requests ?? 0);
-  t.inputTokens = BigInt(r?.input ?? 0);
-  t.outputTokens = BigInt(r?.output ?? 0);
-  t.totalTokens = t.inputTokens + t.outputTokens;
-  t.asrMilliseconds = BigInt(r?.asr ?? 0);
-  t.cost = fmt(new Dec(r?.cost ?? 0));
-  return t;
+type Ask = { scope: UsageScope; window: UsageWindow };
+
+/**
+ * Each ask's totals, with one statement per kind of ask present (at most four: bounded or
+ * TOTAL, by subject or not), each answering all asks of its kind. Asks with a bounded window
+ * go through the summaries (whole local days from the daily level, whole hours from an
+ * hourly level, the ledger only at the edges: summaryManyStatement), so quota and
+ * usageSummary cannot disagree; a TOTAL window sums every rollup row of the scope (whole
+ * hours or days, so no ledger edges are needed).
+ */
+async function usedMany(sql: Sql, asks: readonly Ask[]): Promise<Totals[]> {
+  const out: Totals[] = asks.map(() => emptyTotals());
+  const kinds = new Map<string, number[]>();
+  asks.forEach((a, i) => {
+    const k = `${a.window.start && a.window.end ? 'range' : 'total'}|${a.scope.subject != null}`;
+    kinds.set(k, [...(kinds.get(k) ?? []), i]);
+  });
+  // Sent together: one connection runs them in turn, without a round trip between.
+  await Promise.all(
+    [...kinds].map(async ([kind, idx]) => {
+      const bySubject = kind.endsWith('|true');
+      const mine = idx.map((i) => asks[i] as Ask);
+      if (kind.startsWith('range')) {
+        const rows = await summaryManyRows(
+          sql,
+          bySubject,
+          mine.map((a) => ({
+            tenantId: a.scope.tenantId,
+            timezone: a.scope.timezone,
+            from: a.window.start as Date,
+            to: a.window.end as Date,
+            apiKeyId: a.scope.apiKeyId ?? null,
+            subject: a.scope.subject ?? null,
+          })),
+        );
+        const byOrd = new Map<number, Totals[]>();
+        for (const r of rows) {
+          const ord = Number(r.ord);
+          byOrd.set(ord, [...(byOrd.get(ord) ?? []), summaryTotals(r)]);
+        }
+        idx.forEach((i, n) => {
+          out[i] = addTotals(byOrd.get(n + 1) ?? []);
+        });
+        return;
+      }
+      const rows = await store.usedTotals(
+        sql,
+        bySubject,
+        mine.map((a) => a.scope),
+      );
+      for (const r of rows) {
+        const t = emptyTotals();
+        t.requests = BigInt(r.requests ?? 0);
+        t.inputTokens = BigInt(r.input ?? 0);
+        t.outputTokens = BigInt(r.output ?? 0);
+        t.totalTokens = t.inputTokens + t.outputTokens;
+        t.asrMilliseconds = BigInt(r.asr ?? 0);
+        t.cost = fmt(new Dec(r.cost ?? 0));
+        out[idx[Number(r.ord) - 1] as number] = t;
+      }
+    }),
+  );
+  return out;
 }
 
 /**

@@ -145,10 +145,9 @@ export function summaryRows(
   f: SummaryFilter,
   groupBy: readonly UsageDimension[],
   granularity: Granularity | null | undefined,
-  prepare = false,
 ): Promise<Record<string, string | Date | null>[]> {
   const st = summaryStatement(f, groupBy, granularity);
-  return sql.query<Record<string, string | Date | null>>(st.name, st.text, st.params, { prepare });
+  return sql.query<Record<string, string | Date | null>>(st.name, st.text, st.params);
 }
 
 /** The summary statement; its rows are ordered by bucket, then the dimensions. */
@@ -285,4 +284,68 @@ export function summaryStatement(
      ${totalsOfParts(groupCols)}`,
     params,
   };
+}
+
+/**
+ * Quota's used for many scopes at once (usage.reader's usedMany): the summary statement of
+ * one scope (no grouping, no buckets; by subject or not) run for every row of a list, as a
+ * LATERAL subquery whose parameters are that row's columns. One statement, one plan, one
+ * round trip for a whole flush of scopes; each row's answer is exactly the one-scope
+ * statement's. Parameters: tenant ids, zones, window starts and ends, key ids (null: any),
+ * subjects (null: any); rows come back tagged with their position (`ord`, from 1).
+ */
+function summaryManyStatement(bySubject: boolean): Statement {
+  const one = summaryStatement(
+    { tenantId: '', timezone: '', from: new Date(0), to: new Date(0), subject: bySubject ? '' : null },
+    [],
+    null,
+  );
+  const column: Record<string, string> = {
+    $1: 'q.u_tenant',
+    $2: 'q.u_tz',
+    $3: 'q.u_lo',
+    $4: 'q.u_hi',
+    $5: '(CASE WHEN q.u_key IS NULL THEN NULL ELSE ARRAY[q.u_key] END)',
+    $6: 'q.u_subject',
+  };
+  const inner = one.text.replace(/\$\d+/g, (p) => column[p] ?? 'NULL');
+  return {
+    name: `${one.name}:many`,
+    text: `SELECT q.u_ord::int AS ord, sm.*
+       FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::uuid[], $6::text[])
+            WITH ORDINALITY AS q(u_tenant, u_tz, u_lo, u_hi, u_key, u_subject, u_ord)
+      CROSS JOIN LATERAL (${inner}) sm`,
+    params: [],
+  };
+}
+
+/** The rows of summaryManyStatement for these filters (tenant, zone, range, key or none, subject or none), each tagged `ord`. */
+export function summaryManyRows(
+  sql: Sql,
+  bySubject: boolean,
+  fs: readonly {
+    tenantId: string;
+    timezone: string;
+    from: Date;
+    to: Date;
+    apiKeyId: string | null;
+    subject: string | null;
+  }[],
+): Promise<Record<string, string | number | null>[]> {
+  const st = summaryManyStatement(bySubject);
+  return sql.query<Record<string, string | number | null>>(
+    st.name,
+    st.text,
+    [
+      fs.map((f) => f.tenantId),
+      fs.map((f) => f.timezone),
+      fs.map((f) => f.from.toISOString()),
+      fs.map((f) => f.to.toISOString()),
+      fs.map((f) => f.apiKeyId),
+      fs.map((f) => f.subject),
+    ],
+    // Every locked authorization and lease renewal asks: planning the summary cost far more
+    // than running it.
+    { prepare: true },
+  );
 }

@@ -22,10 +22,8 @@ export async function summarize(
   f: SummaryFilter,
   groupBy: readonly UsageDimension[],
   granularity: Granularity | null | undefined,
-  /** Prepared (a hot caller: quota's used, whose few statement shapes repeat per tenant). */
-  prepare = false,
 ): Promise<SummaryRow[]> {
-  const rows = await summaryRows(sql, f, groupBy, granularity, prepare);
+  const rows = await summaryRows(sql, f, groupBy, granularity);
   // One object per row, measures written into it (a MINUTE summary answers 1,440 rows a group).
   return rows.map((r) => {
     const row: Record<string, unknown> = {
@@ -69,6 +67,10 @@ export function addTotals(rows: readonly Totals[], currency?: string): Totals {
   t.totalTokens = total;
   return t as unknown as Totals;
 }
+
+/** The totals of one summary row as PostgreSQL answers it (text sums named like the rollup columns). */
+export const summaryTotals = (r: Record<string, unknown>): Totals =>
+  addSums({ currency: r.currency as string }, r) as unknown as Totals;
 
 /** Writes the totals of a row of text sums named like the rollup columns (a summary's answer) into `t`. */
 function addSums(t: Record<string, unknown>, r: Record<string, unknown>): Record<string, unknown> {
