@@ -5,7 +5,7 @@
 // the harness cannot rot) and writes no results file.
 import { type ChildProcess, execSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
@@ -103,6 +103,68 @@ async function startServer(
     return Number(m?.[1] ?? 0) * 1024;
   };
   return { proc, base, rss: () => status('VmRSS'), hwm: () => status('VmHWM') };
+}
+
+/** Clock ticks per second of /proc/<pid>/stat's CPU times. */
+const CLK_TCK = (() => {
+  try {
+    return Number(execSync('getconf CLK_TCK').toString().trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/**
+ * CPU seconds (user + system) used so far by the Tally servers (processes running
+ * dist/server.mjs), by PostgreSQL (processes named postgres: every backend, the WAL writer,
+ * the checkpointer) and by this process (the load). Differences of two readings say where a
+ * phase's CPU went (Linux only; elsewhere all zero).
+ */
+function cpuNow(): { servers: number; postgres: number; load: number } {
+  const out = { servers: 0, postgres: 0, load: 0 };
+  const u = process.cpuUsage();
+  out.load = (u.user + u.system) / 1e6;
+  let pids: string[] = [];
+  try {
+    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return out;
+  }
+  const procs = new Map<string, { comm: string; ppid: string; own: number; reaped: number }>();
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      // from the state field (3rd) on: ppid is the 4th field, utime/stime the 14th/15th,
+      // cutime/cstime (children waited for) the 16th/17th
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const ticks = (i: number) => Number(f[i - 3]) / CLK_TCK;
+      procs.set(pid, { comm, ppid: f[1] as string, own: ticks(14) + ticks(15), reaped: ticks(16) + ticks(17) });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  for (const [pid, p] of procs) {
+    if (p.comm === 'postgres') {
+      // A backend's CPU counts while it lives, then in its postmaster's reaped children
+      // (connections come and go with the pools).
+      out.postgres += p.own + (procs.get(p.ppid)?.comm === 'postgres' ? 0 : p.reaped);
+    } else if (p.comm === 'node') {
+      try {
+        if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('dist/server.mjs')) out.servers += p.own;
+      } catch {
+        // gone meanwhile
+      }
+    }
+  }
+  return out;
+}
+
+/** Where the CPU of `n` answers went between two readings of cpuNow(), per answer. */
+function cpuText(a: ReturnType<typeof cpuNow>, b: ReturnType<typeof cpuNow>, n: number): string {
+  if (!n) return '';
+  const per = (k: keyof typeof a) => (((b[k] - a[k]) / n) * 1000).toFixed(2);
+  return `; CPU per answer: servers ${per('servers')} ms, PostgreSQL ${per('postgres')} ms, load ${per('load')} ms`;
 }
 
 async function gql<T = Record<string, any>>(base: string, key: string, query: string, variables?: unknown): Promise<T> {
@@ -437,12 +499,15 @@ async function main() {
     const ms = (n: number) => (n < 10 ? n.toFixed(2) : n.toFixed(0));
     /** Closed loop on every base at once (connections split), answers summed, latency of the worse base. */
     const closed = async (bases: string[], keys: string[], body: string) => {
+      const c0 = cpuNow();
       const parts = await Promise.all(bases.map((b) => load(b, keys, () => body, CONNECTIONS / bases.length)));
+      const rps = parts.reduce((a, p) => a + p.rps, 0);
       return {
-        rps: parts.reduce((a, p) => a + p.rps, 0),
+        rps,
         p50: Math.max(...parts.map((p) => p.p50)),
         p99: Math.max(...parts.map((p) => p.p99)),
         errors: parts.reduce((a, p) => a + p.errors, 0),
+        cpu: cpuText(c0, cpuNow(), Math.round(rps * DURATION)),
       };
     };
     /** The lease/locked decision counts and renewals so far, summed over the instances' /metrics. */
@@ -517,7 +582,7 @@ async function main() {
         const p1 = await paths(bases);
         rows.push({
           test: `5. authorizeUsage + reservation, ${label}, ${instances}`,
-          figure: `${fmt(sat.rps)} decisions/s, p50 ${sat.p50} ms, p99 ${sat.p99} ms${sat.errors ? `, ${sat.errors} errors` : ''}${pathsText(p0, p1)}`,
+          figure: `${fmt(sat.rps)} decisions/s, p50 ${sat.p50} ms, p99 ${sat.p99} ms${sat.errors ? `, ${sat.errors} errors` : ''}${pathsText(p0, p1)}${sat.cpu}`,
           baseline: `trivial query ${fmt(baseline)} req/s`,
           ratio: (sat.rps / baseline).toFixed(2),
           target: '>= 0.8',
@@ -537,10 +602,11 @@ async function main() {
     };
     // The baseline of this test is the trivial query measured now, on the database as tests 1-3 left it.
     log('   trivial query now ...');
-    const trivialNow = (await load(base, hotKey, () => TRIVIAL)).rps;
+    const trivialLoad = await closed([base], [hotKey], TRIVIAL);
+    const trivialNow = trivialLoad.rps;
     rows.push({
       test: '5. trivial query, before test 5',
-      figure: `${fmt(trivialNow)} req/s`,
+      figure: `${fmt(trivialNow)} req/s${trivialLoad.cpu}`,
       baseline: `test 1 ${fmt(trivialRps)} req/s`,
       ratio: (trivialNow / trivialRps).toFixed(2),
       target: '(the baseline of test 5)',
@@ -562,7 +628,7 @@ async function main() {
       const trivial2 = await closed([base, second.base], [hotKey], TRIVIAL);
       rows.push({
         test: '5. trivial query, 2 instances',
-        figure: `${fmt(trivial2.rps)} req/s, p99 ${trivial2.p99} ms`,
+        figure: `${fmt(trivial2.rps)} req/s, p99 ${trivial2.p99} ms${trivial2.cpu}`,
         baseline: `1 instance ${fmt(trivialNow)} req/s`,
         ratio: (trivial2.rps / trivialNow).toFixed(2),
         target: '(reported: 2 instances share 2 cores)',
