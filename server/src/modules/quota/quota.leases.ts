@@ -220,10 +220,15 @@ export class QuotaLeases {
   private async write(calls: FastCall[]): Promise<FastResult[]> {
     const reserving = calls.filter((c) => c.reservation);
     const checking = calls.filter((c) => !c.reservation);
-    const takes = reserving.flatMap((c, r) => [
-      ...c.takes.map((t) => ({ r, leaseId: t.lease.id, amount: t.x.toFixed() })),
-      { r, leaseId: c.sentinel.id, amount: '0' },
-    ]);
+    // Every change that ends a view deletes all of its tenant's leases (docs/authorize-leases.md),
+    // so the item leases a call takes from witness its view as well as the sentinel would; the
+    // sentinel is locked and updated only for a call that takes from none (an estimate of zero).
+    const witnesses = (c: FastCall) => (c.takes.length ? c.takes.map((t) => t.lease) : [c.sentinel]);
+    const takes = reserving.flatMap((c, r) =>
+      c.takes.length
+        ? c.takes.map((t) => ({ r, leaseId: t.lease.id, amount: t.x.toFixed() }))
+        : [{ r, leaseId: c.sentinel.id, amount: '0' }],
+    );
     const [rows, live] = await Promise.all([
       reserving.length
         ? leaseStore.reserveFromLeases(
@@ -233,9 +238,7 @@ export class QuotaLeases {
           )
         : [],
       checking.length
-        ? leaseStore.liveLeases(this.db, [
-            ...new Set(checking.flatMap((c) => [c.sentinel.id, ...c.takes.map((t) => t.lease.id)])),
-          ])
+        ? leaseStore.liveLeases(this.db, [...new Set(checking.flatMap((c) => witnesses(c).map((l) => l.id)))])
         : new Set<string>(),
     ]);
     const byId = new Map(rows.map((r) => [r.id, r]));
@@ -247,7 +250,7 @@ export class QuotaLeases {
         if (!row) for (const l of [c.sentinel, ...c.takes.map((t) => t.lease)]) this.lose(l);
         return row;
       }
-      const gone = [c.sentinel, ...c.takes.map((t) => t.lease)].filter((l) => !live.has(l.id));
+      const gone = witnesses(c).filter((l) => !live.has(l.id));
       for (const l of gone) this.lose(l);
       return gone.length ? null : 'live';
     });
