@@ -140,8 +140,12 @@ export class QuotaLeases {
     /** Asks the locked path to decide a renewal of a scope (the authorizer's committer). */
     private readonly renew: (c: LeaseCall) => Promise<unknown>,
   ) {
-    // No wait for company: calls arriving while a statement is out form the next batch.
-    this.fast = new LeaseBatcher((calls) => this.write(calls), { maxItems: 1000, maxConcurrent: 2, maxQueued: 50_000 });
+    // No wait for company: calls arriving while a statement is out form the next batch. One
+    // statement out at a time: a second one mostly waited for the first's row locks (the same
+    // leases) and its own WAL flush; measured at 2,600 calls/s open loop, p50 3.4 ms with one
+    // against 3.9 to 4.3 with two (one tenant), 4.3 to 4.7 against 5.6 to 6.9 (100 tenants),
+    // with the same saturation throughput.
+    this.fast = new LeaseBatcher((calls) => this.write(calls), { maxItems: 1000, maxConcurrent: 1, maxQueued: 50_000 });
     this.demand = new DemandMeter(o.horizonMs);
     this.tick = o.enabled ? setInterval(() => void this.housekeep(), Math.min(250, o.horizonMs / 2)) : null;
     this.tick?.unref();
