@@ -3,8 +3,7 @@
 // the rest). A lease row's amount moves only by its owner's relative updates and, in one
 // statement, into reservations; anyone may delete a lease (expired, reclaimed, limits changed).
 import type { Sql } from '../../db/database';
-import { RESERVATION_COLUMNS } from './quota.store';
-import type { NewReservation, ReservationRow } from './quota.types';
+import type { NewReservation } from './quota.types';
 
 /** The leased sum of one limit item, as the locked path counts it. */
 export interface HeldRow {
@@ -187,15 +186,17 @@ export async function writeLeases(
  * what the reservations admitted against it hold, and a reservation is inserted only when every
  * lease it names gave its part (a lease deleted or short gives nothing: none of its
  * reservations is inserted). `takes[i]` names reservation `r` (its index in `rs`), a lease and
- * an amount (0 for the tenant's sentinel, whose existence is what counts).
+ * an amount (0 for the tenant's sentinel, whose existence is what counts). Answers the ids
+ * inserted: the rows are what `rs` says (the caller has them; reading them back cost more
+ * than the insert).
  */
-export function reserveFromLeases(
+export async function reserveFromLeases(
   sql: Sql,
   takes: { r: number; leaseId: string; amount: string }[],
   rs: NewReservation[],
-): Promise<ReservationRow[]> {
+): Promise<Set<string>> {
   const col = <T>(f: (r: NewReservation) => T) => rs.map(f);
-  return sql.query<ReservationRow>(
+  const rows = await sql.query<{ id: string }>(
     'authorizeUsage:reserveFromLeases',
     `WITH takes AS (
        SELECT * FROM unnest($1::int[], $2::uuid[], $3::numeric[]) AS t(r, lease, x)
@@ -216,7 +217,7 @@ export function reserveFromLeases(
      SELECT id, tenant_id, api_key_id, subject, cost, tokens, input_tokens, output_tokens, asr_seconds, requests, expires_at
        FROM res
       WHERE res.r NOT IN (SELECT t.r FROM takes t LEFT JOIN given g ON g.id = t.lease WHERE g.id IS NULL)
-     RETURNING ${RESERVATION_COLUMNS}`,
+     RETURNING id`,
     [
       takes.map((t) => t.r),
       takes.map((t) => t.leaseId),
@@ -237,6 +238,7 @@ export function reserveFromLeases(
     // The fast path's one statement per flush: parse and plan were most of its cost.
     { prepare: true },
   );
+  return new Set(rows.map((r) => r.id));
 }
 
 /**

@@ -233,23 +233,32 @@ export class QuotaLeases {
         ? c.takes.map((t) => ({ r, leaseId: t.lease.id, amount: t.x.toFixed() }))
         : [{ r, leaseId: c.sentinel.id, amount: '0' }],
     );
-    const [rows, live] = await Promise.all([
+    const [inserted, live] = await Promise.all([
       reserving.length
         ? leaseStore.reserveFromLeases(
             this.db,
             takes,
             reserving.map((c) => c.reservation as NewReservation),
           )
-        : [],
+        : new Set<string>(),
       checking.length
         ? leaseStore.liveLeases(this.db, [...new Set(checking.flatMap((c) => witnesses(c).map((l) => l.id)))])
         : new Set<string>(),
     ]);
-    const byId = new Map(rows.map((r) => [r.id, r]));
     return calls.map((c): FastResult => {
       if (c.reservation) {
         for (const t of c.takes) this.settle(t.lease);
-        const row = byId.get(c.reservation.id) ?? null;
+        const r = c.reservation;
+        const row: ReservationRow | null = inserted.has(r.id)
+          ? {
+              id: r.id,
+              tenantId: r.tenantId,
+              apiKeyId: r.apiKeyId,
+              subject: r.subject,
+              ...r.est,
+              expiresAt: r.expiresAt,
+            }
+          : null;
         // Not inserted: a lease it named is gone (or short). This instance stops using them all.
         if (!row) for (const l of [c.sentinel, ...c.takes.map((t) => t.lease)]) this.lose(l);
         return row;
