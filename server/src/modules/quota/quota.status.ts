@@ -149,6 +149,8 @@ export class QuotaStatuses {
   ): Promise<QuotaStatus[]> {
     // Sent before any read of these statuses: one connection runs a transaction's statements in turn.
     const clock = asOf ? Promise.resolve(asOf) : clockIn(sql, 'quotaStatus:asOf');
+    // Awaited last: a failure of a read before it is the one thrown, and this one is not left unheard.
+    clock.catch(() => {});
     const unique = [...new Map(scopes.map((s) => [JSON.stringify([s.tenant.id, s.apiKeyId, s.subject]), s])).values()];
     const [limits, windows] = await Promise.all([
       store.limitsInForce(
