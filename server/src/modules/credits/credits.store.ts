@@ -101,13 +101,13 @@ export async function lockFlush(
     g_created: Date;
     g_voided: Date | null;
     g_expired: Date | null;
-  }>('credits:lockFlush', 'SELECT * FROM credits_lock_flush($1::uuid[], $2::text[], $3::uuid[], $4, $5::uuid[])', [
-    tenantIds,
-    subjects,
-    ids,
-    now,
-    also,
-  ]);
+  }>(
+    'credits:lockFlush',
+    'SELECT * FROM credits_lock_flush($1::uuid[], $2::text[], $3::uuid[], $4, $5::uuid[])',
+    [tenantIds, subjects, ids, now, also],
+    // Every ledger write of a tenant with a wallet runs it (and writeMoves).
+    { prepare: true },
+  );
   const out: LockedState = { rows: [], reserved: new Map(), grants: [] };
   for (const r of rows) {
     if (out.rows.at(-1)?.id !== r.w_id) {
@@ -268,6 +268,7 @@ export async function writeMoves(
       ws.map((w) => w.depletedSince),
       now,
     ],
+    { prepare: true },
   );
 }
 
