@@ -60,6 +60,9 @@ export async function send<T>(
   } catch (e) {
     refused = 'name' in q && PREPARE_REFUSED.has(pgCode(e) ?? '');
     if (refused) state.preparing = false;
+    // As TypeORM's QueryFailedError carries them: the log takes the statement's name from the
+    // text and only the parameters' shape (observability.ts loggableError).
+    if (e && typeof e === 'object' && !('query' in e)) Object.assign(e, { query: q.text, parameters: params });
     throw e;
   } finally {
     if (!refused) state.sent();
