@@ -4,6 +4,7 @@
 // summary over a ledger large enough to tempt the planner into sorting it whole.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sql } from '../server/src/db/database';
+import { usageReader } from '../server/src/modules/usage/usage.reader';
 import { rebuild } from '../server/src/modules/usage/usage.reconcile';
 import { summarize } from '../server/src/modules/usage/usage.summary';
 import type { Granularity } from '../server/src/modules/usage/usage.types';
@@ -114,5 +115,64 @@ describe('usageSummary plan', () => {
     // about one hour of events per cut hour (EVENTS / 720 per hour), nowhere near the ledger
     const rows = reads.reduce((s, r) => s + r.rows, 0);
     expect(rows).toBeLessThan((31 + 2) * Math.ceil(EVENTS / 720));
+  });
+});
+
+describe("quota's used for many scopes at once (usedMany, prepared: a generic plan)", () => {
+  it('reads the ledger only at the edges, by index, and answers what usageSummary does for each scope', async () => {
+    const edge = (ms: number) => new Date(from.getTime() + ms);
+    const asks = [
+      // a month-like window with partial edge hours, a whole-day window, a window cut mid-day
+      {
+        scope: { tenantId, timezone: 'UTC' },
+        window: { start: edge(7 * 60_000), end: edge(29 * DAY_MS + 11 * 60_000) },
+      },
+      { scope: { tenantId, timezone: 'UTC' }, window: { start: edge(DAY_MS), end: edge(2 * DAY_MS) } },
+      { scope: { tenantId, timezone: 'Asia/Kathmandu' }, window: { start: edge(3 * DAY_MS), end: edge(4.5 * DAY_MS) } },
+    ];
+    let plan: PlanNode | undefined;
+    const explaining: Sql = {
+      query: async <T>(name: string, text: string, params?: unknown[]) => {
+        // The plan a prepared statement settles on after its first runs, one for any values (an
+        // EXPLAIN with parameters would plan for these values instead).
+        const [row] = await h.db.transaction(name, async (tx) => {
+          await tx.query('plan:generic', 'SET LOCAL plan_cache_mode = force_generic_plan');
+          await tx.query('plan:prepare', `PREPARE used_many_plan AS ${text}`);
+          try {
+            // EXECUTE takes no bind parameters: each value as an array literal (uuids, zones, instants).
+            const literal = (v: unknown) =>
+              `'{${(v as (string | null)[]).map((x) => (x === null ? 'NULL' : `"${x}"`)).join(',')}}'`;
+            const args = (params ?? []).map(literal).join(', ');
+            return await tx.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(
+              name,
+              `EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE used_many_plan(${args})`,
+            );
+          } finally {
+            await tx.query('plan:deallocate', 'DEALLOCATE used_many_plan');
+          }
+        });
+        plan = row?.['QUERY PLAN'][0].Plan;
+        return [] as T[];
+      },
+    } as Sql;
+    await usageReader.usedMany(explaining, asks);
+    if (!plan) throw new Error('no plan');
+    const ledger = ledgerReads(plan);
+    for (const r of ledger) expect(r.type).toMatch(/^(Index|Index Only|Bitmap Heap) Scan$/);
+    // The edges only: a few hours' worth of the 200,000 entries, never the tenant's whole ledger.
+    expect(ledger.reduce((s, r) => s + r.rows, 0)).toBeLessThan(6 * Math.ceil(EVENTS / 720));
+    // Each answer is the summary's, exactly.
+    const got = await usageReader.usedMany(h.db, asks);
+    for (const [i, a] of asks.entries()) {
+      const rows = await summarize(
+        h.db,
+        { tenantId, timezone: a.scope.timezone, from: a.window.start, to: a.window.end },
+        [],
+        null,
+      );
+      expect(got[i]?.cost).toBe(rows[0]?.cost);
+      expect(got[i]?.requests).toBe(rows[0]?.requests);
+      expect(got[i]?.requests).toBeGreaterThan(0n);
+    }
   });
 });
