@@ -4,12 +4,11 @@
 // cannot disagree; a TOTAL window sums every rollup row of the scope. Also pricing's port
 // for its backdating rule (pricedEntries: which entries a price version already priced).
 import type { Sql } from '../../db/database';
-import { Dec, fmt } from '../../lib/money';
 import type { PricedEntries, PricedEntriesCheck } from '../pricing/ports';
 import type { UsageReader, UsageScope, UsageWindow } from './ports';
 import * as pricingStore from './usage.pricing-store';
 import * as store from './usage.store';
-import { addTotals, emptyTotals, summaryTotals } from './usage.summary';
+import { addTotals, summaryTotals } from './usage.summary';
 import { summaryManyRows } from './usage.summary-store';
 import type { Totals } from './usage.types';
 
@@ -26,63 +25,46 @@ type Ask = { scope: UsageScope; window: UsageWindow };
  * Each ask's totals, with one statement per kind of ask present (at most four: bounded or
  * TOTAL, by subject or not), each answering all asks of its kind. Asks with a bounded window
  * go through the summaries (whole local days from the daily level, whole hours from an
- * hourly level, the ledger only at the edges: summaryManyStatement), so quota and
- * usageSummary cannot disagree; a TOTAL window sums every rollup row of the scope (whole
- * hours or days, so no ledger edges are needed).
+ * hourly level, the ledger only at the edges: summaryManyRows), so quota and usageSummary
+ * cannot disagree; a TOTAL window sums every rollup row of the scope (whole hours or days, so
+ * no ledger edges are needed). Both answer rows of measures tagged with the ask's position.
  */
 async function usedMany(sql: Sql, asks: readonly Ask[]): Promise<Totals[]> {
-  const out: Totals[] = asks.map(() => emptyTotals());
   const kinds = new Map<string, number[]>();
   asks.forEach((a, i) => {
     const k = `${a.window.start && a.window.end ? 'range' : 'total'}|${a.scope.subject != null}`;
-    kinds.set(k, [...(kinds.get(k) ?? []), i]);
+    const idx = kinds.get(k);
+    if (idx) idx.push(i);
+    else kinds.set(k, [i]);
   });
+  const rowsOf: Totals[][] = asks.map(() => []);
   // Sent together: one connection runs them in turn, without a round trip between.
   await Promise.all(
     [...kinds].map(async ([kind, idx]) => {
       const bySubject = kind.endsWith('|true');
       const mine = idx.map((i) => asks[i] as Ask);
-      if (kind.startsWith('range')) {
-        const rows = await summaryManyRows(
-          sql,
-          bySubject,
-          mine.map((a) => ({
-            tenantId: a.scope.tenantId,
-            timezone: a.scope.timezone,
-            from: a.window.start as Date,
-            to: a.window.end as Date,
-            apiKeyId: a.scope.apiKeyId ?? null,
-            subject: a.scope.subject ?? null,
-          })),
-        );
-        const byOrd = new Map<number, Totals[]>();
-        for (const r of rows) {
-          const ord = Number(r.ord);
-          byOrd.set(ord, [...(byOrd.get(ord) ?? []), summaryTotals(r)]);
-        }
-        idx.forEach((i, n) => {
-          out[i] = addTotals(byOrd.get(n + 1) ?? []);
-        });
-        return;
-      }
-      const rows = await store.usedTotals(
-        sql,
-        bySubject,
-        mine.map((a) => a.scope),
-      );
-      for (const r of rows) {
-        const t = emptyTotals();
-        t.requests = BigInt(r.requests ?? 0);
-        t.inputTokens = BigInt(r.input ?? 0);
-        t.outputTokens = BigInt(r.output ?? 0);
-        t.totalTokens = t.inputTokens + t.outputTokens;
-        t.asrMilliseconds = BigInt(r.asr ?? 0);
-        t.cost = fmt(new Dec(r.cost ?? 0));
-        out[idx[Number(r.ord) - 1] as number] = t;
-      }
+      const rows = kind.startsWith('range')
+        ? await summaryManyRows(
+            sql,
+            bySubject,
+            mine.map((a) => ({
+              tenantId: a.scope.tenantId,
+              timezone: a.scope.timezone,
+              from: a.window.start as Date,
+              to: a.window.end as Date,
+              apiKeyId: a.scope.apiKeyId ?? null,
+              subject: a.scope.subject ?? null,
+            })),
+          )
+        : await store.usedTotals(
+            sql,
+            bySubject,
+            mine.map((a) => a.scope),
+          );
+      for (const r of rows) rowsOf[idx[Number(r.ord) - 1] as number]?.push(summaryTotals(r));
     }),
   );
-  return out;
+  return rowsOf.map((rows) => addTotals(rows));
 }
 
 /**

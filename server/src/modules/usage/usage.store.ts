@@ -294,9 +294,10 @@ export function eventsByIds(sql: Sql, ids: string[]): Promise<EventRow[]> {
 }
 
 /**
- * Sums of every rollup row of each scope (TOTAL windows), as text, in one statement: rows
- * tagged with their scope's position (`ord`, from 1). Scopes with a subject read the hourly
- * level (the daily one has no subject); `bySubject` says which kind the list holds.
+ * Sums of every rollup row of each scope (TOTAL windows), in one statement: every measure as
+ * text named like its rollup column (as a summary answers them), each row tagged with its
+ * scope's position (`ord`, from 1). Scopes with a subject read the hourly level (the daily one
+ * has no subject); `bySubject` says which kind the list holds.
  */
 export function usedTotals(
   sql: Sql,
@@ -307,8 +308,7 @@ export function usedTotals(
     bySubject ? 'usage:usedTotals:bySubject' : 'usage:usedTotals',
     `SELECT q.u_ord::int AS ord, x.* FROM unnest($1::uuid[], $2::uuid[], $3::text[]) WITH ORDINALITY AS q(u_tenant, u_key, u_subject, u_ord)
       CROSS JOIN LATERAL (
-        SELECT sum(requests)::text AS requests, sum(input_tokens)::text AS input, sum(output_tokens)::text AS output,
-               sum(asr_ms)::text AS asr, sum(cost)::text AS cost
+        SELECT ${ROLLUP_MEASURES.map((m) => `coalesce(sum(${m}), 0)::text AS ${m}`).join(', ')}
           FROM ${bySubject ? 'usage_rollups_hourly' : '(SELECT k.*, NULL::text AS subject FROM usage_rollups_daily_keys k) r'}
          WHERE tenant_id = q.u_tenant AND (q.u_key IS NULL OR api_key_id = q.u_key) AND (q.u_subject IS NULL OR subject = q.u_subject)) x`,
     [scopes.map((s) => s.tenantId), scopes.map((s) => s.apiKeyId ?? null), scopes.map((s) => s.subject ?? null)],

@@ -294,7 +294,7 @@ export function summaryStatement(
  * statement's. Parameters: tenant ids, zones, window starts and ends, key ids (null: any),
  * subjects (null: any); rows come back tagged with their position (`ord`, from 1).
  */
-function summaryManyStatement(bySubject: boolean): Statement {
+function buildSummaryMany(bySubject: boolean): Statement {
   const one = summaryStatement(
     { tenantId: '', timezone: '', from: new Date(0), to: new Date(0), subject: bySubject ? '' : null },
     [],
@@ -319,7 +319,10 @@ function summaryManyStatement(bySubject: boolean): Statement {
   };
 }
 
-/** The rows of summaryManyStatement for these filters (tenant, zone, range, key or none, subject or none), each tagged `ord`. */
+/** The two texts, built once (every locked flush and lease renewal runs one). */
+const SUMMARY_MANY = { bySubject: buildSummaryMany(true), byScope: buildSummaryMany(false) };
+
+/** The rows of the many-scope summary (buildSummaryMany) for these filters (tenant, zone, range, key or none, subject or none), each tagged `ord`. */
 export function summaryManyRows(
   sql: Sql,
   bySubject: boolean,
@@ -332,7 +335,7 @@ export function summaryManyRows(
     subject: string | null;
   }[],
 ): Promise<Record<string, string | number | null>[]> {
-  const st = summaryManyStatement(bySubject);
+  const st = bySubject ? SUMMARY_MANY.bySubject : SUMMARY_MANY.byScope;
   return sql.query<Record<string, string | number | null>>(
     st.name,
     st.text,
