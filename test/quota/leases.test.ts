@@ -275,6 +275,25 @@ describe('authorizeUsage on leases', () => {
     expect((await acme.authorize(input('bob'))).allowed).toBe(true);
   });
 
+  it('an end user named "*" keeps a view of its own: another user is never decided on it', async () => {
+    world.clock.set(NOON);
+    const acme = await world
+      .tenant('star-user')
+      .onPlan([{ metric: 'COST', period: 'DAY', amount: '1000', action: 'BLOCK', scope: 'SUBJECT' }])
+      .withKey('INGEST');
+    // bob has used all of his own limit; "*" is busy and far from its own.
+    await acme.record({ subject: 'bob', cost: '1000' });
+    const star = { subject: '*', estimate: { cost: '0.1' }, reserveSeconds: 60 };
+    await waves(acme, 20, 3, star);
+    await sleep(100); // the renewal the last wave asked for
+    const fast0 = fastCalls(world.h.app);
+    expect((await acme.authorize(star)).allowed).toBe(true);
+    expect(fastCalls(world.h.app) - fast0).toBe(1);
+    // bob has no view: his call is decided on his own status, not on "*"'s slice.
+    const bob = await acme.authorize({ ...star, subject: 'bob' });
+    expect(bob).toMatchObject({ allowed: false, deniedBy: { limit: { id: acme.limit(0) }, scopeId: 'bob' } });
+  });
+
   it('a subject plan given to one end user of a busy tenant binds that user at once, exactly; the others go on on the shared view', async () => {
     world.clock.set(NOON);
     const acme = await world

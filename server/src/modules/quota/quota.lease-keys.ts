@@ -2,8 +2,12 @@
 // demand under, in memory and in quota_leases.scope_key.
 import type { QuotaItem, QuotaStatus } from './quota.types';
 
+/**
+ * One scope's key. A subject is written after '=' (none: NUL), so no subject's key is the
+ * key every subject of a key shares (anySubjectKeyOf, '*'), not even a subject named "*".
+ */
 export const scopeKeyOf = (tenantId: string, apiKeyId: string | null, subject: string | null) =>
-  `${tenantId}|${apiKeyId ?? ''}|${subject ?? '\u0000'}`;
+  `${tenantId}|${apiKeyId ?? ''}|${subject === null ? '\u0000' : `=${subject}`}`;
 /** The view of every subject of a key: where no limit counts a subject, the subject changes nothing. */
 export const anySubjectKeyOf = (tenantId: string, apiKeyId: string | null) => `${tenantId}|${apiKeyId ?? ''}|*`;
 /**
