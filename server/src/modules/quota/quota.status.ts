@@ -18,6 +18,7 @@ import type { TenantsService } from '../tenants/tenants.service';
 import type { UsageReader } from '../usage/ports';
 import type { Totals } from '../usage/usage.types';
 import * as check from './quota.input';
+import { scopeKeyOf } from './quota.lease-keys';
 import * as store from './quota.store';
 import type { LimitInForce, LimitMetric, QuotaItem, QuotaStatus, ReservedAmounts, ScopeIds } from './quota.types';
 
@@ -151,7 +152,8 @@ export class QuotaStatuses {
     const clock = asOf ? Promise.resolve(asOf) : clockIn(sql, 'quotaStatus:asOf');
     // Awaited last: a failure of a read before it is the one thrown, and this one is not left unheard.
     clock.catch(() => {});
-    const unique = [...new Map(scopes.map((s) => [JSON.stringify([s.tenant.id, s.apiKeyId, s.subject]), s])).values()];
+    const keyOf = (s: (typeof scopes)[number]) => scopeKeyOf(s.tenant.id, s.apiKeyId, s.subject);
+    const unique = [...new Map(scopes.map((s) => [keyOf(s), s])).values()];
     const [limits, windows] = await Promise.all([
       store.limitsInForce(
         sql,
@@ -212,10 +214,10 @@ export class QuotaStatuses {
           items,
           asOf: at,
         };
-        return [JSON.stringify([s.tenant.id, s.apiKeyId, s.subject]), status];
+        return [keyOf(s), status];
       }),
     );
-    return scopes.map((s) => byScope.get(JSON.stringify([s.tenant.id, s.apiKeyId, s.subject])) as QuotaStatus);
+    return scopes.map((s) => byScope.get(keyOf(s)) as QuotaStatus);
   }
 
   /** The quota scope a caller asks for: its tenant (the operator names one), a key of it, a subject it may see. */
