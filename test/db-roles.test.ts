@@ -5,9 +5,10 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Database, openDatabase, pgCode } from '../server/src/db/database';
+import { type Database, openDatabase } from '../server/src/db/database';
 import { RUNTIME_GRANTS } from '../server/src/db/runtime-role';
 import { appUrlFor, createHarness, freshDatabase, type Harness, RECORD, withDatabase } from './support/harness';
+import { asApp, sqlFailure } from './support/sql-failure';
 
 let h: Harness;
 beforeAll(async () => {
@@ -17,12 +18,8 @@ afterAll(async () => h?.close());
 
 /** The SQLSTATE a statement run by the app's own database handle fails with (null: it succeeded). */
 async function failure(db: Database, text: string, params: unknown[] = []): Promise<string | null> {
-  try {
-    await db.transaction('test:attempt', (tx) => tx.query('test:attempt', text, params));
-    return null;
-  } catch (e) {
-    return pgCode(e) ?? String(e);
-  }
+  const f = await sqlFailure(asApp(db, text, params));
+  return f && (f.code ?? f.message);
 }
 
 /** Every way to rewrite history, tried by the app's own role: each is refused by PostgreSQL. */
@@ -114,14 +111,8 @@ describe('the runtime role Tally creates', () => {
         tx.query<{ n: number }>('n', 'SELECT count(*)::int AS n FROM tenants'),
       );
       expect(n?.n).toBe(0);
-      const denied = async (db: Database, text: string) => {
-        try {
-          await db.query('test:attempt', text);
-          return null;
-        } catch (e) {
-          return pgCode(e);
-        }
-      };
+      const denied = async (db: Database, text: string) =>
+        (await sqlFailure(() => db.query('test:attempt', text)))?.code ?? null;
       expect(await denied(a, 'ALTER TABLE usage_events DISABLE TRIGGER ALL')).toBe('42501');
       expect(await denied(b, 'SET session_replication_role = replica')).toBe('42501');
       expect(await denied(a, 'DELETE FROM usage_events')).toBe('42501');

@@ -4,9 +4,9 @@
 // its subject does not have, and movements that refuse TRUNCATE (the owner by a trigger, the
 // runtime role by its grants).
 import { describe, expect, it } from 'vitest';
-import { type Database, pgCode } from '../../server/src/db/database';
 import { reconcileCredits } from '../../server/src/modules/credits/credits.reconcile';
 import { OPERATOR_KEY } from '../support/harness';
+import { asApp, sqlFailure } from '../support/sql-failure';
 import { dec, NOON, World } from '../support/world';
 import { credits, refusal, WALLET } from './kit';
 
@@ -15,18 +15,6 @@ const c = credits(world);
 
 const remaining = (w: { grants: { id: string; remaining: string }[] }) =>
   Object.fromEntries(w.grants.map((g) => [g.id, g.remaining]));
-
-/** The SQLSTATE and message a statement fails with (null: it succeeded). */
-async function failure(run: () => Promise<unknown>): Promise<{ code: string | undefined; message: string } | null> {
-  try {
-    await run();
-    return null;
-  } catch (e) {
-    return { code: pgCode(e), message: String((e as Error).message) };
-  }
-}
-const asRuntime = (db: Database, text: string) => () =>
-  db.transaction('test:attempt', (tx) => tx.query('test:attempt', text));
 
 describe('burn order at the entry’s occurredAt', () => {
   it('skips grants not effective (or expired) at occurredAt, then burns by priority, soonest expiry, oldest', async () => {
@@ -178,7 +166,7 @@ describe('wallet_movements refuse TRUNCATE', () => {
 
     // The owner: the append-only trigger (restrict_violation), directly or through a cascade.
     for (const text of ['TRUNCATE wallet_movements', 'TRUNCATE wallets CASCADE', 'TRUNCATE credit_grants CASCADE']) {
-      const f = await failure(() => world.h.sql(text));
+      const f = await sqlFailure(() => world.h.sql(text));
       expect(f, text).toMatchObject({ code: '23001' });
       expect(f?.message, text).toMatch(/wallet_movements is append-only: TRUNCATE is not allowed/);
     }
@@ -193,7 +181,7 @@ describe('wallet_movements refuse TRUNCATE', () => {
       'DELETE FROM wallet_movements',
       'ALTER TABLE wallet_movements DISABLE TRIGGER wallet_movements_no_truncate',
     ]) {
-      expect(await failure(asRuntime(world.h.db, text)), text).toMatchObject({ code: '42501' });
+      expect(await sqlFailure(asApp(world.h.db, text)), text).toMatchObject({ code: '42501' });
     }
 
     expect(await count()).toBe(2);
