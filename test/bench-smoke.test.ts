@@ -32,6 +32,21 @@ it('the benchmark harness runs every scenario end to end (smoke)', async () => {
     ).toBe(true);
   expect(stdout).toMatch(/\| 1\. recordUsage, 1 event\/request \| [\d,]+ events\/s/);
   expect(stdout).toMatch(/\| 2\. recordUsageBatch of 500 \| [\d,]+ events\/s \| raw pg [\d,]+ rows\/s \| \d+\.\d\d/);
+  // Issue 15's figures, each against its target, for 1 and for 2 instances (the smoke run has
+  // 5 tenants where the real one has 100), saturation with where its CPU went.
+  for (const instances of ['1 instance', '2 instances'])
+    for (const tenants of ['1 tenant', '5 tenants']) {
+      expect(stdout).toMatch(
+        new RegExp(
+          `\\| 5\\. authorizeUsage \\+ reservation, ${tenants}, ${instances} \\| [\\d,]+ decisions/s.*; CPU per answer: servers [\\d.]+ ms, PostgreSQL [\\d.]+ ms, load [\\d.]+ ms \\| .* \\| \\d+\\.\\d\\d \\| >= 0\\.8 \\|`,
+        ),
+      );
+      expect(stdout).toMatch(
+        new RegExp(
+          `\\| 5\\. open loop at half the trivial rate, ${tenants}, ${instances} \\| p50 [\\d.]+ ms, p90 [\\d.]+ ms, p99 [\\d.]+ ms .* \\| p50 < 3 ms, p99 < 20 ms \\|`,
+        ),
+      );
+    }
   // every webhook delivery of the smoke run delivered or scheduled
   expect(stdout).toMatch(/\| 9\. webhooks: .* \| ([\d,]+) of \1 delivered or scheduled/);
   const after = (() => {
