@@ -21,32 +21,20 @@ describe('burn order at the entry’s occurredAt', () => {
     world.clock.set('2026-06-14T12:00:00.000Z');
     const acme = await world.tenant('burn-at').withKey('INGEST');
     const since = '2026-06-01T00:00:00.000Z';
-    const old = await c.grant(acme.id, { amount: '1', priority: 2, effectiveAt: since });
+    /** A grant effective since June 1st, of `amount` at `priority`, expiring at `expiresAt` (if given). */
+    const grant = (amount: string, priority: number, expiresAt?: string) =>
+      c.grant(acme.id, { amount, priority, effectiveAt: since, ...(expiresAt ? { expiresAt } : {}) });
+    const old = await grant('1', 2);
     // Effective and unexpired at 10:00 today, expired by noon: spent neither at 10:00 nor now.
-    const gone = await c.grant(acme.id, {
-      amount: '50',
-      priority: 0,
-      effectiveAt: since,
-      expiresAt: '2026-06-15T11:30:00.000Z',
-    });
+    const gone = await grant('50', 0, '2026-06-15T11:30:00.000Z');
     world.clock.set(NOON);
-    const young = await c.grant(acme.id, { amount: '1', priority: 2, effectiveAt: since });
+    const young = await grant('1', 2);
     // Priority 0 and in force now, but only since 11:00: not money at 10:00.
     const later = await c.grant(acme.id, { amount: '100', priority: 0, effectiveAt: '2026-06-15T11:00:00.000Z' });
     // Made in the reverse of their burn order (none last, then the later expiry, then the sooner).
-    const noExpiry = await c.grant(acme.id, { amount: '1', priority: 1, effectiveAt: since });
-    const farExpiry = await c.grant(acme.id, {
-      amount: '1',
-      priority: 1,
-      effectiveAt: since,
-      expiresAt: '2026-07-01T00:00:00.000Z',
-    });
-    const soonExpiry = await c.grant(acme.id, {
-      amount: '1',
-      priority: 1,
-      effectiveAt: since,
-      expiresAt: '2026-06-20T00:00:00.000Z',
-    });
+    const noExpiry = await grant('1', 1);
+    const farExpiry = await grant('1', 1, '2026-07-01T00:00:00.000Z');
+    const soonExpiry = await grant('1', 1, '2026-06-20T00:00:00.000Z');
     expect(new Date(old.createdAt).getTime()).toBeLessThan(new Date(young.createdAt).getTime());
     // The grants made at noon already wrote gone's EXPIRY (under the wallet lock, as every writer does).
     const before = await c.movements(acme.id);
