@@ -3,7 +3,9 @@
 // holds end when an entry settles the reservation, when it is released, or when it expires;
 // quota and the wallet never leave a reservation or a hold for a call the other denied.
 import { describe, expect, it } from 'vitest';
+import { NO_WALLET_MS } from '../../server/src/modules/credits/credits.service';
 import { OPERATOR_KEY } from '../support/harness';
+import { sleep } from '../support/wait';
 import { dec, NOON, World } from '../support/world';
 import { credits } from './kit';
 
@@ -200,5 +202,38 @@ describe('authorizeUsage with a wallet', () => {
     expect(count() - before).toBe(1);
     expect(await Promise.all(plain.map((t) => gate.hasWallet(t.id)))).toEqual([false, false]);
     expect(count() - before).toBe(1);
+  });
+
+  it("busy tenants without credits fall due together (one statement a second for all), and a 'no' asked early sees a wallet made elsewhere", async () => {
+    world.clock.set(NOON);
+    const a = await world.tenant('due-a').withKey('INGEST');
+    const b = await world.tenant('due-b').withKey('INGEST');
+    const gate = world.h.app.services.credits;
+    const count = () => world.h.db.queryCount();
+    const before = count();
+    expect(await gate.hasWallet(a.id)).toBe(false);
+    await sleep(NO_WALLET_MS * 0.6);
+    expect(await gate.hasWallet(a.id)).toBe(false); // remembered: no statement
+    expect(count() - before).toBe(1);
+    // b's first question takes a along: a is busy and its "no" runs out within half a second.
+    expect(await gate.hasWallet(b.id)).toBe(false);
+    expect(count() - before).toBe(2);
+    expect(await gate.hasWallet(a.id)).toBe(false);
+    expect(await gate.hasWallet(b.id)).toBe(false);
+    expect(count() - before).toBe(2);
+    // Another instance gives b a wallet; this one learns it when the "no"s (read together) run out.
+    const two = await world.secondInstance();
+    try {
+      await two.as(OPERATOR_KEY).client.grantCredits({ tenantId: b.id, idempotencyKey: 'due-b-1', amount: '1' });
+    } finally {
+      await two.close();
+    }
+    expect(await gate.hasWallet(b.id)).toBe(false);
+    await sleep(NO_WALLET_MS * 1.05);
+    const due = count();
+    // a's question carries b's: one statement for both, and b's answer is the new wallet.
+    expect(await gate.hasWallet(a.id)).toBe(false);
+    expect(await gate.hasWallet(b.id)).toBe(true);
+    expect(count() - due).toBe(1);
   });
 });
