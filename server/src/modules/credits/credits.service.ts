@@ -47,9 +47,17 @@ export class CreditsService {
    * each answer comes: `without` is the cache of answers).
    */
   private readonly walletLookups: DataLoader<string, boolean> = new DataLoader(async (ids) => {
+    const along = this.dueSoon(new Set(ids));
+    const asked = this.withWallets([...ids, ...along]).then((l) => new Set(l));
+    // The tenants asked along share this question too while it is out (their callers whose
+    // "no" runs out meanwhile wait for it rather than ask again).
+    for (const t of along) {
+      const answer = asked.then((has) => has.has(t));
+      answer.catch(() => {});
+      this.walletLookups.prime(t, answer);
+    }
     try {
-      const along = this.dueSoon(new Set(ids));
-      const has = new Set(await this.withWallets([...ids, ...along]));
+      const has = await asked;
       const until = performance.now() + NO_WALLET_MS;
       for (const t of along) {
         if (has.has(t)) this.without.delete(t);
@@ -57,7 +65,7 @@ export class CreditsService {
       }
       return ids.map((id) => has.has(id));
     } finally {
-      for (const id of ids) this.walletLookups.clear(id);
+      for (const id of [...ids, ...along]) this.walletLookups.clear(id);
     }
   });
   /**
@@ -125,7 +133,12 @@ export class CreditsService {
   private dueSoon(asking: Set<string>): string[] {
     const soon = performance.now() + NO_WALLET_MS / 2;
     const along: string[] = [];
-    for (const [t, no] of this.without) if (no.asked && no.until <= soon && !asking.has(t)) along.push(t);
+    for (const [t, no] of this.without)
+      if (no.asked && no.until <= soon && !asking.has(t)) {
+        // Not asked along again by another question while this one is out.
+        no.asked = false;
+        along.push(t);
+      }
     return along;
   }
 
