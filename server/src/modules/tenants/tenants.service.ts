@@ -14,6 +14,9 @@ import { CURRENCY_RE } from '../../lib/money';
 import type { ApiKeysService, NewApiKey } from '../api-keys/api-keys.service';
 import * as store from './tenants.store';
 
+/** How often, at most, a zone name not in the list read makes it read again. */
+export const ZONES_REREAD_MS = 60_000;
+
 export class TenantsService {
   /** tenant id -> currency, for tenants this process has read (a currency never changes). */
   private readonly currencyCache = new Map<string, string>();
@@ -54,10 +57,32 @@ export class TenantsService {
     return connection(rows, first, (t) => t.createdAt);
   }
 
-  /** PostgreSQL does the calendar math, so its zone database is the one that decides. */
+  /**
+   * PostgreSQL does the calendar math, so its zone database is the one that decides. Its list
+   * is read once (reading it costs 30 to 60 ms of PostgreSQL, every time); a name not in it is
+   * looked up again in a fresh list at most once a ZONES_REREAD_MS, so a zone a tzdata update
+   * added is seen without a restart, and unknown names cannot make it read the list each time.
+   */
   async isZone(zone: string): Promise<boolean> {
     if (zone.length > 64 || containsNul(zone)) return false;
-    return store.zoneExists(this.db, zone);
+    if ((await this.zoneNames(false)).has(zone)) return true;
+    return (await this.zoneNames(true)).has(zone);
+  }
+
+  private zones: { names: Promise<Set<string>>; at: number } | null = null;
+
+  private zoneNames(fresh: boolean): Promise<Set<string>> {
+    const now = performance.now();
+    if (!this.zones || (fresh && now - this.zones.at >= ZONES_REREAD_MS)) {
+      const names = store.zoneNames(this.db).then((l) => new Set(l));
+      const zones = { names, at: now };
+      this.zones = zones;
+      // A failed read is not kept: the next creation reads again.
+      names.catch(() => {
+        if (this.zones === zones) this.zones = null;
+      });
+    }
+    return this.zones.names;
   }
 
   async byIds(ids: readonly string[]): Promise<TenantRow[]> {

@@ -20,10 +20,13 @@ export async function insertTenant(
   return row as TenantRow;
 }
 
-/** Whether PostgreSQL's zone database knows `zone` (it does the calendar math). */
-export async function zoneExists(sql: Sql, zone: string): Promise<boolean> {
-  const rows = await sql.query('tenants:zone', 'SELECT 1 FROM pg_timezone_names WHERE name = $1', [zone]);
-  return rows.length > 0;
+/**
+ * Every zone name PostgreSQL's zone database knows (it does the calendar math). It reads its
+ * zone files on each call (about 1,200 names, 30 to 60 ms), whatever the WHERE clause.
+ */
+export async function zoneNames(sql: Sql): Promise<string[]> {
+  const rows = await sql.query<{ name: string }>('tenants:zones', 'SELECT name FROM pg_timezone_names');
+  return rows.map((r) => r.name);
 }
 
 export function tenantsByIds(sql: Sql, ids: readonly string[]): Promise<TenantRow[]> {
