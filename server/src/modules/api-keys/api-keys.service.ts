@@ -4,6 +4,7 @@
 // random, so a SHA-256 digest is a safe stored form (no slow KDF needed for high-entropy
 // secrets); lookups go by the visible prefix and the digest is compared in constant time.
 import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
+import DataLoader from 'dataloader';
 import {
   API_KEY_SCOPES,
   type ApiKeyScope,
@@ -35,7 +36,55 @@ export interface NewApiKey {
 export class ApiKeysService {
   /** 'revoked' (key id) after a revocation committed, in this process (before it is published). */
   readonly emitter = new LocalEvents<{ revoked: [keyId: string] }>();
-  private cache = new Map<string, { principal: Principal; until: number }>();
+  /**
+   * Principals by secret digest (hex), until when (Date.now()) they are trusted, and for keys
+   * whether a request used the entry since it was read (only those are renewed ahead of time).
+   */
+  private cache = new Map<string, { principal: Principal; until: number; asked?: boolean }>();
+  /**
+   * Renewals of cached keys: those of one event-loop turn go as one statement, which also
+   * carries the busy keys due within half a period (keysDueSoon), so N busy keys cost about
+   * two statements per AUTH_CACHE_MS rather than N. A key is read whole again, its digest
+   * compared, as a first lookup would (a revoked key drops out, like a lookup that finds it
+   * revoked). Callers of a key carried along share the statement while it is out.
+   */
+  private readonly renewals: DataLoader<string, Principal | null> = new DataLoader(async (cacheKeys) => {
+    const generation = this.generation;
+    const all = [...cacheKeys, ...this.keysDueSoon(new Set(cacheKeys))];
+    const idOf = new Map<string, string>();
+    for (const k of all) {
+      const id = this.cache.get(k)?.principal.key?.id;
+      if (id) idOf.set(k, id);
+    }
+    const read = store.liveKeysByIds(this.db, [...new Set(idOf.values())]).then((rows) => {
+      const byId = new Map(rows.map((r) => [r.id, r]));
+      return all.map((k) => {
+        const row = byId.get(idOf.get(k) ?? '');
+        const d = Buffer.from(k, 'hex');
+        return row && row.secretHash.length === d.length && timingSafeEqual(row.secretHash, d)
+          ? principalForKey(row)
+          : null;
+      });
+    });
+    all.slice(cacheKeys.length).forEach((k, i) => {
+      const answer = read.then((out) => out[cacheKeys.length + i] ?? null);
+      answer.catch(() => {});
+      this.renewals.prime(k, answer);
+    });
+    try {
+      const out = await read;
+      const until = Date.now() + this.cacheMs;
+      all.forEach((k, i) => {
+        const principal = out[i];
+        if (!principal) this.cache.delete(k);
+        // A revocation meanwhile: its key's entries are gone and stay gone (as in lookup).
+        else if (generation === this.generation) this.cache.set(k, { principal, until });
+      });
+      return out.slice(0, cacheKeys.length);
+    } finally {
+      for (const k of all) this.renewals.clear(k);
+    }
+  });
   /** Lookups in flight, by secret digest: concurrent first uses of one key share one statement. */
   private lookups = new Map<string, Promise<Principal | null>>();
   /** Bumped by every revocation; a lookup that started before one does not fill the cache. */
@@ -99,8 +148,13 @@ export class ApiKeysService {
     const hit = this.cache.get(cacheKey);
     const nowMs = Date.now();
     let principal: Principal | null = null;
-    if (hit && hit.until > nowMs) principal = hit.principal;
-    else {
+    if (hit && hit.until > nowMs) {
+      principal = hit.principal;
+      hit.asked = true;
+    } else if (hit?.principal.key) {
+      principal = await this.renewals.load(cacheKey);
+      if (!principal) return refused();
+    } else {
       principal = await this.lookup(cacheKey, m[1] as string, d, isToken);
       if (!principal) return refused();
     }
@@ -136,6 +190,23 @@ export class ApiKeysService {
     this.lookups.clear();
     for (const [k, v] of this.cache)
       if (v.principal.key?.id === keyId || v.principal.subject?.mintedBy === keyId) this.cache.delete(k);
+  }
+
+  /**
+   * The cached keys (not tokens) used since they were read whose entry runs out within half a
+   * period: renewed with `asking`, they then run out together. Renewing early never lets an
+   * entry be older than AUTH_CACHE_MS.
+   */
+  private keysDueSoon(asking: Set<string>): string[] {
+    const soon = Date.now() + this.cacheMs / 2;
+    const along: string[] = [];
+    for (const [k, e] of this.cache)
+      if (e.asked && e.principal.key && e.until <= soon && !asking.has(k)) {
+        // Not carried again by another renewal while this one is out.
+        e.asked = false;
+        along.push(k);
+      }
+    return along;
   }
 
   /** Which of `ids` are revoked (or gone) now, from the database: the re-check of open streams' keys. */
