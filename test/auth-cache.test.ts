@@ -85,4 +85,17 @@ describe('authentication cache', () => {
     // Not cached by the renewal: looked up again.
     expect(count() - after).toBe(1);
   });
+
+  it('entries unused for more than a period are dropped from memory, and their keys still work', async () => {
+    const keys = h.app.services.apiKeys;
+    const ts = [await h.seed.tenant('s1'), await h.seed.tenant('s2')];
+    for (const t of ts) expect(await keyIdOf(t.adminKey)).toBe(t.adminKeyId);
+    const held = keys.sweep();
+    expect(held).toBeGreaterThanOrEqual(2);
+    // Half a period on: nothing has run out a period ago yet.
+    expect(keys.sweep(Date.now() + CACHE_MS / 2)).toBe(held);
+    expect(keys.sweep(Date.now() + 2.5 * CACHE_MS)).toBe(0);
+    for (const t of ts) expect(await keyIdOf(t.adminKey)).toBe(t.adminKeyId);
+    expect(keys.sweep()).toBe(2);
+  });
 });

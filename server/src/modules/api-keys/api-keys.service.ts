@@ -112,7 +112,10 @@ export class ApiKeysService {
     this.now = opts.now;
     this.tokens = new SubjectTokens(db, opts.now);
     this.tenantExists = opts.tenantExists;
-    this.flushTimer = setInterval(() => void this.flushLastUsed().catch(() => {}), opts.lastUsedFlushMs);
+    this.flushTimer = setInterval(() => {
+      this.sweep();
+      void this.flushLastUsed().catch(() => {});
+    }, opts.lastUsedFlushMs);
     this.flushTimer.unref();
   }
   private readonly cacheMs: number;
@@ -193,11 +196,24 @@ export class ApiKeysService {
   }
 
   /**
+   * Drops entries that ran out more than a period before `now`: an entry is only worth keeping
+   * while it is used (a key's next use reads it again either way), and without this every
+   * subject token ever used, expired ones included, would stay in memory until a restart.
+   * Answers how many entries remain (for tests and metrics).
+   */
+  sweep(now = Date.now()): number {
+    for (const [k, e] of this.cache) if (e.until < now - this.cacheMs) this.cache.delete(k);
+    return this.cache.size;
+  }
+
+  /**
    * The cached keys (not tokens) used since they were read whose entry runs out within half a
    * period: renewed with `asking`, they then run out together. Renewing early never lets an
    * entry be older than AUTH_CACHE_MS.
    */
   private keysDueSoon(asking: Set<string>): string[] {
+    // No cache: nothing is ever due ahead of its use.
+    if (this.cacheMs === 0) return [];
     const soon = Date.now() + this.cacheMs / 2;
     const along: string[] = [];
     for (const [k, e] of this.cache)
