@@ -49,17 +49,15 @@ export class ApiKeysService {
    * revoked). Callers of a key carried along share the statement while it is out.
    */
   private readonly renewals: DataLoader<string, Principal | null> = new DataLoader(async (cacheKeys) => {
-    const generation = this.generation;
     const all = [...cacheKeys, ...this.keysDueSoon(new Set(cacheKeys))];
-    const idOf = new Map<string, string>();
-    for (const k of all) {
-      const id = this.cache.get(k)?.principal.key?.id;
-      if (id) idOf.set(k, id);
-    }
-    const read = store.liveKeysByIds(this.db, [...new Set(idOf.values())]).then((rows) => {
+    // The entries as they are now: an answer replaces only the entry it renews (one a
+    // revocation, a sweep or a fresh lookup removed or replaced meanwhile stays as it is).
+    const entries = all.map((k) => this.cache.get(k));
+    const ids = [...new Set(entries.flatMap((e) => (e?.principal.key ? [e.principal.key.id] : [])))];
+    const read = store.liveKeysByIds(this.db, ids).then((rows) => {
       const byId = new Map(rows.map((r) => [r.id, r]));
-      return all.map((k) => {
-        const row = byId.get(idOf.get(k) ?? '');
+      return all.map((k, i) => {
+        const row = byId.get(entries[i]?.principal.key?.id ?? '');
         const d = Buffer.from(k, 'hex');
         return row && row.secretHash.length === d.length && timingSafeEqual(row.secretHash, d)
           ? principalForKey(row)
@@ -75,16 +73,19 @@ export class ApiKeysService {
       const out = await read;
       const until = Date.now() + this.cacheMs;
       all.forEach((k, i) => {
+        const entry = entries[i];
+        if (!entry || this.cache.get(k) !== entry) return;
         const principal = out[i];
-        if (!principal) this.cache.delete(k);
-        // A revocation meanwhile: its key's entries are gone and stay gone (as in lookup).
-        else if (generation === this.generation) this.cache.set(k, { principal, until });
+        if (principal) this.cache.set(k, { principal, until });
+        else this.cache.delete(k);
       });
       return out.slice(0, cacheKeys.length);
     } finally {
       for (const k of all) this.renewals.clear(k);
     }
   });
+  /** Cached keys used since they were read (keysDueSoon's candidates). */
+  private readonly busy = new Set<string>();
   /** Lookups in flight, by secret digest: concurrent first uses of one key share one statement. */
   private lookups = new Map<string, Promise<Principal | null>>();
   /** Bumped by every revocation; a lookup that started before one does not fill the cache. */
@@ -153,8 +154,13 @@ export class ApiKeysService {
     let principal: Principal | null = null;
     if (hit && hit.until > nowMs) {
       principal = hit.principal;
-      hit.asked = true;
+      if (!hit.asked && principal.key) {
+        hit.asked = true;
+        this.busy.add(cacheKey);
+      }
     } else if (hit?.principal.key) {
+      // Renewed now: not carried by another renewal meanwhile.
+      hit.asked = false;
       principal = await this.renewals.load(cacheKey);
       if (!principal) return refused();
     } else {
@@ -202,7 +208,11 @@ export class ApiKeysService {
    * Answers how many entries remain (for tests and metrics).
    */
   sweep(now = Date.now()): number {
-    for (const [k, e] of this.cache) if (e.until < now - this.cacheMs) this.cache.delete(k);
+    for (const [k, e] of this.cache)
+      if (e.until < now - this.cacheMs) {
+        this.cache.delete(k);
+        this.busy.delete(k);
+      }
     return this.cache.size;
   }
 
@@ -212,16 +222,18 @@ export class ApiKeysService {
    * entry be older than AUTH_CACHE_MS.
    */
   private keysDueSoon(asking: Set<string>): string[] {
-    // No cache: nothing is ever due ahead of its use.
-    if (this.cacheMs === 0) return [];
     const soon = Date.now() + this.cacheMs / 2;
     const along: string[] = [];
-    for (const [k, e] of this.cache)
-      if (e.asked && e.principal.key && e.until <= soon && !asking.has(k)) {
+    for (const k of this.busy) {
+      const e = this.cache.get(k);
+      if (!e?.asked) this.busy.delete(k);
+      else if (e.until <= soon && !asking.has(k)) {
         // Not carried again by another renewal while this one is out.
         e.asked = false;
+        this.busy.delete(k);
         along.push(k);
       }
+    }
     return along;
   }
 
