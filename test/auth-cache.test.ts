@@ -98,4 +98,56 @@ describe('authentication cache', () => {
     for (const t of ts) expect(await keyIdOf(t.adminKey)).toBe(t.adminKeyId);
     expect(keys.sweep()).toBe(2);
   });
+
+  it('a renewal whose statement fails fails its callers and is asked again on the next use', async () => {
+    const t = await h.seed.tenant('renewal-fails');
+    expect(await keyIdOf(t.adminKey)).toBe(t.adminKeyId);
+    await sleep(CACHE_MS * 1.1);
+    const [row] = await h.db.query<{ role: string }>('test:role', 'SELECT current_user AS role');
+    const role = row?.role as string;
+    await h.sql(`REVOKE SELECT ON api_keys FROM "${role}"`);
+    try {
+      await expect(h.app.services.apiKeys.authenticate(t.adminKey)).rejects.toThrow(/permission denied/);
+    } finally {
+      await h.sql(`GRANT SELECT ON api_keys TO "${role}"`);
+    }
+    expect(await keyIdOf(t.adminKey)).toBe(t.adminKeyId);
+  });
+});
+
+describe('authentication without a cache (AUTH_CACHE_MS=0)', () => {
+  let h0: Harness;
+  beforeAll(async () => {
+    h0 = await createHarness('auth-cache-0', { config: { authCacheMs: 0 } });
+  });
+  afterAll(async () => h0?.close());
+
+  it('every use reads the key: a revocation by hand is refused at the next use', async () => {
+    const t = await h0.seed.tenant('nocache');
+    const id = async () => (await h0.app.services.apiKeys.authenticate(t.adminKey))?.key?.id ?? null;
+    expect(await id()).toBe(t.adminKeyId);
+    const before = h0.db.queryCount();
+    expect(await id()).toBe(t.adminKeyId);
+    expect(h0.db.queryCount() - before).toBe(1);
+    await h0.sql('UPDATE api_keys SET revoked_at = now() WHERE id = $1', [t.adminKeyId]);
+    expect(await id()).toBeNull();
+  });
+});
+
+describe('the sweep runs on the lastUsedAt flush timer', () => {
+  let hs: Harness;
+  beforeAll(async () => {
+    hs = await createHarness('auth-cache-sweep', { config: { authCacheMs: 100, lastUsedFlushMs: 50 } });
+  });
+  afterAll(async () => hs?.close());
+
+  it('an entry unused for a period after it ran out leaves memory without anyone asking', async () => {
+    const t = await hs.seed.tenant('swept');
+    const keys = hs.app.services.apiKeys;
+    expect((await keys.authenticate(t.adminKey))?.key?.id).toBe(t.adminKeyId);
+    // sweep(0) drops nothing (nothing ran out before 1970): it counts the entries.
+    expect(keys.sweep(0)).toBe(1);
+    await sleep(400);
+    expect(keys.sweep(0)).toBe(0);
+  });
 });
