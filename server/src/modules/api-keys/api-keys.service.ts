@@ -15,6 +15,7 @@ import {
 import { ownerOf, type TenantScope, tenantIn } from '../../auth/scope';
 import { type Database, pgCode, type Sql } from '../../db/database';
 import type { ApiKeyRow } from '../../db/entities';
+import { DueTogether, readAlong } from '../../lib/due-together';
 import { AppError, badInput, containsNul, notFound, unauthenticated } from '../../lib/errors';
 import { LocalEvents } from '../../lib/events';
 import { isUuid } from '../../lib/ids';
@@ -36,56 +37,49 @@ export interface NewApiKey {
 export class ApiKeysService {
   /** 'revoked' (key id) after a revocation committed, in this process (before it is published). */
   readonly emitter = new LocalEvents<{ revoked: [keyId: string] }>();
-  /**
-   * Principals by secret digest (hex), until when (Date.now()) they are trusted, and for keys
-   * whether a request used the entry since it was read (only those are renewed ahead of time).
-   */
-  private cache = new Map<string, { principal: Principal; until: number; asked?: boolean }>();
+  /** Principals by secret digest (hex), and until when (Date.now()) they are trusted. */
+  private cache = new Map<string, { principal: Principal; until: number }>();
   /**
    * Renewals of cached keys: those of one event-loop turn go as one statement, which also
-   * carries the busy keys due within half a period (keysDueSoon), so N busy keys cost about
-   * two statements per AUTH_CACHE_MS rather than N. A key is read whole again, its digest
+   * carries the busy keys due within half a period (`due`), so N busy keys cost about two
+   * statements per AUTH_CACHE_MS rather than N. A key is read whole again, its digest
    * compared, as a first lookup would (a revoked key drops out, like a lookup that finds it
    * revoked). Callers of a key carried along share the statement while it is out.
    */
   private readonly renewals: DataLoader<string, Principal | null> = new DataLoader(async (cacheKeys) => {
-    const all = [...cacheKeys, ...this.keysDueSoon(new Set(cacheKeys))];
+    const along = this.due.take(new Set(cacheKeys));
     // The entries as they are now: an answer replaces only the entry it renews (one a
     // revocation, a sweep or a fresh lookup removed or replaced meanwhile stays as it is).
-    const entries = all.map((k) => this.cache.get(k));
-    const ids = [...new Set(entries.flatMap((e) => (e?.principal.key ? [e.principal.key.id] : [])))];
-    const read = store.liveKeysByIds(this.db, ids).then((rows) => {
-      const byId = new Map(rows.map((r) => [r.id, r]));
-      return all.map((k, i) => {
-        const row = byId.get(entries[i]?.principal.key?.id ?? '');
-        const d = Buffer.from(k, 'hex');
-        return row && row.secretHash.length === d.length && timingSafeEqual(row.secretHash, d)
-          ? principalForKey(row)
-          : null;
-      });
-    });
-    all.slice(cacheKeys.length).forEach((k, i) => {
-      const answer = read.then((out) => out[cacheKeys.length + i] ?? null);
-      answer.catch(() => {});
-      this.renewals.prime(k, answer);
-    });
-    try {
-      const out = await read;
-      const until = Date.now() + this.cacheMs;
-      all.forEach((k, i) => {
-        const entry = entries[i];
-        if (!entry || this.cache.get(k) !== entry) return;
-        const principal = out[i];
-        if (principal) this.cache.set(k, { principal, until });
-        else this.cache.delete(k);
-      });
-      return out.slice(0, cacheKeys.length);
-    } finally {
-      for (const k of all) this.renewals.clear(k);
-    }
+    const entries = new Map([...cacheKeys, ...along].map((k) => [k, this.cache.get(k)]));
+    return readAlong(
+      this.renewals,
+      cacheKeys,
+      along,
+      async (all) => {
+        const ids = [...new Set(all.flatMap((k) => entries.get(k)?.principal.key?.id ?? []))];
+        const byId = new Map((await store.liveKeysByIds(this.db, ids)).map((r) => [r.id, r]));
+        return all.map((k) => {
+          const row = byId.get(entries.get(k)?.principal.key?.id ?? '');
+          const d = Buffer.from(k, 'hex');
+          return row && row.secretHash.length === d.length && timingSafeEqual(row.secretHash, d)
+            ? principalForKey(row)
+            : null;
+        });
+      },
+      (all, out) => {
+        const until = Date.now() + this.cacheMs;
+        all.forEach((k, i) => {
+          const entry = entries.get(k);
+          if (!entry || this.cache.get(k) !== entry) return;
+          const principal = out[i];
+          if (principal) this.cache.set(k, { principal, until });
+          else this.cache.delete(k);
+        });
+      },
+    );
   });
-  /** Cached keys used since they were read (keysDueSoon's candidates). */
-  private readonly busy = new Set<string>();
+  /** The busy keys (not tokens) among the cache's entries, renewed together. */
+  private readonly due: DueTogether<string>;
   /** Lookups in flight, by secret digest: concurrent first uses of one key share one statement. */
   private lookups = new Map<string, Promise<Principal | null>>();
   /** Bumped by every revocation; a lookup that started before one does not fill the cache. */
@@ -110,6 +104,7 @@ export class ApiKeysService {
   ) {
     this.operatorDigest = opts.operatorKeyHash ?? (opts.operatorKey ? digest(opts.operatorKey) : null);
     this.cacheMs = opts.cacheMs;
+    this.due = new DueTogether(opts.cacheMs, (k) => this.cache.get(k)?.until, Date.now);
     this.now = opts.now;
     this.tokens = new SubjectTokens(db, opts.now);
     this.tenantExists = opts.tenantExists;
@@ -154,13 +149,8 @@ export class ApiKeysService {
     let principal: Principal | null = null;
     if (hit && hit.until > nowMs) {
       principal = hit.principal;
-      if (!hit.asked && principal.key) {
-        hit.asked = true;
-        this.busy.add(cacheKey);
-      }
+      if (principal.key) this.due.used(cacheKey);
     } else if (hit?.principal.key) {
-      // Renewed now: not carried by another renewal meanwhile.
-      hit.asked = false;
       principal = await this.renewals.load(cacheKey);
       if (!principal) return refused();
     } else {
@@ -211,30 +201,9 @@ export class ApiKeysService {
     for (const [k, e] of this.cache)
       if (e.until < now - this.cacheMs) {
         this.cache.delete(k);
-        this.busy.delete(k);
+        this.due.drop(k);
       }
     return this.cache.size;
-  }
-
-  /**
-   * The cached keys (not tokens) used since they were read whose entry runs out within half a
-   * period: renewed with `asking`, they then run out together. Renewing early never lets an
-   * entry be older than AUTH_CACHE_MS.
-   */
-  private keysDueSoon(asking: Set<string>): string[] {
-    const soon = Date.now() + this.cacheMs / 2;
-    const along: string[] = [];
-    for (const k of this.busy) {
-      const e = this.cache.get(k);
-      if (!e?.asked) this.busy.delete(k);
-      else if (e.until <= soon && !asking.has(k)) {
-        // Not carried again by another renewal while this one is out.
-        e.asked = false;
-        this.busy.delete(k);
-        along.push(k);
-      }
-    }
-    return along;
   }
 
   /** Which of `ids` are revoked (or gone) now, from the database: the re-check of open streams' keys. */

@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 import DataLoader from 'dataloader';
 import { subjectIn, type TenantScope, tenantIn } from '../../auth/scope';
 import type { Database } from '../../db/database';
+import { DueTogether, readAlong } from '../../lib/due-together';
 import { badInput, idempotencyConflict, notFound } from '../../lib/errors';
 import { isUuid } from '../../lib/ids';
 import { namedSubject } from '../../lib/input';
@@ -47,32 +48,29 @@ export class CreditsService {
    * each answer comes: `without` is the cache of answers).
    */
   private readonly walletLookups: DataLoader<string, boolean> = new DataLoader(async (ids) => {
-    const along = this.dueSoon(new Set(ids));
-    const asked = this.withWallets([...ids, ...along]).then((l) => new Set(l));
-    // The tenants asked along share this question too while it is out (their callers whose
-    // "no" runs out meanwhile wait for it rather than ask again).
-    for (const t of along) {
-      const answer = asked.then((has) => has.has(t));
-      answer.catch(() => {});
-      this.walletLookups.prime(t, answer);
-    }
-    try {
-      const has = await asked;
-      const until = performance.now() + NO_WALLET_MS;
-      for (const t of along) {
-        if (has.has(t)) this.without.delete(t);
-        else this.without.set(t, { until, asked: false });
-      }
-      return ids.map((id) => has.has(id));
-    } finally {
-      for (const id of [...ids, ...along]) this.walletLookups.clear(id);
-    }
+    const along = this.due.take(new Set(ids));
+    return readAlong(
+      this.walletLookups,
+      ids,
+      along,
+      async (all) => {
+        const yes = new Set(await this.withWallets(all));
+        return all.map((t) => yes.has(t));
+      },
+      // The carried tenants' answers (the asked ones' are kept by hasWallet).
+      (all, has) => {
+        const until = performance.now() + NO_WALLET_MS;
+        for (let i = ids.length; i < all.length; i++) {
+          if (has[i]) this.without.delete(all[i] as string);
+          else this.without.set(all[i] as string, until);
+        }
+      },
+    );
   });
-  /**
-   * Tenants seen without a wallet: until when (performance.now()) that answer is used, and
-   * whether an authorization asked since (only those are asked again ahead of time).
-   */
-  private readonly without = new Map<string, { until: number; asked: boolean }>();
+  /** Tenants seen without a wallet, until when (performance.now()) that answer is used. */
+  private readonly without = new Map<string, number>();
+  /** The busy tenants among them, asked about together when one's "no" runs out. */
+  private readonly due = new DueTogether<string>(NO_WALLET_MS, (t) => this.without.get(t));
   readonly news: CreditsNews;
   readonly ledgerParticipant: LedgerParticipant<unknown>;
   readonly gate: WalletGate;
@@ -109,37 +107,19 @@ export class CreditsService {
    */
   async hasWallet(tenantId: string): Promise<boolean> {
     if (this.known.has(tenantId)) return true;
-    const no = this.without.get(tenantId);
-    if (no && no.until > performance.now()) {
-      no.asked = true;
+    const until = this.without.get(tenantId);
+    if (until !== undefined && until > performance.now()) {
+      this.due.used(tenantId);
       return false;
     }
     // Under load a busy tenant's "no" runs out while many of its calls are in flight: they
-    // share one question (walletLookups).
+    // share one question (walletLookups), which carries the other busy tenants due soon.
     const has = await this.walletLookups.load(tenantId);
     if (!has) {
       if (this.without.size >= 10_000) this.without.clear();
-      this.without.set(tenantId, { until: performance.now() + NO_WALLET_MS, asked: false });
+      this.without.set(tenantId, performance.now() + NO_WALLET_MS);
     }
     return has;
-  }
-
-  /**
-   * The busy tenants (asked about since their last answer) whose "no" runs out within half a
-   * period, asked along with `asking`: answered together, their "no"s then run out together,
-   * so N busy tenants without credits cost one statement per period, not N. Only ever asks
-   * earlier than due, so a "no" is still never older than NO_WALLET_MS.
-   */
-  private dueSoon(asking: Set<string>): string[] {
-    const soon = performance.now() + NO_WALLET_MS / 2;
-    const along: string[] = [];
-    for (const [t, no] of this.without)
-      if (no.asked && no.until <= soon && !asking.has(t)) {
-        // Not asked along again by another question while this one is out.
-        no.asked = false;
-        along.push(t);
-      }
-    return along;
   }
 
   /** Operator, a tenant's READ key (its tenant), a subject token (its subject). */

@@ -21,7 +21,7 @@ export async function tenantsWithWallets(sql: Sql, tenantIds: string[]): Promise
     'credits:tenantsWithWallets',
     'SELECT t FROM unnest($1::uuid[]) t WHERE EXISTS (SELECT 1 FROM wallets w WHERE w.tenant_id = t)',
     [tenantIds],
-    // Asked once a second for the busy tenants without credits (together: CreditsService.dueSoon).
+    // Asked once a second for the busy tenants without credits (together: lib/due-together.ts).
     { prepare: true },
   );
   return rows.map((r) => r.t);
