@@ -3,7 +3,7 @@
 // (api-keys.tokens.ts). Owns the api_keys and subject_tokens tables. Secrets are 256-bit
 // random, so a SHA-256 digest is a safe stored form (no slow KDF needed for high-entropy
 // secrets); lookups go by the visible prefix and the digest is compared in constant time.
-import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import DataLoader from 'dataloader';
 import {
   API_KEY_SCOPES,
@@ -21,13 +21,10 @@ import { LocalEvents } from '../../lib/events';
 import { isUuid } from '../../lib/ids';
 import type { Publisher } from '../../pubsub';
 import * as store from './api-keys.store';
-import { type NewSubjectToken, SubjectTokens, TOKEN_RE, tokenExpired } from './api-keys.tokens';
+import { digest, type NewSubjectToken, SubjectTokens, TOKEN_RE, tokenExpired } from './api-keys.tokens';
 import type { ApiKeysTopics } from './api-keys.topics';
 
 const SECRET_RE = /^(tly_[0-9a-f]{8})_([A-Za-z0-9_-]{43})$/;
-
-// crypto.hash: one call, no Hash object (every request digests its bearer secret).
-const digest = (secret: string) => hash('sha256', secret, 'buffer') as unknown as Buffer;
 
 export interface NewApiKey {
   apiKey: ApiKeyRow;

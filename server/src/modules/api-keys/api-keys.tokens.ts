@@ -33,8 +33,8 @@ export interface NewSubjectToken {
   maxRangeDays?: number | null;
 }
 
-// crypto.hash: one call, no Hash object (every request digests its bearer secret).
-const digest = (secret: string) => hash('sha256', secret, 'buffer') as unknown as Buffer;
+/** The stored form of a secret, key or token (crypto.hash: one call, no Hash object; every request digests its bearer). */
+export const digest = (secret: string) => hash('sha256', secret, 'buffer') as unknown as Buffer;
 
 /** Checks a mint request; returns the normalized values or BAD_USER_INPUT naming the field. */
 function checked(input: NewSubjectToken) {
