@@ -5,7 +5,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHarness, type Harness } from './support/harness';
-import { sleep } from './support/wait';
+import { nextTurn, sleep } from './support/wait';
 
 const CACHE_MS = 1000;
 let h: Harness;
@@ -16,8 +16,6 @@ afterAll(async () => h?.close());
 
 const count = () => h.db.queryCount();
 const keyIdOf = async (secret: string) => (await h.app.services.apiKeys.authenticate(secret))?.key?.id ?? null;
-/** The next event-loop turn: a renewal asked for in this one is out by then. */
-const nextTurn = () => new Promise((r) => setImmediate(r));
 
 describe('authentication cache', () => {
   it('busy keys are read again together, their callers sharing the statement; an idle one is not carried', async () => {

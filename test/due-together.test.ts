@@ -3,6 +3,7 @@
 import DataLoader from 'dataloader';
 import { describe, expect, it } from 'vitest';
 import { DueTogether, readAlong } from '../server/src/lib/due-together';
+import { nextTurn } from './support/wait';
 
 describe('DueTogether', () => {
   it('carries the busy entries due within half a period, not the asking ones, each once', () => {
@@ -66,7 +67,7 @@ describe('readAlong', () => {
       ),
     );
     const first = loader.load('asked');
-    await new Promise((r) => setImmediate(r));
+    await nextTurn();
     // The read is out: the carried key's caller waits for it.
     const carried = loader.load('carried');
     expect(await Promise.all([first, carried])).toEqual(['asked!', 'carried!']);
@@ -96,7 +97,7 @@ describe('readAlong', () => {
         ),
       );
       const first = loader.load('asked');
-      await new Promise((r) => setImmediate(r));
+      await nextTurn();
       const carried = loader.load('carried');
       await expect(first).rejects.toThrow('connection lost');
       await expect(carried).rejects.toThrow('connection lost');

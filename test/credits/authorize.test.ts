@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { NO_WALLET_MS } from '../../server/src/modules/credits/credits.service';
 import { OPERATOR_KEY } from '../support/harness';
-import { sleep } from '../support/wait';
+import { nextTurn, sleep } from '../support/wait';
 import { dec, NOON, World } from '../support/world';
 import { credits } from './kit';
 
@@ -234,7 +234,7 @@ describe('authorizeUsage with a wallet', () => {
     // a's question carries b's: one statement for both, shared by b's caller while it is out,
     // and b's answer is the new wallet.
     const forA = gate.hasWallet(a.id);
-    await new Promise((r) => setImmediate(r));
+    await nextTurn();
     const forB = gate.hasWallet(b.id);
     expect([await forA, await forB]).toEqual([false, true]);
     expect(count() - due).toBe(1);

@@ -5,6 +5,7 @@
 // real statement is exercised by leases.test.ts against PostgreSQL.)
 import { describe, expect, it } from 'vitest';
 import { LeaseBatcher } from '../../server/src/modules/quota/quota.lease-batch';
+import { nextTurn } from '../support/wait';
 
 /** A writer whose writes finish when the test says so. */
 function controlled() {
@@ -16,29 +17,27 @@ function controlled() {
   return { writes, write };
 }
 
-const turn = () => new Promise((r) => setImmediate(r));
-
 describe('LeaseBatcher', () => {
   it('writes what arrived in one turn together, answers each after its write, and batches what arrives while writes are out', async () => {
     const { writes, write } = controlled();
     const b = new LeaseBatcher(write, { maxItems: 100, maxConcurrent: 2, maxQueued: 1000 });
     const answered: string[] = [];
     const first = [1, 2, 3].map((e) => b.submit(e)?.then((o) => answered.push(o)));
-    await turn();
+    await nextTurn();
     expect(writes.map((w) => w.entries)).toEqual([[1, 2, 3]]);
     const second = b.submit(4)?.then((o) => answered.push(o));
-    await turn();
+    await nextTurn();
     // A second write may be out at once (maxConcurrent 2)...
     expect(writes.map((w) => w.entries)).toEqual([[1, 2, 3], [4]]);
     // ... not a third: these wait for one to come back, then go together.
     const third = [5, 6].map((e) => b.submit(e)?.then((o) => answered.push(o)));
-    await turn();
+    await nextTurn();
     expect(writes).toHaveLength(2);
     expect(answered).toEqual([]);
     writes[1]?.finish();
     await second;
     expect(answered).toEqual(['w4']);
-    await turn();
+    await nextTurn();
     expect(writes.map((w) => w.entries)).toEqual([[1, 2, 3], [4], [5, 6]]);
     writes[0]?.finish();
     writes[2]?.finish();
@@ -59,11 +58,11 @@ describe('LeaseBatcher', () => {
         (e: Error) => e.message,
       ),
     );
-    await turn();
+    await nextTurn();
     // maxItems 2: the first write holds two entries; the third waits for it.
     expect(writes.map((w) => w.entries)).toEqual([[1, 2]]);
     writes[0]?.finish(new Error('lost'));
-    await turn();
+    await nextTurn();
     expect(writes.map((w) => w.entries)).toEqual([[1, 2], [3]]);
     writes[1]?.finish();
     expect(await Promise.all(outcomes)).toEqual(['lost', 'lost', 'w3']);

@@ -1,6 +1,9 @@
 // Waiting in tests: for a condition (sync or async) with a deadline that names what it waited for.
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The next event-loop turn: a DataLoader batch or a statement asked for in this one is out by then. */
+export const nextTurn = () => new Promise((r) => setImmediate(r));
+
 /** Polls `cond` every `every` ms until it holds; fails with `what` after `ms`. */
 export async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 5_000, every = 10) {
   const deadline = Date.now() + ms;
