@@ -77,10 +77,15 @@ export function createApp(opts: AppOptions) {
     logger,
   });
   // The minute rollups are short-lived (modules/usage), and so are subject tokens a day past
-  // expiry (modules/api-keys): any instance prunes them, hourly.
+  // expiry (modules/api-keys) and reservations RESERVATION_RETENTION_DAYS past expiry
+  // (modules/quota): any instance prunes them, hourly.
   const pruneMinutes = () => {
     void services.usage.pruneMinutes().catch((err) => logger.warn({ err }, 'pruning minute rollups failed'));
     void services.apiKeys.pruneTokens().catch((err) => logger.warn({ err }, 'pruning expired subject tokens failed'));
+    if (config.reservationRetentionDays > 0)
+      void services.quota
+        .pruneReservations(config.reservationRetentionDays)
+        .catch((err) => logger.warn({ err }, 'pruning old reservations failed'));
   };
   // Expired credit grants leave their wallets' balances by an EXPIRY movement (reads never
   // count them anyway; modules/credits): any instance sweeps, every minute.

@@ -34,6 +34,7 @@ const Env = z.object({
   QUOTA_LEASE_HORIZON_MS: z.coerce.number().int().min(10).max(60_000).default(1000),
   QUOTA_LEASE_SHARE: z.coerce.number().gt(0).max(1).default(0.25),
   QUOTA_LEASE_MIN_RATE: z.coerce.number().min(0).default(2),
+  RESERVATION_RETENTION_DAYS: z.coerce.number().int().min(0).max(36_500).default(7),
   WEBHOOK_ALLOW_PRIVATE_ADDRESSES: z.enum(['true', 'false']).default('false'),
   WEBHOOK_RETRY_SCHEDULE: z
     .string()
@@ -68,6 +69,8 @@ export interface Config {
   groupCommit: GroupCommitOptions;
   /** authorizeUsage on leases of headroom (docs/authorize-leases.md, modules/quota/quota.leases.ts). */
   leases: LeaseOptions;
+  /** Days a reservation is kept after it expired, then deleted (0: kept forever); modules/quota/README.md. */
+  reservationRetentionDays: number;
   /** Webhook delivery (modules/webhooks/README.md). */
   webhooks: WebhookOptions;
   /** Abuse limits; pinned here and asserted in tests. */
@@ -105,6 +108,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       share: e.QUOTA_LEASE_SHARE,
       minRate: e.QUOTA_LEASE_MIN_RATE,
     },
+    reservationRetentionDays: e.RESERVATION_RETENTION_DAYS,
     webhooks: {
       allowPrivateAddresses: e.WEBHOOK_ALLOW_PRIVATE_ADDRESSES === 'true',
       retryScheduleMs: e.WEBHOOK_RETRY_SCHEDULE

@@ -52,6 +52,9 @@ describe('authorizeUsage on leases', () => {
     // Every answer names a committed reservation of its own.
     const ids = payloads.map((p) => p.reservation?.id);
     expect(new Set(ids).size).toBe(500);
+    // Time-ordered (UUIDv7 of the instant made), as on the locked path: reservation-retention.test.ts.
+    const stamp = Date.parse(NOON).toString(16).padStart(12, '0');
+    for (const id of ids) expect(`${id?.slice(0, 8)}${id?.slice(9, 13)}-${id?.[14]}`).toBe(`${stamp}-7`);
     const [found] = await world.h.sql('SELECT count(*)::int AS n FROM reservations WHERE id = ANY($1::uuid[])', [ids]);
     expect(found.n).toBe(500);
     for (const p of payloads) expect(p.reservation?.estimate.cost).toBe(dec('0.1'));

@@ -41,7 +41,8 @@ export const RUNTIME_GRANTS: Record<string, readonly string[]> = {
   plans: ['SELECT', 'INSERT', 'UPDATE (name, updated_at)'],
   limits: ['SELECT', 'INSERT', 'UPDATE (position, active)'],
   memberships: ['SELECT', 'INSERT', 'UPDATE (ends_at)'],
-  reservations: ['SELECT', 'INSERT', 'UPDATE (settled_at, released_at, event_id)'],
+  // kept RESERVATION_RETENTION_DAYS past expiry, then deleted (QuotaAuthorizer.pruneReservations)
+  reservations: ['SELECT', 'INSERT', 'UPDATE (settled_at, released_at, event_id)', 'DELETE'],
   quota_alerts: ['SELECT', 'INSERT'],
   // a day after expiry the service deletes them (ApiKeysService.pruneTokens)
   subject_tokens: ['SELECT', 'INSERT', 'DELETE'],

@@ -19,3 +19,16 @@ export function uuidV7Ids(n: number, ms = Date.now()): string[] {
   for (let i = 0; i < n; i++) ids[i] = head + randomUUID().slice(15);
   return ids;
 }
+
+/** One UUIDv7 (see uuidV7Ids): for rows written one at a time, such as reservations. */
+export const uuidV7 = (ms = Date.now()): string => uuidV7Ids(1, ms)[0] as string;
+
+/**
+ * The smallest UUIDv7 of millisecond `ms` (its timestamp, then zeros): every v7 id made
+ * before `ms` sorts below it, as PostgreSQL compares uuids (byte by byte), so a primary key
+ * of v7 ids finds the rows made before an instant by a range scan.
+ */
+export function uuidV7Floor(ms: number): string {
+  const t = Math.max(0, Math.floor(ms)).toString(16).padStart(12, '0');
+  return `${t.slice(0, 8)}-${t.slice(8, 12)}-0000-0000-000000000000`;
+}

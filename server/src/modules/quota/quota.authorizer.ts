@@ -6,11 +6,10 @@
 // many as fit. One process decides those calls in shared transactions (the group committer),
 // admitting them in turn against the reservations of the calls before them; the same
 // transactions renew this instance's leases (quota.lease-round.ts).
-import { randomUUID } from 'node:crypto';
 import { ownerOf, type TenantScope, tenantIn } from '../../auth/scope';
 import type { Database, Sql } from '../../db/database';
 import { AppError, notFound } from '../../lib/errors';
-import { isUuid } from '../../lib/ids';
+import { isUuid, uuidV7, uuidV7Floor } from '../../lib/ids';
 import { Dec, fmt, ZERO } from '../../lib/money';
 import type { TenantsService } from '../tenants/tenants.service';
 import { DEFAULT_GROUP_COMMIT, GroupCommitter } from '../usage/group-commit';
@@ -218,7 +217,7 @@ export class QuotaAuthorizer {
         reclaim.set(`${c.tenant.id}|${item.limit.id}|${item.scopeId}`, { tenantId: c.tenant.id, item });
       const deniedBy = judged.deniedBy;
       if (deniedBy || c.seconds === 0) return { allowed: !deniedBy, deniedBy, reservation: null, quota: before };
-      reserve.push({ call: c, id: randomUUID() });
+      reserve.push({ call: c, id: uuidV7(now.getTime()) });
       // Later calls of the flush see this reservation wherever their scope holds it.
       for (const [k, st] of statuses) if (st.tenantId === c.tenant.id) statuses.set(k, withReservation(st, c));
       return { allowed: true, deniedBy: null, reservation: null, quota: statuses.get(keyOf(c)) as QuotaStatus };
@@ -240,6 +239,21 @@ export class QuotaAuthorizer {
     await this.wallets?.released(r.tenantId, id);
     this.news.changed([r.tenantId]);
     return { tenantId: r.tenantId, apiKeyId: r.apiKeyId, subject: r.subject };
+  }
+
+  /**
+   * Deletes the reservations that expired more than `keepDays` ago, in batches; answers how
+   * many. Any instance may run it at any time (app.ts does, hourly): a deleted reservation
+   * had stopped counting days before, and `recordUsage` names it UNKNOWN from then on.
+   */
+  async pruneReservations(keepDays: number, batch = 5000): Promise<number> {
+    const cutoff = this.now().getTime() - keepDays * 86_400_000;
+    // Every reservation made before this had expired by the cutoff (its ids are UUIDv7).
+    const madeBefore = uuidV7Floor(cutoff - check.MAX_RESERVE_SECONDS * 1000);
+    let total = 0;
+    for (let n = batch; n === batch; total += n)
+      n = await store.pruneReservations(this.db, madeBefore, new Date(cutoff), batch);
+    return total;
   }
 
   /**

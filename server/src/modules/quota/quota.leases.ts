@@ -11,6 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Database } from '../../db/database';
 import type { TenantRow } from '../../db/entities';
+import { uuidV7 } from '../../lib/ids';
 import { type Dec, ZERO } from '../../lib/money';
 import { LeaseBatcher } from './quota.lease-batch';
 import { DemandMeter, spread } from './quota.lease-demand';
@@ -192,7 +193,7 @@ export class QuotaLeases {
     const reservation: NewReservation | null =
       c.seconds > 0
         ? {
-            id: randomUUID(),
+            id: uuidV7(now.getTime()),
             tenantId: c.tenantId,
             apiKeyId: c.apiKeyId,
             subject: c.subject,

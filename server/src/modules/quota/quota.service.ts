@@ -86,5 +86,6 @@ export class QuotaService {
   status: QuotaStatuses['status'] = (...a) => this.statuses.status(...a);
   authorize: QuotaAuthorizer['authorize'] = (...a) => this.authorization.authorize(...a);
   release: QuotaAuthorizer['release'] = (...a) => this.authorization.release(...a);
+  pruneReservations: QuotaAuthorizer['pruneReservations'] = (...a) => this.authorization.pruneReservations(...a);
   alerts: QuotaAlerts['alerts'] = (...a) => this.alerting.alerts(...a);
 }

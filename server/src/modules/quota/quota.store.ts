@@ -359,6 +359,29 @@ export async function releaseReservation(
   return r ?? null;
 }
 
+/**
+ * Deletes up to `limit` reservations with ids below `madeBefore` (UUIDv7: made before its
+ * instant) that expired before `expiredBefore`; answers how many. The id range is the primary
+ * key's, so the oldest rows are found without an index of their own; the expiry condition
+ * keeps any row an id does not date (a clock ahead, an id of another form) until it has
+ * expired. Small batches: each holds its row locks briefly.
+ */
+export async function pruneReservations(
+  sql: Sql,
+  madeBefore: string,
+  expiredBefore: Date,
+  limit: number,
+): Promise<number> {
+  const rows = await sql.query(
+    'quota:pruneReservations',
+    `DELETE FROM reservations
+      WHERE ctid = ANY(ARRAY(SELECT ctid FROM reservations WHERE id < $1 AND expires_at < $2 ORDER BY id LIMIT $3))
+      RETURNING 1`,
+    [madeBefore, expiredBefore, limit],
+  );
+  return rows.length;
+}
+
 /** The reservations among `ids` that exist, whatever their state, locked for the transaction. */
 export function lockReservations(tx: Sql, ids: string[], now: Date): Promise<ReservationStateRow[]> {
   return tx.query<ReservationStateRow>(
