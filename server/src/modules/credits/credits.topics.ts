@@ -1,4 +1,5 @@
 // What the credits module publishes after commit, for walletUpdated watchers on any instance.
+import { OncePerTurn } from '../../lib/once-per-turn';
 import type { Publisher } from '../../pubsub';
 
 export type CreditsTopics = {
@@ -7,11 +8,17 @@ export type CreditsTopics = {
 };
 
 export class CreditsNews {
-  constructor(private readonly publisher: Publisher<CreditsTopics>) {}
+  /** One 'credits:changed' per tenant per event-loop turn, however many writes told it (once-per-turn.ts). */
+  private readonly changes: OncePerTurn;
+
+  constructor(private readonly publisher: Publisher<CreditsTopics>) {
+    // Only where someone may listen (in-process: a walletUpdated watcher of the tenant here).
+    this.changes = new OncePerTurn((t) => {
+      if (this.publisher.listens('credits:changed', t)) this.publisher.publish('credits:changed', t, { tenantId: t });
+    });
+  }
 
   changed(tenantIds: Iterable<string>): void {
-    // Only where someone may listen (in-process: a walletUpdated watcher of the tenant here).
-    for (const t of new Set(tenantIds))
-      if (this.publisher.listens('credits:changed', t)) this.publisher.publish('credits:changed', t, { tenantId: t });
+    this.changes.add(tenantIds);
   }
 }

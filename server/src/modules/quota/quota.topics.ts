@@ -1,6 +1,7 @@
 // What the quota module publishes after commit (for subscribers on any instance), and its
 // local events (for this process's metrics). QuotaNews is how its files tell both.
 import type { LocalEvents } from '../../lib/events';
+import { OncePerTurn } from '../../lib/once-per-turn';
 import type { Publisher } from '../../pubsub';
 import type { AlertRow } from './quota.types';
 
@@ -23,13 +24,21 @@ export type QuotaEvents = {
 };
 
 export class QuotaNews {
+  /** One 'quota:changed' per tenant per event-loop turn, however many writes told it (once-per-turn.ts). */
+  private readonly changes: OncePerTurn;
+
   constructor(
     private readonly publisher: Publisher<QuotaTopics>,
     private readonly events: LocalEvents<QuotaEvents>,
-  ) {}
+  ) {
+    this.changes = new OncePerTurn((t) => {
+      if (this.publisher.listens('quota:changed', t)) this.publisher.publish('quota:changed', t, { tenantId: t });
+    });
+  }
 
+  /** After commit: the tenants' quotas moved (published once per tenant per turn, where anyone may listen). */
   changed(tenantIds: Iterable<string>): void {
-    for (const t of tenantIds) this.publisher.publish('quota:changed', t, { tenantId: t });
+    this.changes.add(tenantIds);
   }
 
   alerts(alerts: AlertRow[]): void {
