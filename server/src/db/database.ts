@@ -47,8 +47,8 @@ export interface Database extends Sql {
   stream<T>(name: string, text: string, params: unknown[], opts?: StreamOptions): Promise<RowStream<T>>;
   /** Whether `prepare` still prepares (false once a pooler refused a prepared statement). */
   preparing(): boolean;
-  /** Statements sent since start (tests count them to prove there is no N+1). */
-  queryCount(): number;
+  /** Statements sent since start, or only those named `name` (tests count them to prove there is no N+1). */
+  queryCount(name?: string): number;
   ping(): Promise<boolean>;
   /** The connection pool right now (for metrics). */
   poolStats(): PoolStats;
@@ -97,10 +97,19 @@ interface PgPool {
 
 const RETRYABLE_TX = new Set(['40P01', '40001']);
 
+/** A statement's name as named() writes it at the head of its text. */
+const NAME_RE = /^\/\* ([^ ]+) \*\//;
+
 class CountingLogger implements OrmLogger {
   count = 0;
-  logQuery() {
+  /** Statements sent per name (names are fixed strings in the code: a bounded set). */
+  readonly byName = new Map<string, number>();
+  sent(name: string | undefined) {
     this.count++;
+    if (name) this.byName.set(name, (this.byName.get(name) ?? 0) + 1);
+  }
+  logQuery(query: string) {
+    this.sent(NAME_RE.exec(query)?.[1]);
   }
   logQueryError() {}
   logQuerySlow() {}
@@ -240,7 +249,7 @@ export async function migrateAsOwner(url: string, appUrl?: string): Promise<{ ap
 function wrap(dataSource: DataSource, logger: CountingLogger): Database {
   // pg's Pool behind TypeORM's postgres driver (absent once destroyed).
   const pool = () => (dataSource.driver as unknown as { master?: PgPool }).master;
-  const state: PoolState = { preparing: true, sent: () => logger.count++ };
+  const state: PoolState = { preparing: true, sent: (name) => logger.sent(name) };
   return {
     dataSource,
     preparing: () => state.preparing,
@@ -335,7 +344,7 @@ function wrap(dataSource: DataSource, logger: CountingLogger): Database {
         const [{ asOf }] = (await runner(qr, state).query<{ asOf: Date }>(`${name}:asOf`, AS_OF_SQL)) as [
           { asOf: Date },
         ];
-        logger.count++;
+        logger.sent(name);
         cursor = client.query(new Cursor<T>(named(name, text), params, opts.rowMode ? { rowMode: opts.rowMode } : {}));
         let next: T[] | null = await cursor.read(batch);
         return {
@@ -371,7 +380,7 @@ function wrap(dataSource: DataSource, logger: CountingLogger): Database {
         throw err;
       }
     },
-    queryCount: () => logger.count,
+    queryCount: (name) => (name === undefined ? logger.count : (logger.byName.get(name) ?? 0)),
     poolStats() {
       const p = pool();
       return {

@@ -20,7 +20,7 @@ export const PREPARE_REFUSED = new Set(['26000', '42P05']);
 /** Whether a pool still prepares, and how it counts statements sent (shared by its runners). */
 export interface PoolState {
   preparing: boolean;
-  sent: () => void;
+  sent: (name: string) => void;
 }
 
 /**
@@ -65,7 +65,7 @@ export async function send<T>(
     if (e && typeof e === 'object' && !('query' in e)) Object.assign(e, { query: q.text, parameters: params });
     throw e;
   } finally {
-    if (!refused) state.sent();
+    if (!refused) state.sent(name);
   }
 }
 
