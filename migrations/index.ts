@@ -15,6 +15,7 @@ import { RollupStatusAndMinutes1764420000000 } from './1764420000000-RollupStatu
 import { QuotaLeases1764430000000 } from './1764430000000-QuotaLeases';
 import { Webhooks1764440000000 } from './1764440000000-Webhooks';
 import { Credits1764450000000 } from './1764450000000-Credits';
+import { ReservationTenantStats1764460000000 } from './1764460000000-ReservationTenantStats';
 
 export const migrations = [
   Init1763769600000,
@@ -32,4 +33,5 @@ export const migrations = [
   QuotaLeases1764430000000,
   Webhooks1764440000000,
   Credits1764450000000,
+  ReservationTenantStats1764460000000,
 ];
