@@ -1,6 +1,7 @@
 // Runtime settings, read once from the environment. Every knob has a safe default so
 // `npm start` works on a machine that has only Node.js.
 import { z } from 'zod';
+import { StartupError } from './lib/startup-error';
 import type { LeaseOptions } from './modules/quota/quota.leases';
 import type { GroupCommitOptions } from './modules/usage/group-commit';
 import { DEFAULT_RETRY_SCHEDULE_MS, type WebhookOptions } from './modules/webhooks/webhooks.options';
@@ -78,7 +79,13 @@ export interface Config {
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const e = Env.parse(env);
+  const parsed = Env.safeParse(env);
+  // A bad setting is the operator's to fix: one line naming each, not a validation dump.
+  if (!parsed.success)
+    throw new StartupError(
+      `invalid settings: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
+  const e = parsed.data;
   return {
     port: e.PORT,
     host: e.HOST,

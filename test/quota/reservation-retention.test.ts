@@ -88,6 +88,9 @@ describe('reservation retention', () => {
     expect(loadConfig({}).reservationRetentionDays).toBe(7);
     expect(loadConfig({ RESERVATION_RETENTION_DAYS: '0' }).reservationRetentionDays).toBe(0);
     expect(loadConfig({ RESERVATION_RETENTION_DAYS: '30' }).reservationRetentionDays).toBe(30);
-    for (const bad of ['-1', '1.5', 'week']) expect(() => loadConfig({ RESERVATION_RETENTION_DAYS: bad })).toThrow();
+    for (const bad of ['-1', '1.5', 'week'])
+      expect(() => loadConfig({ RESERVATION_RETENTION_DAYS: bad })).toThrow(
+        /^invalid settings: RESERVATION_RETENTION_DAYS: /,
+      );
   });
 });
