@@ -15,6 +15,7 @@ import {
 import { ownerOf, type TenantScope, tenantIn } from '../../auth/scope';
 import { type Database, pgCode, type Sql } from '../../db/database';
 import type { ApiKeyRow } from '../../db/entities';
+import { inBatches } from '../../lib/batches';
 import { DueTogether, readAlong } from '../../lib/due-together';
 import { AppError, badInput, containsNul, notFound, unauthenticated } from '../../lib/errors';
 import { LocalEvents } from '../../lib/events';
@@ -172,9 +173,7 @@ export class ApiKeysService {
    */
   async pruneTokens(batch = 5000): Promise<number> {
     const before = new Date(this.now().getTime() - 86_400_000);
-    let total = 0;
-    for (let n = batch; n === batch; total += n) n = await store.pruneTokens(this.db, before, batch);
-    return total;
+    return inBatches(batch, (limit) => store.pruneTokens(this.db, before, limit));
   }
 
   /**

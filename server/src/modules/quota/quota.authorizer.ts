@@ -8,6 +8,7 @@
 // transactions renew this instance's leases (quota.lease-round.ts).
 import { ownerOf, type TenantScope, tenantIn } from '../../auth/scope';
 import type { Database, Sql } from '../../db/database';
+import { inBatches } from '../../lib/batches';
 import { AppError, notFound } from '../../lib/errors';
 import { isUuid, uuidV7, uuidV7Floor } from '../../lib/ids';
 import { Dec, fmt, ZERO } from '../../lib/money';
@@ -250,10 +251,7 @@ export class QuotaAuthorizer {
     const cutoff = this.now().getTime() - keepDays * 86_400_000;
     // Every reservation made before this had expired by the cutoff (its ids are UUIDv7).
     const madeBefore = uuidV7Floor(cutoff - check.MAX_RESERVE_SECONDS * 1000);
-    let total = 0;
-    for (let n = batch; n === batch; total += n)
-      n = await store.pruneReservations(this.db, madeBefore, new Date(cutoff), batch);
-    return total;
+    return inBatches(batch, (limit) => store.pruneReservations(this.db, madeBefore, new Date(cutoff), limit));
   }
 
   /**

@@ -5,6 +5,7 @@
 
 import { ownerOf, type TenantScope, tenantIn } from '../../auth/scope';
 import type { Database } from '../../db/database';
+import { inBatches } from '../../lib/batches';
 import { AppError, badInput, idempotencyConflict, notFound } from '../../lib/errors';
 import { LocalEvents } from '../../lib/events';
 import { isUuid } from '../../lib/ids';
@@ -370,9 +371,7 @@ export class UsageService extends UsageQueries {
    * deleted once they are older than any read or reconcile trusts (7 days).
    */
   async pruneMinutes(batch = 5000): Promise<number> {
-    let total = 0;
-    for (let n = batch; n === batch; total += n) n = await store.pruneMinutes(this.db, batch);
-    return total;
+    return inBatches(batch, (limit) => store.pruneMinutes(this.db, limit));
   }
 
   /** A reversal's key was used before: DUPLICATE when it asked for the same, else a conflict (both counted). */
