@@ -7,6 +7,7 @@ import { setMaxListeners } from 'node:events';
 import { createRequire } from 'node:module';
 import { createPubSub, type PubSub } from 'graphql-yoga';
 import type { Redis as RedisClient } from 'ioredis';
+import { OncePerTurn } from './lib/once-per-turn';
 import type { Logger } from './observability';
 import { createRedisEventTarget, type PubSubHealth } from './pubsub-redis';
 
@@ -62,6 +63,21 @@ export interface TallyPubSubHandle<T extends TopicMap> {
 export interface PubSubHooks {
   /** A Redis client started a reconnection attempt, or is connected again after a loss (metrics). */
   onRedis?: (client: 'publish' | 'subscribe', event: 'reconnecting' | 'reconnected') => void;
+}
+
+/**
+ * A "this tenant's X changed" topic, published once per tenant per event-loop turn however many
+ * writes told it, and only where someone may listen (lib/once-per-turn.ts): quota and credits.
+ */
+export function tenantChanges<K extends string>(
+  publisher: Publisher<{ [k in K]: [tenantId: string, payload: { tenantId: string }] }>,
+  topic: K,
+): OncePerTurn {
+  const name = topic as Extract<K, string>;
+  return new OncePerTurn((t) => {
+    if (publisher.listens(name, t))
+      publisher.publish(name, ...([t, { tenantId: t }] as [string, { tenantId: string }]));
+  });
 }
 
 const IN_PROCESS: PubSubHealth = {

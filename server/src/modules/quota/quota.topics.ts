@@ -1,8 +1,8 @@
 // What the quota module publishes after commit (for subscribers on any instance), and its
 // local events (for this process's metrics). QuotaNews is how its files tell both.
 import type { LocalEvents } from '../../lib/events';
-import { OncePerTurn } from '../../lib/once-per-turn';
-import type { Publisher } from '../../pubsub';
+import type { OncePerTurn } from '../../lib/once-per-turn';
+import { type Publisher, tenantChanges } from '../../pubsub';
 import type { AlertRow } from './quota.types';
 
 export type QuotaTopics = {
@@ -31,9 +31,7 @@ export class QuotaNews {
     private readonly publisher: Publisher<QuotaTopics>,
     private readonly events: LocalEvents<QuotaEvents>,
   ) {
-    this.changes = new OncePerTurn((t) => {
-      if (this.publisher.listens('quota:changed', t)) this.publisher.publish('quota:changed', t, { tenantId: t });
-    });
+    this.changes = tenantChanges(publisher, 'quota:changed');
   }
 
   /** After commit: the tenants' quotas moved (published once per tenant per turn, where anyone may listen). */
