@@ -79,14 +79,20 @@ export function createApp(opts: AppOptions) {
   // The minute rollups are short-lived (modules/usage), and so are subject tokens a day past
   // expiry (modules/api-keys) and reservations RESERVATION_RETENTION_DAYS past expiry
   // (modules/quota): any instance prunes them, hourly.
-  const pruneMinutes = () => {
-    void services.usage.pruneMinutes().catch((err) => logger.warn({ err }, 'pruning minute rollups failed'));
-    void services.apiKeys.pruneTokens().catch((err) => logger.warn({ err }, 'pruning expired subject tokens failed'));
+  // Answers once every prune has finished (a failure is logged, not thrown).
+  const prune = async (): Promise<void> => {
+    const jobs: [string, () => Promise<number>][] = [
+      ['pruning minute rollups failed', () => services.usage.pruneMinutes()],
+      ['pruning expired subject tokens failed', () => services.apiKeys.pruneTokens()],
+    ];
     if (config.reservationRetentionDays > 0)
-      void services.quota
-        .pruneReservations(config.reservationRetentionDays)
-        .catch((err) => logger.warn({ err }, 'pruning old reservations failed'));
+      jobs.push([
+        'pruning old reservations failed',
+        () => services.quota.pruneReservations(config.reservationRetentionDays),
+      ]);
+    await Promise.all(jobs.map(([failed, job]) => job().catch((err) => logger.warn({ err }, failed))));
   };
+  const pruneMinutes = () => void prune();
   // Expired credit grants leave their wallets' balances by an EXPIRY movement (reads never
   // count them anyway; modules/credits): any instance sweeps, every minute.
   const sweepCredits = () =>
@@ -170,6 +176,8 @@ export function createApp(opts: AppOptions) {
     metrics,
     logger,
     pubsub,
+    /** The hourly prunes, now (tests; any instance runs them on its own timer). */
+    prune,
     /** Pub/sub health for /readyz, and its reconnect hook and counters for metrics. */
     pubsubHealth,
     revocations,

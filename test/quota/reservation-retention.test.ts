@@ -84,6 +84,27 @@ describe('reservation retention', () => {
     expect(await world.count('usage_events', t.id)).toBe(3);
   });
 
+  it("runs with the service's hourly prunes, after RESERVATION_RETENTION_DAYS, and never with 0", async () => {
+    world.clock.set(NOON);
+    const t = await world.tenant('hourly').onPlan([{ metric: 'COST', period: 'DAY', amount: '100', action: 'BLOCK' }]);
+    const id = (await t.authorize({ estimate: { cost: '1' }, reserveSeconds: 60 })).reservation!.id;
+    const kept = async () => (await world.h.sql('SELECT 1 FROM reservations WHERE id = $1', [id])).length === 1;
+    // 30 days later: past the default 7, within 40.
+    world.clock.set(at(30 * DAY));
+    const never = await World.on(world.h, { reservationRetentionDays: 0 }).secondInstance();
+    const forty = await World.on(world.h, { reservationRetentionDays: 40 }).secondInstance();
+    try {
+      await never.app.prune();
+      await forty.app.prune();
+      expect(await kept()).toBe(true);
+    } finally {
+      await never.close();
+      await forty.close();
+    }
+    await world.h.app.prune();
+    expect(await kept()).toBe(false);
+  });
+
   it('is set by RESERVATION_RETENTION_DAYS: 7 days unless told, 0 keeps every reservation', () => {
     expect(loadConfig({}).reservationRetentionDays).toBe(7);
     expect(loadConfig({ RESERVATION_RETENTION_DAYS: '0' }).reservationRetentionDays).toBe(0);
