@@ -6,20 +6,18 @@
 // that told them, before timers), so the last change is always published.
 
 export class OncePerTurn {
+  /** The ids told since the last flush; a flush is scheduled exactly while this is not empty. */
   private pending = new Set<string>();
-  private scheduled = false;
 
   constructor(private readonly send: (id: string) => void) {}
 
   add(ids: Iterable<string>): void {
+    const idle = this.pending.size === 0;
     for (const id of ids) this.pending.add(id);
-    if (this.scheduled || !this.pending.size) return;
-    this.scheduled = true;
-    setImmediate(() => this.flush());
+    if (idle && this.pending.size) setImmediate(() => this.flush());
   }
 
   private flush(): void {
-    this.scheduled = false;
     const ids = this.pending;
     this.pending = new Set();
     for (const id of ids) {
