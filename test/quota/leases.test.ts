@@ -175,7 +175,7 @@ describe('authorizeUsage on leases', () => {
     expect(moved).toMatchObject({ allowed: false, deniedBy: { limit: { id: other.limits[0]?.id } } });
   });
 
-  it("a reservation on leases writes only the item leases it takes from; the tenant's sentinel only when it takes from none", async () => {
+  it("a reservation on leases share-locks the item leases it takes from without writing them; the tenant's sentinel only when it takes from none", async () => {
     world.clock.set(NOON);
     const acme = await world
       .tenant('witness')
@@ -184,17 +184,19 @@ describe('authorizeUsage on leases', () => {
     const reserve = { estimate: { cost: '0.01' }, reserveSeconds: 60 };
     await waves(acme, 20, 3, reserve);
     await sleep(100); // the renewal the last wave asked for
-    // Each row's version (xmin changes with every update or row lock taken by a writer).
+    // Each row's version (xmin: the transaction that wrote it) and its last locker (xmax: a
+    // row lock is written there, the row itself is not).
     const versions = async () =>
       Object.fromEntries(
         (
           await world.h.sql(
-            `SELECT CASE WHEN limit_id IS NULL THEN 'sentinel' ELSE 'item' END AS kind, xmin::text AS v
+            `SELECT CASE WHEN limit_id IS NULL THEN 'sentinel' ELSE 'item' END AS kind, xmin::text || '/' || xmax::text AS v
                FROM quota_leases WHERE tenant_id = $1`,
             [acme.id],
           )
         ).map((r) => [r.kind, r.v]),
       ) as { sentinel?: string; item?: string };
+    const written = (v?: string) => v?.split('/')[0];
     const before = await versions();
     expect(before.sentinel && before.item).toBeTruthy();
     const fast0 = fastCalls(world.h.app);
@@ -202,11 +204,14 @@ describe('authorizeUsage on leases', () => {
     expect(fastCalls(world.h.app) - fast0).toBe(3);
     const after = await versions();
     expect(after.item).not.toBe(before.item);
+    expect(written(after.item)).toBe(written(before.item));
     expect(after.sentinel).toBe(before.sentinel);
     // An estimate of zero takes from no slice: the sentinel says the view still holds.
     expect((await acme.authorize({ estimate: { cost: '0' }, reserveSeconds: 60 })).allowed).toBe(true);
     expect(fastCalls(world.h.app) - fast0).toBe(4);
-    expect((await versions()).sentinel).not.toBe(before.sentinel);
+    const last = await versions();
+    expect(last.sentinel).not.toBe(before.sentinel);
+    expect(written(last.sentinel)).toBe(written(before.sentinel));
   });
 
   it('the bound that remains: usage recorded without a reservation is seen at the next renewal; until then at most the slice is admitted on top', async () => {
@@ -319,7 +324,7 @@ describe('authorizeUsage on leases', () => {
       expect(p.allowed).toBe(true);
   });
 
-  it('a busy view due at half life is extended without the lock once (its slices still half full), then renewed under the lock', async () => {
+  it('a busy view due at half life is extended without the lock once (its slices still half full), then renewed under the lock; each write of a row subtracts what was written out of it', async () => {
     world.clock.set(NOON);
     const acme = await world
       .tenant('extended')
@@ -336,6 +341,20 @@ describe('authorizeUsage on leases', () => {
         ])
       ).map((r) => new Date(r.expires_at as string).getTime());
     expect(await expiries()).toEqual([Date.parse(NOON) + LEASES.lifetimeMs]);
+    // The fast path does not write the lease row: its reservations are counted twice (in
+    // reserved and in the row, `spent`) until the owner's next write of the row.
+    const lease = () => [...services.leases.leases.values()].find((l) => l.limitId === acme.limit(0));
+    const row = async () => {
+      const l = lease();
+      const [r] = await world.h.sql('SELECT amount::numeric(38,12)::text AS amount FROM quota_leases WHERE id = $1', [
+        l?.id,
+      ]);
+      return { row: r?.amount as string, mine: dec(l ? l.available.plus(l.unsynced).plus(l.spent).toFixed() : '-1') };
+    };
+    await services.leases.fast.drain();
+    expect(Number(lease()?.spent)).toBeGreaterThan(0);
+    const beforeExtension = await row();
+    expect(beforeExtension.row).toBe(beforeExtension.mine);
     // When the tenant's view was last decided under the lock (a renewal makes it anew).
     const viewAt = () => [...services.leases.views.values()].find((v) => v.tenant.id === acme.id)?.at.getTime();
     expect(viewAt()).toBe(Date.parse(NOON));
@@ -346,6 +365,11 @@ describe('authorizeUsage on leases', () => {
     await services.leases.housekeep();
     expect(await expiries()).toEqual([t1 + LEASES.lifetimeMs]);
     expect(viewAt()).toBe(Date.parse(NOON));
+    // The extension subtracted what was written: the row holds what may still be admitted.
+    expect(lease()?.spent.isZero()).toBe(true);
+    const afterExtension = await row();
+    expect(afterExtension.row).toBe(afterExtension.mine);
+    expect(Number(afterExtension.row)).toBeLessThan(Number(beforeExtension.row));
     // Still decided on the slice after the old expiry would have passed.
     const t2 = Date.parse(NOON) + 11_000;
     world.clock.set(new Date(t2));
@@ -365,6 +389,8 @@ describe('authorizeUsage on leases', () => {
       'the renewal and its view',
     );
     expect(viewAt()).toBe(t2);
+    const afterRenewal = await row();
+    expect(afterRenewal.row).toBe(afterRenewal.mine);
     const l = await ledger(acme.id, acme.limit(0));
     expect(Number(l.reserved) + Number(l.leased)).toBeLessThanOrEqual(1000);
   });

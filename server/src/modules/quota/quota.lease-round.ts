@@ -30,6 +30,8 @@ interface Taken {
   kept: Dec;
   /** The check-only amounts handed back with the new size. */
   unsynced: Dec;
+  /** What reservations written out of it hold that the row still counts: subtracted by the round's write. */
+  spent: Dec;
   /** Taken for a real call (not a renewal's top-up). */
   real: boolean;
 }
@@ -106,7 +108,9 @@ export class LeaseRound {
       known.base = known.base.plus(l.available).minus(known.kept);
       known.kept = ZERO;
       known.real = true;
+      known.spent = known.spent.plus(l.spent);
       l.available = ZERO;
+      l.spent = ZERO;
       return known;
     }
     const took = real ? l.available : ZERO;
@@ -116,11 +120,13 @@ export class LeaseRound {
       took,
       kept: l.available.minus(took),
       unsynced: l.unsynced,
+      spent: l.spent,
       real,
     };
     this.taken.set(l.key, t);
     l.available = t.kept;
     l.unsynced = ZERO;
+    l.spent = ZERO;
     return t;
   }
 
@@ -132,11 +138,14 @@ export class LeaseRound {
     this.subjectPlans = subjectPlans;
   }
 
-  /** What live leases hold of the item, but this instance's slices the flush took back. */
+  /**
+   * What live leases hold of the item, but this instance's slices the flush took back (and what
+   * their rows still count of reservations written out of them: those are in `reserved`).
+   */
   heldFor(tenantId: string, i: QuotaItem): Dec {
     const k = itemKeyOf(tenantId, i);
     const t = this.taken.get(k);
-    return Dec.max(ZERO, (this.held.get(k) ?? ZERO).minus(t?.real ? t.base : ZERO));
+    return Dec.max(ZERO, (this.held.get(k) ?? ZERO).minus(t?.real ? t.base.plus(t.spent) : ZERO));
   }
 
   /** Items not reclaimed yet among these. */
@@ -152,8 +161,14 @@ export class LeaseRound {
       const l = this.book.leases.get(k);
       if (l) own.push(this.capture(l, true).lease);
     }
-    // This instance's slices: what they admitted is written first (then the row holds `base`).
+    // This instance's slices: what they admitted is written first (then the row holds `base`
+    // and what those reservations hold, which the round's write subtracts).
     await Promise.all(own.map((l) => this.book.quiet(l)));
+    for (const l of own) {
+      const t = this.taken.get(l.key) as Taken;
+      t.spent = t.spent.plus(l.spent);
+      l.spent = ZERO;
+    }
     const rows = await leaseStore.reclaimLeases(
       tx,
       items.map((x) => ({
@@ -206,7 +221,7 @@ export class LeaseRound {
         const free = new Dec(i.limit.amount)
           .minus(i.used)
           .minus(i.reserved)
-          .minus((this.held.get(k) ?? ZERO).minus(t?.base ?? ZERO));
+          .minus((this.held.get(k) ?? ZERO).minus(t ? t.base.plus(t.spent) : ZERO));
         // A slice covers two lifetimes of the item's recent rate: at a steady rate a quarter of it
         // is used when its half-life renewal is due, so one renewal per half lifetime serves it,
         // and what is left covers the calls made while the renewal is out even when the rate
@@ -225,7 +240,7 @@ export class LeaseRound {
       const t = this.taken.get(k);
       if (t) {
         if (size.isZero() && t.lease.inflight === 0) drop.push(t.lease.id);
-        else change.push({ id: t.lease.id, delta: size.minus(t.base).toFixed(), expiresAt });
+        else change.push({ id: t.lease.id, delta: size.minus(t.base).minus(t.spent).toFixed(), expiresAt });
       } else if (size.gt(0) && !book.leases.has(k)) {
         const l = {
           id: randomUUID(),
@@ -264,6 +279,7 @@ export class LeaseRound {
         if (!sizes.has(k)) {
           t.lease.available = t.lease.available.plus(t.took);
           t.lease.unsynced = t.lease.unsynced.plus(t.unsynced);
+          t.lease.spent = t.lease.spent.plus(t.spent);
         }
       for (const [k, { size }] of sizes) {
         const t = this.taken.get(k);
@@ -289,6 +305,7 @@ export class LeaseRound {
             scopeKey: n.scopeKey,
             available: new Dec(n.amount),
             unsynced: ZERO,
+            spent: ZERO,
             inflight: 0,
             idle: [],
             granted: new Dec(n.amount),
@@ -345,6 +362,7 @@ export class LeaseRound {
     for (const t of this.taken.values()) {
       t.lease.available = t.lease.available.plus(t.took);
       t.lease.unsynced = t.lease.unsynced.plus(t.unsynced);
+      t.lease.spent = t.lease.spent.plus(t.spent);
     }
     this.done();
   }

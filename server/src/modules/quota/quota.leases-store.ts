@@ -1,7 +1,9 @@
 // Every statement of quota's leases of headroom (quota.leases.ts, docs/authorize-leases.md),
 // named, and nothing else. Part of quota's store, in a file of its own (quota.store.ts holds
-// the rest). A lease row's amount moves only by its owner's relative updates and, in one
-// statement, into reservations; anyone may delete a lease (expired, reclaimed, limits changed).
+// the rest). A lease row's amount moves only by its owner's relative updates; reservations
+// admitted against it are inserted under a share lock of the row (which keeps it from being
+// deleted meanwhile) and are subtracted from it by the owner's next write; anyone may delete a
+// lease (expired, reclaimed, limits changed).
 import type { Sql } from '../../db/database';
 import type { NewReservation } from './quota.types';
 
@@ -179,49 +181,50 @@ export async function writeLeases(
 /**
  * Statements that change several lease rows lock them first, in id order (a MATERIALIZED CTE
  * with ORDER BY ... FOR UPDATE: rows are locked after the sort), so two concurrent statements
- * (two flushes of the fast path, a flush and a renewal, a reclaim) can wait for each other but
- * never deadlock (PostgreSQL would abort one after deadlock_timeout, a second late).
+ * (a renewal, a reclaim, an owner's write) can wait for each other but never deadlock
+ * (PostgreSQL would abort one after deadlock_timeout, a second late).
  *
- * The fast path's reservations, without the tenant's lock: in one statement, each lease gives
- * what the reservations admitted against it hold, and a reservation is inserted only when every
- * lease it names gave its part (a lease deleted or short gives nothing: none of its
- * reservations is inserted). `takes[i]` names reservation `r` (its index in `rs`), a lease and
- * an amount (0 for the tenant's sentinel, whose existence is what counts). Answers the ids
+ * The fast path's reservations, without the tenant's lock: in one statement, the leases the
+ * reservations were admitted against are share-locked (FOR KEY SHARE, in id order), and a
+ * reservation is inserted only when every lease it names still exists. The lock is what makes
+ * it exact: a lease cannot be deleted (reclaimed, expired) while a statement that found it has
+ * not committed, so whoever deletes one and then sums the open reservations counts everything
+ * admitted against it. The rows' amounts do not move here: the owner knows what it admitted
+ * (the estimate left its slice in memory before the statement was sent) and subtracts what
+ * was written at its next write of the row (a renewal, an extension); until then the row
+ * counts it twice, with the reservations, which only ever overstates what is held. FOR KEY
+ * SHARE does not conflict with itself nor with the owner's updates of the amount, so
+ * statements of one instance (and its renewals) never wait for each other's row locks.
+ * `takes[i]` names reservation `r` (its index in `rs`) and a lease (the tenant's sentinel for
+ * a reservation that takes from no slice: its existence is what counts). Answers the ids
  * inserted: the rows are what `rs` says (the caller has them; reading them back cost more
  * than the insert).
  */
 export async function reserveFromLeases(
   sql: Sql,
-  takes: { r: number; leaseId: string; amount: string }[],
+  takes: { r: number; leaseId: string }[],
   rs: NewReservation[],
 ): Promise<Set<string>> {
   const col = <T>(f: (r: NewReservation) => T) => rs.map(f);
   const rows = await sql.query<{ id: string }>(
     'authorizeUsage:reserveFromLeases',
     `WITH takes AS (
-       SELECT * FROM unnest($1::int[], $2::uuid[], $3::numeric[]) AS t(r, lease, x)
-     ), need AS (
-       SELECT lease, sum(x) AS x FROM takes GROUP BY lease
-     ), locked AS MATERIALIZED (
-       SELECT q.id FROM quota_leases q WHERE q.id IN (SELECT lease FROM need) ORDER BY q.id FOR UPDATE
-     ), given AS (
-       UPDATE quota_leases q SET amount = q.amount - need.x FROM need, locked
-        WHERE q.id = need.lease AND locked.id = q.id AND q.amount >= need.x
-       RETURNING q.id
+       SELECT * FROM unnest($1::int[], $2::uuid[]) AS t(r, lease)
+     ), live AS MATERIALIZED (
+       SELECT q.id FROM quota_leases q WHERE q.id IN (SELECT lease FROM takes) ORDER BY q.id FOR KEY SHARE
      ), res AS (
-       SELECT * FROM unnest($4::int[], $5::uuid[], $6::uuid[], $7::uuid[], $8::text[], $9::numeric[], $10::bigint[],
-                            $11::bigint[], $12::bigint[], $13::numeric[], $14::bigint[], $15::timestamptz[])
+       SELECT * FROM unnest($3::int[], $4::uuid[], $5::uuid[], $6::uuid[], $7::text[], $8::numeric[], $9::bigint[],
+                            $10::bigint[], $11::bigint[], $12::numeric[], $13::bigint[], $14::timestamptz[])
          AS v(r, id, tenant_id, api_key_id, subject, cost, tokens, input_tokens, output_tokens, asr_seconds, requests, expires_at)
      )
      INSERT INTO reservations (id, tenant_id, api_key_id, subject, cost, tokens, input_tokens, output_tokens, asr_seconds, requests, expires_at)
      SELECT id, tenant_id, api_key_id, subject, cost, tokens, input_tokens, output_tokens, asr_seconds, requests, expires_at
        FROM res
-      WHERE res.r NOT IN (SELECT t.r FROM takes t LEFT JOIN given g ON g.id = t.lease WHERE g.id IS NULL)
+      WHERE res.r NOT IN (SELECT t.r FROM takes t LEFT JOIN live g ON g.id = t.lease WHERE g.id IS NULL)
      RETURNING id`,
     [
       takes.map((t) => t.r),
       takes.map((t) => t.leaseId),
-      takes.map((t) => t.amount),
       rs.map((_, i) => i),
       col((r) => r.id),
       col((r) => r.tenantId),
@@ -242,27 +245,33 @@ export async function reserveFromLeases(
 }
 
 /**
- * Extends own leases without the tenant's lock (their amounts do not move, so the invariant
- * does not either): only rows still live until `guard`, so no locked round that could have
- * counted one of them as expired (clocks apart by less than `guard - now`) sees it come back.
- * Answers the ids extended (a missing one was deleted or is about to expire: lost).
+ * Extends own leases without the tenant's lock, and subtracts from each what the reservations
+ * written out of it since its last write hold (`spent`: they are in `reserved` now, so the
+ * row stops counting them twice; a row only ever falls by committed reservations, which whoever
+ * reads the leases first and the reservations after counts at least once). Only rows still
+ * live until `guard`, so no locked round that could have counted one of them as expired (clocks
+ * apart by less than `guard - now`) sees it come back. Answers the ids extended (a missing one
+ * was deleted or is about to expire: lost).
  */
 export async function extendLeases(
   sql: Sql,
   instanceId: string,
-  ids: string[],
+  leases: { id: string; spent: string }[],
   expiresAt: Date,
   guard: Date,
 ): Promise<Set<string>> {
   const rows = await sql.query<{ id: string }>(
     'quotaLeases:extend',
-    `WITH locked AS MATERIALIZED (
-       SELECT id FROM quota_leases WHERE id = ANY($1::uuid[]) AND instance_id = $2 AND expires_at > $4
+    `WITH v AS (
+       SELECT * FROM unnest($1::uuid[], $2::numeric[]) AS v(id, spent)
+     ), locked AS MATERIALIZED (
+       SELECT id FROM quota_leases WHERE id IN (SELECT id FROM v) AND instance_id = $3 AND expires_at > $5
         ORDER BY id FOR UPDATE
      )
-     UPDATE quota_leases q SET expires_at = $3 FROM locked WHERE q.id = locked.id AND q.expires_at > $4
+     UPDATE quota_leases q SET expires_at = $4, amount = greatest(0, q.amount - v.spent)
+       FROM locked, v WHERE q.id = locked.id AND v.id = q.id AND q.expires_at > $5
      RETURNING q.id`,
-    [ids, instanceId, expiresAt, guard],
+    [leases.map((l) => l.id), leases.map((l) => l.spent), instanceId, expiresAt, guard],
     { prepare: true },
   );
   return new Set(rows.map((r) => r.id));

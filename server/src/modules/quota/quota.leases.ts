@@ -2,9 +2,11 @@
 // BLOCK limit item it is busy with, a lease on a slice of the item's free headroom, recorded
 // in quota_leases, and admits calls against it without the tenant's lock:
 //   used + reserved + Σ live leases <= amount   (held by the locked path whenever it grants)
-// A reservation admitted here is written by one statement that moves its estimate from the
-// lease to the reservations (the sum does not move), batched per flush and answered after it
-// committed; a check-only call asks one batched read that its leases still exist. Anything the
+// A reservation admitted here leaves the slice in memory and is written by one statement that
+// inserts it while its leases exist (share-locked, so none is deleted meanwhile), batched per
+// flush and answered after it committed; the lease row still counts it until this instance's
+// next write of the row subtracts it (`spent`), so the row only ever overstates what is held. A
+// check-only call asks one batched read that its leases still exist. Anything the
 // slice cannot answer goes to the locked path (quota.authorizer.ts), which also renews slices
 // (quota.lease-round.ts). Leases are owned by this instance (`instanceId`): only it resizes
 // them; others delete them when they expire, when limits change, or to reclaim the room.
@@ -77,6 +79,11 @@ export interface Lease {
   available: Dec;
   /** Admitted by check-only calls since the last renewal (the row still counts it). */
   unsynced: Dec;
+  /**
+   * Held by reservations written out of it since the row was last written: they count in
+   * `reserved`, and the row counts them too until the next write subtracts them.
+   */
+  spent: Dec;
   /** Statements moving admitted reservations out of it, not yet answered. */
   inflight: number;
   granted: Dec;
@@ -142,10 +149,12 @@ export class QuotaLeases {
     private readonly renew: (c: LeaseCall) => Promise<unknown>,
   ) {
     // No wait for company: calls arriving while a statement is out form the next batch. One
-    // statement out at a time: a second one mostly waited for the first's row locks (the same
-    // leases) and its own WAL flush; measured at 2,600 calls/s open loop, p50 3.4 ms with one
-    // against 3.9 to 4.3 with two (one tenant), 4.3 to 4.7 against 5.6 to 6.9 (100 tenants),
-    // with the same saturation throughput.
+    // statement out at a time: while the statement updated the lease rows, a second one waited
+    // for the first's row locks (measured at 2,600 calls/s open loop, p50 3.4 ms with one
+    // against 3.9 to 4.3 with two); since it only share-locks them the two do not wait for
+    // each other, but a second statement still cost more CPU than the overlap saved on a
+    // 2-core machine (one tenant / 100 tenants, p50 4.6 / 4.1 ms with one, 5.0 / 4.3 with
+    // two; on two instances 6.7 / 8.1 against 9.8 / 12).
     this.fast = new LeaseBatcher((calls) => this.write(calls), { maxItems: 1000, maxConcurrent: 1, maxQueued: 50_000 });
     this.demand = new DemandMeter(o.horizonMs);
     this.tick = o.enabled ? setInterval(() => void this.housekeep(), Math.min(250, o.horizonMs / 2)) : null;
@@ -230,9 +239,7 @@ export class QuotaLeases {
     // sentinel is locked and updated only for a call that takes from none (an estimate of zero).
     const witnesses = (c: FastCall) => (c.takes.length ? c.takes.map((t) => t.lease) : [c.sentinel]);
     const takes = reserving.flatMap((c, r) =>
-      c.takes.length
-        ? c.takes.map((t) => ({ r, leaseId: t.lease.id, amount: t.x.toFixed() }))
-        : [{ r, leaseId: c.sentinel.id, amount: '0' }],
+      c.takes.length ? c.takes.map((t) => ({ r, leaseId: t.lease.id })) : [{ r, leaseId: c.sentinel.id }],
     );
     const [inserted, live] = await Promise.all([
       reserving.length
@@ -248,8 +255,11 @@ export class QuotaLeases {
     ]);
     return calls.map((c): FastResult => {
       if (c.reservation) {
-        for (const t of c.takes) this.settle(t.lease);
         const r = c.reservation;
+        for (const t of c.takes) {
+          if (inserted.has(r.id)) t.lease.spent = t.lease.spent.plus(t.x);
+          this.settle(t.lease);
+        }
         const row: ReservationRow | null = inserted.has(r.id)
           ? {
               id: r.id,
@@ -344,9 +354,10 @@ export class QuotaLeases {
     const drop: string[] = [];
     for (const l of this.leases.values()) {
       if (used.has(l.key)) continue;
-      const back = l.available.plus(l.unsynced);
+      const back = l.available.plus(l.unsynced).plus(l.spent);
       l.available = ZERO;
       l.unsynced = ZERO;
+      l.spent = ZERO;
       if (l.inflight === 0) {
         drop.push(l.id);
         this.leases.delete(l.key);
@@ -387,10 +398,23 @@ export class QuotaLeases {
         const l = this.leases.get(k);
         if (l) leases.set(l.id, l);
       }
+    // What each row counts twice goes with the same statement (taken now; given back if it fails).
+    const spent = new Map([...leases.values()].map((l) => [l.id, l.spent]));
+    for (const l of leases.values()) l.spent = ZERO;
     const done = await leaseStore
-      .extendLeases(this.db, this.instanceId, [...leases.keys()], expiresAt, new Date(now + this.o.lifetimeMs / 4))
+      .extendLeases(
+        this.db,
+        this.instanceId,
+        [...leases.values()].map((l) => ({ id: l.id, spent: (spent.get(l.id) ?? ZERO).toFixed() })),
+        expiresAt,
+        new Date(now + this.o.lifetimeMs / 4),
+      )
       .catch(() => new Set<string>());
-    for (const l of leases.values()) if (done.has(l.id) && l.expiresAt < expiresAt) l.expiresAt = expiresAt;
+    for (const l of leases.values()) {
+      if (done.has(l.id) && l.expiresAt < expiresAt) l.expiresAt = expiresAt;
+      // Not written (failed, or the row is gone and the lease lost): the row still counts it.
+      if (!done.has(l.id)) l.spent = l.spent.plus(spent.get(l.id) ?? ZERO);
+    }
     for (const v of views) {
       const mine = leaseKeysOf(v).map((k) => this.leases.get(k));
       if (mine.every((l) => l && done.has(l.id))) {

@@ -46,7 +46,7 @@ const reservationField = {
   type: ReservationSettlementEnum,
   nullable: true,
   description:
-    'Set when the input named a reservationId: what this entry did to that reservation (the same on a DUPLICATE retry). Null without a reservationId, and on CONFLICT.',
+    'Set when the input named a reservationId: what this entry did to that reservation (the same on a DUPLICATE retry, until the reservation is deleted RESERVATION_RETENTION_DAYS after it expired: UNKNOWN from then on). Null without a reservationId, and on CONFLICT.',
 } as const;
 
 export const RecordUsagePayload = builder
