@@ -53,6 +53,45 @@ it('masks an unexpected error, logs it with the request id, and keeps serving', 
   expect(ok.recordUsage.outcome).toBe('CREATED');
 });
 
+it('an unexpected failure before the operation runs (authenticating the key) is masked and logged with the request id too', async () => {
+  const t = await h.seed.tenant('errors-context');
+  const s = await h.listen();
+  // The key was never seen by this server (no cached answer): authenticating it must read api_keys.
+  await h.sql('ALTER TABLE api_keys RENAME TO api_keys_gone');
+  try {
+    const res = await fetch(`http://127.0.0.1:${s.port}/graphql`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        authorization: `Bearer ${t.adminKey}`,
+        'x-request-id': 'req-context-1',
+      },
+      body: JSON.stringify({ query: '{ viewer { isOperator } }' }),
+    });
+    const body = await res.text();
+    expect(res.headers.get('x-request-id')).toBe('req-context-1');
+    const answer = JSON.parse(body) as { errors: { extensions: Record<string, unknown> }[] };
+    expect(answer.errors[0]?.extensions).toEqual({ code: 'INTERNAL', requestId: 'req-context-1' });
+    expect(body).not.toMatch(/api_keys|relation|SELECT/i);
+    const logged = lines.find((l) => l.msg === 'unexpected error' && l.requestId === 'req-context-1') as {
+      err: { message: string };
+    };
+    expect(logged?.err.message).toMatch(/api_keys/);
+  } finally {
+    await h.sql('ALTER TABLE api_keys_gone RENAME TO api_keys');
+  }
+  // A caller's id that is not sane is replaced by one of the server's, the same in the header and the log.
+  const res = await fetch(`http://127.0.0.1:${s.port}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-request-id': 'no spaces allowed' },
+    body: JSON.stringify({ query: '{ viewer { isOperator } }' }),
+  });
+  const id = res.headers.get('x-request-id');
+  expect(id).toMatch(/^[0-9a-f-]{36}$/);
+  await res.text();
+  expect(lines.some((l) => l.msg === 'graphql' && l.requestId === id)).toBe(true);
+});
+
 it('logs the shape of a failed statement, never its parameters (batches, metadata, subjects)', async () => {
   const t = await h.seed.tenant('errors-shape');
   await h.sql('ALTER TABLE usage_rollups_hourly RENAME TO usage_rollups_hourly_gone');

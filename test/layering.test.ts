@@ -147,4 +147,13 @@ describe('the layers of server/src', () => {
       ),
     ).toEqual([]);
   });
+
+  it('nothing imports async_hooks: on Node 20 an AsyncLocalStorage taxes every promise of every request (request-scope.ts)', () => {
+    expect(
+      crossings(
+        () => true,
+        (i) => i.to === 'node:async_hooks' || i.to === 'async_hooks',
+      ),
+    ).toEqual([]);
+  });
 });

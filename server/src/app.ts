@@ -21,7 +21,7 @@ import { createLoaders } from './loaders';
 import { QuotaFeed } from './modules/quota/quota.feed';
 import { createLogger, createMetrics, instrument, type Logger, type Metrics, pubSubHooks } from './observability';
 import { createTallyPubSub } from './pubsub';
-import { requestIdFrom, requestScope } from './request-scope';
+import { requestIdFrom, useRequestIds } from './request-scope';
 import { Revocations } from './revocations';
 import { schema } from './schema';
 import { createServices, type Services } from './services';
@@ -161,6 +161,11 @@ export function createApp(opts: AppOptions) {
         blockFieldSuggestion: { enabled: false },
       }),
       ...(config.production ? [useDisableIntrospection()] : [useKeylessIntrospection(schema)]),
+      // Unexpected errors are logged and answered with their request's id (request-scope.ts).
+      useRequestIds((c) => {
+        const ctx = c as { requestId?: string; request?: Request };
+        return ctx.requestId ?? (ctx.request ? requests.get(ctx.request)?.id : undefined);
+      }),
       // Every error leaving the server gets its contract code, field and tidy message here.
       useContractErrors({ hideSuggestions: config.production }),
       useIngestJit(),
@@ -201,7 +206,8 @@ export function createApp(opts: AppOptions) {
 function useRequestLog(requests: WeakMap<Request, RequestState>, logger: Logger, metrics: Metrics): Plugin {
   return {
     onRequest({ request }) {
-      const id = requestScope.getStore()?.id ?? requestIdFrom(request.headers.get('x-request-id'));
+      // http.ts put the id it chose there (the caller's when sane).
+      const id = requestIdFrom(request.headers.get('x-request-id'));
       requests.set(request, { id, started: performance.now(), operation: 'other' });
     },
     onResponse({ request, response }) {

@@ -8,7 +8,7 @@ import { serveDashboard } from './dashboard';
 import type { Database } from './db/database';
 import { isExportPath, serveExport } from './export';
 import { StartupError } from './lib/startup-error';
-import { requestIdFrom, requestScope } from './request-scope';
+import { requestIdFrom } from './request-scope';
 import { attachWebSocket } from './ws';
 
 export interface Server {
@@ -58,7 +58,7 @@ export async function serve(
     }
     if (isExportPath(path)) {
       const id = requestIdFrom(req.headers['x-request-id'] as string | undefined);
-      void requestScope.run({ id }, () => serveExport(app, req, res, path, id));
+      void serveExport(app, req, res, path, id);
       return;
     }
     if (req.method === 'POST') {
@@ -78,8 +78,9 @@ export async function serve(
         });
       } else if (!Number.isFinite(length) || length > opts.maxBodyBytes) return json(res, 413, tooLarge);
     }
-    const id = requestIdFrom(req.headers['x-request-id'] as string | undefined);
-    requestScope.run({ id }, () => void app.yoga(req, res));
+    // The request's id, as yoga will read it (app.ts's request log): the caller's when sane.
+    req.headers['x-request-id'] = requestIdFrom(req.headers['x-request-id'] as string | undefined);
+    void app.yoga(req, res);
   });
   server.keepAliveTimeout = 65_000;
   // Listen first: a taken port must fail here, not reach the WebSocket server as an error.

@@ -35,7 +35,7 @@ import {
 import type { Plugin } from 'graphql-yoga';
 import { CONTRACT_CODES, isGraphQLError } from '../lib/errors';
 import { type Logger, loggableError } from '../observability';
-import { requestScope } from '../request-scope';
+import { requestIdOf } from '../request-scope';
 import { tidyMessage } from './error-text';
 
 /** What a contract error may name as its field, per error made by a validation rule. */
@@ -262,7 +262,8 @@ export function maskUnexpected(logger: Logger) {
     const sqlState = (original as { driverError?: { code?: string } })?.driverError?.code;
     if (sqlState === '22021' || sqlState === '22P05')
       return new GraphQLError('text may not contain the NUL character', { extensions: { code: 'BAD_USER_INPUT' } });
-    const requestId = requestScope.getStore()?.id;
+    // Tagged by useRequestIds (request-scope.ts) on the way out of the operation.
+    const requestId = requestIdOf(error) ?? requestIdOf(original);
     if (isDatabaseUnavailable(original ?? error)) {
       logger.warn({ err: loggableError(original ?? error), requestId }, 'database unavailable');
       return new GraphQLError(
