@@ -105,6 +105,37 @@ describe('authorizeUsage on leases', () => {
     }
   });
 
+  it("room this instance's own busy slice holds (and its row still counts of what was written out of it) is taken back when a call needs it", async () => {
+    world.clock.set(NOON);
+    const acme = await world
+      .tenant('reclaim-own')
+      .onPlan([{ metric: 'COST', period: 'DAY', amount: '100', action: 'BLOCK' }])
+      .withKey('INGEST');
+    const limitId = acme.limit(0);
+    const leases = world.h.app.services.quota.leases;
+    await waves(acme, 20, 3, { estimate: { cost: '1' }, reserveSeconds: 600 });
+    await sleep(100); // the renewal the last wave asked for
+    await waves(acme, 5, 1, { estimate: { cost: '1' }, reserveSeconds: 600 });
+    await leases.fast.drain();
+    // The slice's row counts reservations written out of it since its last write, twice.
+    const own = [...leases.leases.values()].find((l) => l.limitId === limitId);
+    expect(Number(own?.spent)).toBeGreaterThan(0);
+    const before = await ledger(acme.id, limitId);
+    expect(Number(before.reserved) + Number(before.leased)).toBeGreaterThan(
+      Number(before.reserved) + Number(own?.available),
+    );
+    // One call wants everything not reserved: the double count must not refuse it.
+    const free = 100 - Number(before.reserved);
+    const all = await acme.authorize({ estimate: { cost: String(free) }, reserveSeconds: 600 });
+    expect(all).toMatchObject({ allowed: true, deniedBy: null });
+    const after = await ledger(acme.id, limitId);
+    expect(after.reserved).toBe(dec(100));
+    expect(Number(after.leased)).toBe(0);
+    const late = await acme.authorize({ estimate: { cost: '0.000000000001' }, reserveSeconds: 600 });
+    expect(late).toMatchObject({ allowed: false, reservation: null });
+    expect(late.deniedBy).toMatchObject({ reserved: dec(100) });
+  });
+
   it('room another instance holds is taken back when a call needs it: no denial while the scope has room', async () => {
     world.clock.set(NOON);
     const acme = await world
