@@ -46,9 +46,14 @@ describe('reservation retention', () => {
         t.id,
         expiresAt,
       ]);
-    // A row whose id does not date it (made before reservation ids were UUIDv7) is kept.
-    const legacy = randomUUID();
+    // Rows whose ids do not date them (random: made before reservation ids were UUIDv7) are
+    // deleted by their expiry alone, wherever their ids sort: high (nearly all of them), low.
+    const legacy = 'c1a0a1b2-3c4d-4e5f-8a6b-7c8d9e0f1a2b';
+    const legacyLow = '00a0a1b2-3c4d-4e5f-8a6b-7c8d9e0f1a2b';
+    const legacyLater = randomUUID().replace(/^./, 'f');
     await insert(legacy, at(60_000));
+    await insert(legacyLow, at(60_000));
+    await insert(legacyLater, at(3 * DAY + 12 * HOUR));
     // A row whose id dates it earlier than it expires (made on a clock running behind) is kept
     // until it expired more than the retention ago.
     const skewed = uuidV7(Date.parse(NOON));
@@ -63,19 +68,22 @@ describe('reservation retention', () => {
     // ids alone say they expired: not a millisecond before.
     world.clock.set(at(7 * DAY + HOUR));
     await prune();
-    expect(await left()).toEqual([settled, expired, recent, legacy, skewed].sort());
+    expect(await left()).toEqual([settled, expired, recent, legacyLater, skewed].sort());
     expect(await t.record({ cost: '0.5', reservationId: expired })).toMatchObject({ reservation: 'EXPIRED' });
 
     world.clock.set(at(7 * DAY + HOUR + 1));
     // In batches of one: every batch full, then one short.
     expect(await prune(1)).toBeGreaterThanOrEqual(2);
-    expect(await left()).toEqual([recent, legacy, skewed].sort());
+    expect(await left()).toEqual([recent, legacyLater, skewed].sort());
     world.clock.set(at(10 * DAY));
     await prune();
-    expect(await left()).toEqual([recent, legacy, skewed].sort());
+    expect(await left()).toEqual([recent, legacyLater, skewed].sort());
     world.clock.set(at(10 * DAY + 1));
     expect(await prune()).toBeGreaterThanOrEqual(1);
-    expect(await left()).toEqual([recent, legacy].sort());
+    expect(await left()).toEqual([recent, legacyLater].sort());
+    world.clock.set(at(10 * DAY + 12 * HOUR + 1));
+    await prune();
+    expect(await left()).toEqual([recent]);
 
     // Usage naming a deleted reservation is recorded all the same; the reservation is unknown.
     const late = await t.record({ cost: '0.5', reservationId: expired });

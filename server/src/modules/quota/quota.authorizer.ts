@@ -251,7 +251,12 @@ export class QuotaAuthorizer {
     const cutoff = this.now().getTime() - keepDays * 86_400_000;
     // Every reservation made before this had expired by the cutoff (its ids are UUIDv7).
     const madeBefore = uuidV7Floor(cutoff - check.MAX_RESERVE_SECONDS * 1000);
-    return inBatches(batch, (limit) => store.pruneReservations(this.db, madeBefore, new Date(cutoff), limit));
+    // Ids from a day ahead on: no UUIDv7 made by a sane clock, so random (v4) ids of rows made
+    // before reservation ids were time-ordered; expires_at says whether they are due.
+    const notYetMade = uuidV7Floor(this.now().getTime() + 86_400_000);
+    return inBatches(batch, (limit) =>
+      store.pruneReservations(this.db, madeBefore, notYetMade, new Date(cutoff), limit),
+    );
   }
 
   /**
