@@ -78,8 +78,8 @@ export function createApp(opts: AppOptions) {
   });
   // The minute rollups are short-lived (modules/usage), and so are subject tokens a day past
   // expiry (modules/api-keys) and reservations RESERVATION_RETENTION_DAYS past expiry
-  // (modules/quota): any instance prunes them, hourly.
-  // Answers once every prune has finished (a failure is logged, not thrown).
+  // (modules/quota): any instance prunes them, hourly. Answers once every prune has finished
+  // (a failure is logged, never thrown, so the timers need no catch).
   const prune = async (): Promise<void> => {
     const jobs: [string, () => Promise<number>][] = [
       ['pruning minute rollups failed', () => services.usage.pruneMinutes()],
@@ -92,14 +92,13 @@ export function createApp(opts: AppOptions) {
       ]);
     await Promise.all(jobs.map(([failed, job]) => job().catch((err) => logger.warn({ err }, failed))));
   };
-  const pruneMinutes = () => void prune();
   // Expired credit grants leave their wallets' balances by an EXPIRY movement (reads never
   // count them anyway; modules/credits): any instance sweeps, every minute.
   const sweepCredits = () =>
     void services.credits.sweepExpired().catch((err) => logger.warn({ err }, 'sweeping expired credits failed'));
   const pruning = [
-    setTimeout(pruneMinutes, 60_000).unref(),
-    setInterval(pruneMinutes, 3_600_000).unref(),
+    setTimeout(prune, 60_000).unref(),
+    setInterval(prune, 3_600_000).unref(),
     setInterval(sweepCredits, 60_000).unref(),
   ];
   // A key revoked on any instance stops authenticating here at once (not when the cache
