@@ -36,6 +36,13 @@ interface Taken {
   real: boolean;
 }
 
+/** A take whose row was not written: the lease has again what the round took out of it. */
+function giveBack(t: Taken): void {
+  t.lease.available = t.lease.available.plus(t.took);
+  t.lease.unsynced = t.lease.unsynced.plus(t.unsynced);
+  t.lease.spent = t.lease.spent.plus(t.spent);
+}
+
 const block = (s: QuotaStatus) => s.items.filter((i) => i.limit.action === 'BLOCK');
 
 /** Whether a call fits (used + reserved + held + estimate for every BLOCK item), and which held slices stop it. */
@@ -275,12 +282,7 @@ export class LeaseRound {
     const exist = await leaseStore.writeLeases(tx, book.instanceId, change, drop, add);
     this.apply = () => {
       // A slice taken back whose item the flush no longer has (its limit went): nothing was written.
-      for (const [k, t] of this.taken)
-        if (!sizes.has(k)) {
-          t.lease.available = t.lease.available.plus(t.took);
-          t.lease.unsynced = t.lease.unsynced.plus(t.unsynced);
-          t.lease.spent = t.lease.spent.plus(t.spent);
-        }
+      for (const [k, t] of this.taken) if (!sizes.has(k)) giveBack(t);
       for (const [k, { size }] of sizes) {
         const t = this.taken.get(k);
         if (!t) continue;
@@ -359,11 +361,7 @@ export class LeaseRound {
 
   /** Nothing was written: what the flush took back is usable again. */
   failed(): void {
-    for (const t of this.taken.values()) {
-      t.lease.available = t.lease.available.plus(t.took);
-      t.lease.unsynced = t.lease.unsynced.plus(t.unsynced);
-      t.lease.spent = t.lease.spent.plus(t.spent);
-    }
+    for (const t of this.taken.values()) giveBack(t);
     this.done();
   }
 }
