@@ -18,19 +18,26 @@ beforeAll(async () => {
 });
 afterAll(async () => h?.close());
 
+/** A GraphQL POST to the listening server, with a key (or none) and an x-request-id. */
+const post = (port: number, key: string | null, requestId: string, payload: object) =>
+  fetch(`http://127.0.0.1:${port}/graphql`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      ...(key ? { authorization: `Bearer ${key}` } : {}),
+      'x-request-id': requestId,
+    },
+    body: JSON.stringify(payload),
+  });
+
 it('masks an unexpected error, logs it with the request id, and keeps serving', async () => {
   const t = await h.seed.tenant('errors');
   const s = await h.listen();
   // Break the database under the service: the rollup table disappears.
   await h.sql('ALTER TABLE usage_rollups_hourly RENAME TO usage_rollups_hourly_gone');
-  const res = await fetch(`http://127.0.0.1:${s.port}/graphql`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      authorization: `Bearer ${t.adminKey}`,
-      'x-request-id': 'req-broken-1',
-    },
-    body: JSON.stringify({ query: RECORD, variables: { input: { idempotencyKey: 'e1', kind: 'CALL', cost: '1' } } }),
+  const res = await post(s.port, t.adminKey, 'req-broken-1', {
+    query: RECORD,
+    variables: { input: { idempotencyKey: 'e1', kind: 'CALL', cost: '1' } },
   });
   const body = await res.text();
   expect(res.headers.get('x-request-id')).toBe('req-broken-1');
@@ -59,15 +66,7 @@ it('an unexpected failure before the operation runs (authenticating the key) is 
   // The key was never seen by this server (no cached answer): authenticating it must read api_keys.
   await h.sql('ALTER TABLE api_keys RENAME TO api_keys_gone');
   try {
-    const res = await fetch(`http://127.0.0.1:${s.port}/graphql`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        authorization: `Bearer ${t.adminKey}`,
-        'x-request-id': 'req-context-1',
-      },
-      body: JSON.stringify({ query: '{ viewer { isOperator } }' }),
-    });
+    const res = await post(s.port, t.adminKey, 'req-context-1', { query: '{ viewer { isOperator } }' });
     const body = await res.text();
     expect(res.headers.get('x-request-id')).toBe('req-context-1');
     const answer = JSON.parse(body) as { errors: { extensions: Record<string, unknown> }[] };
@@ -81,11 +80,7 @@ it('an unexpected failure before the operation runs (authenticating the key) is 
     await h.sql('ALTER TABLE api_keys_gone RENAME TO api_keys');
   }
   // A caller's id that is not sane is replaced by one of the server's, the same in the header and the log.
-  const res = await fetch(`http://127.0.0.1:${s.port}/graphql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-request-id': 'no spaces allowed' },
-    body: JSON.stringify({ query: '{ viewer { isOperator } }' }),
-  });
+  const res = await post(s.port, null, 'no spaces allowed', { query: '{ viewer { isOperator } }' });
   const id = res.headers.get('x-request-id');
   expect(id).toMatch(/^[0-9a-f-]{36}$/);
   await res.text();
@@ -97,18 +92,14 @@ it('logs the shape of a failed statement, never its parameters (batches, metadat
   await h.sql('ALTER TABLE usage_rollups_hourly RENAME TO usage_rollups_hourly_gone');
   const secret = 'customer-secret-4711';
   const s = await h.listen();
-  const res = await fetch(`http://127.0.0.1:${s.port}/graphql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${t.adminKey}`, 'x-request-id': 'req-shape' },
-    body: JSON.stringify({
-      query: 'mutation($input: [RecordUsageInput!]!) { recordUsageBatch(input: $input) { created } }',
-      variables: {
-        input: [
-          { idempotencyKey: 'shape-1', kind: 'CALL', cost: '1', subject: secret, metadata: { note: secret } },
-          { idempotencyKey: 'shape-2', kind: 'CALL', cost: '2', sessionId: secret },
-        ],
-      },
-    }),
+  const res = await post(s.port, t.adminKey, 'req-shape', {
+    query: 'mutation($input: [RecordUsageInput!]!) { recordUsageBatch(input: $input) { created } }',
+    variables: {
+      input: [
+        { idempotencyKey: 'shape-1', kind: 'CALL', cost: '1', subject: secret, metadata: { note: secret } },
+        { idempotencyKey: 'shape-2', kind: 'CALL', cost: '2', sessionId: secret },
+      ],
+    },
   });
   const answer = (await res.json()) as { errors: { extensions: Record<string, unknown> }[] };
   await h.sql('ALTER TABLE usage_rollups_hourly_gone RENAME TO usage_rollups_hourly');
