@@ -31,7 +31,18 @@ export interface SubscribeOptions {
   signal?: AbortSignal | undefined;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * The wait before reconnect attempt `retries` (0, 1, ...): 125-250 ms, doubling with jitter up
+ * to 15-30 s. The same for both transports: graphql-sse's own default starts at 1.3-4 s and
+ * doubles from there, so an SSE subscriber could stay deaf for several seconds after a
+ * restart that took one.
+ */
+const reconnectWait = (retries: number) => {
+  const base = Math.min(30_000, 250 * 2 ** retries);
+  return sleep(base / 2 + Math.random() * (base / 2));
+};
 const FINAL_CLOSE = new Set([4400, 4401, 4403, 4406]);
 
 function toTallyError(e: unknown): TallyError {
@@ -79,10 +90,7 @@ export class Subscriptions {
         retryAttempts: this.o.retryAttempts ?? Number.POSITIVE_INFINITY,
         // A refused key is final; anything else (restarts, network) reconnects with backoff.
         shouldRetry: (e) => !FINAL_CLOSE.has((e as { code?: number })?.code ?? 0),
-        retryWait: async (retries) => {
-          const base = Math.min(30_000, 250 * 2 ** retries);
-          await sleep(base / 2 + Math.random() * (base / 2));
-        },
+        retryWait: reconnectWait,
       });
     })();
     return this.ws;
@@ -94,6 +102,7 @@ export class Subscriptions {
         url: this.o.url,
         headers: { authorization: `Bearer ${this.o.apiKey}` },
         retryAttempts: this.o.retryAttempts ?? Number.POSITIVE_INFINITY,
+        retry: reconnectWait,
         // A refused key is final. graphql-sse retries every non-2xx answer as a network
         // error, so a 401/403 is handed over as a stream that carries the server's errors
         // (the iterator then throws them as a TallyError); 5xx and dropped connections are

@@ -124,11 +124,12 @@ export const warmUp = (admin: TallyClient, received: () => number, ms = 20_000) 
   recordUntil(admin, '0', received, ms, 250, { one: 'a warm-up event', never: 'the subscription never became live' });
 
 /**
- * Records cost 1 (10% of a plannedTenant's limit) until an alert arrives: the alert stream is
- * live. Returns the alerts received.
+ * Records `cost` (by default 1, 10% of a plannedTenant's limit of 10) until an alert arrives:
+ * the alert stream is live. A plannedTenant has ten thresholds in all, so a caller whose stream
+ * may be deaf for a while (reconnecting) records less per call, leaving thresholds to cross.
  */
-export const crossUntilAlert = (admin: TallyClient, received: () => number, ms = 20_000) =>
-  recordUntil(admin, '1', received, ms, 400, { one: 'a quota alert', never: 'no quota alert arrived' });
+export const crossUntilAlert = (admin: TallyClient, received: () => number, ms = 20_000, cost = '1') =>
+  recordUntil(admin, cost, received, ms, 400, { one: 'a quota alert', never: 'no quota alert arrived' });
 
 export async function closedPort(): Promise<number> {
   const s = net.createServer();
