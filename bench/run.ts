@@ -169,6 +169,30 @@ function cpuText(a: ReturnType<typeof cpuNow>, b: ReturnType<typeof cpuNow>, n: 
   return `; CPU per answer: servers ${per('servers')} ms, PostgreSQL ${per('postgres')} ms, load ${per('load')} ms`;
 }
 
+/**
+ * The whole machine's CPU time so far, from /proc/stat (Linux; elsewhere zeros): what was idle,
+ * and what the hypervisor took for other guests (steal). A phase's difference says how much of
+ * the cores this machine had: a latency tail while steal is high is the host's, not Tally's.
+ */
+function machineNow(): { total: number; idle: number; steal: number } {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]?.trim().split(/\s+/).slice(1).map(Number) ?? [];
+    // user nice system idle iowait irq softirq steal (guest time is already in user)
+    const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = f;
+    return { total: user + nice + system + idle + iowait + irq + softirq + steal, idle: idle + iowait, steal };
+  } catch {
+    return { total: 0, idle: 0, steal: 0 };
+  }
+}
+
+/** What share of the machine's cores was idle, and taken by the host, between two readings. */
+function machineText(a: ReturnType<typeof machineNow>, b: ReturnType<typeof machineNow>): string {
+  const total = b.total - a.total;
+  if (total <= 0) return '';
+  const pct = (k: 'idle' | 'steal') => ((100 * (b[k] - a[k])) / total).toFixed(1);
+  return `; machine: ${pct('idle')}% idle, ${pct('steal')}% stolen by the host`;
+}
+
 async function gql<T = Record<string, any>>(base: string, key: string, query: string, variables?: unknown): Promise<T> {
   const res = await fetch(`${base}/graphql`, {
     method: 'POST',
@@ -503,7 +527,9 @@ async function main() {
     /** Closed loop on every base at once (connections split), answers summed, latency of the worse base. */
     const closed = async (bases: string[], keys: string[], body: string, seconds = DURATION) => {
       const c0 = cpuNow();
+      const m0 = machineNow();
       const parts = await Promise.all(bases.map((b) => load(b, keys, () => body, CONNECTIONS / bases.length, seconds)));
+      const m1 = machineNow();
       const c1 = cpuNow();
       const rps = parts.reduce((a, p) => a + p.rps, 0);
       return {
@@ -514,6 +540,8 @@ async function main() {
         cpu: cpuText(c0, c1, Math.round(rps * seconds)),
         c0,
         c1,
+        m0,
+        m1,
       };
     };
     /**
@@ -541,6 +569,7 @@ async function main() {
       // CPU of the decision rounds only.
       const cpuOf = (k: keyof ReturnType<typeof cpuNow>) => sum((r) => r.auth.c1[k] - r.auth.c0[k]);
       const zero = { servers: 0, postgres: 0, load: 0 };
+      const machineOf = (k: keyof ReturnType<typeof machineNow>) => sum((r) => r.auth.m1[k] - r.auth.m0[k]);
       return {
         rps: sum((r) => r.auth.rps) / rounds.length,
         trivial: sum((r) => r.trivial.rps) / rounds.length,
@@ -550,6 +579,10 @@ async function main() {
         p99: Math.max(...rounds.map((r) => r.auth.p99)),
         errors: sum((r) => r.auth.errors),
         cpu: cpuText(zero, { servers: cpuOf('servers'), postgres: cpuOf('postgres'), load: cpuOf('load') }, n),
+        machine: machineText(
+          { total: 0, idle: 0, steal: 0 },
+          { total: machineOf('total'), idle: machineOf('idle'), steal: machineOf('steal') },
+        ),
       };
     };
     /** The lease/locked decision counts and renewals so far, summed over the instances' /metrics. */
@@ -597,6 +630,7 @@ async function main() {
       // The same open loop on the trivial query: what HTTP and GraphQL alone cost at this rate,
       // on this machine, now (the part of an answer's latency no decision path can remove).
       const rate0 = Math.round(baseline / 2);
+      const m0 = machineNow();
       const trivialOpen = await openLoop({
         bases,
         keys: [hotKey],
@@ -606,11 +640,24 @@ async function main() {
       });
       rows.push({
         test: `5. open loop at half the trivial rate, trivial query, ${instances}`,
-        figure: `p50 ${ms(trivialOpen.p50)} ms, p90 ${ms(trivialOpen.p90)} ms, p99 ${ms(trivialOpen.p99)} ms (${fmt(trivialOpen.achieved)}/s answered)`,
+        figure: `p50 ${ms(trivialOpen.p50)} ms, p90 ${ms(trivialOpen.p90)} ms, p99 ${ms(trivialOpen.p99)} ms (${fmt(trivialOpen.achieved)}/s answered)${machineText(m0, machineNow())}`,
         baseline: `${fmt(rate0)} req/s offered`,
         ratio: '',
         target: '(the floor under the rows below)',
       });
+      // The floor under any answer that waits for a commit: one-row INSERTs, each its own
+      // transaction, at the same rate (this disk's flush and this machine's wake-ups, shared
+      // with the other processes). An answer that commits before it is sent cannot beat the
+      // trivial query's latency plus this one.
+      const floor = await commitFloor(rate0, SMOKE ? 1 : 5);
+      rows.push({
+        test: `5. raw pg one-row INSERT commits, open loop, ${instances}`,
+        figure: `p50 ${ms(floor.p50)} ms, p99 ${ms(floor.p99)} ms; one connection, one commit after another: p50 ${ms(floor.serialP50)} ms`,
+        baseline: `${fmt(rate0)} commits/s offered`,
+        ratio: '',
+        target: '(the floor of a durable answer)',
+      });
+      const durableFloor = `; floor: trivial p50 + commit p50 = ${ms(trivialOpen.p50 + floor.p50)} ms`;
       for (const [label, keys] of [
         ['1 tenant', [hotKey]],
         [`${MANY} tenants`, manyKeys],
@@ -624,18 +671,20 @@ async function main() {
         const p1 = await paths(bases);
         rows.push({
           test: `5. authorizeUsage + reservation, ${label}, ${instances}`,
-          figure: `${fmt(sat.rps)} decisions/s, p50 ${sat.p50} ms, p99 ${sat.p99} ms${sat.errors ? `, ${sat.errors} errors` : ''}; ${ROUNDS} round${ROUNDS === 1 ? '' : 's'} against the trivial query, ratios ${sat.spread}${pathsText(p0, p1)}${sat.cpu}`,
+          figure: `${fmt(sat.rps)} decisions/s, p50 ${sat.p50} ms, p99 ${sat.p99} ms${sat.errors ? `, ${sat.errors} errors` : ''}; ${ROUNDS} round${ROUNDS === 1 ? '' : 's'} against the trivial query, ratios ${sat.spread}${pathsText(p0, p1)}${sat.cpu}${sat.machine}`,
           baseline: `trivial query ${fmt(sat.trivial)} req/s in the rounds between`,
           ratio: sat.ratio.toFixed(2),
           target: '>= 0.8',
         });
         const rate = Math.round(baseline / 2);
         log(`   ${instances}, ${label}: open loop at ${rate}/s ...`);
+        const m1 = machineNow();
         const open = await openLoop({ bases, keys: [...keys], body: () => AUTH, rate, seconds: DURATION });
+        const m2 = machineNow();
         const p2 = await paths(bases);
         rows.push({
           test: `5. open loop at half the trivial rate, ${label}, ${instances}`,
-          figure: `p50 ${ms(open.p50)} ms, p90 ${ms(open.p90)} ms, p99 ${ms(open.p99)} ms (${fmt(open.achieved)}/s answered${open.errors ? `, ${open.errors} errors` : ''})${pathsText(p1, p2)}`,
+          figure: `p50 ${ms(open.p50)} ms, p90 ${ms(open.p90)} ms, p99 ${ms(open.p99)} ms (${fmt(open.achieved)}/s answered${open.errors ? `, ${open.errors} errors` : ''})${durableFloor}${pathsText(p1, p2)}${machineText(m1, m2)}`,
           baseline: `${fmt(rate)} req/s offered`,
           ratio: '',
           target: 'p50 < 3 ms, p99 < 20 ms',
@@ -652,16 +701,6 @@ async function main() {
       baseline: `test 1 ${fmt(trivialRps)} req/s`,
       ratio: (trivialNow / trivialRps).toFixed(2),
       target: '(the baseline of test 5)',
-    });
-    // The floor under any answer that waits for a commit: one-row INSERTs, each its own
-    // transaction, at the open-loop rate (this disk's fsync, shared with the other processes).
-    const floor = await commitFloor(Math.round(trivialNow / 2), SMOKE ? 1 : 5);
-    rows.push({
-      test: '5. raw pg one-row INSERT commits, open loop',
-      figure: `p50 ${ms(floor.p50)} ms, p99 ${ms(floor.p99)} ms; one connection, one commit after another: p50 ${ms(floor.serialP50)} ms`,
-      baseline: `${fmt(Math.round(trivialNow / 2))} commits/s offered`,
-      ratio: '',
-      target: '(the floor of a durable answer)',
     });
     await measure('1 instance', [base], trivialNow);
     log('   starting a second instance ...');
