@@ -399,21 +399,21 @@ export class QuotaLeases {
         if (l) leases.set(l.id, l);
       }
     // What each row counts twice goes with the same statement (taken now; given back if it fails).
-    const spent = new Map([...leases.values()].map((l) => [l.id, l.spent]));
-    for (const l of leases.values()) l.spent = ZERO;
+    const writes = [...leases.values()].map((l) => ({ l, spent: l.spent }));
+    for (const w of writes) w.l.spent = ZERO;
     const done = await leaseStore
       .extendLeases(
         this.db,
         this.instanceId,
-        [...leases.values()].map((l) => ({ id: l.id, spent: (spent.get(l.id) ?? ZERO).toFixed() })),
+        writes.map((w) => ({ id: w.l.id, spent: w.spent.toFixed() })),
         expiresAt,
         new Date(now + this.o.lifetimeMs / 4),
       )
       .catch(() => new Set<string>());
-    for (const l of leases.values()) {
-      if (done.has(l.id) && l.expiresAt < expiresAt) l.expiresAt = expiresAt;
-      // Not written (failed, or the row is gone and the lease lost): the row still counts it.
-      if (!done.has(l.id)) l.spent = l.spent.plus(spent.get(l.id) ?? ZERO);
+    for (const { l, spent } of writes) {
+      if (done.has(l.id)) {
+        if (l.expiresAt < expiresAt) l.expiresAt = expiresAt;
+      } else l.spent = l.spent.plus(spent); // not written (failed, or the row is gone): the row still counts it
     }
     for (const v of views) {
       const mine = leaseKeysOf(v).map((k) => this.leases.get(k));
