@@ -35,12 +35,12 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
  * The wait before reconnect attempt `retries` (0, 1, ...): 125-250 ms, doubling with jitter up
- * to 15-30 s. The same for both transports: graphql-sse's own default starts at 1.3-4 s and
- * doubles from there, so an SSE subscriber could stay deaf for several seconds after a
- * restart that took one.
+ * to half of `capMs` to all of it. The same for both transports: graphql-sse's own default
+ * starts at 1.3-4 s and doubles from there, so an SSE subscriber could stay deaf for several
+ * seconds after a restart that took one.
  */
-const reconnectWait = (retries: number) => {
-  const base = Math.min(30_000, 250 * 2 ** retries);
+const reconnectWait = (retries: number, capMs = 30_000) => {
+  const base = Math.min(capMs, 250 * 2 ** retries);
   return sleep(base / 2 + Math.random() * (base / 2));
 };
 const FINAL_CLOSE = new Set([4400, 4401, 4403, 4406]);
@@ -90,7 +90,7 @@ export class Subscriptions {
         retryAttempts: this.o.retryAttempts ?? Number.POSITIVE_INFINITY,
         // A refused key is final; anything else (restarts, network) reconnects with backoff.
         shouldRetry: (e) => !FINAL_CLOSE.has((e as { code?: number })?.code ?? 0),
-        retryWait: reconnectWait,
+        retryWait: (retries) => reconnectWait(retries),
       });
     })();
     return this.ws;
@@ -102,7 +102,7 @@ export class Subscriptions {
         url: this.o.url,
         headers: { authorization: `Bearer ${this.o.apiKey}` },
         retryAttempts: this.o.retryAttempts ?? Number.POSITIVE_INFINITY,
-        retry: reconnectWait,
+        retry: (retries) => reconnectWait(retries),
         // A refused key is final. graphql-sse retries every non-2xx answer as a network
         // error, so a 401/403 is handed over as a stream that carries the server's errors
         // (the iterator then throws them as a TallyError); 5xx and dropped connections are
@@ -195,8 +195,7 @@ function unwrap<R>(
             inner = null;
             void old?.then((it) => it.return?.()).catch(() => {});
             opts.onResubscribe?.(err);
-            const base = Math.min(5_000, 250 * 2 ** (attempts - 1));
-            await sleep(base / 2 + Math.random() * (base / 2));
+            await reconnectWait(attempts - 1, 5_000);
             continue;
           }
           attempts = 0;

@@ -1,6 +1,8 @@
 // The typed client's subscriptions over graphql-ws and SSE: typed iterators, return() at any
 // moment, errors from the iterator, and iterators that reconnect across a server restart or
 // end when their key is revoked.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { graphql, TallyError } from '@tally/client';
 import { describe, expect, it } from 'vitest';
 import { serve } from '../../server/src/http';
@@ -185,6 +187,46 @@ describe('subscriptions across a server restart and a revocation', () => {
       } finally {
         await s.stop(1000);
       }
+    },
+  );
+
+  // Guards a regression: over SSE the first reconnect waited graphql-sse's default 1.3 to 4 s
+  // (then 2.3 to 5, ...), so after a restart the stream stayed deaf for seconds. Both
+  // transports now wait 125-250 ms, then 250-500, then 500-1,000 (doubling, with jitter). The
+  // server here refuses every attempt and notes when each arrived.
+  it.each(['ws', 'sse'] as const)(
+    'an iterator (%s) whose server refuses it retries soon, then less and less often',
+    async (transport) => {
+      const attempts: number[] = [];
+      const refuser = http.createServer((req, res) => {
+        attempts.push(performance.now());
+        req.resume();
+        res.writeHead(503).end();
+      });
+      refuser.on('upgrade', (_req, socket) => {
+        attempts.push(performance.now());
+        socket.destroy();
+      });
+      await new Promise<void>((r) => refuser.listen(0, '127.0.0.1', r));
+      const reader = client('tly_anything', {
+        url: urlOf((refuser.address() as AddressInfo).port),
+        subscriptions: { transport },
+      });
+      const it = reader.usageRecorded();
+      const pending = it.next().catch(() => null);
+      try {
+        await until(() => attempts.length >= 4, 'four connection attempts', 20_000);
+      } finally {
+        await it.return?.();
+        await pending;
+        await reader.close();
+        refuser.closeAllConnections();
+        await new Promise((r) => refuser.close(r));
+      }
+      const gaps = attempts.slice(1, 4).map((t, i) => t - (attempts[i] as number));
+      // The first retry comes well before graphql-sse's 1.3 s; the third waits at least 500 ms.
+      expect(gaps[0]).toBeLessThan(1_000);
+      expect(gaps[2]).toBeGreaterThanOrEqual(490);
     },
   );
 
