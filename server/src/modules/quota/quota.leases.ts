@@ -256,11 +256,12 @@ export class QuotaLeases {
     return calls.map((c): FastResult => {
       if (c.reservation) {
         const r = c.reservation;
+        const written = inserted.has(r.id);
         for (const t of c.takes) {
-          if (inserted.has(r.id)) t.lease.spent = t.lease.spent.plus(t.x);
+          if (written) t.lease.spent = t.lease.spent.plus(t.x);
           this.settle(t.lease);
         }
-        const row: ReservationRow | null = inserted.has(r.id)
+        const row: ReservationRow | null = written
           ? {
               id: r.id,
               tenantId: r.tenantId,
@@ -270,7 +271,7 @@ export class QuotaLeases {
               expiresAt: r.expiresAt,
             }
           : null;
-        // Not inserted: a lease it named is gone (or short). This instance stops using them all.
+        // Not inserted: a lease it named is gone. This instance stops using them all.
         if (!row) for (const l of [c.sentinel, ...c.takes.map((t) => t.lease)]) this.lose(l);
         return row;
       }
