@@ -36,11 +36,11 @@ export class DemandMeter {
     return d;
   }
 
-  /** Counts a call of a scope and what it asks of each item. */
-  note(scopeKey: string, uses: { key: string; x: Dec }[]) {
+  /** Counts a call of a scope and what it asks of each item (named by `key`, or by its lease's). */
+  note(scopeKey: string, uses: readonly ({ key: string; x: Dec } | { lease: { key: string }; x: Dec })[]) {
     this.of(scopeKey).calls++;
     for (const u of uses) {
-      const d = this.of(u.key);
+      const d = this.of('key' in u ? u.key : u.lease.key);
       d.cur = d.cur.plus(u.x);
       if (u.x.gt(d.peak)) d.peak = u.x;
     }

@@ -294,7 +294,7 @@ export class LeaseRound {
         // The row moved by size - base: what may be admitted is the new size, less what was
         // admitted meanwhile out of what a top-up kept.
         l.available = l.available.plus(size).minus(t.kept);
-        l.granted = size;
+        l.half = size.div(2);
         l.expiresAt = expiresAt;
       }
       for (const [k, n] of added)
@@ -310,7 +310,7 @@ export class LeaseRound {
             spent: ZERO,
             inflight: 0,
             idle: [],
-            granted: new Dec(n.amount),
+            half: new Dec(n.amount).div(2),
             expiresAt,
           });
       for (const s of new Set(hot.map((h) => h.call.tenant.id))) {

@@ -86,7 +86,8 @@ export interface Lease {
   spent: Dec;
   /** Statements moving admitted reservations out of it, not yet answered. */
   inflight: number;
-  granted: Dec;
+  /** Half the slice last granted: below it the scope asks for a renewal (kept, as every admission asks). */
+  half: Dec;
   expiresAt: Date;
   /** Told when `inflight` comes back to 0. */
   idle: (() => void)[];
@@ -194,11 +195,8 @@ export class QuotaLeases {
       else t.lease.unsynced = t.lease.unsynced.plus(t.x);
     }
     view.lastUse = performance.now();
-    this.demand.note(
-      view.key,
-      takes.map((t) => ({ key: t.lease.key, x: t.x })),
-    );
-    if (takes.some((t) => t.lease.available.lt(t.lease.granted.div(2)))) this.refresh(view);
+    this.demand.note(view.key, takes);
+    if (takes.some((t) => t.lease.available.lt(t.lease.half))) this.refresh(view);
     const reservation: NewReservation | null =
       c.seconds > 0
         ? {
@@ -385,7 +383,7 @@ export class QuotaLeases {
     if (now - v.at.getTime() >= this.o.lifetimeMs * 0.6) return false;
     return v.items.every((i) => {
       const l = this.leases.get(i.key);
-      return !!l && l.available.gte(l.granted.div(2));
+      return !!l && l.available.gte(l.half);
     });
   }
 
