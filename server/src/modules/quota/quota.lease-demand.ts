@@ -36,14 +36,16 @@ export class DemandMeter {
     return d;
   }
 
-  /** Counts a call of a scope and what it asks of each item (named by `key`, or by its lease's). */
-  note(scopeKey: string, uses: readonly ({ key: string; x: Dec } | { lease: { key: string }; x: Dec })[]) {
+  /** Counts a call of a scope (its items' amounts go to `use`). */
+  call(scopeKey: string) {
     this.of(scopeKey).calls++;
-    for (const u of uses) {
-      const d = this.of('key' in u ? u.key : u.lease.key);
-      d.cur = d.cur.plus(u.x);
-      if (u.x.gt(d.peak)) d.peak = u.x;
-    }
+  }
+
+  /** Counts what a call asks of an item. */
+  use(itemKey: string, x: Dec) {
+    const d = this.of(itemKey);
+    d.cur = d.cur.plus(x);
+    if (x.gt(d.peak)) d.peak = x;
   }
 
   /**

@@ -203,12 +203,12 @@ export class LeaseRound {
     if (!book.o.enabled) return;
     const o = book.o;
     // The locked calls count as demand too (a scope's first calls are all locked).
-    for (const { call, status } of scopes)
-      if (!call.refresh)
-        book.demand.note(
-          viewKeyOf(call, status, this.subjectPlans.has(call.tenant.id)),
-          block(status).map((i) => ({ key: itemKeyOf(call.tenant.id, i), x: reservedOf(call.est, i.limit.metric) })),
-        );
+    for (const { call, status } of scopes) {
+      if (call.refresh) continue;
+      book.demand.call(viewKeyOf(call, status, this.subjectPlans.has(call.tenant.id)));
+      for (const i of block(status))
+        book.demand.use(itemKeyOf(call.tenant.id, i), reservedOf(call.est, i.limit.metric));
+    }
     const hot = scopes.filter(
       ({ call, status }) =>
         book.demand.calls(viewKeyOf(call, status, this.subjectPlans.has(call.tenant.id))) >= o.minRate,

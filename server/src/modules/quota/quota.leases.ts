@@ -86,7 +86,10 @@ export interface Lease {
   spent: Dec;
   /** Statements moving admitted reservations out of it, not yet answered. */
   inflight: number;
-  /** Half the slice last granted: below it the scope asks for a renewal (kept, as every admission asks). */
+  /**
+   * Half the slice last granted: an admission that leaves less asks for a renewal, and a view
+   * is extended without the lock only while each of its slices has at least this much.
+   */
   half: Dec;
   expiresAt: Date;
   /** Told when `inflight` comes back to 0. */
@@ -195,7 +198,8 @@ export class QuotaLeases {
       else t.lease.unsynced = t.lease.unsynced.plus(t.x);
     }
     view.lastUse = performance.now();
-    this.demand.note(view.key, takes);
+    this.demand.call(view.key);
+    for (const t of takes) this.demand.use(t.lease.key, t.x);
     if (takes.some((t) => t.lease.available.lt(t.lease.half))) this.refresh(view);
     const reservation: NewReservation | null =
       c.seconds > 0
