@@ -354,6 +354,47 @@ describe('authorizeUsage on leases', () => {
       expect(p.allowed).toBe(true);
   });
 
+  it('an admission that leaves its slice under half asks for a renewal at once (long before half life), which refills it; one that leaves half does not', async () => {
+    world.clock.set(NOON); // frozen: no view comes due by its age in this test
+    const acme = await world
+      .tenant('under-half')
+      .onPlan([{ metric: 'COST', period: 'DAY', amount: '1000', action: 'BLOCK' }])
+      .withKey('INGEST');
+    await waves(acme, 20, 5, { estimate: { cost: '0.1' }, reserveSeconds: 600 });
+    const leases = world.h.app.services.quota.leases;
+    const lease = () => [...leases.leases.values()].find((l) => l.limitId === acme.limit(0));
+    const view = () => [...leases.views.values()].find((v) => v.tenant.id === acme.id);
+    // Whatever the last wave asked for has come back: a slice at least half full, nothing out.
+    await until(() => view()?.refreshing === false && !!lease()?.available.gte(lease()?.half ?? 0), 'a settled view');
+    const at = (l: NonNullable<ReturnType<typeof lease>>) => ({ l, half: l.half, available: l.available });
+    const before = at(lease() as NonNullable<ReturnType<typeof lease>>);
+    // Half of what lies above half: the slice keeps more than half.
+    const keep = before.available.minus(before.half).div(2).toFixed(12, 1);
+    expect(Number(keep)).toBeGreaterThan(0);
+    let fast0 = fastCalls(world.h.app);
+    expect((await acme.authorize({ estimate: { cost: keep }, reserveSeconds: 600 })).allowed).toBe(true);
+    expect(fastCalls(world.h.app) - fast0).toBe(1);
+    expect(view()?.refreshing).toBe(false);
+    await sleep(200);
+    expect(lease()).toBe(before.l);
+    expect(lease()?.half).toBe(before.half); // not written again: no renewal
+    // Now past half: the same kind of call leaves a quarter of the slice.
+    const l1 = lease() as NonNullable<ReturnType<typeof lease>>;
+    const past = l1.available.minus(l1.half.div(2)).toFixed(12, 1);
+    fast0 = fastCalls(world.h.app);
+    expect((await acme.authorize({ estimate: { cost: past }, reserveSeconds: 600 })).allowed).toBe(true);
+    expect(fastCalls(world.h.app) - fast0).toBe(1);
+    // The renewal it asked for is decided under the lock and gives the slice its new size.
+    await until(() => {
+      const l = lease();
+      return !!l && l.half !== before.half;
+    }, 'the renewal the admission asked for');
+    const after = lease() as NonNullable<ReturnType<typeof lease>>;
+    expect(after.available.gte(after.half)).toBe(true);
+    const l = await ledger(acme.id, acme.limit(0));
+    expect(Number(l.reserved) + Number(l.leased)).toBeLessThanOrEqual(1000);
+  });
+
   it('a busy view due at half life is extended without the lock once (its slices still half full), then renewed under the lock; each write of a row subtracts what was written out of it', async () => {
     world.clock.set(NOON);
     const acme = await world
